@@ -1,0 +1,89 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "provbridge/core/event.hpp"
+#include "provbridge/core/result.hpp"
+#include "provbridge/producers/kafka.hpp"
+
+namespace provbridge::consumers {
+
+// TopicPartition comes from core/event.hpp.
+
+// Told about partition ownership changes. Both calls run on the thread that calls
+// KafkaConsumer::poll() (or close()), inside librdkafka's rebalance callback.
+class RebalanceListener {
+public:
+    virtual ~RebalanceListener() = default;
+    virtual void on_assigned(const std::vector<TopicPartition>& partitions) = 0;
+    // Called BEFORE the partitions are given up: drain in-flight work for them and store
+    // their offsets here; the consumer commits synchronously right after this returns.
+    virtual void on_revoked(const std::vector<TopicPartition>& partitions) = 0;
+};
+
+// A Kafka group consumer for at-least-once processing. It enforces:
+//   enable.auto.offset.store=false  only offsets the worker stored (after recording the
+//                                   outcome) are ever committed;
+//   enable.auto.commit=true         the stored offsets are committed periodically;
+//   auto.offset.reset=earliest, enable.partition.eof=false,
+//   partition.assignment.strategy=range,roundrobin  (eager: revoke-all then assign).
+// Throws only from the constructor. poll()/close() must be called from one thread;
+// pause/resume/store_offset/commit_sync/assignment may be called from any thread.
+// The listener must outlive the consumer (the destructor closes, which revokes).
+class KafkaConsumer {
+public:
+    // properties: client_properties(...) plus group.id (and e.g. session.timeout.ms).
+    KafkaConsumer(std::map<std::string, std::string> properties, std::vector<std::string> topics,
+                  RebalanceListener& listener, std::shared_ptr<spdlog::logger> log);
+    ~KafkaConsumer();
+    KafkaConsumer(const KafkaConsumer&) = delete;
+    KafkaConsumer& operator=(const KafkaConsumer&) = delete;
+    KafkaConsumer(KafkaConsumer&&) = delete;
+    KafkaConsumer& operator=(KafkaConsumer&&) = delete;
+
+    // The next record, or nullopt when none arrived within timeout (or after close / a fatal
+    // error). Rebalance callbacks run inside. Consumer errors are logged and skipped.
+    std::optional<InboundRecord> poll(std::chrono::milliseconds timeout);
+
+    void pause(const std::vector<TopicPartition>& partitions);
+    void resume(const std::vector<TopicPartition>& partitions);
+
+    // Marks everything before next_offset as done (record offset + 1). Error when the
+    // partition is not assigned to this consumer (anymore).
+    Result<bool> store_offset(const TopicPartition& partition, std::int64_t next_offset);
+    // Commits the stored offsets now; false when there was nothing new to commit.
+    Result<bool> commit_sync();
+    // Revokes (listener.on_revoked), commits the stored offsets and leaves the group.
+    // Idempotent; also called by the destructor.
+    void close();
+
+    std::vector<TopicPartition> assignment() const;
+    std::optional<Error> fatal_error() const;
+
+private:
+    static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t* partitions, void* opaque);
+    static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+    static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+    void handle_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+    void note_fatal(rd_kafka_t* rk);
+
+    // Declared before handle_ so librdkafka's last log lines in rd_kafka_destroy still have it.
+    std::shared_ptr<spdlog::logger> log_;
+    RebalanceListener& listener_;
+    producers::KafkaHandlePtr handle_;
+    bool closed_ = false;
+    mutable std::mutex fatal_mutex_;
+    std::optional<Error> fatal_;
+};
+
+}  // namespace provbridge::consumers

@@ -1,0 +1,137 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "provbridge/consumers/event_processor.hpp"
+#include "provbridge/consumers/offset_tracker.hpp"
+#include "provbridge/core/event.hpp"
+
+namespace provbridge::consumers {
+
+// Told by the record source when partitions move; called on the thread that polls.
+class PartitionListener {
+public:
+    virtual ~PartitionListener() = default;
+    virtual void partitions_assigned(const std::vector<TopicPartition>& partitions) = 0;
+    // Must return only when the partitions' in-flight work is finished and their offsets are
+    // stored; the source commits and gives them up afterwards.
+    virtual void partitions_revoked(const std::vector<TopicPartition>& partitions) = 0;
+};
+
+// What the worker needs from Kafka (a consumer group member), as an interface so the worker's
+// ordering, back-pressure and offset rules can be tested without a broker.
+class RecordSource {
+public:
+    virtual ~RecordSource() = default;
+    virtual std::optional<InboundRecord> poll(std::chrono::milliseconds timeout) = 0;
+    virtual void pause(const std::vector<TopicPartition>& partitions) = 0;
+    virtual void resume(const std::vector<TopicPartition>& partitions) = 0;
+    // Offsets are "next to consume"; only stored offsets are ever committed.
+    virtual void store_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& offsets) = 0;
+    virtual std::vector<TopicPartition> assignment() const = 0;
+    // Commits stored offsets and leaves the group.
+    virtual void close() = 0;
+    virtual std::optional<std::string> fatal_error() const = 0;
+};
+
+// Handles one record to its recorded outcome. One per lane, used from that lane's thread.
+class RecordHandler {
+public:
+    virtual ~RecordHandler() = default;
+    virtual ProcessResult handle(const InboundRecord& record) = 0;
+};
+
+class ProcessorHandler final : public RecordHandler {
+public:
+    explicit ProcessorHandler(std::unique_ptr<EventProcessor> processor) : processor_(std::move(processor)) {}
+    ProcessResult handle(const InboundRecord& record) override { return processor_->process(record); }
+
+private:
+    std::unique_ptr<EventProcessor> processor_;
+};
+
+struct WorkerOptions {
+    int concurrency = 16;
+    int max_in_flight = 1000;
+    std::chrono::milliseconds poll_timeout{100};
+    // How long a revoke waits for in-flight work before giving the partitions up uncommitted.
+    std::chrono::milliseconds revoke_timeout{60000};
+    std::chrono::milliseconds progress_interval{5000};
+};
+
+struct WorkerCounters {
+    std::uint64_t consumed = 0;
+    std::uint64_t applied = 0;
+    std::uint64_t skipped = 0;
+    std::uint64_t dead_lettered = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t finished() const { return applied + skipped + dead_lettered + duplicates; }
+};
+
+// Consumes records, runs each object's events in order on one of N lanes (many objects in
+// flight), and stores a partition's offset only up to the lowest record whose outcome is not
+// yet durable. Stopping drains in-flight work, commits and leaves the group.
+class Worker final : public PartitionListener {
+public:
+    using SourceFactory = std::function<std::unique_ptr<RecordSource>(PartitionListener&)>;
+    using HandlerFactory = std::function<std::unique_ptr<RecordHandler>(int lane)>;
+    using Observer = std::function<void(const ProcessResult&)>;
+
+    Worker(WorkerOptions options, SourceFactory sources, HandlerFactory handlers,
+           std::shared_ptr<spdlog::logger> log);
+    ~Worker() override;
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Runs until request_stop() or a fatal error. Returns an empty optional on a clean stop,
+    // else the fatal reason (the offsets of unfinished records are not committed).
+    std::optional<std::string> run();
+    // Safe from any thread and from a signal-watching thread.
+    void request_stop();
+    // Called from lane threads after each record.
+    void set_observer(Observer observer) { observer_ = std::move(observer); }
+    WorkerCounters counters() const;
+
+    void partitions_assigned(const std::vector<TopicPartition>& partitions) override;
+    void partitions_revoked(const std::vector<TopicPartition>& partitions) override;
+
+private:
+    class Lane;
+    void store_offsets();
+    void finished(const InboundRecord& record, const ProcessResult& result);
+    void fail(const std::string& reason);
+    std::size_t lane_for(const InboundRecord& record) const;
+
+    WorkerOptions options_;
+    SourceFactory source_factory_;
+    HandlerFactory handler_factory_;
+    std::shared_ptr<spdlog::logger> log_;
+    Observer observer_;
+
+    std::unique_ptr<RecordSource> source_;
+    std::vector<std::unique_ptr<Lane>> lanes_;
+    OffsetTracker tracker_;
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> fatal_{false};
+    mutable std::mutex fatal_mutex_;
+    std::string fatal_reason_;
+    bool paused_ = false;
+
+    std::atomic<std::uint64_t> consumed_{0};
+    std::atomic<std::uint64_t> applied_{0};
+    std::atomic<std::uint64_t> skipped_{0};
+    std::atomic<std::uint64_t> dead_lettered_{0};
+    std::atomic<std::uint64_t> duplicates_{0};
+};
+
+}  // namespace provbridge::consumers

@@ -1,0 +1,406 @@
+#include "provbridge/consumers/event_processor.hpp"
+
+#include <algorithm>
+
+#include "provbridge/core/json_util.hpp"
+#include "provbridge/core/keys.hpp"
+#include "provbridge/transforms/scim_protocol.hpp"
+
+namespace provbridge::consumers {
+namespace {
+
+using nlohmann::json;
+using transforms::ResponseClass;
+using transforms::UserDecision;
+
+std::string describe(const ScimRequest& request) {
+    std::string text = std::string(to_string(request.method)) + " " + request.path;
+    for (const auto& [k, v] : request.query) text += "?" + k + "=" + v;
+    return text;
+}
+
+std::string count_phrase(std::size_t n, const char* what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+struct EventProcessor::Context {
+    const InboundRecord& record;
+    OutcomeRecord out;
+    std::chrono::steady_clock::time_point started;
+    ScimClient* client = nullptr;
+};
+
+std::vector<AppRuntime> build_app_runtimes(const Config& config) {
+    std::vector<AppRuntime> apps;
+    apps.reserve(config.apps.size());
+    for (const auto& app : config.apps) {
+        apps.push_back(AppRuntime{app, transforms::default_user_mapping(), transforms::rules_for(app)});
+    }
+    return apps;
+}
+
+EventProcessor::EventProcessor(const std::vector<AppRuntime>& apps,
+                               std::map<std::string, ScimClient*> clients, StateStore& store,
+                               DeadLetterSink& dead_letters, const Clock& clock,
+                               std::shared_ptr<spdlog::logger> log)
+    : apps_(apps),
+      clients_(std::move(clients)),
+      store_(store),
+      dead_letters_(dead_letters),
+      clock_(clock),
+      log_(std::move(log)) {}
+
+const AppRuntime* EventProcessor::find_app(const std::string& id) const {
+    for (const auto& app : apps_) {
+        if (app.config.id == id) return &app;
+    }
+    return nullptr;
+}
+
+ProcessResult EventProcessor::process(const InboundRecord& record) {
+    Context ctx{record, {}, clock_.steady_now(), nullptr};
+    ctx.out.topic = record.topic;
+    ctx.out.partition = record.partition;
+    ctx.out.offset = record.offset;
+    ctx.out.produced_at_ms = record.timestamp_ms;
+    ctx.out.started_at_ms = clock_.wall_ms();
+
+    auto parsed = parse_record(record);
+    if (!parsed) {
+        // Route the failure to the app's own log when the record names a configured app.
+        std::string app(KeyScheme::kInvalidApp);
+        auto doc = parse_json(record.value);
+        if (doc && doc->is_object()) {
+            const json* data = doc->contains("data") ? &(*doc)["data"] : &*doc;
+            if (data->is_object() && data->contains("app") && (*data)["app"].is_string() &&
+                find_app((*data)["app"].get<std::string>()) != nullptr) {
+                app = (*data)["app"].get<std::string>();
+            }
+        }
+        return process_invalid(app, "InvalidEvent", "malformed event: " + parsed.error().message, nullptr, ctx);
+    }
+    const Event& event = *parsed;
+    ctx.out.event_id = event.id;
+    ctx.out.source = event.source;
+    ctx.out.event_type = std::string(to_string(event.type));
+    ctx.out.app = event.app;
+    ctx.out.object_type = std::string(to_string(event.object_type));
+    ctx.out.object_id = event.object_id;
+    ctx.out.version = event.version;
+
+    const AppRuntime* app = find_app(event.app);
+    if (app == nullptr) {
+        return process_invalid(std::string(KeyScheme::kInvalidApp), "UnknownApp",
+                               "unknown app \"" + event.app + "\": it is not in the configuration",
+                               &event, ctx);
+    }
+    auto prior = store_.load(event);
+    if (!prior) {
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + prior.error().message, {}};
+    }
+    if (prior->recorded) {
+        // A redelivery or a re-produced event: its one outcome exists already.
+        (void)store_.count_duplicate(event.app);
+        return ProcessResult{ProcessResult::Status::Duplicate, {}, prior->recorded};
+    }
+    const auto client = clients_.find(event.app);
+    ctx.client = client == clients_.end() ? nullptr : client->second;
+    if (event.object_type == ObjectType::User) {
+        return process_user(event, *app, prior->link, ctx);
+    }
+    return skip(ctx, "unsupported",
+                "group provisioning is not available in this version; the event is recorded and "
+                "can be replayed once it is",
+                std::nullopt);
+}
+
+ProcessResult EventProcessor::process_invalid(std::string app, std::string code, std::string reason,
+                                              const Event* event, Context& ctx) {
+    ctx.out.app = std::move(app);
+    Result<std::optional<OutcomeRecord>> prior = std::optional<OutcomeRecord>{};
+    if (event != nullptr) {
+        Event keyed = *event;
+        keyed.app = ctx.out.app;
+        auto loaded = store_.load(keyed);
+        if (!loaded) {
+            prior = loaded.error();
+        } else {
+            prior = std::move(loaded->recorded);
+        }
+    } else {
+        prior = store_.load_invalid(ctx.out.app, ctx.record.topic, ctx.record.partition, ctx.record.offset);
+    }
+    if (!prior) {
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + prior.error().message, {}};
+    }
+    if (*prior) {
+        (void)store_.count_duplicate(ctx.out.app);
+        return ProcessResult{ProcessResult::Status::Duplicate, {}, **prior};
+    }
+    return dead_letter(ctx, std::move(code), std::move(reason), "parse", std::nullopt);
+}
+
+ProcessResult EventProcessor::process_user(const Event& event, const AppRuntime& app,
+                                           const std::optional<LinkState>& link, Context& ctx) {
+    const UserDecision decision = transforms::decide_user(event, link, app.rules, app.users);
+    if (decision.step == UserDecision::Step::Skip) {
+        return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
+    }
+    if (ctx.client == nullptr) {
+        return dead_letter(ctx, "NotConfigured", "no SCIM client for app " + app.config.id, "dispatch", std::nullopt);
+    }
+    LinkState next = link.value_or(LinkState{});
+    next.version = std::max(next.version, event.version);
+    switch (decision.step) {
+        case UserDecision::Step::Provision:
+            return provision(event, app, link, decision, ctx);
+        case UserDecision::Step::Disable:
+            if (!decision.reason.empty()) ctx.out.reason = decision.reason;
+            return disable(*link, std::move(next), ctx);
+        case UserDecision::Step::Delete:
+            return remove(*link, std::move(next), ctx);
+        case UserDecision::Step::Skip:
+            break;
+    }
+    return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
+}
+
+ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& app,
+                                        const std::optional<LinkState>& link,
+                                        const UserDecision& decision, Context& ctx) {
+    const auto& mapping = app.users;
+    LinkState next = link.value_or(LinkState{});
+    next.version = std::max(next.version, event.version);
+    std::string note;
+
+    if (transforms::has_target_account(link)) {
+        auto plan = transforms::diff_attributes(mapping, decision.desired_update, link->applied);
+        if (plan.empty()) {
+            next.status = LinkStatus::Active;
+            return skip(ctx, "no_change", "the account already has the desired attribute values", next);
+        }
+        const auto request = transforms::patch_request(mapping.resource_path, link->scim_id, plan.operations);
+        const auto response = send(ctx, request);
+        const auto verdict = transforms::classify(response);
+        if (verdict.kind == ResponseClass::Success) {
+            ctx.out.action = Action::Update;
+            ctx.out.status = OutcomeStatus::Applied;
+            ctx.out.scim_id = link->scim_id;
+            ctx.out.changes = std::move(plan.changes);
+            next.status = LinkStatus::Active;
+            next.applied = std::move(plan.applied_after);
+            return finish(ctx, std::move(next), false);
+        }
+        if (verdict.kind != ResponseClass::NotFound) {
+            return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch",
+                               std::nullopt);
+        }
+        // The linked account was deleted in the target behind our back: find or recreate it
+        // instead of failing forever on a stale id (Entra's InvalidAnchor).
+        note = "the linked account " + link->scim_id + " no longer existed in the target; ";
+        next.scim_id.clear();
+        next.applied = json::object();
+    }
+
+    for (const auto& candidate : decision.match_candidates) {
+        const auto request = transforms::find_request(mapping.resource_path, candidate.mapping->target, candidate.value);
+        const auto response = send(ctx, request);
+        const auto verdict = transforms::classify(response);
+        if (verdict.kind != ResponseClass::Success) {
+            return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch",
+                               std::nullopt);
+        }
+        const auto list = transforms::parse_list_response(response.body);
+        if (!list.valid) {
+            return dead_letter(ctx, "ServiceIncompatible", describe(request) + ": " + list.error, "dispatch",
+                               std::nullopt);
+        }
+        if (list.resources.size() > 1 || list.total_results > 1) {
+            return dead_letter(ctx, "DuplicateTargetEntries",
+                               count_phrase(static_cast<std::size_t>(std::max<std::int64_t>(
+                                                list.total_results, static_cast<std::int64_t>(list.resources.size()))),
+                                            "account") +
+                                   " match " + transforms::eq_filter(candidate.mapping->target, candidate.value),
+                               "dispatch", std::nullopt);
+        }
+        if (list.resources.size() == 1) {
+            return adopt(app, list.resources[0], std::move(next), decision,
+                         note + "matched an existing account by " + candidate.mapping->target.to_string(), ctx);
+        }
+    }
+
+    const auto request =
+        transforms::create_request(mapping.resource_path, transforms::build_resource(mapping, decision.desired_create));
+    const auto response = send(ctx, request);
+    const auto verdict = transforms::classify(response);
+    if (verdict.kind == ResponseClass::Success) {
+        auto body = parse_json(response.body);
+        if (!body || !body->is_object() || !body->contains("id") || !(*body)["id"].is_string()) {
+            return dead_letter(ctx, "ServiceIncompatible",
+                               "POST " + mapping.resource_path + " answered " + std::to_string(response.status) +
+                                   " without a resource id",
+                               "dispatch", std::nullopt);
+        }
+        ctx.out.action = Action::Create;
+        ctx.out.status = OutcomeStatus::Applied;
+        ctx.out.scim_id = (*body)["id"].get<std::string>();
+        if (!note.empty()) ctx.out.reason = note + "created a new account";
+        for (const auto& [path, value] : decision.desired_create.items()) {
+            ctx.out.changes.push_back({path, nullptr, value});
+        }
+        next.scim_id = ctx.out.scim_id;
+        next.status = LinkStatus::Active;
+        next.applied = decision.desired_create;
+        return finish(ctx, std::move(next), false);
+    }
+    if (verdict.kind == ResponseClass::Conflict && !decision.match_candidates.empty()) {
+        // RFC 7644 §3.3: the account exists although the filter did not find it (a server
+        // whose filter hides it, or a concurrent create). Look it up once more and link.
+        const auto& candidate = decision.match_candidates.front();
+        const auto find = transforms::find_request(mapping.resource_path, candidate.mapping->target, candidate.value);
+        const auto found = send(ctx, find);
+        const auto list = transforms::classify(found).kind == ResponseClass::Success
+                              ? transforms::parse_list_response(found.body)
+                              : transforms::ListResult{};
+        if (list.valid && list.resources.size() == 1) {
+            return adopt(app, list.resources[0], std::move(next), decision,
+                         note + "POST answered 409 (" + verdict.detail + "); linked the existing account found by " +
+                             candidate.mapping->target.to_string(),
+                         ctx);
+        }
+    }
+    return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch", std::nullopt);
+}
+
+ProcessResult EventProcessor::adopt(const AppRuntime& app, const json& resource, LinkState next,
+                                    const UserDecision& decision, const std::string& how, Context& ctx) {
+    const auto& mapping = app.users;
+    const auto id = resource.find("id");
+    if (id == resource.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+        return dead_letter(ctx, "ServiceIncompatible", "a matched resource has no id", "dispatch", std::nullopt);
+    }
+    next.scim_id = id->get<std::string>();
+    next.status = LinkStatus::Active;
+    ctx.out.scim_id = next.scim_id;
+    const json applied = transforms::extract_attributes(mapping, resource);
+    auto plan = transforms::diff_attributes(mapping, decision.desired_update, applied);
+    if (plan.empty()) {
+        ctx.out.action = Action::Link;
+        ctx.out.status = OutcomeStatus::Applied;
+        ctx.out.reason = how + "; it already had the desired values";
+        next.applied = applied;
+        return finish(ctx, std::move(next), false);
+    }
+    const auto request = transforms::patch_request(mapping.resource_path, next.scim_id, plan.operations);
+    const auto response = send(ctx, request);
+    const auto verdict = transforms::classify(response);
+    if (verdict.kind != ResponseClass::Success) {
+        // Keep the link: the next attempt PATCHes the known account instead of matching again.
+        next.applied = applied;
+        return dead_letter(ctx, verdict.code, how + "; " + describe(request) + " failed: " + verdict.detail,
+                           "dispatch", std::move(next));
+    }
+    ctx.out.action = Action::Update;
+    ctx.out.status = OutcomeStatus::Applied;
+    ctx.out.reason = how + "; updated " + count_phrase(plan.changes.size(), "attribute");
+    ctx.out.changes = std::move(plan.changes);
+    next.applied = std::move(plan.applied_after);
+    return finish(ctx, std::move(next), false);
+}
+
+ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Context& ctx) {
+    ctx.out.scim_id = link.scim_id;
+    const auto active = link.applied.find("active");
+    if (active != link.applied.end() && *active == json(false)) {
+        next.status = LinkStatus::Disabled;
+        return skip(ctx, "no_change", "the account is already inactive in the target", std::move(next));
+    }
+    const auto request = transforms::patch_request("/Users", link.scim_id, transforms::disable_operations());
+    const auto response = send(ctx, request);
+    const auto verdict = transforms::classify(response);
+    if (verdict.kind == ResponseClass::Success) {
+        ctx.out.action = Action::Disable;
+        ctx.out.status = OutcomeStatus::Applied;
+        ctx.out.changes.push_back({"active", active == link.applied.end() ? json(nullptr) : *active, false});
+        next.status = LinkStatus::Disabled;
+        next.applied["active"] = false;
+        return finish(ctx, std::move(next), false);
+    }
+    if (verdict.kind == ResponseClass::NotFound) {
+        next.status = LinkStatus::Deleted;
+        next.scim_id.clear();
+        next.applied = json::object();
+        return skip(ctx, "target_missing", "the account " + link.scim_id + " no longer exists in the target",
+                    std::move(next));
+    }
+    return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch", std::nullopt);
+}
+
+ProcessResult EventProcessor::remove(const LinkState& link, LinkState next, Context& ctx) {
+    ctx.out.scim_id = link.scim_id;
+    const auto request = transforms::delete_request("/Users", link.scim_id);
+    const auto response = send(ctx, request);
+    const auto verdict = transforms::classify(response);
+    if (verdict.kind == ResponseClass::Success || verdict.kind == ResponseClass::NotFound) {
+        ctx.out.action = Action::Delete;
+        ctx.out.status = OutcomeStatus::Applied;
+        if (verdict.kind == ResponseClass::NotFound) {
+            ctx.out.reason = "the account was already absent from the target";
+        }
+        next.status = LinkStatus::Deleted;
+        next.scim_id.clear();
+        next.applied = json::object();
+        return finish(ctx, std::move(next), false);
+    }
+    return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch", std::nullopt);
+}
+
+ProcessResult EventProcessor::skip(Context& ctx, std::string code, std::string reason,
+                                   std::optional<LinkState> link) {
+    ctx.out.status = OutcomeStatus::Skipped;
+    ctx.out.action = Action::None;
+    ctx.out.code = std::move(code);
+    ctx.out.reason = std::move(reason);
+    return finish(ctx, std::move(link), false);
+}
+
+ProcessResult EventProcessor::dead_letter(Context& ctx, std::string code, std::string reason,
+                                          std::string stage, std::optional<LinkState> link) {
+    ctx.out.status = OutcomeStatus::DeadLettered;
+    ctx.out.code = std::move(code);
+    ctx.out.reason = std::move(reason);
+    DeadLetterReason why{ctx.out.code, ctx.out.reason, std::move(stage), ctx.out.attempts, clock_.wall_ms()};
+    auto published = dead_letters_.publish(ctx.record, why);
+    if (!published) {
+        return ProcessResult{ProcessResult::Status::Fatal, "dead-letter topic: " + published.error().message, {}};
+    }
+    if (log_) {
+        log_->warn("dead-lettered {}/{}/{} event {} ({}): {}", ctx.out.app, ctx.out.object_type, ctx.out.object_id,
+                   ctx.out.event_id.empty() ? "<unparsed>" : ctx.out.event_id, ctx.out.code, ctx.out.reason);
+    }
+    return finish(ctx, std::move(link), true);
+}
+
+ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link, bool dead_letter) {
+    ctx.out.finished_at_ms = clock_.wall_ms();
+    ctx.out.duration_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - ctx.started).count();
+    Commit commit{ctx.out, std::move(link), dead_letter};
+    auto committed = store_.commit(commit);
+    if (!committed) {
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + committed.error().message, {}};
+    }
+    return ProcessResult{ProcessResult::Status::Recorded, {}, std::move(ctx.out)};
+}
+
+ScimResponse EventProcessor::send(Context& ctx, const ScimRequest& request) {
+    ScimResponse response = ctx.client->send(request);
+    ++ctx.out.scim_requests;
+    ctx.out.http_status = response.status;
+    ctx.out.answered_at_ms = clock_.wall_ms();
+    return response;
+}
+
+}  // namespace provbridge::consumers

@@ -1,0 +1,126 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace provbridge {
+
+// A snapshot of the process environment, passed in so configuration stays testable.
+using Environment = std::map<std::string, std::string>;
+Environment current_environment();
+
+// Thrown only while loading configuration at start-up. what() reads
+// "<file>: <field>: <reason>" so an operator can go straight to the mistake.
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(std::string file, std::string field, std::string reason);
+    const std::string& file() const { return file_; }
+    const std::string& field() const { return field_; }
+    const std::string& reason() const { return reason_; }
+
+private:
+    std::string file_;
+    std::string field_;
+    std::string reason_;
+};
+
+struct EmbeddedBrokerConfig {
+    int brokers = 3;
+    int events_partitions = 6;
+    int dead_letter_partitions = 1;
+};
+
+struct KafkaConfig {
+    // Empty means: start the embedded development broker in-process.
+    std::string bootstrap_servers;
+    std::string group_id = "provbridge";
+    std::string events_topic = "provisioning.events";
+    std::string dead_letter_topic = "provisioning.deadletter";
+    EmbeddedBrokerConfig embedded;
+    // Extra librdkafka properties applied to every client (validated by librdkafka at start).
+    std::map<std::string, std::string> properties;
+};
+
+struct SecretRef {
+    std::string env;   // name of an environment variable holding the secret
+    std::string file;  // or a file whose content (trailing newline trimmed) is the secret
+    bool empty() const { return env.empty() && file.empty(); }
+};
+
+struct RedisConfig {
+    std::string host = "127.0.0.1";
+    int port = 6379;
+    int database = 0;
+    SecretRef password;
+    std::string key_prefix = "pb";
+    std::chrono::milliseconds timeout{2000};
+    std::chrono::hours dedupe_ttl{24 * 7};
+    std::int64_t log_max_entries = 100000;
+    std::string url() const;  // redis://host:port/db, never with a password
+};
+
+struct WorkerConfig {
+    int concurrency = 16;     // lanes: objects processed at the same time
+    int max_in_flight = 1000; // events consumed but not yet finished, across all lanes
+};
+
+enum class UnassignAction { Disable, Delete };
+
+struct ScimEndpointConfig {
+    std::string base_url;  // without trailing slash
+    SecretRef token;
+    std::chrono::milliseconds connect_timeout{5000};
+    std::chrono::milliseconds timeout{30000};
+    bool verify_tls = true;
+    std::string ca_file;
+};
+
+struct AppConfig {
+    std::string id;
+    std::string profile = "generic";
+    ScimEndpointConfig scim;
+    // The seeds' rule: users assigned with the role "Default Access" are not provisioned.
+    bool skip_default_access = true;
+    UnassignAction unassign_action = UnassignAction::Disable;
+};
+
+struct Config {
+    std::string source;  // file the configuration came from, for error messages
+    KafkaConfig kafka;
+    RedisConfig redis;
+    WorkerConfig worker;
+    std::vector<AppConfig> apps;
+
+    const AppConfig* find_app(std::string_view id) const;
+};
+
+// Names of the connector profiles the project ships.
+const std::vector<std::string>& known_profiles();
+
+// Parses and validates a configuration document (JSON; // and /* */ comments allowed).
+// Fields can be overridden from the environment: PROVBRIDGE__KAFKA__BOOTSTRAP_SERVERS,
+// PROVBRIDGE__APPS__<APP_ID>__SCIM__BASE_URL, ... (path segments upper-cased, joined by
+// "__"; in an app id every character other than a letter or digit becomes "_").
+// Throws ConfigError naming the file, the field and the reason.
+Config parse_config(std::string_view text, const std::string& source, const Environment& env);
+Config load_config(const std::string& path, const Environment& env);
+
+// Reads a secret from its environment variable or file. Throws ConfigError (field given
+// by the caller) when it is unset, unreadable or empty. The value is never put in a message.
+std::string resolve_secret(const SecretRef& ref, const Environment& env, const std::string& source,
+                           const std::string& field);
+
+// Resolves the SCIM token of one app (field apps[i].scim.token_env / token_file).
+std::string resolve_app_token(const Config& config, const AppConfig& app, const Environment& env);
+
+// The environment variable that overrides a config field, e.g. kafka.group_id →
+// PROVBRIDGE__KAFKA__GROUP_ID.
+std::string env_name_for(const std::vector<std::string>& path);
+
+}  // namespace provbridge

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "provbridge/core/result.hpp"
+
+namespace provbridge {
+
+enum class ObjectType { User, Group };
+
+enum class EventType {
+    UserAssigned,
+    UserUnassigned,
+    UserUpdated,
+    UserDeleted,
+    GroupAssigned,
+    GroupUnassigned,
+    GroupUpdated,
+    GroupDeleted,
+    GroupMembersAdded,
+    GroupMembersRemoved,
+};
+
+std::string_view to_string(ObjectType type);
+std::string_view to_string(EventType type);  // the CloudEvents type, e.g. provisioning.user.assigned
+std::optional<EventType> event_type_from_string(std::string_view type);
+std::optional<ObjectType> object_type_from_string(std::string_view type);
+ObjectType object_type_of(EventType type);
+
+struct Header {
+    std::string name;
+    std::string value;
+};
+
+struct TopicPartition {
+    std::string topic;
+    std::int32_t partition = 0;
+    auto operator<=>(const TopicPartition&) const = default;
+};
+
+// A Kafka record as the worker received it, before any interpretation. Kept whole so a
+// dead-lettered record carries the original bytes and headers.
+struct InboundRecord {
+    std::string topic;
+    std::int32_t partition = 0;
+    std::int64_t offset = 0;
+    std::optional<std::string> key;
+    std::string value;
+    std::vector<Header> headers;
+    std::int64_t timestamp_ms = 0;  // Kafka message timestamp (producer create time)
+};
+
+// One directory change, as defined by the assignment-change event contract (v1).
+struct Event {
+    std::string id;
+    std::string source;
+    EventType type = EventType::UserAssigned;
+    std::string subject;
+    std::string time;
+    std::string app;
+    ObjectType object_type = ObjectType::User;
+    std::string object_id;
+    std::int64_t version = 0;
+    nlohmann::json attributes = nlohmann::json::object();
+    std::optional<std::string> role;
+    std::vector<std::string> members;
+};
+
+// Parses a CloudEvents 1.0 event in structured mode (the whole event is the JSON value).
+Result<Event> parse_structured_event(std::string_view json_text);
+
+// Parses a Kafka record in either CloudEvents mode: binary mode when a ce_specversion
+// header is present (attributes in ce_* headers, value = data), structured mode otherwise.
+Result<Event> parse_record(const InboundRecord& record);
+
+// The record key that keeps every event of one object in one partition: <app>/<type>/<id>.
+std::string record_key(const Event& event);
+
+// Serialises an event back to structured-mode JSON (used by producers and tests).
+nlohmann::json to_json(const Event& event);
+
+}  // namespace provbridge

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "provbridge/core/event.hpp"
+
+namespace provbridge {
+
+// What was done to the target (Entra's log "Action"; Link = an existing account was matched
+// and adopted without a change).
+enum class Action { None, Create, Update, Disable, Delete, Link };
+
+// Every event ends in exactly one of these.
+enum class OutcomeStatus { Applied, Skipped, DeadLettered };
+
+std::string_view to_string(Action action);
+std::string_view to_string(OutcomeStatus status);
+std::optional<Action> action_from_string(std::string_view s);
+std::optional<OutcomeStatus> outcome_status_from_string(std::string_view s);
+
+struct AttributeChange {
+    std::string path;
+    nlohmann::json old_value;  // null when the attribute was absent
+    nlohmann::json new_value;  // null when the attribute is removed
+};
+
+// One provisioning log record: what happened to one event, with Entra-style fields.
+struct OutcomeRecord {
+    // Identity of the event; empty id when the record could not be parsed.
+    std::string event_id;
+    std::string source;
+    std::string event_type;
+    std::string app;
+    std::string object_type;
+    std::string object_id;
+    std::int64_t version = -1;
+
+    Action action = Action::None;
+    OutcomeStatus status = OutcomeStatus::Skipped;
+    std::string reason;       // skip reason or error description
+    // Skip reason (stale, no_change, not_entitled, …) or error code (InvalidEvent, UnknownApp,
+    // DuplicateTargetEntries, …); empty for applied outcomes.
+    std::string code;
+    long http_status = 0;     // status of the last SCIM response, 0 when none was sent
+    std::string scim_id;
+    int scim_requests = 0;
+    int attempts = 1;
+    std::vector<AttributeChange> changes;
+
+    // Where the record was read.
+    std::string topic;
+    std::int32_t partition = -1;
+    std::int64_t offset = -1;
+
+    std::int64_t produced_at_ms = 0;   // Kafka record timestamp
+    std::int64_t started_at_ms = 0;    // worker picked it up
+    std::int64_t answered_at_ms = 0;   // last SCIM response received (0 when none)
+    std::int64_t finished_at_ms = 0;   // outcome decided
+    std::int64_t duration_ms = 0;
+};
+
+nlohmann::json to_json(const OutcomeRecord& record);
+OutcomeRecord outcome_from_json(const nlohmann::json& doc);
+
+enum class LinkStatus { Active, Disabled, Deleted, NotEntitled };
+std::string_view to_string(LinkStatus status);
+std::optional<LinkStatus> link_status_from_string(std::string_view s);
+
+// What the bridge knows about one source object in one app: the SCIM id it is linked to,
+// the last version applied, and the attribute values last written to the target (so an
+// update becomes a minimal PATCH without reading the target first).
+struct LinkState {
+    std::string scim_id;
+    std::int64_t version = -1;
+    LinkStatus status = LinkStatus::Active;
+    nlohmann::json applied = nlohmann::json::object();  // SCIM path → value
+};
+
+}  // namespace provbridge

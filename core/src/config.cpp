@@ -1,0 +1,535 @@
+#include "provbridge/core/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "provbridge/core/json_util.hpp"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration)
+
+namespace provbridge {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kEnvPrefix = "PROVBRIDGE__";
+
+std::string upper_token(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        out.push_back(std::isalnum(u) != 0 ? static_cast<char>(std::toupper(u)) : '_');
+    }
+    return out;
+}
+
+std::string display_path(const std::vector<std::string>& path) {
+    std::string out;
+    for (const auto& p : path) {
+        if (!p.empty() && p.front() == '[') {
+            out += p;
+        } else {
+            if (!out.empty()) out += '.';
+            out += p;
+        }
+    }
+    return out;
+}
+
+// Walks the document one object at a time, with a path for messages, applying environment
+// overrides field by field and rejecting unknown fields (a typo must not be silently ignored).
+class Reader {
+public:
+    Reader(const std::string& source, const Environment& env) : source_(source), env_(env) {}
+
+    [[noreturn]] void fail(const std::vector<std::string>& path, const std::string& why) const {
+        throw ConfigError(source_, display_path(path), why);
+    }
+
+    struct Scope {
+        const json* node;                 // may be null: the section is absent from the file
+        std::vector<std::string> path;    // display path (with [i] for array items)
+        std::vector<std::string> env_path;  // path used for environment variable names
+    };
+
+    void expect_object(const Scope& scope) const {
+        if (scope.node != nullptr && !scope.node->is_object()) {
+            fail(scope.path, "must be a JSON object");
+        }
+    }
+
+    void check_known(const Scope& scope, std::initializer_list<std::string_view> known) const {
+        if (scope.node == nullptr) return;
+        for (const auto& [key, value] : scope.node->items()) {
+            if (std::find(known.begin(), known.end(), key) == known.end()) {
+                std::string list;
+                for (auto k : known) {
+                    if (!list.empty()) list += ", ";
+                    list += k;
+                }
+                auto p = scope.path;
+                p.push_back(key);
+                fail(p, "unknown field (known fields here: " + list + ")");
+            }
+        }
+    }
+
+    Scope child(const Scope& scope, const std::string& key) const {
+        Scope s{nullptr, scope.path, scope.env_path};
+        s.path.push_back(key);
+        s.env_path.push_back(key);
+        if (scope.node != nullptr) {
+            const auto it = scope.node->find(key);
+            if (it != scope.node->end() && !it->is_null()) {
+                s.node = &*it;
+            }
+        }
+        expect_object(s);
+        return s;
+    }
+
+    // Returns the raw value of a leaf: from the environment when overridden, else the file.
+    struct Leaf {
+        const json* node = nullptr;
+        std::optional<std::string> env_value;
+        std::string env_name;
+        std::vector<std::string> path;
+        bool present() const { return node != nullptr || env_value.has_value(); }
+    };
+
+    Leaf leaf(const Scope& scope, const std::string& key) {
+        Leaf l;
+        l.path = scope.path;
+        l.path.push_back(key);
+        auto env_path = scope.env_path;
+        env_path.push_back(key);
+        l.env_name = env_name_for(env_path);
+        if (const auto it = env_.find(l.env_name); it != env_.end()) {
+            l.env_value = it->second;
+            used_env_.insert(l.env_name);
+        }
+        if (scope.node != nullptr) {
+            const auto it = scope.node->find(key);
+            if (it != scope.node->end() && !it->is_null()) {
+                l.node = &*it;
+            }
+        }
+        return l;
+    }
+
+    [[noreturn]] void fail_leaf(const Leaf& l, const std::string& why) const {
+        if (l.env_value) {
+            fail(l.path, why + " (value from environment variable " + l.env_name + ")");
+        }
+        fail(l.path, why);
+    }
+
+    std::optional<std::string> get_string(const Scope& scope, const std::string& key) {
+        const Leaf l = leaf(scope, key);
+        if (l.env_value) return l.env_value;
+        if (l.node == nullptr) return std::nullopt;
+        if (!l.node->is_string()) fail_leaf(l, "must be a string");
+        return l.node->get<std::string>();
+    }
+
+    std::optional<std::int64_t> get_int(const Scope& scope, const std::string& key,
+                                        std::int64_t min, std::int64_t max) {
+        const Leaf l = leaf(scope, key);
+        std::int64_t value = 0;
+        if (l.env_value) {
+            std::size_t used = 0;
+            try {
+                value = std::stoll(*l.env_value, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used == 0 || used != l.env_value->size()) fail_leaf(l, "must be an integer");
+        } else if (l.node != nullptr) {
+            if (!l.node->is_number_integer()) fail_leaf(l, "must be an integer");
+            value = l.node->get<std::int64_t>();
+        } else {
+            return std::nullopt;
+        }
+        if (value < min || value > max) {
+            fail_leaf(l, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                             ", got " + std::to_string(value));
+        }
+        return value;
+    }
+
+    std::optional<bool> get_bool(const Scope& scope, const std::string& key) {
+        const Leaf l = leaf(scope, key);
+        if (l.env_value) {
+            if (*l.env_value == "true" || *l.env_value == "1") return true;
+            if (*l.env_value == "false" || *l.env_value == "0") return false;
+            fail_leaf(l, "must be true or false");
+        }
+        if (l.node == nullptr) return std::nullopt;
+        if (!l.node->is_boolean()) fail_leaf(l, "must be true or false");
+        return l.node->get<bool>();
+    }
+
+    void check_unused_env() const {
+        for (const auto& [name, value] : env_) {
+            if (name.rfind(kEnvPrefix, 0) == 0 && used_env_.count(name) == 0) {
+                throw ConfigError(source_, name,
+                                  "environment variable does not name a configuration field");
+            }
+        }
+    }
+
+    const std::string& source() const { return source_; }
+
+private:
+    const std::string& source_;
+    const Environment& env_;
+    std::set<std::string> used_env_;
+};
+
+bool valid_topic(const std::string& t) {
+    static const std::regex re("^[A-Za-z0-9._-]{1,249}$");
+    return std::regex_match(t, re);
+}
+
+bool valid_app_id(const std::string& id) {
+    static const std::regex re("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+    return std::regex_match(id, re);
+}
+
+std::string trim_trailing_slashes(std::string s) {
+    while (!s.empty() && s.back() == '/') s.pop_back();
+    return s;
+}
+
+void read_kafka(Reader& r, const Reader::Scope& root, KafkaConfig& kafka) {
+    const auto scope = r.child(root, "kafka");
+    r.check_known(scope, {"bootstrap_servers", "group_id", "topics", "embedded_broker", "properties"});
+    if (auto v = r.get_string(scope, "bootstrap_servers")) kafka.bootstrap_servers = *v;
+    if (auto v = r.get_string(scope, "group_id")) kafka.group_id = *v;
+    if (kafka.group_id.empty()) r.fail({"kafka", "group_id"}, "must not be empty");
+
+    const auto topics = r.child(scope, "topics");
+    r.check_known(topics, {"events", "dead_letter"});
+    if (auto v = r.get_string(topics, "events")) kafka.events_topic = *v;
+    if (auto v = r.get_string(topics, "dead_letter")) kafka.dead_letter_topic = *v;
+    if (!valid_topic(kafka.events_topic)) {
+        r.fail({"kafka", "topics", "events"}, "must be 1-249 characters of A-Z a-z 0-9 . _ -");
+    }
+    if (!valid_topic(kafka.dead_letter_topic)) {
+        r.fail({"kafka", "topics", "dead_letter"}, "must be 1-249 characters of A-Z a-z 0-9 . _ -");
+    }
+    if (kafka.events_topic == kafka.dead_letter_topic) {
+        r.fail({"kafka", "topics", "dead_letter"}, "must differ from the events topic");
+    }
+
+    const auto embedded = r.child(scope, "embedded_broker");
+    r.check_known(embedded, {"brokers", "events_partitions", "dead_letter_partitions"});
+    if (auto v = r.get_int(embedded, "brokers", 1, 9)) kafka.embedded.brokers = static_cast<int>(*v);
+    if (auto v = r.get_int(embedded, "events_partitions", 1, 256)) {
+        kafka.embedded.events_partitions = static_cast<int>(*v);
+    }
+    if (auto v = r.get_int(embedded, "dead_letter_partitions", 1, 64)) {
+        kafka.embedded.dead_letter_partitions = static_cast<int>(*v);
+    }
+
+    const auto props = r.child(scope, "properties");
+    if (props.node != nullptr) {
+        for (const auto& [key, value] : props.node->items()) {
+            if (!value.is_string()) {
+                r.fail({"kafka", "properties", key}, "librdkafka properties are strings");
+            }
+            if (key == "bootstrap.servers" || key == "group.id") {
+                r.fail({"kafka", "properties", key},
+                       "set it with kafka.bootstrap_servers / kafka.group_id instead");
+            }
+            kafka.properties[key] = value.get<std::string>();
+        }
+    }
+}
+
+void parse_redis_url(Reader& r, const std::string& url, RedisConfig& redis) {
+    static const std::regex re(R"(^redis://([^/:@]+)(?::(\d{1,5}))?(?:/(\d{1,2}))?/?$)");
+    std::smatch m;
+    if (url.find('@') != std::string::npos) {
+        r.fail({"redis", "url"},
+               "must not contain credentials; give the password with redis.password_env or "
+               "redis.password_file");
+    }
+    if (!std::regex_match(url, m, re)) {
+        r.fail({"redis", "url"}, "must look like redis://host:port/db, got \"" + url + "\"");
+    }
+    redis.host = m[1].str();
+    if (m[2].matched) {
+        const int port = std::stoi(m[2].str());
+        if (port < 1 || port > 65535) r.fail({"redis", "url"}, "port must be 1-65535");
+        redis.port = port;
+    }
+    if (m[3].matched) redis.database = std::stoi(m[3].str());
+}
+
+void read_secret_ref(Reader& r, const Reader::Scope& scope, const std::string& env_key,
+                     const std::string& file_key, SecretRef& ref) {
+    if (auto v = r.get_string(scope, env_key)) ref.env = *v;
+    if (auto v = r.get_string(scope, file_key)) ref.file = *v;
+    if (!ref.env.empty() && !ref.file.empty()) {
+        auto p = scope.path;
+        p.push_back(env_key);
+        r.fail(p, "give either " + env_key + " or " + file_key + ", not both");
+    }
+}
+
+void read_redis(Reader& r, const Reader::Scope& root, RedisConfig& redis) {
+    const auto scope = r.child(root, "redis");
+    r.check_known(scope, {"url", "password_env", "password_file", "key_prefix", "timeout_ms",
+                          "dedupe_ttl_hours", "log_max_entries"});
+    if (auto v = r.get_string(scope, "url")) parse_redis_url(r, *v, redis);
+    read_secret_ref(r, scope, "password_env", "password_file", redis.password);
+    if (auto v = r.get_string(scope, "key_prefix")) redis.key_prefix = *v;
+    static const std::regex prefix_re("^[A-Za-z0-9_.-]{1,32}$");
+    if (!std::regex_match(redis.key_prefix, prefix_re)) {
+        r.fail({"redis", "key_prefix"}, "must be 1-32 characters of A-Z a-z 0-9 _ . -");
+    }
+    if (auto v = r.get_int(scope, "timeout_ms", 10, 600000)) redis.timeout = std::chrono::milliseconds(*v);
+    if (auto v = r.get_int(scope, "dedupe_ttl_hours", 1, 24 * 366)) redis.dedupe_ttl = std::chrono::hours(*v);
+    if (auto v = r.get_int(scope, "log_max_entries", 100, 100000000)) redis.log_max_entries = *v;
+}
+
+void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {
+    const auto scope = r.child(root, "worker");
+    r.check_known(scope, {"concurrency", "max_in_flight"});
+    if (auto v = r.get_int(scope, "concurrency", 1, 256)) worker.concurrency = static_cast<int>(*v);
+    if (auto v = r.get_int(scope, "max_in_flight", 1, 100000)) worker.max_in_flight = static_cast<int>(*v);
+    if (worker.max_in_flight < worker.concurrency) {
+        r.fail({"worker", "max_in_flight"}, "must be at least worker.concurrency (" +
+                                                std::to_string(worker.concurrency) + ")");
+    }
+}
+
+AppConfig read_app(Reader& r, const Reader::Scope& scope) {
+    AppConfig app;
+    r.check_known(scope, {"id", "profile", "scim", "skip_default_access", "unassign_action"});
+    const auto id = r.get_string(scope, "id");
+    if (!id || id->empty()) {
+        auto p = scope.path;
+        p.emplace_back("id");
+        r.fail(p, "is required");
+    }
+    app.id = *id;
+    if (!valid_app_id(app.id)) {
+        auto p = scope.path;
+        p.emplace_back("id");
+        r.fail(p, "must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit");
+    }
+    // Environment overrides for an app address it by id, not by position.
+    Reader::Scope named{scope.node, scope.path, {"apps", app.id}};
+    if (auto v = r.get_string(named, "profile")) app.profile = *v;
+    const auto& profiles = known_profiles();
+    if (std::find(profiles.begin(), profiles.end(), app.profile) == profiles.end()) {
+        auto p = scope.path;
+        p.emplace_back("profile");
+        std::string list;
+        for (const auto& k : profiles) list += (list.empty() ? "" : ", ") + k;
+        r.fail(p, "unknown profile \"" + app.profile + "\" (known: " + list + ")");
+    }
+    if (auto v = r.get_bool(named, "skip_default_access")) app.skip_default_access = *v;
+    if (auto v = r.get_string(named, "unassign_action")) {
+        if (*v == "disable") {
+            app.unassign_action = UnassignAction::Disable;
+        } else if (*v == "delete") {
+            app.unassign_action = UnassignAction::Delete;
+        } else {
+            auto p = scope.path;
+            p.emplace_back("unassign_action");
+            r.fail(p, "must be \"disable\" or \"delete\"");
+        }
+    }
+
+    const auto scim = r.child(named, "scim");
+    if (scim.node != nullptr && scim.node->contains("token")) {
+        auto p = scim.path;
+        p.emplace_back("token");
+        r.fail(p, "secrets are never written inline; name an environment variable with "
+                  "token_env or a file with token_file");
+    }
+    r.check_known(scim, {"base_url", "token_env", "token_file", "connect_timeout_ms",
+                         "timeout_ms", "verify_tls", "ca_file"});
+    if (auto v = r.get_string(scim, "base_url")) app.scim.base_url = trim_trailing_slashes(*v);
+    static const std::regex url_re(R"(^https?://[^\s/?#]+(/[^\s?#]*)?$)");
+    if (app.scim.base_url.empty()) {
+        auto p = scim.path;
+        p.emplace_back("base_url");
+        r.fail(p, "is required");
+    }
+    if (!std::regex_match(app.scim.base_url, url_re)) {
+        auto p = scim.path;
+        p.emplace_back("base_url");
+        r.fail(p, "must be an http:// or https:// URL without query, got \"" + app.scim.base_url + "\"");
+    }
+    if (app.scim.base_url.find('@') != std::string::npos) {
+        auto p = scim.path;
+        p.emplace_back("base_url");
+        r.fail(p, "must not carry credentials; use token_env or token_file");
+    }
+    read_secret_ref(r, scim, "token_env", "token_file", app.scim.token);
+    if (app.scim.token.empty()) {
+        auto p = scim.path;
+        p.emplace_back("token_env");
+        r.fail(p, "the SCIM bearer token is required: set token_env (an environment variable "
+                  "name) or token_file (a file path)");
+    }
+    if (auto v = r.get_int(scim, "connect_timeout_ms", 100, 600000)) {
+        app.scim.connect_timeout = std::chrono::milliseconds(*v);
+    }
+    if (auto v = r.get_int(scim, "timeout_ms", 100, 600000)) app.scim.timeout = std::chrono::milliseconds(*v);
+    if (auto v = r.get_bool(scim, "verify_tls")) app.scim.verify_tls = *v;
+    if (auto v = r.get_string(scim, "ca_file")) app.scim.ca_file = *v;
+    return app;
+}
+
+void read_apps(Reader& r, const json& root, Config& config) {
+    const auto it = root.find("apps");
+    if (it == root.end() || it->is_null()) {
+        r.fail({"apps"}, "is required: list the target applications");
+    }
+    if (!it->is_array() || it->empty()) {
+        r.fail({"apps"}, "must be a non-empty array of applications");
+    }
+    std::set<std::string> ids;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        Reader::Scope scope{&(*it)[i], {"apps", "[" + std::to_string(i) + "]"}, {}};
+        r.expect_object(scope);
+        AppConfig app = read_app(r, scope);
+        if (!ids.insert(app.id).second) {
+            r.fail({"apps", "[" + std::to_string(i) + "]", "id"}, "duplicate app id \"" + app.id + "\"");
+        }
+        config.apps.push_back(std::move(app));
+    }
+}
+
+std::string read_file(const std::string& path, bool& ok) {
+    std::ifstream in(path, std::ios::binary);
+    ok = static_cast<bool>(in);
+    if (!ok) return {};
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string file, std::string field, std::string reason)
+    : std::runtime_error(file + ": " + field + ": " + reason),
+      file_(std::move(file)),
+      field_(std::move(field)),
+      reason_(std::move(reason)) {}
+
+Environment current_environment() {
+    Environment env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        const auto eq = entry.find('=');
+        if (eq != std::string_view::npos) {
+            env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+        }
+    }
+    return env;
+}
+
+std::string RedisConfig::url() const {
+    return "redis://" + host + ":" + std::to_string(port) + "/" + std::to_string(database);
+}
+
+const AppConfig* Config::find_app(std::string_view id) const {
+    for (const auto& app : apps) {
+        if (app.id == id) return &app;
+    }
+    return nullptr;
+}
+
+const std::vector<std::string>& known_profiles() {
+    static const std::vector<std::string> profiles{"generic", "leapsome", "elium", "genesys"};
+    return profiles;
+}
+
+std::string env_name_for(const std::vector<std::string>& path) {
+    std::string name(kEnvPrefix);
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        if (i > 0) name += "__";
+        name += upper_token(path[i]);
+    }
+    return name;
+}
+
+Config parse_config(std::string_view text, const std::string& source, const Environment& env) {
+    auto parsed = parse_json(text, /*allow_comments=*/true);
+    if (!parsed) {
+        throw ConfigError(source, "(document)", parsed.error().message);
+    }
+    const json& root = *parsed;
+    Reader r(source, env);
+    if (!root.is_object()) {
+        r.fail({"(document)"}, "must be a JSON object");
+    }
+    Config config;
+    config.source = source;
+    const Reader::Scope top{&root, {}, {}};
+    r.check_known(top, {"kafka", "redis", "worker", "apps"});
+    read_kafka(r, top, config.kafka);
+    read_redis(r, top, config.redis);
+    read_worker(r, top, config.worker);
+    read_apps(r, root, config);
+    r.check_unused_env();
+    return config;
+}
+
+Config load_config(const std::string& path, const Environment& env) {
+    bool ok = false;
+    const std::string text = read_file(path, ok);
+    if (!ok) {
+        throw ConfigError(path, "(file)", "cannot be read");
+    }
+    return parse_config(text, path, env);
+}
+
+std::string resolve_secret(const SecretRef& ref, const Environment& env, const std::string& source,
+                           const std::string& field) {
+    if (!ref.env.empty()) {
+        const auto it = env.find(ref.env);
+        if (it == env.end() || it->second.empty()) {
+            throw ConfigError(source, field + "_env",
+                              "environment variable " + ref.env + " is not set or empty");
+        }
+        return it->second;
+    }
+    if (!ref.file.empty()) {
+        bool ok = false;
+        std::string value = read_file(ref.file, ok);
+        if (!ok) {
+            throw ConfigError(source, field + "_file", "cannot read " + ref.file);
+        }
+        while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+        if (value.empty()) {
+            throw ConfigError(source, field + "_file", ref.file + " is empty");
+        }
+        return value;
+    }
+    throw ConfigError(source, field + "_env", "no secret configured");
+}
+
+std::string resolve_app_token(const Config& config, const AppConfig& app, const Environment& env) {
+    std::size_t index = 0;
+    for (; index < config.apps.size(); ++index) {
+        if (&config.apps[index] == &app) break;
+    }
+    return resolve_secret(app.scim.token, env, config.source,
+                          "apps[" + std::to_string(index) + "].scim.token");
+}
+
+}  // namespace provbridge

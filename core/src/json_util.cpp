@@ -1,0 +1,69 @@
+#include "provbridge/core/json_util.hpp"
+
+namespace provbridge {
+namespace {
+
+// Records the first parse error instead of throwing it, so malformed input on the hot
+// path costs a value, not an exception.
+class ErrorCollector : public nlohmann::json_sax<nlohmann::json> {
+public:
+    bool null() override { return true; }
+    bool boolean(bool /*val*/) override { return true; }
+    bool number_integer(number_integer_t /*val*/) override { return true; }
+    bool number_unsigned(number_unsigned_t /*val*/) override { return true; }
+    bool number_float(number_float_t /*val*/, const string_t& /*s*/) override { return true; }
+    bool string(string_t& /*val*/) override { return true; }
+    bool binary(binary_t& /*val*/) override { return true; }
+    bool start_object(std::size_t /*elements*/) override { return true; }
+    bool key(string_t& /*val*/) override { return true; }
+    bool end_object() override { return true; }
+    bool start_array(std::size_t /*elements*/) override { return true; }
+    bool end_array() override { return true; }
+    bool parse_error(std::size_t position, const std::string& /*last_token*/,
+                     const nlohmann::detail::exception& ex) override {
+        position_ = position;
+        message_ = ex.what();
+        return false;
+    }
+
+    std::size_t position_ = 0;
+    std::string message_;
+};
+
+std::string strip_exception_prefix(const std::string& what) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." → keep the tail.
+    const auto bracket = what.find("] ");
+    return bracket == std::string::npos ? what : what.substr(bracket + 2);
+}
+
+}  // namespace
+
+Result<nlohmann::json> parse_json(std::string_view text, bool allow_comments) {
+    auto value = nlohmann::json::parse(text.begin(), text.end(), nullptr, false, allow_comments);
+    if (!value.is_discarded()) {
+        return value;
+    }
+    ErrorCollector collector;
+    nlohmann::json::sax_parse(text.begin(), text.end(), &collector,
+                              nlohmann::json::input_format_t::json, true, allow_comments);
+    if (collector.message_.empty()) {
+        return make_error("invalid JSON");
+    }
+    return make_error("invalid JSON: " + strip_exception_prefix(collector.message_));
+}
+
+TextPosition position_of(std::string_view text, std::size_t byte_offset) {
+    TextPosition pos;
+    const std::size_t end = std::min(byte_offset, text.size());
+    for (std::size_t i = 0; i < end; ++i) {
+        if (text[i] == '\n') {
+            ++pos.line;
+            pos.column = 1;
+        } else {
+            ++pos.column;
+        }
+    }
+    return pos;
+}
+
+}  // namespace provbridge

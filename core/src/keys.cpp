@@ -1,0 +1,34 @@
+#include "provbridge/core/keys.hpp"
+
+namespace provbridge {
+
+std::string KeyScheme::app_base(std::string_view app) const {
+    std::string key;
+    key.reserve(prefix_.size() + app.size() + 4);
+    key.append(prefix_).append(":{").append(app).append("}:");
+    return key;
+}
+
+std::string KeyScheme::event(std::string_view app, std::string_view source, std::string_view id) const {
+    // Source and id are both free text; the length prefix keeps ("a:b","c") and ("a","b:c") apart.
+    return app_base(app) + "evt:" + std::to_string(source.size()) + ":" + std::string(source) + ":" +
+           std::string(id);
+}
+
+std::string KeyScheme::invalid_record(std::string_view app, std::string_view topic,
+                                      std::int32_t partition, std::int64_t offset) const {
+    return app_base(app) + "rec:" + std::string(topic) + ":" + std::to_string(partition) +
+           ":" + std::to_string(offset);
+}
+
+std::string KeyScheme::link(std::string_view app, ObjectType type, std::string_view source_id) const {
+    return app_base(app) + "link:" + std::string(to_string(type)) + ":" + std::string(source_id);
+}
+
+std::string KeyScheme::log(std::string_view app) const { return app_base(app) + "log"; }
+
+std::string KeyScheme::stats(std::string_view app) const { return app_base(app) + "stats"; }
+
+std::string KeyScheme::dead_letters(std::string_view app) const { return app_base(app) + "dlq"; }
+
+}  // namespace provbridge

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "provbridge/ops/process.hpp"
+
+namespace provbridge::ops {
+
+// A throwaway redis-server on a free loopback port with its own directory, for the demo and
+// the integration tests. Stopped and removed by the destructor.
+class LocalRedis {
+public:
+    // Throws std::runtime_error when redis-server cannot be started.
+    explicit LocalRedis(const std::string& binary = "redis-server");
+    int port() const { return port_; }
+    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+    ChildProcess& process() { return *process_; }
+
+private:
+    TempDir dir_;
+    int port_ = 0;
+    std::unique_ptr<ChildProcess> process_;
+};
+
+// The SCIM test target from tests/scim-target (SCIMMY + scimmy-routers, in-memory store) run
+// with node on an ephemeral port.
+class LocalScimTarget {
+public:
+    // script: path to tests/scim-target/server.js. Throws std::runtime_error on failure.
+    LocalScimTarget(const std::string& script, const std::string& token,
+                    const std::string& node = "node");
+    const std::string& base_url() const { return base_url_; }   // http://127.0.0.1:P/scim/v2
+    std::string root_url() const;                               // http://127.0.0.1:P
+    ChildProcess& process() { return *process_; }
+
+private:
+    std::string base_url_;
+    std::unique_ptr<ChildProcess> process_;
+};
+
+// Path of tests/scim-target/server.js in the source tree this binary was built from.
+std::string default_scim_target_script();
+
+}  // namespace provbridge::ops

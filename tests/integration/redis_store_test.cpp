@@ -1,0 +1,786 @@
+// RedisStateStore, ProvisioningLogReader and RedisConnection against a real redis-server.
+
+#include <chrono>
+#include <cstdio>
+#include <future>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "provbridge/consumers/redis.hpp"
+#include "provbridge/consumers/redis_store.hpp"
+#include "provbridge/core/clock.hpp"
+#include "provbridge/ops/local_services.hpp"
+#include "provbridge/ops/process.hpp"
+#include "redis_fixture.hpp"
+
+namespace provbridge::test_support {
+namespace {
+
+using consumers::ProvisioningLogReader;
+using consumers::RedisConnection;
+using consumers::RedisErrorKind;
+using consumers::RedisStateStore;
+using consumers::RedisValue;
+using consumers::StreamEntry;
+using namespace std::chrono_literals;
+
+constexpr std::chrono::seconds kTtl = std::chrono::hours(24);
+constexpr const char* kSource = "urn:directory:contoso";
+
+Event make_event(const std::string& app, const std::string& id, const std::string& object_id,
+                 ObjectType type = ObjectType::User) {
+    Event event;
+    event.id = id;
+    event.source = kSource;
+    event.type = type == ObjectType::User ? EventType::UserUpdated : EventType::GroupUpdated;
+    event.app = app;
+    event.object_type = type;
+    event.object_id = object_id;
+    event.version = 3;
+    return event;
+}
+
+OutcomeRecord record_for(const Event& event, Action action, OutcomeStatus status) {
+    OutcomeRecord r;
+    r.event_id = event.id;
+    r.source = event.source;
+    r.event_type = std::string(to_string(event.type));
+    r.app = event.app;
+    r.object_type = std::string(to_string(event.object_type));
+    r.object_id = event.object_id;
+    r.version = event.version;
+    r.action = action;
+    r.status = status;
+    r.topic = "provisioning.events";
+    r.partition = 2;
+    r.offset = 41;
+    return r;
+}
+
+Commit commit_of(OutcomeRecord record, std::optional<LinkState> link = std::nullopt,
+                 bool dead_letter = false) {
+    Commit commit;
+    commit.record = std::move(record);
+    commit.link = std::move(link);
+    commit.dead_letter = dead_letter;
+    return commit;
+}
+
+class RedisStoreTest : public RedisTest {
+protected:
+    RedisStateStore make_store(std::chrono::seconds ttl = kTtl, std::int64_t cap = 100000) {
+        return RedisStateStore(options(), keys(), ttl, cap, clock_);
+    }
+    ProvisioningLogReader make_reader() { return ProvisioningLogReader(options(), keys()); }
+
+    // Keys under this test's prefix, found with SCAN (never KEYS on a shared server).
+    std::vector<std::string> scan_keys() {
+        RedisConnection admin(options());
+        std::vector<std::string> found;
+        std::string cursor = "0";
+        do {
+            auto page = admin.call({"SCAN", cursor, "MATCH", key_prefix() + ":*", "COUNT", "1000"});
+            EXPECT_TRUE(page) << page.error().message;
+            if (!page) break;
+            cursor = page->elements.at(0).str;
+            for (const auto& key : page->elements.at(1).elements) found.push_back(key.str);
+        } while (cursor != "0");
+        return found;
+    }
+
+    std::int64_t ttl_of(const std::string& key) {
+        RedisConnection admin(options());
+        auto ttl = admin.call({"TTL", key});
+        EXPECT_TRUE(ttl) << ttl.error().message;
+        return ttl ? ttl->integer : -100;
+    }
+
+    SystemClock clock_;
+};
+
+TEST_F(RedisStoreTest, LoadOnEmptyStoreFindsNothing) {
+    auto store = make_store();
+    auto prior = store.load(make_event(app(), "e-1", "u-1"));
+    ASSERT_TRUE(prior) << prior.error().message;
+    EXPECT_FALSE(prior->recorded.has_value());
+    EXPECT_FALSE(prior->link.has_value());
+
+    auto invalid = store.load_invalid(app(), "provisioning.events", 0, 7);
+    ASSERT_TRUE(invalid) << invalid.error().message;
+    EXPECT_FALSE(invalid->has_value());
+}
+
+TEST_F(RedisStoreTest, CommitThenLoadRoundTripsEveryRecordFieldAndTheLink) {
+    auto store = make_store();
+    const auto event = make_event(app(), "e-roundtrip", "u-42");
+
+    OutcomeRecord record = record_for(event, Action::Update, OutcomeStatus::Applied);
+    record.reason = "changed \"displayName\" and title";
+    record.code = "";
+    record.http_status = 200;
+    record.scim_id = "scim-9f1c";
+    record.scim_requests = 2;
+    record.attempts = 3;
+    record.changes = {
+        {"displayName", "Zoë \"Z\" Smith", "Zoë Smith-Jones ✓"},
+        {"title", nullptr, "Ingénieur"},
+        {"phoneNumbers[type eq \"work\"].value", "+1 555", nullptr},
+    };
+    record.produced_at_ms = 1700000000001;
+    record.started_at_ms = 1700000000002;
+    record.answered_at_ms = 1700000000003;
+    record.finished_at_ms = 1700000000004;
+    record.duration_ms = 3;
+
+    LinkState link;
+    link.scim_id = "scim-9f1c";
+    link.version = 3;
+    link.status = LinkStatus::Disabled;
+    link.applied = {{"displayName", "Zoë \"Z\" Smith-Jones ✓ 日本語"},
+                    {"name.givenName", "Zoë"},
+                    {"emails[type eq \"work\"].value", "zoe@example.com"},
+                    {"active", false}};
+
+    auto status = store.commit(commit_of(record, link));
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(*status, CommitStatus::Recorded);
+
+    auto prior = store.load(event);
+    ASSERT_TRUE(prior) << prior.error().message;
+    ASSERT_TRUE(prior->recorded.has_value());
+    EXPECT_EQ(to_json(*prior->recorded), to_json(record));
+    EXPECT_EQ(prior->recorded->changes.size(), 3u);
+    EXPECT_EQ(prior->recorded->changes[0].new_value, "Zoë Smith-Jones ✓");
+    EXPECT_TRUE(prior->recorded->changes[1].old_value.is_null());
+    ASSERT_TRUE(prior->link.has_value());
+    EXPECT_EQ(prior->link->scim_id, "scim-9f1c");
+    EXPECT_EQ(prior->link->version, 3);
+    EXPECT_EQ(prior->link->status, LinkStatus::Disabled);
+    EXPECT_EQ(prior->link->applied, link.applied);
+
+    // The operator read API sees the same data.
+    auto reader = make_reader();
+    auto outcome = reader.outcome(app(), kSource, "e-roundtrip");
+    ASSERT_TRUE(outcome) << outcome.error().message;
+    ASSERT_TRUE(outcome->has_value());
+    EXPECT_EQ(to_json(**outcome), to_json(record));
+    auto read_link = reader.link(app(), ObjectType::User, "u-42");
+    ASSERT_TRUE(read_link) << read_link.error().message;
+    ASSERT_TRUE(read_link->has_value());
+    EXPECT_EQ((*read_link)->applied, link.applied);
+
+    // Another object of the same app has no link; a group with the same id neither.
+    auto other = store.load(make_event(app(), "e-other", "u-43"));
+    ASSERT_TRUE(other);
+    EXPECT_FALSE(other->link.has_value());
+    auto group = store.load(make_event(app(), "e-group", "u-42", ObjectType::Group));
+    ASSERT_TRUE(group);
+    EXPECT_FALSE(group->link.has_value());
+}
+
+TEST_F(RedisStoreTest, CommitWithoutLinkLeavesTheExistingLinkAlone) {
+    auto store = make_store();
+    const auto first = make_event(app(), "e-a", "u-1");
+    LinkState link{"scim-1", 3, LinkStatus::Active, {{"userName", "a@example.com"}}};
+    ASSERT_TRUE(store.commit(commit_of(record_for(first, Action::Create, OutcomeStatus::Applied), link)));
+
+    auto second = make_event(app(), "e-b", "u-1");
+    auto skipped = record_for(second, Action::None, OutcomeStatus::Skipped);
+    skipped.code = "no_change";
+    ASSERT_TRUE(store.commit(commit_of(skipped)));
+
+    auto prior = store.load(second);
+    ASSERT_TRUE(prior);
+    ASSERT_TRUE(prior->recorded.has_value());
+    EXPECT_EQ(prior->recorded->code, "no_change");
+    ASSERT_TRUE(prior->link.has_value());
+    EXPECT_EQ(prior->link->scim_id, "scim-1");
+    EXPECT_EQ(prior->link->applied, link.applied);
+}
+
+TEST_F(RedisStoreTest, SecondCommitOfTheSameEventIsAlreadyRecordedAndWritesNothing) {
+    auto store = make_store();
+    auto reader = make_reader();
+    const auto event = make_event(app(), "e-dup", "u-7");
+    const auto first = record_for(event, Action::Create, OutcomeStatus::Applied);
+    LinkState link{"scim-first", 3, LinkStatus::Active, {{"userName", "first"}}};
+    auto status = store.commit(commit_of(first, link));
+    ASSERT_TRUE(status) << status.error().message;
+    ASSERT_EQ(*status, CommitStatus::Recorded);
+
+    auto stats_before = reader.stats(app());
+    ASSERT_TRUE(stats_before);
+    auto log_before = reader.count_log(app());
+    ASSERT_TRUE(log_before);
+    EXPECT_EQ(*log_before, 1);
+
+    // A racing delivery decided something else; none of it may land.
+    auto second = record_for(event, Action::Delete, OutcomeStatus::DeadLettered);
+    second.reason = "should not be written";
+    LinkState other_link{"scim-second", 4, LinkStatus::Deleted, {{"userName", "second"}}};
+    auto again = store.commit(commit_of(second, other_link, true));
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(*again, CommitStatus::AlreadyRecorded);
+
+    auto stats_after = reader.stats(app());
+    ASSERT_TRUE(stats_after);
+    EXPECT_EQ(*stats_after, *stats_before);
+    EXPECT_EQ(stats_after->at("events"), 1);
+    EXPECT_EQ(stats_after->at("created"), 1);
+    EXPECT_EQ(stats_after->count("deleted"), 0u);
+    auto log_after = reader.count_log(app());
+    ASSERT_TRUE(log_after);
+    EXPECT_EQ(*log_after, 1);
+    auto dlq = reader.dead_letters(app(), 10);
+    ASSERT_TRUE(dlq);
+    EXPECT_TRUE(dlq->empty());
+
+    auto prior = store.load(event);
+    ASSERT_TRUE(prior);
+    ASSERT_TRUE(prior->recorded.has_value());
+    EXPECT_EQ(to_json(*prior->recorded), to_json(first));
+    ASSERT_TRUE(prior->link.has_value());
+    EXPECT_EQ(prior->link->scim_id, "scim-first");
+    EXPECT_EQ(prior->link->version, 3);
+}
+
+TEST_F(RedisStoreTest, DeadLetterCommitIsIndexedInTheDeadLetterStream) {
+    auto store = make_store();
+    auto reader = make_reader();
+    const auto event = make_event(app(), "e-dlq", "u-9");
+    auto record = record_for(event, Action::Create, OutcomeStatus::DeadLettered);
+    record.code = "DuplicateTargetEntries";
+    record.reason = "two accounts match userName";
+    record.http_status = 409;
+    ASSERT_TRUE(store.commit(commit_of(record, std::nullopt, true)));
+    // An ordinary outcome is not indexed.
+    ASSERT_TRUE(store.commit(commit_of(
+        record_for(make_event(app(), "e-ok", "u-10"), Action::Create, OutcomeStatus::Applied))));
+
+    auto dlq = reader.dead_letters(app(), 10);
+    ASSERT_TRUE(dlq) << dlq.error().message;
+    ASSERT_EQ(dlq->size(), 1u);
+    const auto& entry = dlq->front();
+    EXPECT_EQ(entry.fields.at("event_id"), "e-dlq");
+    EXPECT_EQ(entry.fields.at("reason"), "two accounts match userName");
+    EXPECT_EQ(entry.fields.at("code"), "DuplicateTargetEntries");
+    EXPECT_EQ(entry.fields.at("topic"), "provisioning.events");
+    EXPECT_EQ(entry.fields.at("partition"), "2");
+    EXPECT_EQ(entry.fields.at("offset"), "41");
+    EXPECT_EQ(to_json(entry.record), to_json(record));
+
+    auto stats = reader.stats(app());
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->at("dead_lettered"), 1);
+    EXPECT_EQ(stats->at("created"), 1);
+    EXPECT_EQ(stats->at("events"), 2);
+}
+
+TEST_F(RedisStoreTest, InvalidRecordIsRecordedByWhereItWasRead) {
+    auto store = make_store();
+    auto reader = make_reader();
+
+    OutcomeRecord invalid;
+    invalid.app = std::string(KeyScheme::kInvalidApp);
+    invalid.status = OutcomeStatus::DeadLettered;
+    invalid.code = "InvalidEvent";
+    invalid.reason = "not JSON";
+    invalid.topic = "provisioning.events";
+    invalid.partition = 4;
+    invalid.offset = 1234;
+    auto status = store.commit(commit_of(invalid, std::nullopt, true));
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(*status, CommitStatus::Recorded);
+
+    auto loaded = store.load_invalid(std::string(KeyScheme::kInvalidApp), "provisioning.events", 4, 1234);
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    ASSERT_TRUE(loaded->has_value());
+    EXPECT_EQ(to_json(**loaded), to_json(invalid));
+    // The next offset is another record.
+    auto next = store.load_invalid(std::string(KeyScheme::kInvalidApp), "provisioning.events", 4, 1235);
+    ASSERT_TRUE(next);
+    EXPECT_FALSE(next->has_value());
+
+    // A redelivery of the same bad record is recognised.
+    auto again = store.commit(commit_of(invalid, std::nullopt, true));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, CommitStatus::AlreadyRecorded);
+
+    // A malformed record that still named its app is counted under that app.
+    OutcomeRecord named = invalid;
+    named.app = app();
+    named.offset = 1300;
+    ASSERT_TRUE(store.commit(commit_of(named, std::nullopt, true)));
+    auto named_loaded = store.load_invalid(app(), "provisioning.events", 4, 1300);
+    ASSERT_TRUE(named_loaded);
+    ASSERT_TRUE(named_loaded->has_value());
+    EXPECT_EQ((*named_loaded)->app, app());
+    auto not_under_invalid =
+        store.load_invalid(std::string(KeyScheme::kInvalidApp), "provisioning.events", 4, 1300);
+    ASSERT_TRUE(not_under_invalid);
+    EXPECT_FALSE(not_under_invalid->has_value());
+
+    auto invalid_stats = reader.stats(std::string(KeyScheme::kInvalidApp));
+    ASSERT_TRUE(invalid_stats);
+    EXPECT_EQ(invalid_stats->at("dead_lettered"), 1);
+    EXPECT_EQ(invalid_stats->at("events"), 1);
+    auto app_stats = reader.stats(app());
+    ASSERT_TRUE(app_stats);
+    EXPECT_EQ(app_stats->at("dead_lettered"), 1);
+    auto invalid_dlq = reader.dead_letters(std::string(KeyScheme::kInvalidApp), 10);
+    ASSERT_TRUE(invalid_dlq);
+    ASSERT_EQ(invalid_dlq->size(), 1u);
+    EXPECT_EQ(invalid_dlq->front().fields.at("offset"), "1234");
+    EXPECT_EQ(invalid_dlq->front().fields.at("event_id"), "");
+}
+
+TEST_F(RedisStoreTest, StatsCountEachOutcomeAndDuplicates) {
+    auto store = make_store();
+    auto reader = make_reader();
+    struct Case {
+        Action action;
+        OutcomeStatus status;
+    };
+    const std::vector<Case> cases = {
+        {Action::Create, OutcomeStatus::Applied},  {Action::Create, OutcomeStatus::Applied},
+        {Action::Update, OutcomeStatus::Applied},  {Action::Disable, OutcomeStatus::Applied},
+        {Action::Delete, OutcomeStatus::Applied},  {Action::Link, OutcomeStatus::Applied},
+        {Action::None, OutcomeStatus::Applied},    {Action::None, OutcomeStatus::Skipped},
+        {Action::Update, OutcomeStatus::Skipped},  {Action::Create, OutcomeStatus::DeadLettered},
+    };
+    int n = 0;
+    for (const auto& c : cases) {
+        const auto event = make_event(app(), "e-" + std::to_string(n), "u-" + std::to_string(n));
+        ++n;
+        auto status = store.commit(commit_of(record_for(event, c.action, c.status)));
+        ASSERT_TRUE(status) << status.error().message;
+        ASSERT_EQ(*status, CommitStatus::Recorded);
+    }
+    ASSERT_TRUE(store.count_duplicate(app()));
+    ASSERT_TRUE(store.count_duplicate(app()));
+
+    auto stats = reader.stats(app());
+    ASSERT_TRUE(stats) << stats.error().message;
+    const std::map<std::string, std::int64_t> expected = {
+        {"events", 10},  {"created", 2},       {"updated", 1}, {"disabled", 1},
+        {"deleted", 1},  {"linked", 1},        {"applied_other", 1},
+        {"skipped", 2},  {"dead_lettered", 1}, {"duplicates", 2},
+    };
+    EXPECT_EQ(*stats, expected);
+}
+
+TEST_F(RedisStoreTest, LogEntriesCarryTheRecordFieldsAndRecentLogIsNewestFirst) {
+    auto store = make_store();
+    auto reader = make_reader();
+    for (int i = 0; i < 5; ++i) {
+        auto record = record_for(make_event(app(), "e-" + std::to_string(i), "u-" + std::to_string(i)),
+                                 Action::Update, OutcomeStatus::Applied);
+        record.http_status = 200;
+        record.scim_id = "scim-" + std::to_string(i);
+        record.duration_ms = 10 + i;
+        ASSERT_TRUE(store.commit(commit_of(record)));
+    }
+    auto recent = reader.recent_log(app(), 3);
+    ASSERT_TRUE(recent) << recent.error().message;
+    ASSERT_EQ(recent->size(), 3u);
+    EXPECT_EQ((*recent)[0].event_id, "e-4");
+    EXPECT_EQ((*recent)[1].event_id, "e-3");
+    EXPECT_EQ((*recent)[2].event_id, "e-2");
+
+    auto all = reader.log_since(app(), "0-0", 100, 0ms);
+    ASSERT_TRUE(all) << all.error().message;
+    ASSERT_EQ(all->size(), 5u);
+    const auto& fields = all->front().fields;
+    EXPECT_EQ(fields.at("event_id"), "e-0");
+    EXPECT_EQ(fields.at("app"), app());
+    EXPECT_EQ(fields.at("object_type"), "user");
+    EXPECT_EQ(fields.at("object_id"), "u-0");
+    EXPECT_EQ(fields.at("event_type"), "provisioning.user.updated");
+    EXPECT_EQ(fields.at("action"), "update");
+    EXPECT_EQ(fields.at("outcome"), "applied");
+    EXPECT_EQ(fields.at("code"), "");
+    EXPECT_EQ(fields.at("reason"), "");
+    EXPECT_EQ(fields.at("http_status"), "200");
+    EXPECT_EQ(fields.at("scim_id"), "scim-0");
+    EXPECT_EQ(fields.at("duration_ms"), "10");
+    EXPECT_EQ(fields.at("version"), "3");
+    EXPECT_EQ(all->front().record.scim_id, "scim-0");
+    EXPECT_TRUE(fields.contains("json"));
+
+    auto last = reader.last_log_id(app());
+    ASSERT_TRUE(last);
+    EXPECT_EQ(*last, all->back().id);
+    auto after_last = reader.log_since(app(), *last, 100, 0ms);
+    ASSERT_TRUE(after_last);
+    EXPECT_TRUE(after_last->empty());
+}
+
+TEST_F(RedisStoreTest, LogIsCappedApproximately) {
+    auto store = make_store(kTtl, 10);
+    auto reader = make_reader();
+    for (int i = 0; i < 500; ++i) {
+        ASSERT_TRUE(store.commit(commit_of(record_for(make_event(app(), "e-" + std::to_string(i), "u"),
+                                                      Action::Update, OutcomeStatus::Applied))));
+    }
+    auto length = reader.count_log(app());
+    ASSERT_TRUE(length);
+    // MAXLEN ~ trims whole radix-tree nodes (100 entries by default), so "about 10".
+    EXPECT_LT(*length, 500);
+    EXPECT_GE(*length, 10);
+}
+
+TEST_F(RedisStoreTest, LogSinceWakesUpForOutcomesRecordedWhileItWaits) {
+    auto store = make_store();
+    auto reader = make_reader();
+    auto start = reader.last_log_id(app());
+    ASSERT_TRUE(start) << start.error().message;
+
+    std::promise<void> connected;
+    auto waited = std::async(std::launch::async, [&, from = *start] {
+        // Its own connection: a worker's store is never held up by a blocked reader.
+        ProvisioningLogReader waiter(options(), keys());
+        connected.set_value();
+        std::vector<StreamEntry> got;
+        std::string id = from;
+        while (got.size() < 3) {
+            // A long block: an empty batch can only mean nothing arrived in time.
+            auto batch = waiter.log_since(app(), id, 10, 20s);
+            if (!batch || batch->empty()) break;
+            for (auto& entry : *batch) {
+                id = entry.id;
+                got.push_back(std::move(entry));
+            }
+        }
+        return got;
+    });
+    connected.get_future().wait();
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(store.commit(commit_of(record_for(
+            make_event(app(), "e-live-" + std::to_string(i), "u-" + std::to_string(i)),
+            Action::Create, OutcomeStatus::Applied))));
+    }
+    const auto got = waited.get();
+    ASSERT_EQ(got.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(got[static_cast<std::size_t>(i)].record.event_id, "e-live-" + std::to_string(i));
+    }
+}
+
+TEST_F(RedisStoreTest, LogSinceReturnsEmptyWhenTheBlockTimesOut) {
+    auto reader = make_reader();
+    auto start = reader.last_log_id(app());
+    ASSERT_TRUE(start);
+    const auto began = std::chrono::steady_clock::now();
+    auto batch = reader.log_since(app(), *start, 10, 50ms);
+    const auto waited = std::chrono::steady_clock::now() - began;
+    ASSERT_TRUE(batch) << batch.error().message;
+    EXPECT_TRUE(batch->empty());
+    // It did wait on the server (BLOCK), rather than return at once.
+    EXPECT_GE(waited, 45ms);
+}
+
+TEST_F(RedisStoreTest, BlockLongerThanTheSocketTimeoutIsNotATimeout) {
+    auto short_timeout = options();
+    short_timeout.timeout = 100ms;
+    ProvisioningLogReader reader(short_timeout, keys());
+    auto batch = reader.log_since(app(), "$", 10, 400ms);
+    ASSERT_TRUE(batch) << batch.error().message;
+    EXPECT_TRUE(batch->empty());
+    // The socket timeout is back to normal afterwards: a blocking command longer than it fails.
+    auto blocked = reader.connection().call({"BLPOP", key_prefix() + ":nothing", "1"});
+    ASSERT_FALSE(blocked);
+    EXPECT_EQ(consumers::redis_error_kind(blocked.error()), RedisErrorKind::Timeout)
+        << blocked.error().message;
+}
+
+TEST_F(RedisStoreTest, DedupeKeyExpiresAndTheLinkDoesNot) {
+    constexpr std::chrono::seconds ttl = 3600s;
+    auto store = make_store(ttl);
+    const auto event = make_event(app(), "e-ttl", "u-ttl");
+    ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied),
+                                       LinkState{"scim-ttl", 3, LinkStatus::Active, {}})));
+    const auto outcome_ttl = ttl_of(keys().event(app(), kSource, "e-ttl"));
+    EXPECT_GT(outcome_ttl, 0);
+    EXPECT_LE(outcome_ttl, ttl.count());
+    EXPECT_EQ(ttl_of(keys().link(app(), ObjectType::User, "u-ttl")), -1);  // no expiry
+}
+
+TEST_F(RedisStoreTest, EveryKeyCarriesTheAppHashTag) {
+    auto store = make_store();
+    const auto event = make_event(app(), "e-tag", "u-tag");
+    ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::DeadLettered),
+                                       LinkState{"scim", 3, LinkStatus::Active, {}}, true)));
+    ASSERT_TRUE(store.count_duplicate(app()));
+    OutcomeRecord invalid;
+    invalid.app = std::string(KeyScheme::kInvalidApp);
+    invalid.status = OutcomeStatus::DeadLettered;
+    invalid.topic = "provisioning.events";
+    invalid.offset = 5;
+    ASSERT_TRUE(store.commit(commit_of(invalid, std::nullopt, true)));
+
+    const auto keys_found = scan_keys();
+    const std::string app_base = key_prefix() + ":{" + app() + "}:";
+    const std::string invalid_base = key_prefix() + ":{_invalid}:";
+    std::set<std::string> kinds;
+    for (const auto& key : keys_found) {
+        if (key.starts_with(app_base)) {
+            kinds.insert(key.substr(app_base.size(), key.find(':', app_base.size()) - app_base.size()));
+        } else {
+            EXPECT_TRUE(key.starts_with(invalid_base)) << key;
+        }
+    }
+    EXPECT_EQ(kinds, (std::set<std::string>{"evt", "link", "log", "stats", "dlq"}));
+    // outcome, log, stats and dead-letter index of the invalid record
+    EXPECT_EQ(keys_found.size(), 5u + 4u);
+}
+
+TEST_F(RedisStoreTest, ReconnectsAfterTheServerClosedTheConnection) {
+    auto store = make_store();
+    auto reader = make_reader();
+    const auto event = make_event(app(), "e-kill", "u-kill");
+    ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied))));
+    EXPECT_EQ(store.reconnects(), 0);
+
+    RedisConnection admin(options());
+    auto killed = admin.call({"CLIENT", "KILL", "TYPE", "normal"});  // SKIPME yes: not admin
+    ASSERT_TRUE(killed) << killed.error().message;
+    EXPECT_GE(killed->integer, 2);
+
+    auto prior = store.load(event);
+    ASSERT_TRUE(prior) << prior.error().message;
+    EXPECT_TRUE(prior->recorded.has_value());
+    EXPECT_EQ(store.reconnects(), 1);
+    auto status = store.commit(commit_of(
+        record_for(make_event(app(), "e-after-kill", "u-kill"), Action::Update, OutcomeStatus::Applied)));
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(*status, CommitStatus::Recorded);
+
+    // The reader's connection was killed too; its next call also recovers.
+    auto count = reader.count_log(app());
+    ASSERT_TRUE(count) << count.error().message;
+    EXPECT_EQ(*count, 2);
+}
+
+TEST_F(RedisStoreTest, CallsWhileTheServerIsDownReturnErrorsAndRecoverAfterARestart) {
+    auto own = std::make_unique<ops::LocalRedis>();
+    const int port = own->port();
+    RedisStateStore store(redis_options_for_port(port), keys(), kTtl, 1000, clock_);
+    const auto first = make_event(app(), "e-1", "u-1");
+    ASSERT_TRUE(store.commit(commit_of(record_for(first, Action::Create, OutcomeStatus::Applied))));
+
+    own->process().stop();
+    Result<PriorState> down = make_error("not called");
+    EXPECT_NO_THROW(down = store.load(first));
+    ASSERT_FALSE(down);
+    EXPECT_EQ(consumers::redis_error_kind(down.error()), RedisErrorKind::Io) << down.error().message;
+    EXPECT_NE(down.error().message.find("127.0.0.1:" + std::to_string(port)), std::string::npos)
+        << down.error().message;
+    const auto second = make_event(app(), "e-2", "u-1");
+    Result<CommitStatus> refused = make_error("not called");
+    EXPECT_NO_THROW(refused = store.commit(
+                        commit_of(record_for(second, Action::Update, OutcomeStatus::Applied))));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(consumers::redis_error_kind(refused.error()), RedisErrorKind::Io);
+    own.reset();
+
+    // A new, empty server on the same port: no data and no cached script (NOSCRIPT path).
+    ops::TempDir dir("provbridge-redis-restart-");
+    ops::ChildProcess::Options restart;
+    restart.argv = {"redis-server", "--port",     std::to_string(port), "--bind", "127.0.0.1",
+                    "--dir",        dir.path(),   "--save",             "",       "--appendonly",
+                    "no",           "--protected-mode", "no",           "--logfile", ""};
+    ops::ChildProcess restarted(restart);
+    ASSERT_TRUE(restarted.wait_for_line("Ready to accept connections", 20s));
+
+    auto prior = store.load(first);
+    ASSERT_TRUE(prior) << prior.error().message;
+    EXPECT_FALSE(prior->recorded.has_value());
+    auto status = store.commit(commit_of(record_for(second, Action::Update, OutcomeStatus::Applied)));
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(*status, CommitStatus::Recorded);
+    auto third = store.commit(commit_of(
+        record_for(make_event(app(), "e-3", "u-1"), Action::Update, OutcomeStatus::Applied)));
+    ASSERT_TRUE(third) << third.error().message;
+    EXPECT_EQ(*third, CommitStatus::Recorded);
+    auto again = store.commit(commit_of(record_for(second, Action::Update, OutcomeStatus::Applied)));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, CommitStatus::AlreadyRecorded);
+}
+
+TEST_F(RedisStoreTest, UsesTheConfiguredDatabase) {
+    auto in_db2 = options();
+    in_db2.database = 2;
+    RedisStateStore store(in_db2, keys(), kTtl, 1000, clock_);
+    const auto event = make_event(app(), "e-db", "u-db");
+    ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied))));
+
+    RedisConnection db0(options());
+    auto exists0 = db0.call({"EXISTS", keys().event(app(), kSource, "e-db")});
+    ASSERT_TRUE(exists0);
+    EXPECT_EQ(exists0->integer, 0);
+    RedisConnection db2(in_db2);
+    auto exists2 = db2.call({"EXISTS", keys().event(app(), kSource, "e-db")});
+    ASSERT_TRUE(exists2);
+    EXPECT_EQ(exists2->integer, 1);
+}
+
+TEST_F(RedisStoreTest, LinkForAnUnknownObjectTypeIsRefusedWithoutWriting) {
+    auto store = make_store();
+    auto reader = make_reader();
+    auto record = record_for(make_event(app(), "e-bad", "u"), Action::Create, OutcomeStatus::Applied);
+    record.object_type = "printer";
+    auto status = store.commit(commit_of(record, LinkState{"s", 1, LinkStatus::Active, {}}));
+    ASSERT_FALSE(status);
+    auto count = reader.count_log(app());
+    ASSERT_TRUE(count);
+    EXPECT_EQ(*count, 0);
+}
+
+// Not an assertion on time: prints the figure for the report.
+TEST_F(RedisStoreTest, TenThousandLoadCommitPairsOnOneConnection) {
+    auto store = make_store();
+    constexpr int kPairs = 10000;
+    const auto began = std::chrono::steady_clock::now();
+    for (int i = 0; i < kPairs; ++i) {
+        const auto event = make_event(app(), "e-" + std::to_string(i), "u-" + std::to_string(i % 500));
+        auto prior = store.load(event);
+        ASSERT_TRUE(prior) << prior.error().message;
+        LinkState link{"scim-" + std::to_string(i), 3, LinkStatus::Active, {{"userName", "u"}}};
+        auto status =
+            store.commit(commit_of(record_for(event, Action::Update, OutcomeStatus::Applied), link));
+        ASSERT_TRUE(status) << status.error().message;
+    }
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+    std::printf("[ figure   ] %d load+commit pairs on one connection: %lld ms (%.1f pairs/s)\n", kPairs,
+                static_cast<long long>(elapsed.count()),
+                elapsed.count() > 0 ? kPairs * 1000.0 / static_cast<double>(elapsed.count()) : 0.0);
+    auto reader = make_reader();
+    auto stats = reader.stats(app());
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->at("events"), kPairs);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class RedisConnectionTest : public RedisTest {};
+
+TEST_F(RedisConnectionTest, PipelineSendsManyCommandsAndReturnsRepliesInOrder) {
+    RedisConnection connection(options());
+    const auto key = key_prefix() + ":{x}:counter";
+    for (int i = 0; i < 100; ++i) connection.append({"INCR", key});
+    connection.append({"HSET", key, "f", "v"});  // WRONGTYPE: an error reply, not an Error
+    connection.append({"GET", key});
+    EXPECT_EQ(connection.pending(), 102u);
+    auto replies = connection.get_replies();
+    ASSERT_TRUE(replies) << replies.error().message;
+    EXPECT_EQ(connection.pending(), 0u);
+    ASSERT_EQ(replies->size(), 102u);
+    for (int i = 0; i < 100; ++i) {
+        EXPECT_EQ(consumers::to_value(*(*replies)[static_cast<std::size_t>(i)]).integer, i + 1);
+    }
+    const auto wrong = consumers::to_value(*(*replies)[100]);
+    EXPECT_EQ(wrong.type, RedisValue::Type::Error);
+    EXPECT_TRUE(wrong.str.starts_with("WRONGTYPE")) << wrong.str;
+    EXPECT_EQ(consumers::to_value(*(*replies)[101]).str, "100");
+}
+
+TEST_F(RedisConnectionTest, ErrorReplyIsAReplyErrorAndKeepsTheConnection) {
+    RedisConnection connection(options());
+    const auto key = key_prefix() + ":{x}:hash";
+    ASSERT_TRUE(connection.call({"HSET", key, "f", "v"}));
+    auto wrong = connection.call({"INCR", key});
+    ASSERT_FALSE(wrong);
+    EXPECT_EQ(consumers::redis_error_kind(wrong.error()), RedisErrorKind::Reply);
+    EXPECT_NE(wrong.error().message.find("WRONGTYPE"), std::string::npos);
+    EXPECT_FALSE(connection.broken());
+    auto ping = connection.call({"PING"});
+    ASSERT_TRUE(ping);
+    EXPECT_EQ(ping->str, "PONG");
+    EXPECT_EQ(connection.reconnects(), 0);
+}
+
+TEST_F(RedisConnectionTest, ArgumentsAreBinarySafe) {
+    RedisConnection connection(options());
+    const auto key = key_prefix() + ":{x}:bin";
+    const std::string value("a\0b\r\n%s %d *3\r\n", 17);
+    ASSERT_TRUE(connection.call({"SET", key, value}));
+    auto got = connection.call({"GET", key});
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->str, value);
+}
+
+TEST_F(RedisConnectionTest, ReadTimeoutIsATimeoutAndTheNextCallReconnects) {
+    auto quick = options();
+    quick.timeout = 100ms;
+    RedisConnection connection(quick);
+    auto blocked = connection.call({"BLPOP", key_prefix() + ":{x}:empty", "2"});
+    ASSERT_FALSE(blocked);
+    EXPECT_EQ(consumers::redis_error_kind(blocked.error()), RedisErrorKind::Timeout)
+        << blocked.error().message;
+    EXPECT_TRUE(connection.broken());
+    auto ping = connection.call({"PING"});
+    ASSERT_TRUE(ping) << ping.error().message;
+    EXPECT_EQ(connection.reconnects(), 1);
+}
+
+TEST_F(RedisConnectionTest, FirstConnectFailureThrowsWithTheEndpoint) {
+    const int port = ops::pick_free_port();  // nothing listens there
+    try {
+        RedisConnection connection(redis_options_for_port(port));
+        FAIL() << "connected to a port with no server";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)), std::string::npos)
+            << e.what();
+    }
+}
+
+TEST_F(RedisConnectionTest, AuthenticatesAndNeverReportsThePassword) {
+    ops::LocalRedis own;
+    const std::string password = "pw-" + key_prefix() + "-s3cr3t";
+    {
+        RedisConnection admin(redis_options_for_port(own.port()));
+        ASSERT_TRUE(admin.call({"CONFIG", "SET", "requirepass", password}));
+    }
+
+    auto wrong = redis_options_for_port(own.port());
+    wrong.password = "wrong-" + password;
+    try {
+        RedisConnection connection(wrong);
+        FAIL() << "AUTH with a wrong password succeeded";
+    } catch (const std::runtime_error& e) {
+        const std::string message = e.what();
+        EXPECT_EQ(message.find(wrong.password), std::string::npos) << message;
+        EXPECT_EQ(message.find(password), std::string::npos) << message;
+        EXPECT_NE(message.find("AUTH"), std::string::npos) << message;
+    }
+
+    auto right = redis_options_for_port(own.port());
+    right.password = password;
+    SystemClock clock;
+    RedisStateStore store(right, keys(), kTtl, 1000, clock);
+    const auto event = make_event(app(), "e-auth", "u");
+    ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied))));
+
+    // The password changes under a running store: the reconnect fails, as a value.
+    RedisConnection admin(right);
+    ASSERT_TRUE(admin.call({"CONFIG", "SET", "requirepass", password + "-rotated"}));
+    ASSERT_TRUE(admin.call({"CLIENT", "KILL", "TYPE", "normal"}));
+    auto prior = store.load(event);
+    ASSERT_FALSE(prior);
+    EXPECT_EQ(prior.error().message.find(password), std::string::npos) << prior.error().message;
+    EXPECT_EQ(consumers::redis_error_kind(prior.error()), RedisErrorKind::Reply)
+        << prior.error().message;
+
+    // Rotated back: the next call reconnects and authenticates again.
+    ASSERT_TRUE(admin.call({"CONFIG", "SET", "requirepass", password}));
+    auto recovered = store.load(event);
+    ASSERT_TRUE(recovered) << recovered.error().message;
+    EXPECT_TRUE(recovered->recorded.has_value());
+}
+
+}  // namespace
+}  // namespace provbridge::test_support

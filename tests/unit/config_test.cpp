@@ -1,0 +1,178 @@
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "provbridge/core/config.hpp"
+
+namespace provbridge {
+namespace {
+
+constexpr const char* kMinimal = R"({
+  // comments are allowed: operators annotate their files
+  "apps": [
+    { "id": "leapsome", "profile": "leapsome",
+      "scim": { "base_url": "https://www.leapsome.com/api/scim/", "token_env": "LEAPSOME_TOKEN" } }
+  ]
+})";
+
+ConfigError expect_error(const std::string& text, const Environment& env = {}) {
+    try {
+        parse_config(text, "bridge.json", env);
+    } catch (const ConfigError& e) {
+        return e;
+    }
+    ADD_FAILURE() << "configuration was accepted:\n" << text;
+    return ConfigError("", "", "");
+}
+
+TEST(Config, MinimalFileGetsDefaults) {
+    const Config c = parse_config(kMinimal, "bridge.json", {});
+    EXPECT_EQ(c.kafka.bootstrap_servers, "");  // embedded development broker
+    EXPECT_EQ(c.kafka.group_id, "provbridge");
+    EXPECT_EQ(c.kafka.events_topic, "provisioning.events");
+    EXPECT_EQ(c.kafka.dead_letter_topic, "provisioning.deadletter");
+    EXPECT_EQ(c.redis.url(), "redis://127.0.0.1:6379/0");
+    EXPECT_EQ(c.worker.concurrency, 16);
+    ASSERT_EQ(c.apps.size(), 1U);
+    EXPECT_EQ(c.apps[0].scim.base_url, "https://www.leapsome.com/api/scim");  // trailing slash trimmed
+    EXPECT_EQ(c.apps[0].scim.token.env, "LEAPSOME_TOKEN");
+    EXPECT_TRUE(c.apps[0].skip_default_access);
+    EXPECT_TRUE(c.apps[0].scim.verify_tls);
+    EXPECT_EQ(c.apps[0].unassign_action, UnassignAction::Disable);
+    EXPECT_NE(c.find_app("leapsome"), nullptr);
+    EXPECT_EQ(c.find_app("elium"), nullptr);
+}
+
+TEST(Config, FullFileIsRead) {
+    const Config c = parse_config(R"({
+      "kafka": {"bootstrap_servers": "k1:9092,k2:9092", "group_id": "g", "topics": {"events": "ev", "dead_letter": "dl"},
+                "properties": {"session.timeout.ms": "6000"}},
+      "redis": {"url": "redis://cache:6380/2", "password_env": "REDIS_PW", "dedupe_ttl_hours": 48},
+      "worker": {"concurrency": 4, "max_in_flight": 40},
+      "apps": [{"id": "genesys", "profile": "genesys", "skip_default_access": false, "unassign_action": "delete",
+                "scim": {"base_url": "https://api.mypurecloud.com/api/v2/scim/v2", "token_file": "/run/secrets/g",
+                         "timeout_ms": 1500, "verify_tls": false}}]
+    })", "f.json", {});
+    EXPECT_EQ(c.kafka.bootstrap_servers, "k1:9092,k2:9092");
+    EXPECT_EQ(c.kafka.properties.at("session.timeout.ms"), "6000");
+    EXPECT_EQ(c.redis.host, "cache");
+    EXPECT_EQ(c.redis.port, 6380);
+    EXPECT_EQ(c.redis.database, 2);
+    EXPECT_EQ(c.redis.password.env, "REDIS_PW");
+    EXPECT_EQ(c.redis.dedupe_ttl, std::chrono::hours(48));
+    EXPECT_EQ(c.worker.max_in_flight, 40);
+    EXPECT_FALSE(c.apps[0].skip_default_access);
+    EXPECT_EQ(c.apps[0].unassign_action, UnassignAction::Delete);
+    EXPECT_EQ(c.apps[0].scim.timeout, std::chrono::milliseconds(1500));
+    EXPECT_FALSE(c.apps[0].scim.verify_tls);
+}
+
+TEST(Config, ErrorNamesFileFieldAndReason) {
+    const auto e = expect_error(R"({"apps":[{"id":"a","scim":{"base_url":"ftp://x","token_env":"T"}}]})");
+    EXPECT_EQ(e.file(), "bridge.json");
+    EXPECT_EQ(e.field(), "apps[0].scim.base_url");
+    EXPECT_NE(e.reason().find("http"), std::string::npos);
+    EXPECT_EQ(std::string(e.what()).rfind("bridge.json: apps[0].scim.base_url: ", 0), 0U);
+}
+
+TEST(Config, InlineTokenIsRefused) {
+    const auto e = expect_error(R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token":"s3cr3t"}}]})");
+    EXPECT_EQ(e.field(), "apps[0].scim.token");
+    EXPECT_NE(e.reason().find("token_env"), std::string::npos);
+    EXPECT_EQ(std::string(e.what()).find("s3cr3t"), std::string::npos);
+}
+
+TEST(Config, MissingTokenIsRefused) {
+    const auto e = expect_error(R"({"apps":[{"id":"a","scim":{"base_url":"https://x"}}]})");
+    EXPECT_EQ(e.field(), "apps[0].scim.token_env");
+}
+
+TEST(Config, UnknownFieldIsRefusedNotIgnored) {
+    const auto e = expect_error(R"({"kafka":{"bootstrap_server":"x"},"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"}}]})");
+    EXPECT_EQ(e.field(), "kafka.bootstrap_server");
+    EXPECT_NE(e.reason().find("bootstrap_servers"), std::string::npos);
+}
+
+TEST(Config, StructuralErrors) {
+    EXPECT_EQ(expect_error("{\"apps\": [}").field(), "(document)");
+    EXPECT_EQ(expect_error("{}").field(), "apps");
+    EXPECT_EQ(expect_error(R"({"apps":[]})").field(), "apps");
+    EXPECT_EQ(expect_error(R"({"apps":[{"id":"a","profile":"salesforce","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
+              "apps[0].profile");
+    EXPECT_EQ(expect_error(R"({"apps":[{"id":"a b","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
+              "apps[0].id");
+    EXPECT_EQ(expect_error(R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"}},{"id":"a","scim":{"base_url":"https://y","token_env":"T"}}]})").field(),
+              "apps[1].id");
+    EXPECT_EQ(expect_error(R"({"worker":{"concurrency":0},"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
+              "worker.concurrency");
+    EXPECT_EQ(expect_error(R"({"worker":{"concurrency":"4"},"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
+              "worker.concurrency");
+    EXPECT_EQ(expect_error(R"({"kafka":{"topics":{"events":"a b"}},"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
+              "kafka.topics.events");
+    EXPECT_EQ(expect_error(R"({"redis":{"url":"redis://:pw@host:6379"},"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
+              "redis.url");
+    EXPECT_EQ(expect_error(R"({"apps":[{"id":"a","unassign_action":"purge","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
+              "apps[0].unassign_action");
+}
+
+TEST(Config, EnvironmentOverridesFields) {
+    const Environment env{{"PROVBRIDGE__KAFKA__BOOTSTRAP_SERVERS", "broker:9092"},
+                          {"PROVBRIDGE__REDIS__URL", "redis://r:7000/1"},
+                          {"PROVBRIDGE__WORKER__CONCURRENCY", "8"},
+                          {"PROVBRIDGE__APPS__LEAPSOME__SCIM__BASE_URL", "http://127.0.0.1:3999/scim/v2"},
+                          {"PROVBRIDGE__APPS__LEAPSOME__SKIP_DEFAULT_ACCESS", "false"},
+                          {"UNRELATED", "x"}};
+    const Config c = parse_config(kMinimal, "bridge.json", env);
+    EXPECT_EQ(c.kafka.bootstrap_servers, "broker:9092");
+    EXPECT_EQ(c.redis.port, 7000);
+    EXPECT_EQ(c.worker.concurrency, 8);
+    EXPECT_EQ(c.apps[0].scim.base_url, "http://127.0.0.1:3999/scim/v2");
+    EXPECT_FALSE(c.apps[0].skip_default_access);
+}
+
+TEST(Config, BadEnvironmentOverrideNamesTheVariable) {
+    const auto e = expect_error(kMinimal, {{"PROVBRIDGE__WORKER__CONCURRENCY", "many"}});
+    EXPECT_EQ(e.field(), "worker.concurrency");
+    EXPECT_NE(e.reason().find("PROVBRIDGE__WORKER__CONCURRENCY"), std::string::npos);
+    const auto unknown = expect_error(kMinimal, {{"PROVBRIDGE__KAFKA__BOOTSTRAP", "x"}});
+    EXPECT_EQ(unknown.field(), "PROVBRIDGE__KAFKA__BOOTSTRAP");
+}
+
+TEST(Config, EnvNamesFollowThePath) {
+    EXPECT_EQ(env_name_for({"kafka", "group_id"}), "PROVBRIDGE__KAFKA__GROUP_ID");
+    EXPECT_EQ(env_name_for({"apps", "my-app.eu", "scim", "base_url"}), "PROVBRIDGE__APPS__MY_APP_EU__SCIM__BASE_URL");
+}
+
+TEST(Config, SecretsResolveFromEnvironmentOrFile) {
+    const Config c = parse_config(kMinimal, "bridge.json", {});
+    EXPECT_EQ(resolve_app_token(c, c.apps[0], {{"LEAPSOME_TOKEN", "tok"}}), "tok");
+    try {
+        resolve_app_token(c, c.apps[0], {});
+        FAIL() << "an unset token must be refused";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.field(), "apps[0].scim.token_env");
+        EXPECT_NE(e.reason().find("LEAPSOME_TOKEN"), std::string::npos);
+    }
+    const std::string path = ::testing::TempDir() + "/provbridge-token";
+    {
+        std::ofstream(path) << "from-file\n";
+    }
+    SecretRef ref;
+    ref.file = path;
+    EXPECT_EQ(resolve_secret(ref, {}, "f", "apps[0].scim.token"), "from-file");
+    ref.file = path + ".missing";
+    EXPECT_THROW(resolve_secret(ref, {}, "f", "apps[0].scim.token"), ConfigError);
+}
+
+TEST(Config, MissingFileIsAClearError) {
+    try {
+        load_config("/nonexistent/bridge.json", {});
+        FAIL();
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.file(), "/nonexistent/bridge.json");
+        EXPECT_NE(e.reason().find("cannot be read"), std::string::npos);
+    }
+}
+
+}  // namespace
+}  // namespace provbridge

@@ -1,0 +1,65 @@
+#include <gtest/gtest.h>
+
+#include "provbridge/consumers/offset_tracker.hpp"
+
+namespace provbridge::consumers {
+namespace {
+
+const TopicPartition kP0{"events", 0};
+const TopicPartition kP1{"events", 1};
+
+TEST(OffsetTracker, CommitsOnlyUpToTheLowestUnfinishedOffset) {
+    OffsetTracker t;
+    for (std::int64_t o = 10; o < 15; ++o) t.begin(kP0, o);
+    t.complete(kP0, 11);
+    t.complete(kP0, 12);
+    auto c = t.take_committable();
+    ASSERT_EQ(c.size(), 1U);
+    EXPECT_EQ(c[0].second, 10);  // 10 is still in flight: nothing past it may be committed
+    t.complete(kP0, 10);
+    c = t.take_committable();
+    ASSERT_EQ(c.size(), 1U);
+    EXPECT_EQ(c[0].second, 13);
+    t.complete(kP0, 14);
+    t.complete(kP0, 13);
+    c = t.take_committable();
+    ASSERT_EQ(c.size(), 1U);
+    EXPECT_EQ(c[0].second, 15);  // next offset to consume
+    EXPECT_TRUE(t.take_committable().empty());  // unchanged: nothing new to store
+}
+
+TEST(OffsetTracker, PartitionsAreIndependent) {
+    OffsetTracker t;
+    t.begin(kP0, 0);
+    t.begin(kP1, 100);
+    t.complete(kP1, 100);
+    EXPECT_EQ(t.in_flight(), 1U);
+    EXPECT_EQ(t.in_flight({kP1}), 0U);
+    EXPECT_EQ(t.in_flight({kP0}), 1U);
+    auto c = t.take_committable();
+    ASSERT_EQ(c.size(), 2U);
+    EXPECT_EQ(c[0], std::make_pair(kP0, std::int64_t{0}));
+    EXPECT_EQ(c[1], std::make_pair(kP1, std::int64_t{101}));
+}
+
+TEST(OffsetTracker, ForgetDropsRevokedPartitions) {
+    OffsetTracker t;
+    t.begin(kP0, 1);
+    t.begin(kP1, 1);
+    t.forget({kP0});
+    EXPECT_EQ(t.in_flight(), 1U);
+    t.complete(kP0, 1);  // a late completion for a revoked partition is ignored
+    EXPECT_EQ(t.in_flight(), 1U);
+}
+
+TEST(OffsetTracker, WaitBelowReturnsWhenWorkCompletes) {
+    OffsetTracker t;
+    t.begin(kP0, 1);
+    EXPECT_FALSE(t.wait_below(1, {kP0}, std::chrono::steady_clock::now()));
+    std::thread done([&] { t.complete(kP0, 1); });
+    EXPECT_TRUE(t.wait_below(1, {kP0}, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+    done.join();
+}
+
+}  // namespace
+}  // namespace provbridge::consumers
