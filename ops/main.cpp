@@ -1,1 +1,71 @@
-int main() { return 0; }
+// provbridge: one binary, subcommands. main only parses arguments and wires objects together.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "provbridge/ops/bridge.hpp"
+#include "provbridge/ops/commands.hpp"
+#include "provbridge/ops/local_services.hpp"
+
+int main(int argc, char** argv) {
+    using namespace provbridge::ops;
+    // Before any thread exists, so every thread inherits the mask and only the signal thread
+    // receives SIGINT/SIGTERM.
+    StopSignals::block_stop_signals();
+
+    CLI::App app{"provbridge: streams directory changes from Kafka to SCIM 2.0 apps"};
+    app.set_version_flag("--version", "provbridge 0.1.0");
+    app.require_subcommand(1);
+    std::string log_level = "info";
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
+    BrokerOptions broker;
+    auto* broker_cmd = app.add_subcommand("broker", "Run the embedded development Kafka broker (in memory) on loopback");
+    broker_cmd->add_option("--config", broker.config_path, "Take topic names and partition counts from this config");
+    broker_cmd->add_option("--brokers", broker.brokers, "Number of brokers (default 3)")->check(CLI::Range(1, 9));
+    broker_cmd->add_option("--bootstrap-file", broker.bootstrap_file, "Also write the bootstrap address to this file");
+
+    ProduceOptions produce;
+    auto* produce_cmd = app.add_subcommand("produce", "Validate events (JSON lines) and send them to the events topic");
+    produce_cmd->add_option("--config", produce.config_path, "Configuration (apps are checked, Kafka settings used)");
+    produce_cmd->add_option("--bootstrap", produce.bootstrap, "Kafka bootstrap servers (overrides the config)");
+    produce_cmd->add_option("--topic", produce.topic, "Topic (default: the config's events topic)");
+    produce_cmd->add_option("--input,-i", produce.input, "File of JSON lines, or - for stdin");
+
+    RunOptions run;
+    auto* run_cmd = app.add_subcommand("run", "Run the transform worker (consumer group member)");
+    run_cmd->add_option("--config", run.config_path, "Configuration file")->required();
+    run_cmd->add_flag("--json-progress", run.json_progress, "Print progress as JSON lines on stdout");
+    run_cmd->add_option("--bootstrap-file", run.bootstrap_file,
+                        "When the embedded broker is started, write its address to this file");
+
+    DemoOptions demo;
+    demo.events_path = default_demo_events();
+    demo.scim_target = default_scim_target_script();
+    auto* demo_cmd = app.add_subcommand("demo", "Embedded broker + Redis + local SCIM target + bridge + sample events");
+    demo_cmd->add_option("--events", demo.events_path, "Sample events (JSON lines)");
+    demo_cmd->add_option("--scim-target", demo.scim_target, "Path of tests/scim-target/server.js");
+    demo_cmd->add_option("--concurrency", demo.concurrency, "Worker lanes")->check(CLI::Range(1, 256));
+    demo_cmd->add_flag("--exit-when-done", demo.exit_when_done, "Exit after the summary instead of running on");
+
+    TestConnectionOptions test;
+    auto* test_cmd = app.add_subcommand("test-connection", "Check an app's SCIM endpoint and token the way Entra does");
+    test_cmd->add_option("--config", test.config_path, "Configuration file")->required();
+    test_cmd->add_option("--app", test.app, "App id")->required();
+
+    CLI11_PARSE(app, argc, argv);
+
+    auto log = spdlog::stderr_color_mt("provbridge");
+    log->set_level(spdlog::level::from_str(log_level));
+    log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+    if (*broker_cmd) return broker_command(broker, log);
+    if (*produce_cmd) return produce_command(produce, log);
+    if (*run_cmd) return run_command(run, log);
+    if (*demo_cmd) return demo_command(demo, log);
+    if (*test_cmd) return test_connection_command(test, log);
+    return kExitBadConfig;
+}

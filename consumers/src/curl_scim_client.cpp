@@ -216,7 +216,7 @@ ScimResponse CurlScimClient::Handle::perform(const ScimClientOptions& options,
     CURL* h = easy.get();
     // Reset drops every option of the previous request (method, body, custom verb) but keeps
     // the connection cache, which is what makes the connection reusable.
-    // mutated
+    curl_easy_reset(h);
     error[0] = '\0';
     response_body.clear();
     retry_after.reset();

@@ -377,8 +377,13 @@ ProcessResult EventProcessor::dead_letter(Context& ctx, std::string code, std::s
         return ProcessResult{ProcessResult::Status::Fatal, "dead-letter topic: " + published.error().message, {}};
     }
     if (log_) {
-        log_->warn("dead-lettered {}/{}/{} event {} ({}): {}", ctx.out.app, ctx.out.object_type, ctx.out.object_id,
-                   ctx.out.event_id.empty() ? "<unparsed>" : ctx.out.event_id, ctx.out.code, ctx.out.reason);
+        if (ctx.out.event_id.empty()) {
+            log_->warn("dead-lettered the record at {}[{}]@{} ({}): {}", ctx.out.topic, ctx.out.partition,
+                       ctx.out.offset, ctx.out.code, ctx.out.reason);
+        } else {
+            log_->warn("dead-lettered event {} for {}/{}/{} ({}): {}", ctx.out.event_id, ctx.out.app,
+                       ctx.out.object_type, ctx.out.object_id, ctx.out.code, ctx.out.reason);
+        }
     }
     return finish(ctx, std::move(link), true);
 }

@@ -121,17 +121,28 @@ void Worker::finished(const InboundRecord& record, const ProcessResult& result) 
     if (observer_) observer_(result);
 }
 
+void Worker::report_progress(bool final) {
+    const auto c = counters();
+    if (progress_) {
+        progress_(c, tracker_.in_flight(), final);
+    } else if (log_) {
+        log_->info("{}: consumed {}, applied {}, skipped {}, dead-lettered {}, duplicates {}, in flight {}",
+                   final ? "stopped" : "progress", c.consumed, c.applied, c.skipped, c.dead_lettered,
+                   c.duplicates, tracker_.in_flight());
+    }
+}
+
 void Worker::store_offsets() {
     auto offsets = tracker_.take_committable();
     if (!offsets.empty() && source_) source_->store_offsets(offsets);
 }
 
-void Worker::partitions_assigned(const std::vector<TopicPartition>& partitions) {
+void Worker::on_assigned(const std::vector<TopicPartition>& partitions) {
     paused_ = false;
     if (log_) log_->info("assigned {} partition(s)", partitions.size());
 }
 
-void Worker::partitions_revoked(const std::vector<TopicPartition>& partitions) {
+void Worker::on_revoked(const std::vector<TopicPartition>& partitions) {
     const auto deadline = std::chrono::steady_clock::now() + options_.revoke_timeout;
     const bool drained = tracker_.wait_below(1, partitions, deadline) || tracker_.in_flight(partitions) == 0;
     store_offsets();
@@ -154,7 +165,7 @@ std::optional<std::string> Worker::run() {
     }
     const auto max_in_flight = static_cast<std::size_t>(std::max(1, options_.max_in_flight));
     auto next_progress = std::chrono::steady_clock::now() + options_.progress_interval;
-    WorkerCounters last_progress;
+    WorkerCounters last_progress{};
 
     while (!stop_ && !fatal_) {
         const std::size_t in_flight = tracker_.in_flight();
@@ -176,11 +187,10 @@ std::optional<std::string> Worker::run() {
             lanes_[lane_for(*record)]->push(std::move(*record));
         }
         store_offsets();
-        if (log_ && std::chrono::steady_clock::now() >= next_progress) {
+        if (std::chrono::steady_clock::now() >= next_progress) {
             const auto c = counters();
             if (c.consumed != last_progress.consumed || c.finished() != last_progress.finished()) {
-                log_->info("progress: consumed {}, applied {}, skipped {}, dead-lettered {}, duplicates {}, in flight {}",
-                           c.consumed, c.applied, c.skipped, c.dead_lettered, c.duplicates, tracker_.in_flight());
+                report_progress(false);
             }
             last_progress = c;
             next_progress = std::chrono::steady_clock::now() + options_.progress_interval;
@@ -200,6 +210,7 @@ std::optional<std::string> Worker::run() {
     store_offsets();
     source_->close();
     source_.reset();
+    report_progress(true);
     if (fatal_) {
         std::lock_guard lock(fatal_mutex_);
         return fatal_reason_;

@@ -706,7 +706,9 @@ TEST_F(RedisConnectionTest, ErrorReplyIsAReplyErrorAndKeepsTheConnection) {
 TEST_F(RedisConnectionTest, ArgumentsAreBinarySafe) {
     RedisConnection connection(options());
     const auto key = key_prefix() + ":{x}:bin";
-    const std::string value("a\0b\r\n%s %d *3\r\n", 17);
+    constexpr char kRaw[] = "a\0b\r\n%s %d *3\r\n";
+    const std::string value(kRaw, sizeof(kRaw) - 1);
+    ASSERT_EQ(value.size(), 15u);
     ASSERT_TRUE(connection.call({"SET", key, value}));
     auto got = connection.call({"GET", key});
     ASSERT_TRUE(got);

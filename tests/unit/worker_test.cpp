@@ -17,21 +17,21 @@ using namespace std::chrono_literals;
 // stored, paused and resumed.
 class FakeSource final : public RecordSource {
 public:
-    explicit FakeSource(PartitionListener& listener) : listener_(listener) {}
+    explicit FakeSource(RebalanceListener& listener) : listener_(listener) {}
 
     std::optional<InboundRecord> poll(std::chrono::milliseconds timeout) override {
         std::unique_lock lock(mutex_);
         if (!assigned_) {
             assigned_ = true;
             lock.unlock();
-            listener_.partitions_assigned(partitions_);
+            listener_.on_assigned(partitions_);
             lock.lock();
         }
         if (revoke_requested_) {
             revoke_requested_ = false;
             lock.unlock();
             if (before_revoke) before_revoke();
-            listener_.partitions_revoked(partitions_);
+            listener_.on_revoked(partitions_);
             lock.lock();
             revoked_ = true;
             const auto it = stored_.find(partitions_[0]);
@@ -81,7 +81,7 @@ public:
         return it == stored_.end() ? std::nullopt : std::optional(it->second);
     }
 
-    PartitionListener& listener_;
+    RebalanceListener& listener_;
     std::vector<TopicPartition> partitions_{{"events", 0}, {"events", 1}};
     std::mutex mutex_;
     std::condition_variable cv_;
@@ -142,7 +142,7 @@ protected:
         options.poll_timeout = 20ms;
         worker_ = std::make_unique<Worker>(
             options,
-            [this](PartitionListener& l) {
+            [this](RebalanceListener& l) {
                 auto s = std::make_unique<FakeSource>(l);
                 source_ = s.get();
                 std::lock_guard lock(ready_mutex_);

@@ -13,23 +13,15 @@
 #include <spdlog/logger.h>
 
 #include "provbridge/consumers/event_processor.hpp"
+#include "provbridge/consumers/kafka_consumer.hpp"
 #include "provbridge/consumers/offset_tracker.hpp"
 #include "provbridge/core/event.hpp"
 
 namespace provbridge::consumers {
 
-// Told by the record source when partitions move; called on the thread that polls.
-class PartitionListener {
-public:
-    virtual ~PartitionListener() = default;
-    virtual void partitions_assigned(const std::vector<TopicPartition>& partitions) = 0;
-    // Must return only when the partitions' in-flight work is finished and their offsets are
-    // stored; the source commits and gives them up afterwards.
-    virtual void partitions_revoked(const std::vector<TopicPartition>& partitions) = 0;
-};
-
 // What the worker needs from Kafka (a consumer group member), as an interface so the worker's
-// ordering, back-pressure and offset rules can be tested without a broker.
+// ordering, back-pressure and offset rules can be tested without a broker. The source tells
+// the worker (a RebalanceListener) about partition moves from inside poll().
 class RecordSource {
 public:
     virtual ~RecordSource() = default;
@@ -81,11 +73,14 @@ struct WorkerCounters {
 // Consumes records, runs each object's events in order on one of N lanes (many objects in
 // flight), and stores a partition's offset only up to the lowest record whose outcome is not
 // yet durable. Stopping drains in-flight work, commits and leaves the group.
-class Worker final : public PartitionListener {
+class Worker final : public RebalanceListener {
 public:
-    using SourceFactory = std::function<std::unique_ptr<RecordSource>(PartitionListener&)>;
+    using SourceFactory = std::function<std::unique_ptr<RecordSource>(RebalanceListener&)>;
     using HandlerFactory = std::function<std::unique_ptr<RecordHandler>(int lane)>;
     using Observer = std::function<void(const ProcessResult&)>;
+    // Called from the polling thread at most every progress_interval while counters change,
+    // and once more when the worker stops (final = true).
+    using ProgressFn = std::function<void(const WorkerCounters&, std::size_t in_flight, bool final)>;
 
     Worker(WorkerOptions options, SourceFactory sources, HandlerFactory handlers,
            std::shared_ptr<spdlog::logger> log);
@@ -100,16 +95,20 @@ public:
     void request_stop();
     // Called from lane threads after each record.
     void set_observer(Observer observer) { observer_ = std::move(observer); }
+    void set_progress(ProgressFn progress) { progress_ = std::move(progress); }
     WorkerCounters counters() const;
 
-    void partitions_assigned(const std::vector<TopicPartition>& partitions) override;
-    void partitions_revoked(const std::vector<TopicPartition>& partitions) override;
+    // RebalanceListener: a revoke returns only once the partitions' in-flight work is finished
+    // and their offsets are stored.
+    void on_assigned(const std::vector<TopicPartition>& partitions) override;
+    void on_revoked(const std::vector<TopicPartition>& partitions) override;
 
 private:
     class Lane;
     void store_offsets();
     void finished(const InboundRecord& record, const ProcessResult& result);
     void fail(const std::string& reason);
+    void report_progress(bool final);
     std::size_t lane_for(const InboundRecord& record) const;
 
     WorkerOptions options_;
@@ -117,6 +116,7 @@ private:
     HandlerFactory handler_factory_;
     std::shared_ptr<spdlog::logger> log_;
     Observer observer_;
+    ProgressFn progress_;
 
     std::unique_ptr<RecordSource> source_;
     std::vector<std::unique_ptr<Lane>> lanes_;

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <spdlog/logger.h>
+
+namespace provbridge::ops {
+
+// Exit codes shared by every command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;      // the command ran and reports a failure
+inline constexpr int kExitBadConfig = 2;    // configuration or arguments refused at start
+inline constexpr int kExitUnavailable = 3;  // a required service could not be reached
+
+struct BrokerOptions {
+    std::string config_path;  // optional: topics and partition counts come from it
+    int brokers = 0;          // 0: from the config (default 3)
+    std::string bootstrap_file;
+};
+int broker_command(const BrokerOptions& options, std::shared_ptr<spdlog::logger> log);
+
+struct ProduceOptions {
+    std::string config_path;  // optional: validates apps and gives bootstrap/topic
+    std::string bootstrap;    // overrides the config
+    std::string topic;        // overrides the config
+    std::string input = "-";  // file, or - for stdin
+};
+int produce_command(const ProduceOptions& options, std::shared_ptr<spdlog::logger> log);
+
+struct RunOptions {
+    std::string config_path;
+    bool json_progress = false;  // one JSON line per progress report on stdout
+    std::string bootstrap_file;  // where to write the embedded broker's address, if started
+};
+int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log);
+
+struct DemoOptions {
+    std::string events_path;     // sample events (JSON lines)
+    std::string scim_target;     // tests/scim-target/server.js
+    int concurrency = 8;
+    bool exit_when_done = false;
+};
+int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log);
+
+struct TestConnectionOptions {
+    std::string config_path;
+    std::string app;
+};
+int test_connection_command(const TestConnectionOptions& options, std::shared_ptr<spdlog::logger> log);
+
+// Path of examples/demo-events.jsonl in the source tree this binary was built from.
+std::string default_demo_events();
+
+}  // namespace provbridge::ops

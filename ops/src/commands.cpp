@@ -1,0 +1,425 @@
+#include "provbridge/ops/commands.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "provbridge/consumers/curl_scim_client.hpp"
+#include "provbridge/consumers/redis_store.hpp"
+#include "provbridge/core/keys.hpp"
+#include "provbridge/ops/bridge.hpp"
+#include "provbridge/ops/embedded_broker.hpp"
+#include "provbridge/ops/local_services.hpp"
+#include "provbridge/ops/test_connection.hpp"
+#include "provbridge/producers/event_file.hpp"
+#include "provbridge/producers/kafka.hpp"
+
+namespace provbridge::ops {
+namespace {
+
+using nlohmann::json;
+
+// Blocks the calling thread until a stop signal (or release()).
+class StopLatch {
+public:
+    void release() {
+        {
+            std::lock_guard lock(mutex_);
+            released_ = true;
+        }
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return released_; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool released_ = false;
+};
+
+std::optional<Config> load_or_report(const std::string& path, const Environment& env,
+                                     const std::shared_ptr<spdlog::logger>& log) {
+    try {
+        return load_config(path, env);
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return std::nullopt;
+    }
+}
+
+std::vector<EmbeddedBroker::Topic> broker_topics(const KafkaConfig& kafka) {
+    return {{kafka.events_topic, kafka.embedded.events_partitions},
+            {kafka.dead_letter_topic, kafka.embedded.dead_letter_partitions}};
+}
+
+producers::KafkaLogFn kafka_log(const std::shared_ptr<spdlog::logger>& log) {
+    return [log](int level, const std::string& facility, const std::string& message) {
+        // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
+        const auto lvl = level <= 3 ? spdlog::level::err : level == 4 ? spdlog::level::warn : spdlog::level::debug;
+        log->log(lvl, "kafka {}: {}", facility, message);
+    };
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << content << "\n";
+    }
+    std::filesystem::rename(tmp, path);
+}
+
+std::string random_token() {
+    std::random_device rd;
+    std::ostringstream out;
+    for (int i = 0; i < 4; ++i) out << std::hex << rd();
+    return out.str();
+}
+
+void print_banner(const std::string& bootstrap) {
+    std::cout << "Embedded development broker (librdkafka mock cluster): in memory, for development and\n"
+                 "tests only; production points kafka.bootstrap_servers at a real Kafka or Redpanda cluster.\n"
+              << "bootstrap.servers=" << bootstrap << std::endl;
+}
+
+}  // namespace
+
+std::string default_demo_events() { return std::string(PROVBRIDGE_SOURCE_DIR) + "/examples/demo-events.jsonl"; }
+
+int broker_command(const BrokerOptions& options, std::shared_ptr<spdlog::logger> log) {
+    KafkaConfig kafka;
+    if (!options.config_path.empty()) {
+        auto config = load_or_report(options.config_path, current_environment(), log);
+        if (!config) return kExitBadConfig;
+        kafka = config->kafka;
+    }
+    const int brokers = options.brokers > 0 ? options.brokers : kafka.embedded.brokers;
+    StopLatch latch;
+    StopSignals signals([&](int) { latch.release(); });
+    try {
+        EmbeddedBroker broker(brokers, broker_topics(kafka), kafka_log(log));
+        print_banner(broker.bootstrap_servers());
+        for (const auto& t : broker_topics(kafka)) {
+            std::cout << "topic " << t.name << " (" << t.partitions << " partitions)\n";
+        }
+        std::cout << "Try: kcat -b " << broker.bootstrap_servers() << " -L\nStop with Ctrl-C." << std::endl;
+        if (!options.bootstrap_file.empty()) write_file_atomically(options.bootstrap_file, broker.bootstrap_servers());
+        latch.wait();
+        log->info("stopping the embedded broker");
+    } catch (const std::exception& e) {
+        log->error("cannot start the embedded broker: {}", e.what());
+        return kExitUnavailable;
+    }
+    return kExitOk;
+}
+
+int produce_command(const ProduceOptions& options, std::shared_ptr<spdlog::logger> log) {
+    std::optional<Config> config;
+    if (!options.config_path.empty()) {
+        config = load_or_report(options.config_path, current_environment(), log);
+        if (!config) return kExitBadConfig;
+    }
+    const KafkaConfig kafka = config ? config->kafka : KafkaConfig{};
+    const std::string bootstrap = !options.bootstrap.empty() ? options.bootstrap : kafka.bootstrap_servers;
+    if (bootstrap.empty()) {
+        log->error("no Kafka to send to: pass --bootstrap (the embedded broker prints its address) or set "
+                   "kafka.bootstrap_servers in the configuration");
+        return kExitBadConfig;
+    }
+    const std::string topic = !options.topic.empty() ? options.topic : kafka.events_topic;
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (options.input != "-") {
+        file.open(options.input);
+        if (!file) {
+            log->error("cannot read {}", options.input);
+            return kExitBadConfig;
+        }
+        in = &file;
+    }
+    try {
+        producers::KafkaProducer::Options popts;
+        popts.log = kafka_log(log);
+        producers::KafkaProducer producer(producers::client_properties(kafka, bootstrap), popts);
+        const bool interactive = isatty(STDERR_FILENO) != 0;
+        const auto report = producers::produce_event_lines(
+            *in, producer, topic, config ? &*config : nullptr, [&](const producers::ProduceProgress& p) {
+                if (p.done) return;
+                if (interactive) {
+                    std::cerr << "\r" << p.lines_read << " lines read, " << p.sent << " sent, " << p.rejected
+                              << " rejected" << std::flush;
+                } else {
+                    log->info("{} lines read, {} sent, {} rejected", p.lines_read, p.sent, p.rejected);
+                }
+            });
+        if (interactive && report.sent + report.rejected >= 1000) std::cerr << "\n";
+        for (const auto& problem : report.problems) {
+            std::cerr << options.input << ":" << problem.line_number << ": " << problem.reason << "\n";
+        }
+        std::cout << "sent " << report.sent << " event(s) to " << topic << "; rejected " << report.rejected
+                  << "; delivery failed " << report.failed << std::endl;
+        return report.rejected == 0 && report.failed == 0 ? kExitOk : kExitFailure;
+    } catch (const std::exception& e) {
+        log->error("cannot produce: {}", e.what());
+        return kExitUnavailable;
+    }
+}
+
+int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) {
+    const Environment env = current_environment();
+    auto config = load_or_report(options.config_path, env, log);
+    if (!config) return kExitBadConfig;
+    std::unique_ptr<EmbeddedBroker> broker;
+    std::string bootstrap = config->kafka.bootstrap_servers;
+    try {
+        if (bootstrap.empty()) {
+            broker = std::make_unique<EmbeddedBroker>(config->kafka.embedded.brokers, broker_topics(config->kafka),
+                                                      kafka_log(log));
+            bootstrap = broker->bootstrap_servers();
+            log->warn("kafka.bootstrap_servers is empty: started the embedded development broker at {} "
+                      "(in memory, for development and tests only)", bootstrap);
+            if (options.json_progress) {
+                std::cout << json{{"event", "broker"}, {"bootstrap", bootstrap}}.dump() << std::endl;
+            } else {
+                print_banner(bootstrap);
+            }
+            if (!options.bootstrap_file.empty()) write_file_atomically(options.bootstrap_file, bootstrap);
+        }
+    } catch (const std::exception& e) {
+        log->error("cannot start the embedded broker: {}", e.what());
+        return kExitUnavailable;
+    }
+    std::unique_ptr<Bridge> bridge;
+    try {
+        bridge = std::make_unique<Bridge>(*config, env, bootstrap, log,
+                                          options.json_progress ? std::chrono::milliseconds(200)
+                                                                : std::chrono::milliseconds(5000));
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    } catch (const std::exception& e) {
+        log->error("cannot start: {}", e.what());
+        return kExitUnavailable;
+    }
+    if (options.json_progress) {
+        bridge->worker().set_progress([](const consumers::WorkerCounters& c, std::size_t in_flight, bool final) {
+            std::cout << json{{"event", final ? "stopped" : "progress"},
+                              {"consumed", c.consumed},
+                              {"applied", c.applied},
+                              {"skipped", c.skipped},
+                              {"dead_lettered", c.dead_lettered},
+                              {"duplicates", c.duplicates},
+                              {"finished", c.finished()},
+                              {"in_flight", in_flight}}
+                             .dump()
+                      << std::endl;
+        });
+    }
+    std::atomic<int> signals_seen{0};
+    StopSignals signals([&](int signo) {
+        if (signals_seen++ == 0) {
+            log->info("received signal {}: finishing in-flight events, committing and leaving the group "
+                      "(signal again to exit at once)", signo);
+            bridge->request_stop();
+        } else {
+            std::_Exit(130);
+        }
+    });
+    log->info("consuming {} as group {} with {} lane(s), {} app(s)", config->kafka.events_topic,
+              config->kafka.group_id, config->worker.concurrency, config->apps.size());
+    const auto fatal = bridge->run();
+    if (fatal) {
+        log->error("stopped: {}; unfinished events were not committed and will be redelivered", *fatal);
+        return kExitUnavailable;
+    }
+    log->info("stopped cleanly");
+    return kExitOk;
+}
+
+int test_connection_command(const TestConnectionOptions& options, std::shared_ptr<spdlog::logger> log) {
+    const Environment env = current_environment();
+    auto config = load_or_report(options.config_path, env, log);
+    if (!config) return kExitBadConfig;
+    const AppConfig* app = config->find_app(options.app);
+    if (app == nullptr) {
+        std::string known;
+        for (const auto& a : config->apps) known += (known.empty() ? "" : ", ") + a.id;
+        log->error("no app \"{}\" in {} (configured: {})", options.app, config->source, known);
+        return kExitBadConfig;
+    }
+    std::string token;
+    try {
+        token = resolve_app_token(*config, *app, env);
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    }
+    consumers::CurlScimClient client(consumers::scim_client_options(*app, token));
+    const auto verdict = test_connection(client, random_guid());
+    std::cout << app->id << " (" << app->scim.base_url << "): " << (verdict.ok ? "OK" : "FAILED") << " - "
+              << verdict.summary << "\n";
+    for (const auto& d : verdict.details) std::cout << "  " << d << "\n";
+    std::cout << std::flush;
+    return verdict.ok ? kExitOk : kExitFailure;
+}
+
+int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log) {
+    try {
+        std::cout << "Starting the demo: embedded Kafka broker, throwaway Redis, local SCIM target, bridge\n" << std::flush;
+        LocalRedis redis;
+        const std::string token = random_token();
+        LocalScimTarget target(options.scim_target, token);
+        TempDir workdir("provbridge-demo-");
+        const std::string token_file = workdir.path() + "/scim-token";
+        {
+            std::ofstream out(token_file);
+            out << token << "\n";
+        }
+        std::filesystem::permissions(token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+
+        Config config;
+        config.source = "(demo)";
+        config.kafka.embedded.events_partitions = 6;
+        config.redis.port = redis.port();
+        config.worker.concurrency = options.concurrency;
+        AppConfig app;
+        app.id = "demo";
+        app.profile = "generic";
+        app.scim.base_url = target.base_url();
+        app.scim.token.file = token_file;
+        config.apps.push_back(app);
+
+        EmbeddedBroker broker(config.kafka.embedded.brokers, broker_topics(config.kafka), kafka_log(log));
+        const std::string bootstrap = broker.bootstrap_servers();
+
+        std::ifstream events(options.events_path);
+        if (!events) {
+            log->error("cannot read the sample events {}", options.events_path);
+            return kExitBadConfig;
+        }
+        producers::KafkaProducer producer(producers::client_properties(config.kafka, bootstrap));
+        // The sample set deliberately holds one malformed line: send every line as it is, so the
+        // bridge shows what it does with it (dead-letter with the reason).
+        std::size_t sent = 0;
+        std::string line;
+        while (std::getline(events, line)) {
+            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+            auto prepared = producers::prepare_event_line(line, &config);
+            const std::optional<std::string> key = prepared ? std::optional<std::string>(prepared->key) : std::nullopt;
+            auto delivered = producer.send_and_wait(config.kafka.events_topic, key, line, {}, std::chrono::seconds(30));
+            if (!delivered) throw std::runtime_error("cannot produce the sample events: " + delivered.error().message);
+            ++sent;
+        }
+        std::cout << "Produced " << sent << " sample events to " << config.kafka.events_topic << "\n" << std::flush;
+
+        Bridge bridge(config, current_environment(), bootstrap, log);
+        std::mutex mutex;
+        std::condition_variable done_cv;
+        bool processed = false;
+        bridge.worker().set_observer([&](const consumers::ProcessResult&) {
+            if (bridge.worker().counters().finished() >= sent) {
+                std::lock_guard lock(mutex);
+                processed = true;
+                done_cv.notify_all();
+            }
+        });
+        std::atomic<int> signals_seen{0};
+        StopSignals signals([&](int) {
+            if (signals_seen++ > 0) std::_Exit(130);
+            bridge.request_stop();
+            std::lock_guard lock(mutex);
+            processed = true;
+            done_cv.notify_all();
+        });
+        std::optional<std::string> fatal;
+        std::thread worker([&] {
+            fatal = bridge.run();
+            std::lock_guard lock(mutex);
+            processed = true;
+            done_cv.notify_all();
+        });
+        {
+            std::unique_lock lock(mutex);
+            done_cv.wait(lock, [&] { return processed; });
+        }
+
+        consumers::ProvisioningLogReader reader(consumers::redis_options(config.redis, ""), KeyScheme(config.redis.key_prefix));
+        auto stats = reader.stats("demo");
+        auto invalid = reader.stats(std::string(KeyScheme::kInvalidApp));
+        const auto count = [&](const char* name) -> std::int64_t {
+            std::int64_t n = 0;
+            if (stats && stats->count(name)) n += stats->at(name);
+            if (invalid && invalid->count(name)) n += invalid->at(name);
+            return n;
+        };
+        const auto c = bridge.worker().counters();
+        std::cout << "\nSummary (" << c.finished() << " of " << sent << " events processed)\n"
+                  << "  created       " << count("created") << "\n"
+                  << "  updated       " << count("updated") << "\n"
+                  << "  linked        " << count("linked") << "\n"
+                  << "  disabled      " << count("disabled") << "\n"
+                  << "  deleted       " << count("deleted") << "\n"
+                  << "  skipped       " << count("skipped") << "\n"
+                  << "  failed        " << count("dead_lettered") << " (dead-lettered)\n"
+                  << "  duplicates    " << count("duplicates") << " (redelivered event ids, not applied twice)\n";
+        const auto print_reasons = [](const std::vector<OutcomeRecord>& records) {
+            for (auto it = records.rbegin(); it != records.rend(); ++it) {
+                if (it->status == OutcomeStatus::Applied) continue;
+                const std::string what = it->event_id.empty()
+                                             ? "record " + it->topic + "[" + std::to_string(it->partition) + "]@" +
+                                                   std::to_string(it->offset)
+                                             : it->event_type + " " + it->object_id;
+                std::cout << "  " << what << ": " << to_string(it->status) << " (" << it->code << ") " << it->reason
+                          << "\n";
+            }
+        };
+        std::cout << "\nSkipped and failed events, with their reasons:\n";
+        if (auto log_entries = reader.recent_log("demo", 200)) print_reasons(*log_entries);
+        if (auto bad = reader.recent_log(std::string(KeyScheme::kInvalidApp), 20)) print_reasons(*bad);
+        const std::string log_key = KeyScheme(config.redis.key_prefix).log("demo");
+        std::cout << "\nWhere to look next:\n"
+                  << "  SCIM target (SCIMMY):  curl -s -H \"Authorization: Bearer $(cat " << token_file << ")\" "
+                  << target.base_url() << "/Users | head -c 2000\n"
+                  << "  Provisioning log:      redis-cli -p " << redis.port() << " XREVRANGE '" << log_key
+                  << "' + - COUNT 5\n"
+                  << "  Outcome counters:      redis-cli -p " << redis.port() << " HGETALL '"
+                  << KeyScheme(config.redis.key_prefix).stats("demo") << "'\n"
+                  << "  Kafka topics:          kcat -b " << bootstrap << " -L\n"
+                  << "  Dead-letter topic:     kcat -b " << bootstrap << " -C -t " << config.kafka.dead_letter_topic
+                  << " -e -f '%k %h\\n%s\\n'\n"
+                  << "  Send more events:      provbridge produce --bootstrap " << bootstrap
+                  << " --input more-events.jsonl   (app \"demo\")\n";
+        if (!options.exit_when_done && !fatal) {
+            std::cout << "\nThe bridge keeps running; press Ctrl-C to stop everything." << std::endl;
+            worker.join();
+        } else {
+            bridge.request_stop();
+            worker.join();
+        }
+        if (fatal) {
+            log->error("the bridge stopped: {}", *fatal);
+            return kExitUnavailable;
+        }
+        return c.finished() >= sent ? kExitOk : kExitFailure;
+    } catch (const ConfigError& e) {
+        log->error("{}", e.what());
+        return kExitBadConfig;
+    } catch (const std::exception& e) {
+        log->error("demo failed to start: {}", e.what());
+        return kExitUnavailable;
+    }
+}
+
+}  // namespace provbridge::ops
