@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     CLI::App app{"provbridge: streams directory changes from Kafka to SCIM 2.0 apps"};
     app.set_version_flag("--version", "provbridge 0.1.0");
     app.require_subcommand(1);
+    app.fallthrough();  // --log-level may follow the subcommand
     std::string log_level = "info";
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

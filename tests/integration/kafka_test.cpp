@@ -378,8 +378,14 @@ TEST_F(KafkaIntegration, UnstoredOffsetsAreRedeliveredToTheNextGroupMember) {
         first.close();  // idempotent
     }
     RecordingListener listener;
+    const auto started = std::chrono::steady_clock::now();
     KafkaConsumer second(consumer_properties(bootstrap(), group), {topic}, listener, test_logger("kafka-test"));
     auto records = consume(second, 6, kJoinDeadline);
+    ASSERT_TRUE(listener.first_assigned_at().has_value());
+    std::printf("[ INFO     ] rejoin of a group whose member just left took %lld ms (session.timeout.ms=6000)\n",
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           *listener.first_assigned_at() - started)
+                                           .count()));
     ASSERT_EQ(records.size(), 6U);
     EXPECT_EQ(records.front().offset, 4);
     EXPECT_EQ(records.front().value, "r4");
