@@ -203,6 +203,10 @@ RedisStateStore::RedisStateStore(RedisOptions options, KeyScheme keys,
         throw std::runtime_error("cannot load the commit script into Redis at " +
                                  connection_.endpoint() + ": " + sha.error().message);
     }
+    if ((*sha)->type != REDIS_REPLY_STRING) {
+        throw std::runtime_error("unexpected reply to SCRIPT LOAD from Redis at " +
+                                 connection_.endpoint());
+    }
     script_sha_ = text_of(**sha);
 }
 

@@ -181,6 +181,16 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     const Environment env = current_environment();
     auto config = load_or_report(options.config_path, env, log);
     if (!config) return kExitBadConfig;
+    try {
+        // Secrets are checked before anything starts: a missing token refuses the start.
+        for (const auto& app : config->apps) (void)resolve_app_token(*config, app, env);
+        if (!config->redis.password.empty()) {
+            (void)resolve_secret(config->redis.password, env, config->source, "redis.password");
+        }
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    }
     std::unique_ptr<EmbeddedBroker> broker;
     std::string bootstrap = config->kafka.bootstrap_servers;
     try {

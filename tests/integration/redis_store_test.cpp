@@ -729,6 +729,23 @@ TEST_F(RedisConnectionTest, ReadTimeoutIsATimeoutAndTheNextCallReconnects) {
     EXPECT_EQ(connection.reconnects(), 1);
 }
 
+TEST_F(RedisConnectionTest, WritingABigRequestToAClosedConnectionNeitherKillsNorFails) {
+    RedisConnection connection(options());
+    ASSERT_TRUE(connection.call({"PING"}));
+    RedisConnection admin(options());
+    ASSERT_TRUE(admin.call({"CLIENT", "KILL", "TYPE", "normal"}));
+    // Far more than a socket buffer: the peer's reset arrives while we are still writing, so
+    // write(2) fails with EPIPE and, unless blocked, SIGPIPE would end this process.
+    const std::string big(16 << 20, 'x');
+    const auto key = key_prefix() + ":{x}:big";
+    auto set = connection.call({"SET", key, big});
+    ASSERT_TRUE(set) << set.error().message;
+    EXPECT_EQ(connection.reconnects(), 1);
+    auto length = connection.call({"STRLEN", key});
+    ASSERT_TRUE(length);
+    EXPECT_EQ(length->integer, static_cast<std::int64_t>(big.size()));
+}
+
 TEST_F(RedisConnectionTest, FirstConnectFailureThrowsWithTheEndpoint) {
     const int port = ops::pick_free_port();  // nothing listens there
     try {
