@@ -1,0 +1,288 @@
+// End-to-end benchmark (not a test): the provbridge binary against the embedded broker, a
+// throwaway Redis and the SCIMMY target, measuring
+//   1. the target's own capacity for the same requests (GET filter + POST per user),
+//   2. throughput: a backlog of N user-assign events, processed from first to last outcome,
+//   3. latency: events produced at a steady rate, event produced -> SCIM request answered,
+//   4. the worker's peak RSS.
+// Prints the figures, writes CSV/JSON to --out and, when gnuplot is installed, a plot.
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "provbridge/consumers/curl_scim_client.hpp"
+#include "provbridge/consumers/redis_store.hpp"
+#include "provbridge/core/keys.hpp"
+#include "provbridge/ops/embedded_broker.hpp"
+#include "provbridge/ops/local_services.hpp"
+#include "provbridge/ops/process.hpp"
+#include "provbridge/producers/producer.hpp"
+#include "provbridge/transforms/mapping.hpp"
+#include "provbridge/transforms/scim_protocol.hpp"
+
+namespace {
+
+using namespace provbridge;
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr const char* kApp = "bench";
+constexpr const char* kToken = "bench-token-4c2e";
+
+json user_attributes(const std::string& tag, std::size_t i) {
+    const std::string upn = tag + "-" + std::to_string(i) + "@bench.example";
+    return {{"userPrincipalName", upn}, {"mail", upn}, {"mailNickname", tag + std::to_string(i)},
+            {"givenName", "Zoë"}, {"surname", "Bench" + std::to_string(i)}, {"displayName", "Zoë Bench"},
+            {"jobTitle", "Engineer"}, {"department", "R&D"}, {"employeeId", std::to_string(i)},
+            {"mobile", "+33 6 00 00 00 00"}, {"preferredLanguage", "fr-FR"}, {"accountEnabled", true}};
+}
+
+std::string assign_event(const std::string& tag, std::size_t i) {
+    json e = {{"specversion", "1.0"}, {"id", tag + "-evt-" + std::to_string(i)}, {"source", "urn:directory:bench"},
+              {"type", "provisioning.user.assigned"},
+              {"data", {{"app", kApp}, {"object", {{"type", "user"}, {"id", tag + "-" + std::to_string(i)},
+                                                    {"version", 1}, {"attributes", user_attributes(tag, i)}}},
+                        {"assignment", {{"role", "User"}}}}}};
+    return e.dump();
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(idx, v.size() - 1)];
+}
+
+// The target's capacity for what a user creation costs it: a filter query and a POST.
+double measure_target(const std::string& base_url, int threads, std::size_t users) {
+    const auto mapping = transforms::default_user_mapping();
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> failed{0};
+    const auto start = SteadyClock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&] {
+            consumers::ScimClientOptions o;
+            o.base_url = base_url;
+            o.token = kToken;
+            consumers::CurlScimClient client(o);
+            for (std::size_t i = next++; i < users; i = next++) {
+                const json attrs = user_attributes("cap", i);
+                const auto desired = transforms::desired_attributes(
+                    mapping, transforms::SourceContext{attrs, false, std::nullopt}, transforms::Phase::Create);
+                const auto find = client.send(
+                    transforms::find_request("/Users", mapping.matching().front()->target, desired["userName"]));
+                const auto post = client.send(transforms::create_request("/Users", transforms::build_resource(mapping, desired)));
+                if (find.status != 200 || post.status != 201) ++failed;
+            }
+        });
+    }
+    for (auto& t : pool) t.join();
+    const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+    if (failed > 0) std::cerr << "warning: " << failed << " capacity requests failed\n";
+    return static_cast<double>(users) / seconds;
+}
+
+std::vector<OutcomeRecord> read_log(consumers::ProvisioningLogReader& reader) {
+    std::vector<OutcomeRecord> out;
+    std::string last = "0-0";
+    for (;;) {
+        auto page = reader.log_since(kApp, last, 5000, std::chrono::milliseconds(0));
+        if (!page || page->empty()) break;
+        for (auto& e : *page) out.push_back(std::move(e.record));
+        last = page->back().id;
+    }
+    return out;
+}
+
+// Reads the worker's JSON progress until `finished` reaches target.
+bool wait_finished(ops::ChildProcess& worker, std::uint64_t target, std::chrono::seconds timeout) {
+    const auto deadline = SteadyClock::now() + timeout;
+    std::uint64_t last_printed = 0;
+    while (SteadyClock::now() < deadline) {
+        auto line = worker.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()));
+        if (!line) return false;
+        auto doc = json::parse(*line, nullptr, false);
+        if (doc.is_discarded() || !doc.contains("finished")) continue;
+        const auto finished = doc["finished"].get<std::uint64_t>();
+        if (finished >= last_printed + 1000 || finished >= target) {
+            std::cout << "\r  " << finished << " / " << target << " events finished" << std::flush;
+            last_printed = finished;
+        }
+        if (finished >= target) {
+            std::cout << "\n";
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"provbridge end-to-end benchmark"};
+    std::size_t events = 5000;
+    std::size_t latency_events = 1000;
+    double latency_rate = 200;
+    int concurrency = 16;
+    std::size_t capacity_users = 3000;
+    std::string out_dir = "bench-results";
+    app.add_option("--events", events, "Backlog of user-assign events for the throughput run");
+    app.add_option("--latency-events", latency_events, "Events for the latency run");
+    app.add_option("--latency-rate", latency_rate, "Events per second produced in the latency run");
+    app.add_option("--concurrency", concurrency, "Worker lanes, and client threads for the target's capacity");
+    app.add_option("--capacity-users", capacity_users, "Users created to measure the target's capacity");
+    app.add_option("--out", out_dir, "Directory for CSV, JSON and the plot");
+    CLI11_PARSE(app, argc, argv);
+    std::filesystem::create_directories(out_dir);
+
+    try {
+        std::cout << "Starting Redis, the SCIMMY target and the embedded broker\n";
+        ops::LocalRedis redis;
+        ops::LocalScimTarget target(ops::default_scim_target_script(), kToken);
+        ops::EmbeddedBroker broker(3, {{"provisioning.events", 6}, {"provisioning.deadletter", 1}});
+        ops::TempDir dir("provbridge-bench-");
+        std::ofstream(dir.path() + "/token") << kToken << "\n";
+
+        std::cout << "1. Target capacity: " << capacity_users << " x (GET filter + POST /Users) on " << concurrency
+                  << " connections\n";
+        const double target_rate = measure_target(target.base_url(), concurrency, capacity_users);
+        std::cout << "   " << static_cast<long>(target_rate) << " user creations/s\n";
+        consumers::ScimClientOptions admin;
+        admin.base_url = target.root_url();
+        admin.token = kToken;
+        consumers::CurlScimClient admin_client(admin);
+        ScimRequest reset;
+        reset.method = HttpMethod::Post;
+        reset.path = "/_admin/reset";
+        admin_client.send(reset);
+
+        const std::string config_path = dir.path() + "/bridge.json";
+        std::ofstream(config_path) << json{
+            {"kafka", {{"bootstrap_servers", broker.bootstrap_servers()}, {"group_id", "bench"},
+                       {"properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
+                                       // The mock broker holds empty fetches for this long.
+                                       {"fetch.wait.max.ms", "10"}}}}},
+            {"redis", {{"url", redis.url()}}},
+            {"worker", {{"concurrency", concurrency}, {"max_in_flight", 2000}}},
+            {"apps", json::array({{{"id", kApp}, {"scim", {{"base_url", target.base_url()},
+                                                           {"token_file", dir.path() + "/token"}}}}})}}
+                                            .dump(2);
+        producers::KafkaProducer producer({{"bootstrap.servers", broker.bootstrap_servers()}, {"linger.ms", "5"}});
+
+        std::cout << "2. Throughput: producing a backlog of " << events << " user-assign events\n";
+        {
+            std::vector<std::future<Result<producers::DeliveryReport>>> pending;
+            for (std::size_t i = 0; i < events; ++i) {
+                pending.push_back(producer.send("provisioning.events", std::string(kApp) + "/user/tp-" + std::to_string(i),
+                                                assign_event("tp", i)));
+            }
+            for (auto& p : pending) {
+                if (!p.get()) throw std::runtime_error("produce failed");
+            }
+        }
+        ops::ChildProcess::Options wopts;
+        wopts.argv = {PROVBRIDGE_BINARY, "run", "--config", config_path, "--json-progress", "--log-level", "warn"};
+        ops::ChildProcess worker(std::move(wopts));
+        if (!wait_finished(worker, events, std::chrono::seconds(600))) throw std::runtime_error("throughput run did not finish");
+
+        std::cout << "3. Latency: " << latency_events << " events at " << latency_rate << "/s\n";
+        const auto interval = std::chrono::duration<double>(1.0 / latency_rate);
+        const auto start = SteadyClock::now();
+        std::vector<std::future<Result<producers::DeliveryReport>>> pending;
+        for (std::size_t i = 0; i < latency_events; ++i) {
+            // Open-loop load: each event leaves at its scheduled time, whatever the bridge does.
+            std::this_thread::sleep_until(start + std::chrono::duration_cast<SteadyClock::duration>(interval * static_cast<double>(i)));
+            pending.push_back(producer.send("provisioning.events", std::string(kApp) + "/user/lat-" + std::to_string(i),
+                                            assign_event("lat", i)));
+        }
+        for (auto& p : pending) p.get();
+        if (!wait_finished(worker, events + latency_events, std::chrono::seconds(600))) {
+            throw std::runtime_error("latency run did not finish");
+        }
+        const long rss_kb = worker.peak_rss_kb();
+        worker.stop(std::chrono::seconds(30));
+
+        consumers::ProvisioningLogReader reader(consumers::RedisOptions{"127.0.0.1", redis.port(), 0, "", std::chrono::seconds(5)},
+                                                KeyScheme("pb"));
+        const auto records = read_log(reader);
+        std::vector<double> latencies;
+        std::int64_t tp_first = INT64_MAX;
+        std::int64_t tp_last = 0;
+        std::size_t created = 0;
+        std::size_t throughput_done = 0;
+        std::ofstream timeline(out_dir + "/e2e-throughput.csv");
+        std::ofstream latency_csv(out_dir + "/e2e-latency.csv");
+        timeline << "finished_at_ms\n";
+        latency_csv << "latency_ms\n";
+        for (const auto& r : records) {
+            if (r.action == Action::Create) ++created;
+            if (r.object_id.rfind("tp-", 0) == 0) {
+                tp_first = std::min(tp_first, r.started_at_ms);
+                tp_last = std::max(tp_last, r.finished_at_ms);
+                ++throughput_done;
+                timeline << r.finished_at_ms << "\n";
+            } else if (r.object_id.rfind("lat-", 0) == 0 && r.answered_at_ms > 0) {
+                const double ms = static_cast<double>(r.answered_at_ms - r.produced_at_ms);
+                latencies.push_back(ms);
+                latency_csv << ms << "\n";
+            }
+        }
+        timeline.close();
+        latency_csv.close();
+        const double tp_seconds = static_cast<double>(tp_last - tp_first) / 1000.0;
+        const double throughput = tp_seconds > 0 ? static_cast<double>(throughput_done) / tp_seconds : 0;
+        const json result = {{"events", events},
+                             {"created", created},
+                             {"throughput_events_per_s", throughput},
+                             {"target_capacity_creations_per_s", target_rate},
+                             {"latency_rate_per_s", latency_rate},
+                             {"latency_p50_ms", percentile(latencies, 0.50)},
+                             {"latency_p99_ms", percentile(latencies, 0.99)},
+                             {"latency_max_ms", percentile(latencies, 1.0)},
+                             {"worker_peak_rss_mb", static_cast<double>(rss_kb) / 1024.0},
+                             {"concurrency", concurrency},
+                             {"cpus", std::thread::hardware_concurrency()}};
+        std::ofstream(out_dir + "/e2e.json") << result.dump(2) << "\n";
+        std::printf("\n%-44s %10s\n", "figure", "value");
+        std::printf("%-44s %10.0f\n", "end-to-end user creations/s (backlog)", throughput);
+        std::printf("%-44s %10.0f\n", "target capacity, GET filter + POST /s", target_rate);
+        std::printf("%-44s %9.0f%%\n", "bridge throughput / target capacity", 100.0 * throughput / target_rate);
+        std::printf("%-44s %10.1f\n", "latency p50 ms (produced -> SCIM answered)", percentile(latencies, 0.5));
+        std::printf("%-44s %10.1f\n", "latency p99 ms", percentile(latencies, 0.99));
+        std::printf("%-44s %10.1f\n", "worker peak RSS MB", static_cast<double>(rss_kb) / 1024.0);
+        std::printf("%-44s %10zu\n", "accounts created", created);
+
+        std::ofstream plot(out_dir + "/e2e.gnuplot");
+        plot << "set terminal pngcairo size 1100,440 font 'sans,10'\nset output '" << out_dir << "/e2e.png'\n"
+             << "set multiplot layout 1,2 title 'provbridge end to end (" << concurrency << " lanes)'\n"
+             << "set datafile separator ','\nset key off\nset grid\n"
+             << "set title 'Throughput: user creations per second (backlog of " << events << ")'\n"
+             << "set xlabel 'seconds'\nset ylabel 'events/s'\nbin=0.5\n"
+             << "plot '" << out_dir << "/e2e-throughput.csv' every ::1 using (bin*floor((($1-" << tp_first
+             << ")/1000.0)/bin)):(1.0/bin) smooth frequency with steps lw 2\n"
+             << "set title 'Latency, produced -> SCIM answered, at " << latency_rate << "/s'\n"
+             << "set xlabel 'ms'\nset ylabel 'fraction of events'\nset yrange [0:1]\n"
+             << "plot '" << out_dir << "/e2e-latency.csv' every ::1 using 1:(1.0/" << std::max<std::size_t>(1, latencies.size())
+             << ") smooth cumulative with lines lw 2\nunset multiplot\n";
+        plot.close();
+        if (std::system(("command -v gnuplot >/dev/null 2>&1 && gnuplot " + out_dir + "/e2e.gnuplot").c_str()) == 0) {
+            std::cout << "\nPlot: " << out_dir << "/e2e.png\n";
+        } else {
+            std::cout << "\n(gnuplot not installed: no plot; CSV files are in " << out_dir << ")\n";
+        }
+        std::cout << "Figures: " << out_dir << "/e2e.json, samples: " << out_dir << "/e2e-*.csv\n";
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "benchmark failed: " << e.what() << "\n";
+        return 1;
+    }
+}
