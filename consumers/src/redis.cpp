@@ -38,7 +38,7 @@ public:
         sigset_t block;
         sigemptyset(&block);
         sigaddset(&block, SIGPIPE);
-        blocked_ = false; (void)block;
+        blocked_ = pthread_sigmask(SIG_BLOCK, &block, &previous_) == 0;
     }
     ~SigpipeGuard() {
         if (!blocked_) return;

@@ -210,7 +210,8 @@ std::string trim_trailing_slashes(std::string s) {
 
 void read_kafka(Reader& r, const Reader::Scope& root, KafkaConfig& kafka) {
     const auto scope = r.child(root, "kafka");
-    r.check_known(scope, {"bootstrap_servers", "group_id", "topics", "embedded_broker", "properties"});
+    r.check_known(scope, {"bootstrap_servers", "group_id", "topics", "embedded_broker", "properties",
+                          "consumer_properties", "producer_properties"});
     if (auto v = r.get_string(scope, "bootstrap_servers")) kafka.bootstrap_servers = *v;
     if (auto v = r.get_string(scope, "group_id")) kafka.group_id = *v;
     if (kafka.group_id.empty()) r.fail({"kafka", "group_id"}, "must not be empty");
@@ -239,19 +240,22 @@ void read_kafka(Reader& r, const Reader::Scope& root, KafkaConfig& kafka) {
         kafka.embedded.dead_letter_partitions = static_cast<int>(*v);
     }
 
-    const auto props = r.child(scope, "properties");
-    if (props.node != nullptr) {
+    const auto read_props = [&](const char* name, std::map<std::string, std::string>& out) {
+        const auto props = r.child(scope, name);
+        if (props.node == nullptr) return;
         for (const auto& [key, value] : props.node->items()) {
             if (!value.is_string()) {
-                r.fail({"kafka", "properties", key}, "librdkafka properties are strings");
+                r.fail({"kafka", name, key}, "librdkafka properties are strings");
             }
             if (key == "bootstrap.servers" || key == "group.id") {
-                r.fail({"kafka", "properties", key},
-                       "set it with kafka.bootstrap_servers / kafka.group_id instead");
+                r.fail({"kafka", name, key}, "set it with kafka.bootstrap_servers / kafka.group_id instead");
             }
-            kafka.properties[key] = value.get<std::string>();
+            out[key] = value.get<std::string>();
         }
-    }
+    };
+    read_props("properties", kafka.properties);
+    read_props("consumer_properties", kafka.consumer_properties);
+    read_props("producer_properties", kafka.producer_properties);
 }
 
 void parse_redis_url(Reader& r, const std::string& url, RedisConfig& redis) {

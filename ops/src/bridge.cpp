@@ -39,6 +39,7 @@ private:
 std::map<std::string, std::string> Bridge::consumer_properties(const Config& config,
                                                                const std::string& bootstrap) {
     auto props = producers::client_properties(config.kafka, bootstrap);
+    for (const auto& [k, v] : config.kafka.consumer_properties) props[k] = v;
     props["group.id"] = config.kafka.group_id;
     if (config.kafka.bootstrap_servers.empty()) {
         // The mock cluster holds an empty Fetch for the whole fetch.wait.max.ms (500 ms by
@@ -53,6 +54,12 @@ std::map<std::string, std::string> Bridge::consumer_properties(const Config& con
     return props;
 }
 
+std::map<std::string, std::string> producer_properties(const Config& config, const std::string& bootstrap) {
+    auto props = producers::client_properties(config.kafka, bootstrap);
+    for (const auto& [k, v] : config.kafka.producer_properties) props[k] = v;
+    return props;
+}
+
 Bridge::Bridge(const Config& config, const Environment& env, const std::string& bootstrap,
                std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds progress_interval)
     : config_(config), log_(std::move(log)), apps_(consumers::build_app_runtimes(config)) {
@@ -63,7 +70,7 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
             ? std::string()
             : resolve_secret(config_.redis.password, env, config_.source, "redis.password");
 
-    producer_ = std::make_unique<producers::KafkaProducer>(producers::client_properties(config_.kafka, bootstrap));
+    producer_ = std::make_unique<producers::KafkaProducer>(producer_properties(config_, bootstrap));
     dead_letters_ = std::make_unique<producers::DeadLetterPublisher>(*producer_, config_.kafka.dead_letter_topic);
 
     const KeyScheme keys(config_.redis.key_prefix);

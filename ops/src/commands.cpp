@@ -110,12 +110,13 @@ int broker_command(const BrokerOptions& options, std::shared_ptr<spdlog::logger>
     StopSignals signals([&](int) { latch.release(); });
     try {
         EmbeddedBroker broker(brokers, broker_topics(kafka), kafka_log(log));
+        // The file first: whoever waits for the printed address may read the file at once.
+        if (!options.bootstrap_file.empty()) write_file_atomically(options.bootstrap_file, broker.bootstrap_servers());
         print_banner(broker.bootstrap_servers());
         for (const auto& t : broker_topics(kafka)) {
             std::cout << "topic " << t.name << " (" << t.partitions << " partitions)\n";
         }
         std::cout << "Try: kcat -b " << broker.bootstrap_servers() << " -L\nStop with Ctrl-C." << std::endl;
-        if (!options.bootstrap_file.empty()) write_file_atomically(options.bootstrap_file, broker.bootstrap_servers());
         latch.wait();
         log->info("stopping the embedded broker");
     } catch (const std::exception& e) {
@@ -152,7 +153,7 @@ int produce_command(const ProduceOptions& options, std::shared_ptr<spdlog::logge
     try {
         producers::KafkaProducer::Options popts;
         popts.log = kafka_log(log);
-        producers::KafkaProducer producer(producers::client_properties(kafka, bootstrap), popts);
+        producers::KafkaProducer producer(producer_properties(config.value_or(Config{}), bootstrap), popts);
         const bool interactive = isatty(STDERR_FILENO) != 0;
         const auto report = producers::produce_event_lines(
             *in, producer, topic, config ? &*config : nullptr, [&](const producers::ProduceProgress& p) {
@@ -200,12 +201,12 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
             bootstrap = broker->bootstrap_servers();
             log->warn("kafka.bootstrap_servers is empty: started the embedded development broker at {} "
                       "(in memory, for development and tests only)", bootstrap);
+            if (!options.bootstrap_file.empty()) write_file_atomically(options.bootstrap_file, bootstrap);
             if (options.json_progress) {
                 std::cout << json{{"event", "broker"}, {"bootstrap", bootstrap}}.dump() << std::endl;
             } else {
                 print_banner(bootstrap);
             }
-            if (!options.bootstrap_file.empty()) write_file_atomically(options.bootstrap_file, bootstrap);
         }
     } catch (const std::exception& e) {
         log->error("cannot start the embedded broker: {}", e.what());
@@ -319,7 +320,7 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
             log->error("cannot read the sample events {}", options.events_path);
             return kExitBadConfig;
         }
-        producers::KafkaProducer producer(producers::client_properties(config.kafka, bootstrap));
+        producers::KafkaProducer producer(producer_properties(config, bootstrap));
         // The sample set deliberately holds one malformed line: send every line as it is, so the
         // bridge shows what it does with it (dead-letter with the reason).
         std::size_t sent = 0;

@@ -6,7 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <poll.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <pthread.h>
 #include <stdexcept>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,18 +34,13 @@ std::runtime_error sys_error(const std::string& what, int err) {
 ChildProcess::ChildProcess(Options options) {
     if (options.argv.empty()) throw std::runtime_error("ChildProcess: empty argv");
     int pipe_fds[2] = {-1, -1};
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (options.capture_stdout) {
-        if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw sys_error("pipe", errno);
-        posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-    }
-    if (options.quiet_stderr) {
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    }
-    if (!options.working_directory.empty()) {
-        posix_spawn_file_actions_addchdir_np(&actions, options.working_directory.c_str());
-    }
+    if (options.capture_stdout && pipe2(pipe_fds, O_CLOEXEC) != 0) throw sys_error("pipe", errno);
+    // A pipe that reports exec failure: closed by a successful exec (O_CLOEXEC), or carries errno.
+    int exec_fds[2] = {-1, -1};
+    if (pipe2(exec_fds, O_CLOEXEC) != 0) throw sys_error("pipe", errno);
+
+    // Everything the child needs is prepared before fork: after fork, in a multi-threaded
+    // process, only async-signal-safe calls are allowed.
     std::vector<char*> argv;
     for (auto& a : options.argv) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -54,14 +50,47 @@ ChildProcess::ChildProcess(Options options) {
     std::vector<char*> envp;
     for (auto& e : env_storage) envp.push_back(e.data());
     envp.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    const int devnull = options.quiet_stderr ? ::open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+    sigset_t none;
+    sigemptyset(&none);
 
-    const int rc = posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (options.capture_stdout) close(pipe_fds[1]);
-    if (rc != 0) {
-        if (options.capture_stdout) close(pipe_fds[0]);
+    pid_ = ::fork();
+    if (pid_ < 0) throw sys_error("fork", errno);
+    if (pid_ == 0) {
+        // Die with the parent: a crashed test or demo must not leave servers behind.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);
+        ::pthread_sigmask(SIG_SETMASK, &none, nullptr);  // the parent blocks SIGINT/SIGTERM
+        if (options.capture_stdout) {
+            ::dup2(pipe_fds[1], STDOUT_FILENO);
+            if (options.merge_stderr) ::dup2(pipe_fds[1], STDERR_FILENO);
+        }
+        if (devnull >= 0 && !options.merge_stderr) ::dup2(devnull, STDERR_FILENO);
+        if (!options.working_directory.empty() && ::chdir(options.working_directory.c_str()) != 0) {
+            const int err = errno;
+            (void)!::write(exec_fds[1], &err, sizeof err);
+            ::_exit(127);
+        }
+        ::execvpe(argv[0], argv.data(), envp.data());
+        const int err = errno;
+        (void)!::write(exec_fds[1], &err, sizeof err);
+        ::_exit(127);
+    }
+    if (devnull >= 0) ::close(devnull);
+    ::close(exec_fds[1]);
+    int child_errno = 0;
+    ssize_t n;
+    do {
+        n = ::read(exec_fds[0], &child_errno, sizeof child_errno);
+    } while (n < 0 && errno == EINTR);
+    ::close(exec_fds[0]);
+    if (options.capture_stdout) ::close(pipe_fds[1]);
+    if (n == static_cast<ssize_t>(sizeof child_errno)) {
+        ::waitpid(pid_, nullptr, 0);
         pid_ = -1;
-        throw sys_error("cannot start " + options.argv[0], rc);
+        if (options.capture_stdout) ::close(pipe_fds[0]);
+        throw sys_error("cannot start " + options.argv[0], child_errno);
     }
     pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
     if (options.capture_stdout) {

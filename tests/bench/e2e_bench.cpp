@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
         const std::string config_path = dir.path() + "/bridge.json";
         std::ofstream(config_path) << json{
             {"kafka", {{"bootstrap_servers", broker.bootstrap_servers()}, {"group_id", "bench"},
-                       {"properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
+                       {"consumer_properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
                                        // The mock broker holds empty fetches for this long.
                                        {"fetch.wait.max.ms", "10"}}}}},
             {"redis", {{"url", redis.url()}}},

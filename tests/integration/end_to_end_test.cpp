@@ -53,8 +53,8 @@ protected:
         config_path_ = dir_->path() + "/bridge.json";
         const json config = {
             {"kafka", {{"bootstrap_servers", broker_->bootstrap_servers()}, {"group_id", kGroup},
-                       {"properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
-                                       {"auto.commit.interval.ms", "1000"}}}}},
+                       {"consumer_properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
+                                                {"auto.commit.interval.ms", "1000"}, {"fetch.wait.max.ms", "10"}}}}},
             {"redis", {{"url", redis_->url()}}},
             {"worker", {{"concurrency", 8}, {"max_in_flight", 400}}},
             {"apps", json::array({{{"id", kApp},

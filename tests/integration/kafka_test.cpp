@@ -42,7 +42,9 @@ std::map<std::string, std::string> producer_properties(const std::string& bootst
 
 // Runs a command to completion and returns its stdout lines; fails the test on a non-zero exit.
 std::vector<std::string> run_command(std::vector<std::string> argv, std::chrono::milliseconds timeout = 20s) {
-    ops::ChildProcess child({.argv = std::move(argv)});
+    ops::ChildProcess::Options options;
+    options.argv = std::move(argv);
+    ops::ChildProcess child(std::move(options));
     std::vector<std::string> lines;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {

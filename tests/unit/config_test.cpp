@@ -46,7 +46,8 @@ TEST(Config, MinimalFileGetsDefaults) {
 TEST(Config, FullFileIsRead) {
     const Config c = parse_config(R"({
       "kafka": {"bootstrap_servers": "k1:9092,k2:9092", "group_id": "g", "topics": {"events": "ev", "dead_letter": "dl"},
-                "properties": {"session.timeout.ms": "6000"}},
+                "properties": {"client.id": "bridge-1"}, "consumer_properties": {"session.timeout.ms": "6000"},
+                "producer_properties": {"linger.ms": "5"}},
       "redis": {"url": "redis://cache:6380/2", "password_env": "REDIS_PW", "dedupe_ttl_hours": 48},
       "worker": {"concurrency": 4, "max_in_flight": 40},
       "apps": [{"id": "genesys", "profile": "genesys", "skip_default_access": false, "unassign_action": "delete",
@@ -54,7 +55,9 @@ TEST(Config, FullFileIsRead) {
                          "timeout_ms": 1500, "verify_tls": false}}]
     })", "f.json", {});
     EXPECT_EQ(c.kafka.bootstrap_servers, "k1:9092,k2:9092");
-    EXPECT_EQ(c.kafka.properties.at("session.timeout.ms"), "6000");
+    EXPECT_EQ(c.kafka.properties.at("client.id"), "bridge-1");
+    EXPECT_EQ(c.kafka.consumer_properties.at("session.timeout.ms"), "6000");
+    EXPECT_EQ(c.kafka.producer_properties.at("linger.ms"), "5");
     EXPECT_EQ(c.redis.host, "cache");
     EXPECT_EQ(c.redis.port, 6380);
     EXPECT_EQ(c.redis.database, 2);

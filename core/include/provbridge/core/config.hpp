@@ -43,8 +43,11 @@ struct KafkaConfig {
     std::string events_topic = "provisioning.events";
     std::string dead_letter_topic = "provisioning.deadletter";
     EmbeddedBrokerConfig embedded;
-    // Extra librdkafka properties applied to every client (validated by librdkafka at start).
+    // Extra librdkafka properties (validated by librdkafka at start): for every client, and
+    // for consumers or producers only.
     std::map<std::string, std::string> properties;
+    std::map<std::string, std::string> consumer_properties;
+    std::map<std::string, std::string> producer_properties;
 };
 
 struct SecretRef {

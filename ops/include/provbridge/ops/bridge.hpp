@@ -52,6 +52,9 @@ private:
     std::unique_ptr<consumers::Worker> worker_;
 };
 
+// Producer properties: the configured librdkafka properties plus the producer-only ones.
+std::map<std::string, std::string> producer_properties(const Config& config, const std::string& bootstrap);
+
 // Runs a stop callback when SIGINT or SIGTERM arrives. The signals are blocked in every thread
 // (call block_stop_signals() before starting any) and taken by a dedicated sigwait thread, so
 // no work happens in a signal handler.

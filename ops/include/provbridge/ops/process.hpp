@@ -13,8 +13,9 @@
 
 namespace provbridge::ops {
 
-// A child process started with posix_spawn, owned RAII-style: the destructor terminates and
-// reaps it. stdout can be captured: a reader thread drains the pipe (so a chatty child never
+// A child process, owned RAII-style: the destructor terminates and reaps it, and the child is
+// killed if this process dies first (PR_SET_PDEATHSIG, tied to the creating thread, so create
+// children from a thread that outlives them). stdout can be captured: a reader thread drains the pipe (so a chatty child never
 // blocks on a full pipe) into a line queue that callers wait on with a deadline. Exit is
 // awaited on a pidfd, so nothing here sleeps.
 class ChildProcess {
@@ -24,6 +25,7 @@ public:
         std::vector<std::string> extra_env;  // NAME=value entries added to the current environment
         bool capture_stdout = true;
         bool quiet_stderr = false;  // send stderr to /dev/null
+        bool merge_stderr = false;  // capture stderr into the same line stream as stdout
         std::string working_directory;
     };
 

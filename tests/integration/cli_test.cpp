@@ -1,0 +1,302 @@
+// The provbridge binary as an operator uses it: configuration refusals, the embedded broker
+// with kcat, produce, test-connection, the worker's handling of bad input, and the demo.
+#include <csignal>
+#include <fstream>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "broker_fixture.hpp"
+#include "provbridge/consumers/curl_scim_client.hpp"
+#include "provbridge/consumers/kafka_consumer.hpp"
+#include "provbridge/consumers/redis_store.hpp"
+#include "provbridge/core/keys.hpp"
+#include "provbridge/ops/embedded_broker.hpp"
+#include "provbridge/ops/local_services.hpp"
+#include "provbridge/ops/process.hpp"
+#include "provbridge/producers/producer.hpp"
+#include "redis_fixture.hpp"
+
+namespace provbridge {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+struct CliResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr, in order
+};
+
+CliResult run_cli(std::vector<std::string> args, std::chrono::seconds timeout = 60s,
+                  std::vector<std::string> env = {}) {
+    ops::ChildProcess::Options options;
+    options.argv = {PROVBRIDGE_BINARY};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.merge_stderr = true;
+    options.extra_env = std::move(env);
+    ops::ChildProcess process(std::move(options));
+    CliResult result;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (auto line = process.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+               deadline - std::chrono::steady_clock::now()))) {
+        result.output += *line + "\n";
+    }
+    const auto status = process.wait(5s);
+    if (status && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
+    return result;
+}
+
+std::string write_file(const std::string& path, const std::string& content) {
+    std::ofstream(path) << content;
+    return path;
+}
+
+class Cli : public ::testing::Test {
+protected:
+    ops::TempDir dir_{"provbridge-cli-"};
+    std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
+};
+
+TEST_F(Cli, BadConfigurationIsRefusedWithFileFieldAndReason) {
+    const auto config = write_file(path("bad.json"), R"({"apps":[{"id":"a","scim":{"base_url":"ftp://x","token_env":"T"}}]})");
+    const auto r = run_cli({"run", "--config", config});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(config + ": apps[0].scim.base_url: must be an http:// or https:// URL"), std::string::npos)
+        << r.output;
+}
+
+TEST_F(Cli, MissingSecretIsRefusedBeforeAnythingStarts) {
+    const auto config = write_file(
+        path("bridge.json"), R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"PB_TEST_UNSET_TOKEN"}}]})");
+    const auto r = run_cli({"run", "--config", config});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("apps[0].scim.token_env: environment variable PB_TEST_UNSET_TOKEN is not set"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("bootstrap.servers="), std::string::npos) << "the broker started anyway";
+}
+
+TEST_F(Cli, EmbeddedBrokerServesKcat) {
+    ops::ChildProcess::Options options;
+    options.argv = {PROVBRIDGE_BINARY, "broker", "--bootstrap-file", path("bootstrap")};
+    ops::ChildProcess broker(std::move(options));
+    const auto line = broker.wait_for_line("bootstrap.servers=", 30s);
+    ASSERT_TRUE(line.has_value());
+    const std::string bootstrap = line->substr(line->find('=') + 1);
+    std::ifstream file(path("bootstrap"));
+    std::string from_file;
+    std::getline(file, from_file);
+    EXPECT_EQ(from_file, bootstrap);
+
+    const auto kcat = [&](std::vector<std::string> args) {
+        ops::ChildProcess::Options o;
+        o.argv = {"kcat", "-b", bootstrap};
+        o.argv.insert(o.argv.end(), args.begin(), args.end());
+        o.merge_stderr = true;
+        ops::ChildProcess p(std::move(o));
+        std::string out;
+        while (auto l = p.read_line(30s)) out += *l + "\n";
+        const auto status = p.wait(5s);
+        EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << out;
+        return out;
+    };
+    const auto metadata = kcat({"-L"});
+    EXPECT_NE(metadata.find("3 brokers"), std::string::npos) << metadata;
+    EXPECT_NE(metadata.find("topic \"provisioning.events\" with 6 partitions"), std::string::npos) << metadata;
+    EXPECT_NE(metadata.find("topic \"provisioning.deadletter\" with 1 partitions"), std::string::npos) << metadata;
+
+    write_file(path("records"), "k1:hello\nk2:world\n");
+    kcat({"-P", "-t", "provisioning.deadletter", "-K:", "-l", path("records")});
+    const auto consumed = kcat({"-C", "-t", "provisioning.deadletter", "-e", "-f", "%k=%s\\n"});
+    EXPECT_NE(consumed.find("k1=hello"), std::string::npos) << consumed;
+    EXPECT_NE(consumed.find("k2=world"), std::string::npos) << consumed;
+
+    broker.signal(SIGTERM);
+    const auto status = broker.wait(30s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+TEST_F(Cli, ProduceSendsValidLinesAndReportsTheOthers) {
+    ops::EmbeddedBroker broker(1, {{"provisioning.events", 2}});
+    const auto config = write_file(path("bridge.json"), R"({"apps":[{"id":"leapsome","scim":{"base_url":"https://x","token_env":"T"}}]})");
+    const std::string ok1 = R"({"specversion":"1.0","id":"p1","source":"s","type":"provisioning.user.assigned","data":{"app":"leapsome","object":{"type":"user","id":"u1","version":1}}})";
+    const std::string ok2 = R"({"specversion":"1.0","id":"p2","source":"s","type":"provisioning.user.updated","data":{"app":"leapsome","object":{"type":"user","id":"u2","version":4}}})";
+    const std::string unknown_app = R"({"specversion":"1.0","id":"p3","source":"s","type":"provisioning.user.assigned","data":{"app":"nope","object":{"type":"user","id":"u3","version":1}}})";
+    const auto events = write_file(path("events.jsonl"), ok1 + "\n{oops\n\n" + ok2 + "\n" + unknown_app + "\n");
+    const auto r = run_cli({"produce", "--config", config, "--bootstrap", broker.bootstrap_servers(), "--input", events});
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("sent 2 event(s) to provisioning.events; rejected 2"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(events + ":2: invalid JSON"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(events + ":5: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("nope"), std::string::npos) << r.output;
+
+    test_support::RecordingListener listener;
+    consumers::KafkaConsumer consumer(test_support::consumer_properties(broker.bootstrap_servers(), "cli-produce"),
+                                      {"provisioning.events"}, listener, test_support::test_logger("cli"));
+    const auto records = test_support::consume(consumer, 2, 30s);
+    ASSERT_EQ(records.size(), 2U);
+    std::set<std::string> keys;
+    for (const auto& rec : records) keys.insert(rec.key.value_or(""));
+    EXPECT_EQ(keys, (std::set<std::string>{"leapsome/user/u1", "leapsome/user/u2"}));
+}
+
+class CliWithTarget : public ::testing::Test {
+protected:
+    void SetUp() override {
+        target_ = std::make_unique<ops::LocalScimTarget>(ops::default_scim_target_script(), "cli-token-91aa");
+        write_file(path("token"), "cli-token-91aa\n");
+        write_file(path("wrong-token"), "not-the-token\n");
+    }
+    std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
+    std::string config(const std::string& token_file, const std::string& extra = "") {
+        return write_file(path("bridge.json"), R"({)" + extra + R"("apps":[{"id":"crm","scim":{"base_url":")" +
+                                                   target_->base_url() + R"(","token_file":")" + token_file + R"("}}]})");
+    }
+
+    ops::TempDir dir_{"provbridge-cli-"};
+    std::unique_ptr<ops::LocalScimTarget> target_;
+};
+
+TEST_F(CliWithTarget, TestConnectionGivesAClearVerdict) {
+    auto r = run_cli({"test-connection", "--config", config(path("token")), "--app", "crm"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("crm (" + target_->base_url() + "): OK"), std::string::npos) << r.output;
+
+    r = run_cli({"test-connection", "--config", config(path("wrong-token")), "--app", "crm"});
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("FAILED"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("401"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("not-the-token"), std::string::npos) << "the token leaked";
+    EXPECT_EQ(r.output.find("cli-token-91aa"), std::string::npos) << "the token leaked";
+
+    r = run_cli({"test-connection", "--config", config(path("token")), "--app", "nope"});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("configured: crm"), std::string::npos) << r.output;
+}
+
+TEST_F(CliWithTarget, WorkerDeadLettersBadInputWithTheReasonAndKeepsGoing) {
+    ops::LocalRedis redis;
+    ops::EmbeddedBroker broker(1, {{"provisioning.events", 2}, {"provisioning.deadletter", 1}});
+    const auto cfg = config(path("token"), R"("kafka":{"bootstrap_servers":")" + broker.bootstrap_servers() +
+                                               R"(","group_id":"cli","consumer_properties":{"session.timeout.ms":"6000","fetch.wait.max.ms":"10"}},"redis":{"url":")" +
+                                               redis.url() + R"("},"worker":{"concurrency":4},)");
+    ops::ChildProcess::Options options;
+    options.argv = {PROVBRIDGE_BINARY, "run", "--config", cfg, "--json-progress"};
+    options.merge_stderr = true;
+    ops::ChildProcess worker(std::move(options));
+
+    // The target refuses the first create: that event must be dead-lettered with the reason.
+    consumers::ScimClientOptions admin;
+    admin.base_url = target_->root_url();
+    admin.token = "cli-token-91aa";
+    consumers::CurlScimClient admin_client(admin);
+    ScimRequest fault;
+    fault.method = HttpMethod::Post;
+    fault.path = "/_admin/faults";
+    fault.body = json{{"status", 400}, {"count", 1}, {"match", "POST /Users"}, {"scimType", "invalidValue"},
+                      {"detail", "title is too long"}};
+    ASSERT_EQ(admin_client.send(fault).status / 100, 2);
+
+    const auto user_event = [](const std::string& id, const std::string& user, const std::string& upn) {
+        return json{{"specversion", "1.0"}, {"id", id}, {"source", "urn:directory:cli"}, {"type", "provisioning.user.assigned"},
+                    {"data", {{"app", "crm"}, {"object", {{"type", "user"}, {"id", user}, {"version", 1},
+                                                           {"attributes", {{"userPrincipalName", upn}}}}},
+                              {"assignment", {{"role", "User"}}}}}}
+            .dump();
+    };
+    producers::KafkaProducer producer({{"bootstrap.servers", broker.bootstrap_servers()}});
+    const std::vector<Header> trace{{"traceparent", "00-abc-01"}};
+    const auto send = [&](const std::optional<std::string>& key, const std::string& value, std::vector<Header> headers) {
+        ASSERT_TRUE(producer.send_and_wait("provisioning.events", key, value, headers, 30s).ok());
+    };
+    json progress;
+    const auto wait_finished = [&](int n) {
+        while (auto line = worker.read_line(60s)) {
+            auto doc = json::parse(*line, nullptr, false);
+            if (!doc.is_discarded() && doc.contains("finished")) {
+                progress = doc;
+                if (doc["finished"].get<int>() >= n) return;
+            }
+        }
+    };
+    // Alone first, so that the injected refusal meets this create and no other.
+    send("crm/user/fails", user_event("t4", "fails", "fails@x"), {});
+    wait_finished(1);
+    send(std::nullopt, "{this is not json", trace);
+    send("crm/user/x", R"({"specversion":"1.0","id":"t1","source":"s","type":"provisioning.user.renamed","data":{"app":"crm","object":{"type":"user","id":"x","version":1}}})", {});
+    send("crm/user/y", R"({"specversion":"1.0","id":"t2","source":"s","type":"provisioning.user.assigned","data":{"app":"crm","object":{"type":"user","id":"y"}}})", {});
+    send("other/user/z", user_event("t3", "z", "z@x").replace(user_event("t3", "z", "z@x").find("\"crm\""), 5, "\"hr\""), {});
+    // Binary mode: the CloudEvents attributes in ce_ headers, the value is data.
+    send("crm/user/bin", R"({"app":"crm","object":{"type":"user","id":"bin","version":1,"attributes":{"userPrincipalName":"bin@x"}}})",
+         {{"ce_specversion", "1.0"}, {"ce_id", "t5"}, {"ce_source", "urn:directory:cli"}, {"ce_type", "provisioning.user.assigned"}});
+    send("crm/user/after", user_event("t6", "after", "after@x"), {});
+
+    wait_finished(7);
+    ASSERT_EQ(progress.value("finished", 0), 7) << progress.dump();
+    EXPECT_EQ(progress["dead_lettered"], 5);
+    EXPECT_EQ(progress["applied"], 2);
+
+    consumers::ProvisioningLogReader reader(test_support::redis_options_for_port(redis.port()), KeyScheme("pb"));
+    auto created = reader.outcome("crm", "urn:directory:cli", "t5");
+    ASSERT_TRUE(created.ok() && created->has_value());
+    EXPECT_EQ((*created)->action, Action::Create);
+    auto after = reader.outcome("crm", "urn:directory:cli", "t6");
+    ASSERT_TRUE(after.ok() && after->has_value());
+    EXPECT_EQ((*after)->status, OutcomeStatus::Applied);
+    auto failed = reader.outcome("crm", "urn:directory:cli", "t4");
+    ASSERT_TRUE(failed.ok() && failed->has_value());
+    EXPECT_EQ((*failed)->status, OutcomeStatus::DeadLettered);
+    EXPECT_EQ((*failed)->http_status, 400);
+    EXPECT_NE((*failed)->reason.find("title is too long"), std::string::npos) << (*failed)->reason;
+    auto dlq_index = reader.dead_letters("crm", 10);
+    ASSERT_TRUE(dlq_index.ok());
+    EXPECT_EQ(dlq_index->size(), 3U);  // type, version, SCIM refusal: the records that named crm
+
+    test_support::RecordingListener listener;
+    consumers::KafkaConsumer consumer(test_support::consumer_properties(broker.bootstrap_servers(), "cli-dlq"),
+                                      {"provisioning.deadletter"}, listener, test_support::test_logger("cli"));
+    const auto dead = test_support::consume(consumer, 5, 30s);
+    ASSERT_EQ(dead.size(), 5U);
+    std::map<std::string, const InboundRecord*> by_code;
+    for (const auto& rec : dead) {
+        std::string code;
+        for (const auto& h : rec.headers) {
+            if (h.name == "provbridge.error.code") code = h.value;
+        }
+        by_code[code + ":" + rec.key.value_or("-")] = &rec;
+    }
+    ASSERT_TRUE(by_code.count("InvalidEvent:-")) << "the unparseable record";
+    const auto& bad_json = *by_code["InvalidEvent:-"];
+    EXPECT_EQ(bad_json.value, "{this is not json");
+    EXPECT_EQ(bad_json.headers.front().name, "traceparent");
+    EXPECT_TRUE(by_code.count("InvalidEvent:crm/user/x"));
+    EXPECT_TRUE(by_code.count("InvalidEvent:crm/user/y"));
+    EXPECT_TRUE(by_code.count("UnknownApp:other/user/z"));
+    EXPECT_TRUE(by_code.count("BadRequest:crm/user/fails"));
+
+    worker.signal(SIGTERM);
+    std::string rest;
+    while (auto line = worker.read_line(30s)) rest += *line + "\n";
+    const auto status = worker.wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << rest;
+    EXPECT_EQ(rest.find("cli-token-91aa"), std::string::npos) << "the token leaked into the worker's output";
+}
+
+TEST(CliDemo, RunsToASummary) {
+    const auto r = run_cli({"demo", "--exit-when-done", "--concurrency", "4"}, 180s);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("Summary (21 of 21 events processed)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("created       9"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("disabled      1"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("deleted       1"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("failed        1"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("(stale) version 1 is older than the applied version 2"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("kcat -b 127.0.0.1:"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace provbridge
