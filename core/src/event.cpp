@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "provbridge/core/json_util.hpp"
+#include "provbridge/core/text.hpp"
 
 namespace provbridge {
 namespace {
@@ -153,14 +154,6 @@ std::optional<Error> read_type(const std::string& type_name, Event& event) {
     }
     event.type = *type;
     return std::nullopt;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 const Header* find_header(const std::vector<Header>& headers, std::string_view name) {

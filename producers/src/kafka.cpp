@@ -5,15 +5,15 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "provbridge/core/text.hpp"
+
 namespace provbridge::producers {
 namespace {
 
 constexpr std::string_view kConfErrorPrefix = "kafka property \"";
 
 bool looks_secret(const std::string& name) {
-    std::string lower(name);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string lower = ascii_lower(name);
     constexpr std::array<std::string_view, 5> kMarkers{"password", "secret", "key", "token",
                                                        "jaas"};
     return std::any_of(kMarkers.begin(), kMarkers.end(), [&](std::string_view marker) {

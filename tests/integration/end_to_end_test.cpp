@@ -13,6 +13,7 @@
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/keys.hpp"
+#include "provbridge/core/text.hpp"
 #include "provbridge/ops/embedded_broker.hpp"
 #include "provbridge/ops/local_services.hpp"
 #include "provbridge/ops/process.hpp"
@@ -33,11 +34,6 @@ constexpr const char* kGroup = "provbridge-e2e";
 constexpr const char* kTopic = "provisioning.events";
 constexpr int kPartitions = 6;
 constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
 
 class EndToEnd : public ::testing::Test {
 protected:
@@ -128,7 +124,7 @@ protected:
         const json users = target_users();
         std::set<std::string> seen;
         for (const auto& user : users) {
-            const std::string name = lower(user["userName"].get<std::string>());
+            const std::string name = ascii_lower(user["userName"].get<std::string>());
             EXPECT_TRUE(seen.insert(name).second) << "duplicate account in the target: " << name;
             const auto it = expected.find(name);
             if (it == expected.end()) {

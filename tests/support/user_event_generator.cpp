@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "provbridge/core/text.hpp"
+
 namespace provbridge::test_support {
 namespace {
 
@@ -14,11 +16,6 @@ constexpr std::array<const char*, 10> kSurname{"Lovelace", "Ünïcødé", "Müll
                                                "Poulain", "Thị", "Παπαδοπούλου", "Петров", "O'Brien"};
 constexpr std::array<const char*, 6> kTitles{"Engineer", "Designer", "Manager", "Analyst", "Directeur général",
                                              "Ingénieure"};
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 }  // namespace
 
@@ -137,7 +134,7 @@ std::map<std::string, UserEventGenerator::Expected> UserEventGenerator::expected
     for (const auto& u : users_) {
         if (!u.present) continue;
         const std::string name = u.applied["userPrincipalName"].get<std::string>();
-        out[lower(name)] = Expected{name, u.target_active, u.applied};
+        out[ascii_lower(name)] = Expected{name, u.target_active, u.applied};
     }
     return out;
 }

@@ -66,7 +66,8 @@ TEST(DefaultUserMapping, MatchesEntrasDefaultScimMapping) {
     EXPECT_EQ(d[std::string(kEnterprise) + ":employeeNumber"], "1001");
     EXPECT_EQ(d[std::string(kEnterprise) + ":department"], "R&D");
     EXPECT_EQ(d.size(), 14U);
-    const auto matching = default_user_mapping().matching();
+    const auto mapping = default_user_mapping();
+    const auto matching = mapping.matching();
     ASSERT_EQ(matching.size(), 1U);
     EXPECT_EQ(matching[0]->target.to_string(), "userName");
 }

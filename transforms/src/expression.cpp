@@ -4,6 +4,8 @@
 #include <array>
 #include <string_view>
 
+#include "provbridge/core/text.hpp"
+
 namespace provbridge::transforms {
 namespace {
 
@@ -19,8 +21,7 @@ std::string as_text(const json& v) {
 std::optional<bool> as_bool(const json& v) {
     if (v.is_boolean()) return v.get<bool>();
     if (v.is_string()) {
-        std::string s = v.get<std::string>();
-        std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+        const std::string s = ascii_lower(v.get_ref<const std::string&>());
         if (s == "true") return true;
         if (s == "false") return false;
     }

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "provbridge/core/json_util.hpp"
+#include "provbridge/core/text.hpp"
 
 namespace provbridge::transforms {
 namespace {
@@ -21,17 +22,6 @@ bool valid_name(std::string_view name) {
     }
     for (char c : name) {
         if (!is_name_char(c)) return false;
-    }
-    return true;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i]))) {
-            return false;
-        }
     }
     return true;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "provbridge/core/text.hpp"
+
 namespace provbridge::transforms {
 namespace {
 
@@ -16,13 +18,6 @@ UserDecision skip(std::string code, std::string reason, std::optional<LinkState>
     d.reason = std::move(reason);
     d.link_on_skip = std::move(link);
     return d;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 // Entra: IsSoftDeleted is true when the account is disabled in the directory.
