@@ -97,6 +97,23 @@ public:
     std::function<void()> before_revoke;
 };
 
+// The worker owns (and destroys) its source when run() returns; the test keeps the fake and
+// hands the worker this forwarder, so assertions can read the fake afterwards.
+class ForwardingSource final : public RecordSource {
+public:
+    explicit ForwardingSource(FakeSource& fake) : fake_(fake) {}
+    std::optional<InboundRecord> poll(std::chrono::milliseconds timeout) override { return fake_.poll(timeout); }
+    void pause(const std::vector<TopicPartition>& p) override { fake_.pause(p); }
+    void resume(const std::vector<TopicPartition>& p) override { fake_.resume(p); }
+    void store_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& o) override { fake_.store_offsets(o); }
+    std::vector<TopicPartition> assignment() const override { return fake_.assignment(); }
+    void close() override { fake_.close(); }
+    std::optional<std::string> fatal_error() const override { return fake_.fatal_error(); }
+
+private:
+    FakeSource& fake_;
+};
+
 // Records the order each key was handled in; can hold a given offset until released.
 struct Journal {
     std::mutex mutex;
@@ -143,12 +160,12 @@ protected:
         worker_ = std::make_unique<Worker>(
             options,
             [this](RebalanceListener& l) {
-                auto s = std::make_unique<FakeSource>(l);
-                source_ = s.get();
                 std::lock_guard lock(ready_mutex_);
-                for (auto& r : pending_) s->add(std::move(r));
+                fake_ = std::make_unique<FakeSource>(l);
+                for (auto& r : pending_) fake_->add(std::move(r));
+                source_ = fake_.get();
                 ready_cv_.notify_all();
-                return s;
+                return std::make_unique<ForwardingSource>(*fake_);
             },
             [this](int) { return std::make_unique<JournalHandler>(journal_); }, nullptr);
         worker_->set_observer([this, stop_after](const ProcessResult&) {
@@ -164,6 +181,7 @@ protected:
 
     std::vector<InboundRecord> pending_;
     Journal journal_;
+    std::unique_ptr<FakeSource> fake_;
     std::unique_ptr<Worker> worker_;
     FakeSource* source_ = nullptr;
     std::mutex ready_mutex_;
