@@ -19,9 +19,10 @@ LocalRedis::LocalRedis(const std::string& binary) : dir_("provbridge-redis-") {
 }
 
 LocalScimTarget::LocalScimTarget(const std::string& script, const std::string& token,
-                                 const std::string& node) {
+                                 const std::string& behave_like, const std::string& node) {
     ChildProcess::Options options;
     options.argv = {node, script, "--port", "0"};
+    if (behave_like != "generic") options.argv.insert(options.argv.end(), {"--behave-like", behave_like});
     options.extra_env = {"SCIM_TARGET_TOKEN=" + token};
     process_ = std::make_unique<ChildProcess>(std::move(options));
     const std::string marker = "SCIM target listening on ";

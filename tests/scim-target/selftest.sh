@@ -17,6 +17,7 @@ WORK="$(mktemp -d)"
 PID=""
 cleanup() {
     if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; fi
+    if [ -n "${JSEVAL_PID-}" ] && kill -0 "$JSEVAL_PID" 2>/dev/null; then kill "$JSEVAL_PID" 2>/dev/null; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -28,23 +29,53 @@ bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; if [ -n "${2-}" ]; then echo "    
 
 # ---------------------------------------------------------------- helpers
 
+# One node process (a coprocess) evaluates every JS expression below: starting
+# node for each check would cost ~0.1 s apiece. Protocol, in bytes:
+#   request  "<len expr> <len input>\n<expr><input>"
+#   reply    "<len result>\n<result>"
+# The expression sees b = input parsed as JSON (undefined if it is not JSON,
+# null if empty) and s = the input as a string.
+coproc JSEVAL { exec node -e '
+    let buf = Buffer.alloc(0);
+    process.stdin.on("data", d => {
+        buf = Buffer.concat([buf, d]);
+        for (;;) {
+            const nl = buf.indexOf(10);
+            if (nl < 0) return;
+            const [le, li] = buf.subarray(0, nl).toString().split(" ").map(Number);
+            if (buf.length < nl + 1 + le + li) return;
+            const expr = buf.subarray(nl + 1, nl + 1 + le).toString("utf8");
+            const src = buf.subarray(nl + 1 + le, nl + 1 + le + li).toString("utf8");
+            buf = buf.subarray(nl + 1 + le + li);
+            let b = null; try { b = src.trim() ? JSON.parse(src) : null; } catch { b = undefined; }
+            let r; try { r = new Function("b", "s", "return (" + expr + ");")(b, src); } catch (e) { r = "<error: " + e.message + ">"; }
+            const out = Buffer.from(typeof r === "string" ? r : String(JSON.stringify(r)), "utf8");
+            process.stdout.write(out.length + "\n");
+            process.stdout.write(out);
+        }
+    });'; }
+JSEVAL_OUT="${JSEVAL[0]}"; JSEVAL_IN="${JSEVAL[1]}"
+
+# jseval EXPR INPUT: raw call to the evaluator
+jseval() {
+    local LC_ALL=C          # byte lengths, byte reads
+    local len out=""
+    printf '%d %d\n%s%s' "${#1}" "${#2}" "$1" "$2" >&"$JSEVAL_IN"
+    IFS= read -r len <&"$JSEVAL_OUT" || { echo "<evaluator gone>"; return; }
+    if [ "$len" -gt 0 ]; then IFS= read -r -d '' -N "$len" out <&"$JSEVAL_OUT"; fi
+    printf '%s' "$out"
+}
+
 # js EXPR [JSON]: evaluate a JS expression over b = parsed JSON (default: last body)
 js() {
-    local input
-    if [ $# -ge 2 ]; then input="$2"; else input="$BODY"; fi
-    node -e '
-        const src = require("fs").readFileSync(0, "utf8");
-        let b = null; try { b = src.trim() ? JSON.parse(src) : null; } catch { b = undefined; }
-        let r; try { r = new Function("b", "return (" + process.argv[1] + ");")(b); } catch (e) { r = "<error: " + e.message + ">"; }
-        process.stdout.write(typeof r === "string" ? r : String(JSON.stringify(r)));
-    ' "$1" <<<"$input"
+    if [ $# -ge 2 ]; then jseval "$1" "$2"; else jseval "$1" "$BODY"; fi
 }
 
 # enc STRING: percent-encode for a query value
-enc() { node -e 'process.stdout.write(encodeURIComponent(process.argv[1]))' "$1"; }
+enc() { jseval 'encodeURIComponent(s)' "$1"; }
 
 # json EXPR: build a JSON document with node (for bodies containing awkward strings)
-json() { node -e 'process.stdout.write(JSON.stringify(new Function("return (" + process.argv[1] + ");")()))' "$1"; }
+json() { jseval "JSON.stringify($1)" ""; }
 
 # req METHOD URL [BODY [CONTENT-TYPE]]  (uses the bearer token; AUTH="" to omit, AUTH=x to override)
 req() {
@@ -97,25 +128,66 @@ else
     bad "refuses to start without a token" "stderr: $(cat "$WORK/notoken.err")"
 fi
 
-SCIM_TARGET_TOKEN="$TOKEN" node server.js --port 0 --host 127.0.0.1 >"$WORK/stdout" 2>"$WORK/stderr" &
-PID=$!
-LINE=""
-for _ in $(seq 1 100); do
-    LINE="$(head -n1 "$WORK/stdout" 2>/dev/null || true)"
-    [ -n "$LINE" ] && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ "$LINE" =~ ^SCIM\ target\ listening\ on\ http://127\.0\.0\.1:([0-9]+)/scim/v2$ ]]; then
-    PORT="${BASH_REMATCH[1]}"
-    ok "ready line: $LINE"
+# start_server MODE [ARGS...]: start server.js in the background with
+# SCIM_TARGET_BEHAVE_LIKE=MODE (unset if MODE is empty) and wait for the ready
+# line. Sets PID, ORIGIN and BASE; exits if the server does not come up.
+start_server() {
+    local mode="$1"; shift
+    local envargs=(-u SCIM_TARGET_BEHAVE_LIKE)
+    if [ -n "$mode" ]; then envargs=(SCIM_TARGET_BEHAVE_LIKE="$mode"); fi
+    : >"$WORK/stdout"; : >"$WORK/stderr"
+    env "${envargs[@]}" SCIM_TARGET_TOKEN="$TOKEN" node server.js --port 0 --host 127.0.0.1 "$@" >"$WORK/stdout" 2>"$WORK/stderr" &
+    PID=$!
+    local line=""
+    for _ in $(seq 1 100); do
+        line="$(head -n1 "$WORK/stdout" 2>/dev/null || true)"
+        [ -n "$line" ] && break
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ "$line" =~ ^SCIM\ target\ listening\ on\ http://127\.0\.0\.1:([0-9]+)/scim/v2$ ]]; then
+        ORIGIN="http://127.0.0.1:${BASH_REMATCH[1]}"
+        BASE="$ORIGIN/scim/v2"
+        ok "ready line${*:+ ($*)}${mode:+ (env mode $mode)}: $line"
+    else
+        bad "ready line${*:+ ($*)}" "got '$line'; stderr: $(cat "$WORK/stderr")"
+        echo "$PASS passed, $FAIL failed"
+        exit 1
+    fi
+}
+
+# stop_server LABEL: SIGTERM, expect a clean exit and nothing but the ready line on stdout.
+stop_server() {
+    kill -TERM "$PID"
+    local exited=""
+    for _ in $(seq 1 30); do
+        if ! kill -0 "$PID" 2>/dev/null; then exited=1; break; fi
+        sleep 0.1
+    done
+    if [ -n "$exited" ]; then
+        wait "$PID"; local rc=$?
+        if [ "$rc" = 0 ]; then ok "$1: SIGTERM: clean exit"; else bad "$1: SIGTERM: clean exit" "exit code $rc"; fi
+    else
+        bad "$1: SIGTERM: clean exit" "still running after 3s"
+    fi
+    PID=""
+    if [ "$(wc -l <"$WORK/stdout")" = 1 ]; then ok "$1: nothing but the ready line on stdout"; else bad "$1: stdout quiet" "$(cat "$WORK/stdout")"; fi
+    if [ -s "$WORK/stderr" ]; then echo "# server stderr ($1):"; sed 's/^/#   /' "$WORK/stderr"; fi
+}
+
+if env -u SCIM_TARGET_BEHAVE_LIKE SCIM_TARGET_TOKEN="$TOKEN" node server.js --port 0 --behave-like nosuchapp >"$WORK/badmode.out" 2>"$WORK/badmode.err"; then
+    bad "refuses an unknown --behave-like mode" "exit code 0"
+elif grep -q "nosuchapp" "$WORK/badmode.err"; then
+    ok "refuses an unknown --behave-like mode (message on stderr)"
 else
-    bad "ready line" "got '$LINE'; stderr: $(cat "$WORK/stderr")"
-    echo "$PASS passed, $FAIL failed"
-    exit 1
+    bad "refuses an unknown --behave-like mode" "stderr: $(cat "$WORK/badmode.err")"
 fi
-ORIGIN="http://127.0.0.1:$PORT"
-BASE="$ORIGIN/scim/v2"
+
+echo "# ---- mode: generic (default)"
+start_server ""
+
+admin GET /behavior
+expect_js "b.mode" "generic" "GET /_admin/behavior: generic by default"
 
 # ---------------------------------------------------------------- auth
 
@@ -183,6 +255,8 @@ scim POST /Users "{\"schemas\":[\"$CORE\",\"$ENT\"],\"userName\":\"strict-2\",\"
 expect_scim_error 400 "" "POST manager as bare id rejected"
 scim POST /Users "{\"userName\":"
 expect_scim_error 400 invalidSyntax "POST with invalid JSON"
+scim POST /Users "{\"schemas\":[\"$CORE\",\"$ENT\"],\"userName\":\"strict-3\",\"$ENT\":{\"manager\":{\"value\":\"no-such-user\"}}}"
+expect_scim_error 400 invalidValue "POST manager that is not an existing user rejected"
 
 # uniqueness
 scim POST /Users "$(json "{schemas:['$CORE'], userName: 'A\"B\\\\C ÜNÏ'}")"
@@ -251,6 +325,8 @@ patch "$U1" '[{"op":"replace","path":"active","value":"False"}]'
 expect_scim_error 400 "" "PATCH active as string \"False\" rejected"
 patch "$U1" "[{\"op\":\"add\",\"path\":\"$ENT:manager\",\"value\":\"$U2\"}]"
 expect_scim_error 400 "" "PATCH manager as bare id rejected"
+patch "$U1" "[{\"op\":\"replace\",\"path\":\"$ENT:manager\",\"value\":{\"value\":\"no-such-user\"}}]"
+expect_scim_error 400 invalidValue "PATCH manager that is not an existing user rejected"
 patch "$U1" '[{"op":"replace","path":"userName","value":"BOB@example.com"}]'
 expect_scim_error 409 uniqueness "PATCH to a duplicate userName"
 patch "does-not-exist" '[{"op":"replace","path":"active","value":true}]'
@@ -298,6 +374,8 @@ scim DELETE "/Users/$U2"
 expect_scim_error 404 "" "DELETE again"
 scim GET "/Groups/$G1"
 expect_js "b.members === undefined" "true" "deleted user removed from group members"
+patch "$U1" '[{"op":"replace","path":"title","value":"Countess of Lovelace"}]'
+expect_js "[b.title, b['$ENT'].manager.value]" "[\"Countess of Lovelace\",\"$U2\"]" "PATCH still works while the manager reference dangles (deleted manager)"
 scim DELETE "/Groups/$G1"
 expect_status 204 "DELETE /Groups/{id}"
 scim GET "/Groups/$G1"
@@ -361,21 +439,195 @@ expect_status 201 "same userName can be created again after reset"
 
 # ---------------------------------------------------------------- shutdown
 
-kill -TERM "$PID"
-EXITED=""
-for _ in $(seq 1 30); do
-    if ! kill -0 "$PID" 2>/dev/null; then EXITED=1; break; fi
-    sleep 0.1
+stop_server generic
+
+# ================================================================ --behave-like modes
+
+GROUP='urn:ietf:params:scim:schemas:core:2.0:Group'
+user_body() {  # user_body USERNAME EMAILS_JSON
+    printf '{"schemas":["%s"],"userName":"%s","emails":%s}' "$CORE" "$1" "$2"
+}
+gpatch() { scim PATCH "/Groups/$1" "{$PATCHOP,\"Operations\":$2}"; }
+
+# ---------------------------------------------------------------- leapsome (mode from env)
+
+echo "# ---- mode: leapsome (SCIM_TARGET_BEHAVE_LIKE)"
+start_server leapsome
+admin GET /behavior
+expect_js "[b.mode, b.tenantUrl]" '["leapsome","https://www.leapsome.com/api/scim"]' "leapsome: GET /_admin/behavior"
+
+scim POST /Users "$(user_body "Lea.Work@example.com" '[{"type":"work","value":"lea@example.com","primary":true}]')"
+expect_status 201 "leapsome: POST user with a work email"
+L1="$(js b.id)"
+scim POST /Users "{\"schemas\":[\"$CORE\"],\"userName\":\"no-email@example.com\"}"
+expect_status 201 "leapsome: POST user without emails"
+scim POST /Users "$(user_body "home@example.com" '[{"type":"home","value":"h@example.com"}]')"
+expect_scim_error 400 invalidValue "leapsome: POST with a home email"
+expect_js "/only work email addresses are accepted/i.test(b.detail)" "true" "leapsome: detail says only work email addresses are accepted"
+scim POST /Users "$(user_body "untyped@example.com" '[{"value":"u@example.com"}]')"
+expect_scim_error 400 invalidValue "leapsome: POST with an email without type"
+scim POST /Users "$(user_body "mixed@example.com" '[{"type":"work","value":"w@example.com"},{"type":"other","value":"o@example.com"}]')"
+expect_scim_error 400 invalidValue "leapsome: POST with a work and an other email"
+scim POST /Users "$(user_body "LEA.WORK@EXAMPLE.COM" '[{"type":"work","value":"x@example.com"}]')"
+expect_scim_error 409 uniqueness "leapsome: duplicate userName (other case)"
+
+scim PUT "/Users/$L1" "$(user_body "Lea.Work@example.com" '[{"type":"home","value":"lea@home.example"}]')"
+expect_scim_error 400 invalidValue "leapsome: PUT with a home email"
+scim PUT "/Users/$L1" "$(user_body "Lea.Work@example.com" '[{"type":"work","value":"lea2@example.com"}]')"
+expect_status 200 "leapsome: PUT with a work email"
+patch "$L1" '[{"op":"add","path":"emails","value":[{"type":"home","value":"lea@home.example"}]}]'
+expect_scim_error 400 invalidValue "leapsome: PATCH add a home email"
+patch "$L1" '[{"op":"replace","path":"emails","value":[{"type":"home","value":"lea@home.example"}]}]'
+expect_scim_error 400 invalidValue "leapsome: PATCH replace emails with a home email"
+patch "$L1" '[{"op":"replace","value":{"emails":[{"value":"lea@other.example"}]}}]'
+expect_scim_error 400 invalidValue "leapsome: path-less PATCH with an untyped email"
+scim GET "/Users/$L1"
+expect_js "JSON.stringify(b.emails)" '[{"value":"lea2@example.com","type":"work"}]' "leapsome: refused writes left the emails unchanged"
+patch "$L1" '[{"op":"replace","path":"emails[type eq \"work\"].value","value":"lea3@example.com"}]'
+expect_js "JSON.stringify(b.emails)" '[{"value":"lea3@example.com","type":"work"}]' "leapsome: PATCH replace emails[type eq \"work\"].value"
+patch "$L1" '[{"op":"replace","path":"displayName","value":"Lea"}]'
+expect_js "[b.displayName, b.emails.length]" '["Lea",1]' "leapsome: other PATCHes work"
+
+scim GET /ResourceTypes
+expect_js "b.Resources.map(r => r.name).sort().join(',')" "Group,User" "leapsome: ResourceTypes lists User and Group"
+scim POST /Groups "{\"schemas\":[\"$GROUP\"],\"displayName\":\"Leaders\"}"
+expect_status 201 "leapsome: POST /Groups"
+LG="$(js b.id)"
+gpatch "$LG" "[{\"op\":\"add\",\"path\":\"members\",\"value\":[{\"value\":\"$L1\"}]}]"
+expect_js "b.members.map(m => m.value).join(',')" "$L1" "leapsome: PATCH group members"
+scim DELETE "/Groups/$LG"
+expect_status 204 "leapsome: DELETE /Groups/{id}"
+stop_server leapsome
+
+# ---------------------------------------------------------------- elium
+
+echo "# ---- mode: elium (--behave-like elium)"
+start_server "" --behave-like elium
+admin GET /behavior
+expect_js "b.mode" "elium" "elium: GET /_admin/behavior"
+
+scim POST /Users "$(user_body "eli@example.com" '[{"type":"work","value":"eli@example.com"}]')"
+expect_status 201 "elium: POST /Users"
+E1="$(js b.id)"
+scim GET "/Users?filter=$(enc 'userName eq "ELI@example.com"')"
+expect_js "[b.totalResults, b.Resources[0] && b.Resources[0].id]" "[1,\"$E1\"]" "elium: filter Users by userName"
+patch "$E1" '[{"op":"replace","path":"active","value":false}]'
+expect_js "b.active" "false" "elium: PATCH /Users/{id}"
+scim POST /.search '{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"userName pr"}'
+expect_js "[b.totalResults, b.Resources.every(r => r.meta.resourceType === 'User')]" "[1,true]" "elium: POST /.search finds users only"
+
+for mr in "GET /Groups" "POST /Groups" "GET /Groups/$E1" "PUT /Groups/$E1" "PATCH /Groups/$E1" "DELETE /Groups/$E1" "POST /Groups/.search"; do
+    body=""
+    case "${mr%% *}" in POST|PUT|PATCH) body="{\"schemas\":[\"$GROUP\"],\"displayName\":\"x\"}";; esac
+    scim "${mr%% *}" "${mr#* }" "$body"
+    expect_scim_error 404 "" "elium: $mr"
+    expect_js "b.detail" "Groups are not supported" "elium: $mr detail"
 done
-if [ -n "$EXITED" ]; then
-    wait "$PID"; RC=$?
-    if [ "$RC" = 0 ]; then ok "SIGTERM: clean exit"; else bad "SIGTERM: clean exit" "exit code $RC"; fi
-else
-    bad "SIGTERM: clean exit" "still running after 3s"
-fi
-PID=""
-if [ "$(wc -l <"$WORK/stdout")" = 1 ]; then ok "nothing but the ready line on stdout"; else bad "stdout quiet" "$(cat "$WORK/stdout")"; fi
-if [ -s "$WORK/stderr" ]; then echo "# server stderr:"; sed 's/^/#   /' "$WORK/stderr"; fi
+scim GET /ResourceTypes
+expect_js "b.Resources.map(r => r.name).join(',')" "User" "elium: ResourceTypes lists User only"
+scim GET /Schemas
+expect_js "b.Resources.some(s => s.id === '$GROUP') || !b.Resources.some(s => s.id === '$CORE')" "false" "elium: Schemas does not list Group"
+scim GET "/Schemas/$GROUP"
+expect_status 404 "elium: GET /Schemas/{Group schema} 404"
+scim GET /ServiceProviderConfig
+expect_status 200 "elium: ServiceProviderConfig"
+admin POST /groups '{"displayName":"Seeded"}'
+expect_status 201 "elium: POST /_admin/groups still works"
+admin GET /stats
+expect_js "[b.users, b.groups, b.byRoute['GET /Groups'], b.byStatus['404'] >= 8]" "[1,1,1,true]" "elium: /_admin/stats"
+scim DELETE "/Users/$E1"
+expect_status 204 "elium: DELETE /Users/{id}"
+stop_server elium
+
+# ---------------------------------------------------------------- genesys
+
+echo "# ---- mode: genesys (--behave-like=genesys)"
+start_server "" --behave-like=genesys
+admin GET /behavior
+expect_js "[b.mode, b.tenantUrl]" '["genesys","{API url}/api/v2/scim/v2"]' "genesys: GET /_admin/behavior"
+
+scim POST /Users "{\"schemas\":[\"$CORE\",\"$ENT\"],\"userName\":\"boss@example.com\",\"active\":true,\"displayName\":\"Boss\"}"
+expect_status 201 "genesys: POST manager user"
+GM="$(js b.id)"
+GEN_BODY="{\"schemas\":[\"$CORE\",\"$ENT\"],\"userName\":\"gen@example.com\",\"active\":true,\"displayName\":\"Gen\",\"title\":\"Agent\",
+ \"emails\":[{\"type\":\"work\",\"value\":\"gen@example.com\",\"primary\":true}],
+ \"phoneNumbers\":[{\"type\":\"mobile\",\"value\":\"+1 555 0100\"},{\"type\":\"work\",\"value\":\"+1 555 0101\"}],
+ \"$ENT\":{\"department\":\"Support\",\"manager\":{\"value\":\"$GM\"}}}"
+scim POST /Users "$GEN_BODY"
+expect_status 201 "genesys: POST user with every attribute of the Genesys table"
+expect_js "[b.title, b.phoneNumbers.length, b['$ENT'].department, b['$ENT'].manager.value]" "[\"Agent\",2,\"Support\",\"$GM\"]" "genesys: attributes stored"
+GU="$(js b.id)"
+scim POST /Users "{\"schemas\":[\"$CORE\",\"$ENT\"],\"userName\":\"orphan@example.com\",\"$ENT\":{\"manager\":{\"value\":\"no-such-user\"}}}"
+expect_scim_error 400 invalidValue "genesys: POST manager that is not an existing user"
+
+# filters: only userName
+scim GET "/Users?filter=$(enc 'userName eq "GEN@example.com"')"
+expect_js "[b.totalResults, b.Resources[0] && b.Resources[0].id]" "[1,\"$GU\"]" "genesys: filter userName eq"
+scim GET "/Users?filter=$(enc "$CORE:userName eq \"GEN@example.com\"")"
+expect_js "b.totalResults" "1" "genesys: filter on URN-qualified userName"
+scim GET "/Users?filter=$(enc 'userName eq "gen@example.com" or userName sw "boss"')"
+expect_js "b.totalResults" "2" "genesys: filter on userName only (or, sw)"
+for f in 'externalId eq "x"' 'displayName eq "Gen"' 'emails[type eq "work"].value eq "gen@example.com"' \
+         'userName eq "gen@example.com" and active eq true' "$ENT:department eq \"Support\"" 'not (title pr)'; do
+    scim GET "/Users?filter=$(enc "$f")"
+    expect_scim_error 400 invalidFilter "genesys: filter refused: $f"
+done
+expect_js "/userName/.test(b.detail) && /title/.test(b.detail)" "true" "genesys: invalidFilter detail names userName and the offending attribute"
+scim POST /Users/.search "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:SearchRequest\"],\"filter\":\"externalId eq \\\"x\\\"\"}"
+expect_scim_error 400 invalidFilter "genesys: POST /Users/.search filter on externalId refused"
+scim POST /Users/.search "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:SearchRequest\"],\"filter\":\"userName eq \\\"boss@example.com\\\"\"}"
+expect_js "[b.totalResults, b.Resources[0] && b.Resources[0].id]" "[1,\"$GM\"]" "genesys: POST /Users/.search filter on userName"
+scim GET "/Users?count=10"
+expect_js "b.totalResults" "2" "genesys: GET /Users without filter"
+
+# PATCH the Genesys attribute table
+patch "$GU" "[{\"op\":\"replace\",\"path\":\"emails[type eq \\\"work\\\"].value\",\"value\":\"gen2@example.com\"},
+  {\"op\":\"replace\",\"path\":\"phoneNumbers[type eq \\\"mobile\\\"].value\",\"value\":\"+1 555 0200\"},
+  {\"op\":\"replace\",\"path\":\"phoneNumbers[type eq \\\"work\\\"].value\",\"value\":\"+1 555 0201\"},
+  {\"op\":\"replace\",\"path\":\"title\",\"value\":\"Lead\"},
+  {\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"Gen Two\"},
+  {\"op\":\"replace\",\"path\":\"active\",\"value\":false},
+  {\"op\":\"replace\",\"path\":\"$ENT:department\",\"value\":\"Sales\"}]"
+expect_js "[b.emails[0].value, b.phoneNumbers.find(p => p.type === 'mobile').value, b.phoneNumbers.find(p => p.type === 'work').value, b.title, b.displayName, b.active, b['$ENT'].department]" \
+    '["gen2@example.com","+1 555 0200","+1 555 0201","Lead","Gen Two",false,"Sales"]' "genesys: PATCH every attribute of the table"
+patch "$GU" "[{\"op\":\"replace\",\"path\":\"$ENT:manager\",\"value\":{\"value\":\"no-such-user\"}}]"
+expect_scim_error 400 invalidValue "genesys: PATCH manager that is not an existing user"
+patch "$GM" "[{\"op\":\"add\",\"path\":\"$ENT:manager\",\"value\":{\"value\":\"$GU\"}}]"
+expect_js "b['$ENT'].manager.value" "$GU" "genesys: PATCH manager to an existing user"
+
+# groups: no creation/deletion; seeded through /_admin/groups
+scim POST /Groups "{\"schemas\":[\"$GROUP\"],\"displayName\":\"Support\"}"
+expect_scim_error 405 "" "genesys: POST /Groups refused"
+expect_header "Allow" "GET" "genesys: POST /Groups 405 carries Allow"
+admin POST /groups '{"displayName":"Support Team","externalId":"ext-support"}'
+expect_status 201 "genesys: POST /_admin/groups seeds a group"
+expect_js "[b.displayName, b.externalId, b.meta.resourceType, typeof b.id]" '["Support Team","ext-support","Group","string"]' "genesys: seeded group as stored"
+GG="$(js b.id)"
+admin POST /groups '{"displayName":"SUPPORT TEAM"}'
+expect_status 409 "genesys: POST /_admin/groups with a duplicate displayName"
+admin POST /groups '{"externalId":"x"}'
+expect_status 400 "genesys: POST /_admin/groups without displayName"
+scim GET "/Groups?filter=$(enc 'displayName eq "support team"')&excludedAttributes=members"
+expect_js "[b.totalResults, b.Resources[0] && b.Resources[0].id, b.Resources[0] && b.Resources[0].externalId]" "[1,\"$GG\",\"ext-support\"]" "genesys: GET /Groups?filter=displayName eq (excludedAttributes=members)"
+gpatch "$GG" "[{\"op\":\"add\",\"path\":\"members\",\"value\":[{\"value\":\"$GU\"},{\"value\":\"$GM\"}]}]"
+expect_js "b.members.map(m => m.value).sort().join(',')" "$(printf '%s\n' "$GU" "$GM" | sort | paste -sd,)" "genesys: PATCH add group members"
+gpatch "$GG" "[{\"op\":\"remove\",\"path\":\"members[value eq \\\"$GM\\\"]\"}]"
+expect_js "b.members.map(m => m.value).join(',')" "$GU" "genesys: PATCH remove group member"
+scim GET "/Groups?filter=$(enc 'displayName eq "Support Team"')&excludedAttributes=members"
+expect_js "b.Resources[0].members === undefined" "true" "genesys: excludedAttributes=members leaves members out"
+scim GET "/Groups/$GG?excludedAttributes=members"
+expect_js "[b.id, b.members === undefined]" "[\"$GG\",true]" "genesys: GET /Groups/{id}?excludedAttributes=members"
+scim DELETE "/Groups/$GG"
+expect_scim_error 405 "" "genesys: DELETE /Groups/{id} refused"
+scim GET "/Groups/$GG"
+expect_js "[b.id, b.members.length]" "[\"$GG\",1]" "genesys: group still there after refused DELETE"
+admin GET /stats
+expect_js "[b.users, b.groups, b.byRoute['POST /Groups'], b.byRoute['DELETE /Groups/{id}'], b.byStatus['405']]" "[2,1,1,1,2]" "genesys: /_admin/stats"
+scim DELETE "/Users/$GU"
+expect_status 204 "genesys: DELETE /Users/{id}"
+scim GET "/Groups/$GG"
+expect_js "b.members === undefined" "true" "genesys: deleted user removed from the group"
+stop_server genesys
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

@@ -7,7 +7,9 @@
 // an /_admin API for tests (store dump, request log, counters, fault injection).
 //
 // Usage: node server.js [--port N] [--host 127.0.0.1] [--token T] [--strict-replace]
-//        (token also from env SCIM_TARGET_TOKEN; port 0 = ephemeral)
+//                       [--behave-like generic|leapsome|elium|genesys]
+//        (token also from env SCIM_TARGET_TOKEN, mode from SCIM_TARGET_BEHAVE_LIKE;
+//         port 0 = ephemeral)
 
 import express from "express";
 import SCIMMY from "scimmy";
@@ -23,17 +25,58 @@ const DEFAULT_COUNT = 100;     // page size when the client gives no count
 const MAX_COUNT = 1000;        // filter.maxResults advertised in ServiceProviderConfig
 const LOG_CAPACITY = 1000;     // request ring buffer size
 
+// --behave-like modes: enforce what Microsoft's Entra provisioning tutorial of
+// each app says about it (see README.md). "generic" is the plain target.
+const MODES = {
+    generic: {
+        app: null,
+        tenantUrl: null,
+        rules: ["No app-specific rules: the plain SCIM target."],
+    },
+    leapsome: {
+        app: "Leapsome",
+        tenantUrl: "https://www.leapsome.com/api/scim",
+        rules: [
+            "userName is unique (case-insensitive): 409 uniqueness.",
+            "Only work email addresses are saved: a POST/PUT/PATCH that would store an email whose type is not 'work' (or has no type) gets 400 invalidValue.",
+            "Groups are supported.",
+        ],
+    },
+    elium: {
+        app: "Elium",
+        tenantUrl: "<tenant>/scim/v2",
+        rules: [
+            "Users only: every /Groups request gets 404 'Groups are not supported'.",
+            "/ResourceTypes and /Schemas do not list Group.",
+        ],
+    },
+    genesys: {
+        app: "Genesys Cloud",
+        tenantUrl: "{API url}/api/v2/scim/v2",
+        rules: [
+            "Only userName can be filtered on: a GET /Users (or POST /Users/.search) filter on any other attribute gets 400 invalidFilter.",
+            "No group creation or deletion: POST /Groups and DELETE /Groups/{id} get 405. Groups must already exist with the same displayName (seed them with POST /_admin/groups).",
+            "GET /Groups?filter=displayName eq \"...\", PUT and PATCH (members add/remove) on existing groups work.",
+            "Users attributes (Genesys table): userName, active, displayName, emails[type eq \"work\"].value, title, phoneNumbers[type eq \"mobile\"].value, phoneNumbers[type eq \"work\"].value, enterprise department, enterprise manager (reference {\"value\": \"<user id>\"}). Other attributes are not refused.",
+        ],
+    },
+};
+const COMMON_RULES = ["enterprise manager.value must be the id of an existing user: 400 invalidValue (all modes; checked only when the value changes)."];
+
 // ---------------------------------------------------------------- CLI ----
 
 function usage(code) {
     (code ? process.stderr : process.stdout).write(
         "usage: node server.js [--port N] [--host 127.0.0.1] [--token T] [--strict-replace]\n" +
-        "       token may also be given in env SCIM_TARGET_TOKEN; port 0 (default) = ephemeral\n");
+        "                      [--behave-like generic|leapsome|elium|genesys]\n" +
+        "       token may also be given in env SCIM_TARGET_TOKEN, the mode in SCIM_TARGET_BEHAVE_LIKE;\n" +
+        "       port 0 (default) = ephemeral; mode generic (default) = no app-specific rules\n");
     process.exit(code);
 }
 
 function parseArgs(argv) {
-    const opts = {port: 0, host: "127.0.0.1", token: process.env.SCIM_TARGET_TOKEN || "", strictReplace: false};
+    const opts = {port: 0, host: "127.0.0.1", token: process.env.SCIM_TARGET_TOKEN || "", strictReplace: false,
+        behaveLike: process.env.SCIM_TARGET_BEHAVE_LIKE || "generic"};
     for (let i = 0; i < argv.length; i++) {
         let arg = argv[i], val;
         const eq = arg.indexOf("=");
@@ -53,14 +96,21 @@ function parseArgs(argv) {
             case "--host": opts.host = take(); break;
             case "--token": opts.token = take(); break;
             case "--strict-replace": opts.strictReplace = true; break;
+            case "--behave-like": opts.behaveLike = take(); break;
             case "--help": case "-h": usage(0); break;
             default: process.stderr.write(`scim-target: unknown argument '${argv[i]}'\n`); usage(2);
         }
+    }
+    opts.behaveLike = opts.behaveLike.trim().toLowerCase();
+    if (!Object.hasOwn(MODES, opts.behaveLike)) {
+        process.stderr.write(`scim-target: unknown --behave-like mode '${opts.behaveLike}' (expected one of: ${Object.keys(MODES).join(", ")})\n`);
+        process.exit(2);
     }
     return opts;
 }
 
 const opts = parseArgs(process.argv.slice(2));
+const MODE = opts.behaveLike;
 if (!opts.token) {
     process.stderr.write("scim-target: refusing to start without a bearer token: pass --token T or set SCIM_TARGET_TOKEN\n");
     process.exit(2);
@@ -127,6 +177,7 @@ class Store {
     constructor(resourceType, uniqueAttr) {
         this.resourceType = resourceType;
         this.uniqueAttr = uniqueAttr;
+        this.validate = null;           // optional (data, cur|undefined) => void; throws SCIMMY.Types.Error
         this.clear();
     }
 
@@ -170,6 +221,7 @@ class Store {
         const now = new Date().toISOString();
 
         if (id === undefined) {
+            if (this.validate) this.validate(data, undefined);
             if (holder !== undefined) throw this.#conflict(uval);
             const newId = randomUUID();
             const rec = {...data, id: newId, meta: {resourceType: this.resourceType, created: now, lastModified: now, version: 'W/"1"'}};
@@ -181,6 +233,7 @@ class Store {
 
         const cur = this.byId.get(id);
         if (!cur) throw new SCIMMY.Types.Error(404, null, `Resource ${id} not found`);
+        if (this.validate) this.validate(data, cur);
         if (holder !== undefined && holder !== id) throw this.#conflict(uval);
         // Write-only attributes (password) are never returned, so a PATCH
         // write-back would silently drop them: keep the stored value.
@@ -242,6 +295,26 @@ function dropMemberships(userId) {
     }
 }
 
+// Checks on the user about to be stored (POST, PUT and the PATCH write-back).
+// `data` is already validated and coerced by SCIMMY; `cur` is the stored record
+// (undefined on create).
+users.validate = (data, cur) => {
+    // Every mode: enterprise manager is a reference to an existing user. Only
+    // checked when the value changes, so a PATCH write-back of a user whose
+    // manager has since been deleted still works.
+    const mgr = data[ENTERPRISE]?.manager?.value;
+    if (mgr !== undefined && mgr !== cur?.[ENTERPRISE]?.manager?.value && !users.get(mgr))
+        throw new SCIMMY.Types.Error(400, "invalidValue",
+            `Enterprise attribute 'manager' references user '${mgr}', which does not exist`);
+    // Leapsome: "Leapsome only allows work email addresses to be saved".
+    if (MODE === "leapsome" && Array.isArray(data.emails)) {
+        const badEmail = data.emails.find(e => !e || e.type !== "work");
+        if (badEmail) throw new SCIMMY.Types.Error(400, "invalidValue",
+            "Only work email addresses are accepted (Leapsome only allows work email addresses to be saved): " +
+            (badEmail?.type === undefined ? "an email has no type" : `an email has type '${badEmail.type}'`));
+    }
+};
+
 // --------------------------------------------------------- SCIMMY ----
 
 SCIMMY.Resources.declare(SCIMMY.Resources.User, {
@@ -250,7 +323,9 @@ SCIMMY.Resources.declare(SCIMMY.Resources.User, {
     egress: (resource) => users.egress(resource),
     degress: (resource) => { users.remove(resource.id); dropMemberships(resource.id); },
 });
-SCIMMY.Resources.declare(SCIMMY.Resources.Group, {
+// Elium is users-only: leaving Group undeclared keeps it out of /ResourceTypes,
+// /Schemas and POST /.search (the /Groups endpoints are refused in front of SCIMMY).
+if (MODE !== "elium") SCIMMY.Resources.declare(SCIMMY.Resources.Group, {
     ingress: (resource, instance) => groups.write(resource.id, instance),
     egress: (resource) => groups.egress(resource),
     degress: (resource) => groups.remove(resource.id),
@@ -602,6 +677,86 @@ scim.use((req, res, next) => {
     if (f.delayMs > 0) setTimeout(respond, f.delayMs); else respond();
 });
 
+// 4b. --behave-like rules that refuse whole requests (rules on stored data are
+// in users.validate). Not installed in generic mode.
+const FILTER_WORDS = new Set(["and", "or", "not", "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "true", "false", "null"]);
+const CORE_USER_URN = "urn:ietf:params:scim:schemas:core:2.0:user:";
+
+// Attribute paths a filter refers to, as written (e.g. `emails[type eq "work"].value`),
+// or null if it cannot be tokenised (the normal filter handling then reports
+// the syntax error). Sub-attributes inside a value filter `[...]` belong to
+// their path and are not reported separately.
+function filterAttributePaths(filter) {
+    const paths = [];
+    let i = 0;
+    const n = filter.length;
+    while (i < n) {
+        const c = filter[i];
+        if (c === " " || c === "\t" || c === "(" || c === ")") { i++; continue; }
+        if (c === '"') {
+            const r = scanJsonString(filter, i);
+            if (!r) return null;
+            i = r[1];
+            continue;
+        }
+        if (c === "[" || c === "]") return null;
+        const start = i;
+        while (i < n && !" \t()[]\"".includes(filter[i])) i++;
+        if (filter[i] === "[") {
+            // value filter: skip to the matching "]" (strings may contain "]"), then an optional ".sub"
+            i++;
+            while (i < n && filter[i] !== "]") {
+                if (filter[i] === '"') { const r = scanJsonString(filter, i); if (!r) return null; i = r[1]; }
+                else i++;
+            }
+            if (i >= n) return null;
+            i++;
+            while (i < n && !" \t()[]\"".includes(filter[i])) i++;
+        }
+        const word = filter.slice(start, i);
+        if (FILTER_WORDS.has(word.toLowerCase()) || /^-?\d/.test(word)) continue;
+        paths.push(word);
+    }
+    return paths;
+}
+
+// Genesys: "Only userName can be filtered on". Returns an error detail or null.
+function genesysFilterRefusal(filter) {
+    if (typeof filter !== "string" || !filter.trim()) return null;
+    const paths = filterAttributePaths(filter);
+    if (!paths) return null;
+    const bad = paths.filter(w => {
+        let lc = w.toLowerCase();
+        if (lc.startsWith(CORE_USER_URN)) lc = lc.slice(CORE_USER_URN.length);
+        return lc !== "username";
+    });
+    if (!bad.length) return null;
+    return `Genesys Cloud only supports filtering Users on userName; this filter uses ${[...new Set(bad)].join(", ")}`;
+}
+
+if (MODE !== "generic") scim.use((req, res, next) => {
+    const segs = req.path.split("/").filter(Boolean);
+    const top = segs.length ? segs[0].toLowerCase() : "";
+    if (MODE === "elium") {
+        if (top === "groups") return sendScimError(res, 404, "Groups are not supported");
+    } else if (MODE === "genesys") {
+        if (top === "groups") {
+            if (req.method === "POST" && segs.length === 1)
+                return sendScimError(res, 405, "Genesys Cloud does not support group creation: the group must already exist " +
+                    "in Genesys Cloud with the same displayName", undefined, {Allow: "GET"});
+            if (req.method === "DELETE" && segs.length === 2 && segs[1] !== ".search")
+                return sendScimError(res, 405, "Genesys Cloud does not support group deletion", undefined, {Allow: "GET, PUT, PATCH"});
+        } else if (top === "users") {
+            let filter;
+            if (req.method === "GET" && segs.length === 1) filter = req.query.filter;
+            else if (req.method === "POST" && segs.length === 2 && segs[1] === ".search") filter = req.body?.filter;
+            const refusal = genesysFilterRefusal(filter);
+            if (refusal) return sendScimError(res, 400, refusal, "invalidFilter");
+        }
+    }
+    next();
+});
+
 // 5. our handlers in front of SCIMMY for Users/Groups
 function formatRecord(kind, rec, attributes) {
     const {Resource, Schema} = RESOURCES[kind];
@@ -844,6 +999,28 @@ admin.get("/stats", (req, res) => sendJson(res, 200, {
     requests: stats.requests, byRoute: stats.byRoute, byStatus: stats.byStatus,
     users: users.size, groups: groups.size,
 }));
+admin.get("/behavior", (req, res) => {
+    const m = MODES[MODE];
+    sendJson(res, 200, {mode: MODE, app: m.app, tenantUrl: m.tenantUrl, rules: [...m.rules, ...COMMON_RULES]});
+});
+// Seed a group straight into the store (every mode): Genesys refuses POST /Groups,
+// groups must already exist there with the same displayName.
+admin.post("/groups", (req, res) => {
+    const b = req.body;
+    if (!b || typeof b !== "object" || Array.isArray(b)) return sendJson(res, 400, {error: "Body must be a JSON object"});
+    const extra = Object.keys(b).filter(k => k !== "displayName" && k !== "externalId");
+    if (extra.length) return sendJson(res, 400, {error: `Unsupported field(s): ${extra.join(", ")} (only displayName and externalId)`});
+    if (typeof b.displayName !== "string" || !b.displayName.trim()) return sendJson(res, 400, {error: "'displayName' must be a non-empty string"});
+    if (b.externalId !== undefined && typeof b.externalId !== "string") return sendJson(res, 400, {error: "'externalId' must be a string"});
+    try {
+        const data = {schemas: [SCIMMY.Schemas.Group.definition.id], displayName: b.displayName};
+        if (b.externalId !== undefined) data.externalId = b.externalId;
+        const rec = groups.write(undefined, new SCIMMY.Schemas.Group(data, "in"));
+        sendJson(res, 201, adminRecord("Groups", rec));
+    } catch (ex) {
+        sendJson(res, Number(ex?.status) || 400, {error: ex?.message ?? String(ex)});
+    }
+});
 admin.post("/reset", (req, res) => {
     users.clear();
     groups.clear();
@@ -930,6 +1107,7 @@ const server = app.listen(opts.port, opts.host, () => {
     SCIMMY.Resources.ResourceType.basepath(base);
     SCIMMY.Resources.ServiceProviderConfig.basepath(base);
     for (const R of Object.values(SCIMMY.Resources.declared())) R.basepath(base);
+    for (const {Resource} of Object.values(RESOURCES)) Resource.basepath(base);   // Group may be undeclared (elium)
     process.stdout.write(`SCIM target listening on ${base}\n`);
 });
 server.keepAliveTimeout = 65000;

@@ -27,8 +27,10 @@ private:
 // with node on an ephemeral port.
 class LocalScimTarget {
 public:
-    // script: path to tests/scim-target/server.js. Throws std::runtime_error on failure.
-    LocalScimTarget(const std::string& script, const std::string& token,
+    // script: path to tests/scim-target/server.js; behave_like: generic, leapsome, elium or
+    // genesys (the target enforces what that app's documentation says). Throws
+    // std::runtime_error on failure.
+    LocalScimTarget(const std::string& script, const std::string& token, const std::string& behave_like = "generic",
                     const std::string& node = "node");
     const std::string& base_url() const { return base_url_; }   // http://127.0.0.1:P/scim/v2
     std::string root_url() const;                               // http://127.0.0.1:P
