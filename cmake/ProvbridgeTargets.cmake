@@ -18,3 +18,17 @@ function(provbridge_library name)
   target_include_directories(provbridge_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
   provbridge_target_defaults(provbridge_${name})
 endfunction()
+
+# Compiles data files into a library as string constants (so the binary needs no install
+# paths). Each file becomes {stem, text}; the symbol names are fixed by the caller's source.
+function(provbridge_embed_profiles target)
+  file(GLOB profiles CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/profiles/*.json)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/embedded_profiles.cpp)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DDIR=${CMAKE_CURRENT_SOURCE_DIR}/profiles
+            -P ${PROJECT_SOURCE_DIR}/cmake/EmbedProfiles.cmake
+    DEPENDS ${profiles} ${PROJECT_SOURCE_DIR}/cmake/EmbedProfiles.cmake
+    COMMENT "Embedding connector profiles")
+  target_sources(${target} PRIVATE ${out})
+endfunction()

@@ -57,6 +57,15 @@ int main(int argc, char** argv) {
     test_cmd->add_option("--config", test.config_path, "Configuration file")->required();
     test_cmd->add_option("--app", test.app, "App id")->required();
 
+    PreviewOptions preview;
+    auto* preview_cmd = app.add_subcommand(
+        "preview", "Show what an event would do to an app (scope, match, action, the exact request) without sending it");
+    preview_cmd->add_option("--config", preview.config_path, "Configuration file")->required();
+    preview_cmd->add_option("--event", preview.event_path, "The event (JSON), or - for stdin")->required();
+    preview_cmd->add_option("--app", preview.app, "App id (default: the event's data.app)");
+    preview_cmd->add_flag("--live", preview.live,
+                          "Use the stored link (Redis) and ask the target whether the account exists (reads only)");
+
     CLI11_PARSE(app, argc, argv);
 
     auto log = spdlog::stderr_color_mt("provbridge");
@@ -68,5 +77,6 @@ int main(int argc, char** argv) {
     if (*run_cmd) return run_command(run, log);
     if (*demo_cmd) return demo_command(demo, log);
     if (*test_cmd) return test_connection_command(test, log);
+    if (*preview_cmd) return preview_command(preview, log);
     return kExitBadConfig;
 }

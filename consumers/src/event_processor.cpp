@@ -23,6 +23,46 @@ std::string count_phrase(std::size_t n, const char* what) {
     return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
 }
 
+std::string with_notes(std::string reason, const std::vector<std::string>& notes) {
+    for (const auto& n : notes) reason += (reason.empty() ? "" : "; ") + n;
+    return reason;
+}
+
+// Manager and other references: the referenced object's link gives its id in the target.
+class StoreReferences final : public transforms::ReferenceResolver {
+public:
+    StoreReferences(StateStore& store, const std::string& app) : store_(store), app_(app) {}
+    std::optional<std::string> target_id(ObjectType type, const std::string& source_id) override {
+        auto link = store_.load_link(app_, type, source_id);
+        if (!link || !*link || (*link)->scim_id.empty() || (*link)->status == LinkStatus::Deleted) {
+            return std::nullopt;
+        }
+        return (*link)->scim_id;
+    }
+
+private:
+    StateStore& store_;
+    const std::string& app_;
+};
+
+// SelectUniqueValue asks the target itself whether a candidate is in use.
+class TargetUniqueness final : public transforms::UniqueValueLookup {
+public:
+    TargetUniqueness(ScimClient& client, const std::string& resource_path) : client_(client), path_(resource_path) {}
+    bool taken(std::string_view target_path, const json& value) override {
+        auto path = transforms::parse_scim_path(target_path);
+        if (!path) return true;
+        const auto response = client_.send(transforms::find_request(path_, *path, value));
+        if (transforms::classify(response).kind != ResponseClass::Success) return true;  // unknown: don't risk it
+        const auto list = transforms::parse_list_response(response.body);
+        return !list.valid || list.total_results > 0 || !list.resources.empty();
+    }
+
+private:
+    ScimClient& client_;
+    const std::string& path_;
+};
+
 }  // namespace
 
 struct EventProcessor::Context {
@@ -35,8 +75,11 @@ struct EventProcessor::Context {
 std::vector<AppRuntime> build_app_runtimes(const Config& config) {
     std::vector<AppRuntime> apps;
     apps.reserve(config.apps.size());
-    for (const auto& app : config.apps) {
-        apps.push_back(AppRuntime{app, transforms::default_user_mapping(), transforms::rules_for(app)});
+    for (std::size_t i = 0; i < config.apps.size(); ++i) {
+        const auto& app = config.apps[i];
+        auto profile = transforms::build_app_profile(app, config.source, i);
+        auto rules = transforms::rules_for(app, profile);
+        apps.push_back(AppRuntime{app, std::move(profile), rules});
     }
     return apps;
 }
@@ -107,6 +150,10 @@ ProcessResult EventProcessor::process(const InboundRecord& record) {
     }
     const auto client = clients_.find(event.app);
     ctx.client = client == clients_.end() ? nullptr : client->second;
+    const auto& object = event.object_type == ObjectType::User ? app->profile.users : app->profile.groups;
+    if (!object.rules.enabled) {
+        return skip(ctx, "not_supported_by_app", object.rules.disabled_reason, std::nullopt);
+    }
     if (event.object_type == ObjectType::User) {
         return process_user(event, *app, prior->link, ctx);
     }
@@ -144,42 +191,50 @@ ProcessResult EventProcessor::process_invalid(std::string app, std::string code,
 
 ProcessResult EventProcessor::process_user(const Event& event, const AppRuntime& app,
                                            const std::optional<LinkState>& link, Context& ctx) {
-    const UserDecision decision = transforms::decide_user(event, link, app.rules, app.users);
+    if (ctx.client == nullptr) {
+        return dead_letter(ctx, "NotConfigured", "no SCIM client for app " + app.config.id, "dispatch", std::nullopt);
+    }
+    StoreReferences references(store_, app.config.id);
+    TargetUniqueness uniqueness(*ctx.client, app.profile.users.mapping.resource_path);
+    const transforms::DecisionHooks hooks{&uniqueness, &references};
+    UserDecision decision = transforms::decide_user(event, link, app.rules, app.profile.users, hooks);
     if (decision.step == UserDecision::Step::Skip) {
         return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
     }
-    if (ctx.client == nullptr) {
-        return dead_letter(ctx, "NotConfigured", "no SCIM client for app " + app.config.id, "dispatch", std::nullopt);
+    if (decision.step == UserDecision::Step::Refuse) {
+        return dead_letter(ctx, decision.code, decision.reason, "transform", std::nullopt);
     }
     LinkState next = link.value_or(LinkState{});
     next.version = std::max(next.version, event.version);
     switch (decision.step) {
         case UserDecision::Step::Provision:
-            return provision(event, app, link, decision, ctx);
+            return provision(event, app, link, std::move(decision), hooks, ctx);
         case UserDecision::Step::Disable:
             if (!decision.reason.empty()) ctx.out.reason = decision.reason;
-            return disable(*link, std::move(next), ctx);
+            return disable(*link, std::move(next), decision.status_after, ctx);
         case UserDecision::Step::Delete:
             return remove(*link, std::move(next), ctx);
         case UserDecision::Step::Skip:
+        case UserDecision::Step::Refuse:
             break;
     }
     return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
 }
 
 ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& app,
-                                        const std::optional<LinkState>& link,
-                                        const UserDecision& decision, Context& ctx) {
-    const auto& mapping = app.users;
+                                        const std::optional<LinkState>& link, UserDecision decision,
+                                        transforms::DecisionHooks hooks, Context& ctx) {
+    const auto& mapping = app.profile.users.mapping;
     LinkState next = link.value_or(LinkState{});
     next.version = std::max(next.version, event.version);
-    std::string note;
+    std::string note = with_notes("", decision.notes);
+    if (!note.empty()) note += "; ";
 
     if (transforms::has_target_account(link)) {
         auto plan = transforms::diff_attributes(mapping, decision.desired_update, link->applied);
         if (plan.empty()) {
             next.status = LinkStatus::Active;
-            return skip(ctx, "no_change", "the account already has the desired attribute values", next);
+            return skip(ctx, "no_change", note + "the account already has the desired attribute values", next);
         }
         const auto request = transforms::patch_request(mapping.resource_path, link->scim_id, plan.operations);
         const auto response = send(ctx, request);
@@ -188,9 +243,10 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
             ctx.out.action = Action::Update;
             ctx.out.status = OutcomeStatus::Applied;
             ctx.out.scim_id = link->scim_id;
+            next.applied = transforms::applied_after(link->applied, plan);
             ctx.out.changes = std::move(plan.changes);
+            if (!decision.notes.empty()) ctx.out.reason = with_notes("", decision.notes);
             next.status = LinkStatus::Active;
-            next.applied = std::move(plan.applied_after);
             return finish(ctx, std::move(next), false);
         }
         if (verdict.kind != ResponseClass::NotFound) {
@@ -199,9 +255,15 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
         }
         // The linked account was deleted in the target behind our back: find or recreate it
         // instead of failing forever on a stale id (Entra's InvalidAnchor).
-        note = "the linked account " + link->scim_id + " no longer existed in the target; ";
+        note += "the linked account " + link->scim_id + " no longer existed in the target; ";
         next.scim_id.clear();
         next.applied = json::object();
+        if (!transforms::prepare_create(decision, event, app.profile.users, hooks)) {
+            if (decision.step == UserDecision::Step::Refuse) {
+                return dead_letter(ctx, decision.code, note + decision.reason, "transform", std::nullopt);
+            }
+            return skip(ctx, decision.code, note + decision.reason, next);
+        }
     }
 
     for (const auto& candidate : decision.match_candidates) {
@@ -226,11 +288,16 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
                                "dispatch", std::nullopt);
         }
         if (list.resources.size() == 1) {
-            return adopt(app, list.resources[0], std::move(next), decision,
+            return adopt(app, event, list.resources[0], std::move(next), decision,
                          note + "matched an existing account by " + candidate.mapping->target.to_string(), ctx);
         }
     }
 
+    if (!app.profile.users.rules.create) {
+        return dead_letter(ctx, "NotPermitted",
+                           note + "no existing account matched and the app does not allow creating users",
+                           "dispatch", std::nullopt);
+    }
     const auto request =
         transforms::create_request(mapping.resource_path, transforms::build_resource(mapping, decision.desired_create));
     const auto response = send(ctx, request);
@@ -247,12 +314,14 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
         ctx.out.status = OutcomeStatus::Applied;
         ctx.out.scim_id = (*body)["id"].get<std::string>();
         if (!note.empty()) ctx.out.reason = note + "created a new account";
-        for (const auto& [path, value] : decision.desired_create.items()) {
-            ctx.out.changes.push_back({path, nullptr, value});
+        for (std::size_t row = 0; row < decision.desired_create.rows(); ++row) {
+            if (decision.desired_create.has(row)) {
+                ctx.out.changes.push_back({mapping.attributes[row].key, nullptr, decision.desired_create.value(row)});
+            }
         }
         next.scim_id = ctx.out.scim_id;
         next.status = LinkStatus::Active;
-        next.applied = decision.desired_create;
+        next.applied = decision.desired_create.to_json();
         return finish(ctx, std::move(next), false);
     }
     if (verdict.kind == ResponseClass::Conflict && !decision.match_candidates.empty()) {
@@ -265,7 +334,7 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
                               ? transforms::parse_list_response(found.body)
                               : transforms::ListResult{};
         if (list.valid && list.resources.size() == 1) {
-            return adopt(app, list.resources[0], std::move(next), decision,
+            return adopt(app, event, list.resources[0], std::move(next), decision,
                          note + "POST answered 409 (" + verdict.detail + "); linked the existing account found by " +
                              candidate.mapping->target.to_string(),
                          ctx);
@@ -274,17 +343,27 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
     return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch", std::nullopt);
 }
 
-ProcessResult EventProcessor::adopt(const AppRuntime& app, const json& resource, LinkState next,
+ProcessResult EventProcessor::adopt(const AppRuntime& app, const Event& event, const json& resource, LinkState next,
                                     const UserDecision& decision, const std::string& how, Context& ctx) {
-    const auto& mapping = app.users;
+    const auto& mapping = app.profile.users.mapping;
     const auto id = resource.find("id");
     if (id == resource.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
         return dead_letter(ctx, "ServiceIncompatible", "a matched resource has no id", "dispatch", std::nullopt);
     }
+    // One account, one source object: two directory users with the same userName must not
+    // take turns overwriting one account (Entra's DuplicateSourceEntries).
+    auto owner = store_.load_owner(app.config.id, event.object_type, id->get<std::string>());
+    if (!owner) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + owner.error().message, {}};
+    if (*owner && **owner != event.object_id) {
+        return dead_letter(ctx, "DuplicateSourceEntries",
+                           how + ", but that account (" + id->get<std::string>() + ") is already linked to source " +
+                               std::string(to_string(event.object_type)) + " " + **owner,
+                           "dispatch", std::nullopt);
+    }
     next.scim_id = id->get<std::string>();
     next.status = LinkStatus::Active;
     ctx.out.scim_id = next.scim_id;
-    const json applied = transforms::extract_attributes(mapping, resource);
+    const json applied = transforms::extract_attributes(mapping, resource).to_json();
     auto plan = transforms::diff_attributes(mapping, decision.desired_update, applied);
     if (plan.empty()) {
         ctx.out.action = Action::Link;
@@ -305,17 +384,20 @@ ProcessResult EventProcessor::adopt(const AppRuntime& app, const json& resource,
     ctx.out.action = Action::Update;
     ctx.out.status = OutcomeStatus::Applied;
     ctx.out.reason = how + "; updated " + count_phrase(plan.changes.size(), "attribute");
+    next.applied = transforms::applied_after(applied, plan);
     ctx.out.changes = std::move(plan.changes);
-    next.applied = std::move(plan.applied_after);
     return finish(ctx, std::move(next), false);
 }
 
-ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Context& ctx) {
+ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, LinkStatus after, Context& ctx) {
     ctx.out.scim_id = link.scim_id;
     const auto active = link.applied.find("active");
     if (active != link.applied.end() && *active == json(false)) {
-        next.status = LinkStatus::Disabled;
-        return skip(ctx, "no_change", "the account is already inactive in the target", std::move(next));
+        next.status = after;
+        const std::string why = ctx.out.reason;
+        return skip(ctx, "no_change",
+                    (why.empty() ? std::string() : why + "; ") + "the account is already inactive in the target",
+                    std::move(next));
     }
     const auto request = transforms::patch_request("/Users", link.scim_id, transforms::disable_operations());
     const auto response = send(ctx, request);
@@ -324,7 +406,7 @@ ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Con
         ctx.out.action = Action::Disable;
         ctx.out.status = OutcomeStatus::Applied;
         ctx.out.changes.push_back({"active", active == link.applied.end() ? json(nullptr) : *active, false});
-        next.status = LinkStatus::Disabled;
+        next.status = after;
         next.applied["active"] = false;
         return finish(ctx, std::move(next), false);
     }

@@ -15,10 +15,11 @@ namespace {
 using nlohmann::json;
 
 // KEYS: 1 outcome, 2 link (the outcome key again when no link is written), 3 log, 4 stats,
-// 5 dead-letter index.
+// 5 dead-letter index, 6 owner of the link's SCIM id (the outcome key again when none).
 // ARGV: 1 record json, 2 ttl seconds, 3 stream cap, 4 write link "1"/"0", 5-8 link scim_id,
-// version, status, applied, 9 dead letter "1"/"0", 10 counter, 11 number N of log stream
-// arguments, 12..11+N log field/value pairs, the rest dead-letter field/value pairs.
+// version, status, applied, 9 dead letter "1"/"0", 10 counter, 11 owner (source id, "" for
+// none), 12 number N of log stream arguments, 13..12+N log field/value pairs, the rest
+// dead-letter field/value pairs.
 // SET NX comes first so a second delivery changes nothing at all.
 constexpr std::string_view kCommitScript = R"lua(
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
@@ -28,15 +29,18 @@ if ARGV[4] == '1' then
   redis.call('HSET', KEYS[2], 'scim_id', ARGV[5], 'version', ARGV[6], 'status', ARGV[7],
              'applied', ARGV[8])
 end
-local nlog = tonumber(ARGV[11])
+if ARGV[11] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[11])
+end
+local nlog = tonumber(ARGV[12])
 local entry = {}
-for i = 12, 11 + nlog do entry[#entry + 1] = ARGV[i] end
+for i = 13, 12 + nlog do entry[#entry + 1] = ARGV[i] end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
 redis.call('HINCRBY', KEYS[4], ARGV[10], 1)
 redis.call('HINCRBY', KEYS[4], 'events', 1)
 if ARGV[9] == '1' then
   local dlq = {}
-  for i = 12 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
+  for i = 13 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', unpack(dlq))
 end
 return 1
@@ -239,12 +243,32 @@ Result<std::optional<OutcomeRecord>> RedisStateStore::load_invalid(const std::st
     return decode_outcome(*replies->front(), key);
 }
 
+Result<std::optional<LinkState>> RedisStateStore::load_link(const std::string& app, ObjectType type,
+                                                            const std::string& source_id) {
+    const auto key = keys_.link(app_or_invalid(app), type, source_id);
+    auto reply = connection_.command({"HGETALL", key});
+    if (!reply) return reply.error();
+    return decode_link(**reply, key);
+}
+
+Result<std::optional<std::string>> RedisStateStore::load_owner(const std::string& app, ObjectType type,
+                                                              const std::string& scim_id) {
+    auto reply = connection_.command({"GET", keys_.owner(app_or_invalid(app), type, scim_id)});
+    if (!reply) return reply.error();
+    const auto& r = **reply;
+    if (r.type == REDIS_REPLY_NIL) return std::optional<std::string>{};
+    if (r.type != REDIS_REPLY_STRING) return unexpected_reply("GET owner", r);
+    return std::optional<std::string>(text_of(r));
+}
+
 Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     const auto& record = commit.record;
     const auto app = app_or_invalid(record.app);
     const auto record_key = outcome_key(keys_, record);
 
     std::string link_key = record_key;
+    std::string owner_key = record_key;
+    std::string owner;
     if (commit.link) {
         const auto type = object_type_from_string(record.object_type);
         if (!type) {
@@ -252,6 +276,10 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
                               "': unknown object type '" + record.object_type + "'");
         }
         link_key = keys_.link(app, *type, record.object_id);
+        if (!commit.link->scim_id.empty()) {
+            owner_key = keys_.owner(app, *type, commit.link->scim_id);
+            owner = record.object_id;
+        }
     }
 
     const auto record_json = dump(to_json(record));
@@ -259,8 +287,8 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
 
     RedisArgv argv;
     argv.reserve(64);
-    argv.insert(argv.end(), {"EVALSHA", script_sha_, "5", record_key, link_key, keys_.log(app),
-                             keys_.stats(app), keys_.dead_letters(app)});
+    argv.insert(argv.end(), {"EVALSHA", script_sha_, "6", record_key, link_key, keys_.log(app),
+                             keys_.stats(app), keys_.dead_letters(app), owner_key});
     argv.insert(argv.end(), {record_json, std::to_string(dedupe_ttl_.count()), cap});
     if (commit.link) {
         argv.insert(argv.end(), {"1", commit.link->scim_id, std::to_string(commit.link->version),
@@ -271,6 +299,7 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     }
     argv.push_back(commit.dead_letter ? "1" : "0");
     argv.emplace_back(stats_counter(record));
+    argv.push_back(owner);
 
     const std::vector<std::string> log_fields = {
         "event_id",        record.event_id,

@@ -316,9 +316,74 @@ void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {
     }
 }
 
+std::string read_file(const std::string& path, bool& ok);
+
+std::string directory_of(const std::string& path) {
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+// Mappings and scoping are interpreted by transforms; here only their shape is checked and the
+// mappings file (relative to the configuration file) is read.
+void read_fragments(Reader& r, const Reader::Scope& scope, AppConfig& app) {
+    const auto field = [&](const char* name) {
+        auto p = scope.path;
+        p.emplace_back(name);
+        return display_path(p);
+    };
+    const auto object_of_lists = [&](const nlohmann::json& doc, const std::vector<std::string>& path) {
+        if (!doc.is_object()) r.fail(path, "must be an object with \"users\" and/or \"groups\" lists");
+        for (const auto& [key, value] : doc.items()) {
+            auto p = path;
+            p.push_back(key);
+            if (key != "users" && key != "groups") r.fail(p, "unknown object type (use users or groups)");
+            if (!value.is_array()) r.fail(p, "must be a list");
+        }
+    };
+    const auto mappings = scope.node->find("mappings");
+    const auto mappings_file = r.get_string(Reader::Scope{scope.node, scope.path, {"apps", app.id}}, "mappings_file");
+    if (mappings != scope.node->end() && !mappings->is_null() && mappings_file) {
+        auto p = scope.path;
+        p.emplace_back("mappings_file");
+        r.fail(p, "give either mappings or mappings_file, not both");
+    }
+    if (mappings != scope.node->end() && !mappings->is_null()) {
+        auto p = scope.path;
+        p.emplace_back("mappings");
+        object_of_lists(*mappings, p);
+        app.mappings = ConfigFragment{*mappings, r.source(), field("mappings")};
+    } else if (mappings_file) {
+        std::string path = *mappings_file;
+        if (!path.empty() && path.front() != '/') path = directory_of(r.source()) + "/" + path;
+        bool ok = false;
+        const std::string text = read_file(path, ok);
+        auto p = scope.path;
+        p.emplace_back("mappings_file");
+        if (!ok) r.fail(p, "cannot read " + path);
+        auto doc = parse_json(text, /*allow_comments=*/true);
+        if (!doc) throw ConfigError(path, "(document)", doc.error().message);
+        static const Environment kNoOverrides;
+        Reader file_reader(path, kNoOverrides);
+        file_reader.check_known(Reader::Scope{&*doc, {}, {}}, {"users", "groups"});
+        if (!doc->is_object()) throw ConfigError(path, "(document)", "must be an object with users and/or groups lists");
+        for (const auto& [key, value] : doc->items()) {
+            if (!value.is_array()) throw ConfigError(path, key, "must be a list");
+        }
+        app.mappings = ConfigFragment{std::move(*doc), path, ""};
+    }
+    const auto scoping = scope.node->find("scoping");
+    if (scoping != scope.node->end() && !scoping->is_null()) {
+        auto p = scope.path;
+        p.emplace_back("scoping");
+        object_of_lists(*scoping, p);
+        app.scoping = ConfigFragment{*scoping, r.source(), field("scoping")};
+    }
+}
+
 AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
-    r.check_known(scope, {"id", "profile", "scim", "skip_default_access", "unassign_action"});
+    r.check_known(scope, {"id", "profile", "scim", "skip_default_access", "unassign_action",
+                          "skip_out_of_scope_deletions", "mappings", "mappings_file", "scoping"});
     const auto id = r.get_string(scope, "id");
     if (!id || id->empty()) {
         auto p = scope.path;
@@ -333,16 +398,11 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     }
     // Environment overrides for an app address it by id, not by position.
     Reader::Scope named{scope.node, scope.path, {"apps", app.id}};
+    // The profile name is checked against the shipped profiles by transforms::build_app_profile.
     if (auto v = r.get_string(named, "profile")) app.profile = *v;
-    const auto& profiles = known_profiles();
-    if (std::find(profiles.begin(), profiles.end(), app.profile) == profiles.end()) {
-        auto p = scope.path;
-        p.emplace_back("profile");
-        std::string list;
-        for (const auto& k : profiles) list += (list.empty() ? "" : ", ") + k;
-        r.fail(p, "unknown profile \"" + app.profile + "\" (known: " + list + ")");
-    }
     if (auto v = r.get_bool(named, "skip_default_access")) app.skip_default_access = *v;
+    if (auto v = r.get_bool(named, "skip_out_of_scope_deletions")) app.skip_out_of_scope_deletions = *v;
+    read_fragments(r, scope, app);
     if (auto v = r.get_string(named, "unassign_action")) {
         if (*v == "disable") {
             app.unassign_action = UnassignAction::Disable;
@@ -455,11 +515,6 @@ const AppConfig* Config::find_app(std::string_view id) const {
         if (app.id == id) return &app;
     }
     return nullptr;
-}
-
-const std::vector<std::string>& known_profiles() {
-    static const std::vector<std::string> profiles{"generic", "leapsome", "elium", "genesys"};
-    return profiles;
 }
 
 std::string env_name_for(const std::vector<std::string>& path) {

@@ -25,6 +25,10 @@ std::string KeyScheme::link(std::string_view app, ObjectType type, std::string_v
     return app_base(app) + "link:" + std::string(to_string(type)) + ":" + std::string(source_id);
 }
 
+std::string KeyScheme::owner(std::string_view app, ObjectType type, std::string_view scim_id) const {
+    return app_base(app) + "owner:" + std::string(to_string(type)) + ":" + std::string(scim_id);
+}
+
 std::string KeyScheme::log(std::string_view app) const { return app_base(app) + "log"; }
 
 std::string KeyScheme::stats(std::string_view app) const { return app_base(app) + "stats"; }

@@ -23,11 +23,12 @@ constexpr std::array<std::pair<OutcomeStatus, std::string_view>, 3> kStatuses{{
     {OutcomeStatus::DeadLettered, "dead_lettered"},
 }};
 
-constexpr std::array<std::pair<LinkStatus, std::string_view>, 4> kLinkStatuses{{
+constexpr std::array<std::pair<LinkStatus, std::string_view>, 5> kLinkStatuses{{
     {LinkStatus::Active, "active"},
     {LinkStatus::Disabled, "disabled"},
     {LinkStatus::Deleted, "deleted"},
     {LinkStatus::NotEntitled, "not_entitled"},
+    {LinkStatus::OutOfScope, "out_of_scope"},
 }};
 
 template <class E, std::size_t N>

@@ -19,6 +19,7 @@
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/embedded_broker.hpp"
 #include "provbridge/ops/local_services.hpp"
+#include "provbridge/ops/preview.hpp"
 #include "provbridge/ops/test_connection.hpp"
 #include "provbridge/producers/event_file.hpp"
 #include "provbridge/producers/kafka.hpp"
@@ -183,7 +184,8 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     auto config = load_or_report(options.config_path, env, log);
     if (!config) return kExitBadConfig;
     try {
-        // Secrets are checked before anything starts: a missing token refuses the start.
+        // Profiles, mappings, scoping and secrets are checked before anything starts.
+        (void)consumers::build_app_runtimes(*config);
         for (const auto& app : config->apps) (void)resolve_app_token(*config, app, env);
         if (!config->redis.password.empty()) {
             (void)resolve_secret(config->redis.password, env, config->source, "redis.password");
@@ -284,6 +286,77 @@ int test_connection_command(const TestConnectionOptions& options, std::shared_pt
     for (const auto& d : verdict.details) std::cout << "  " << d << "\n";
     std::cout << std::flush;
     return verdict.ok ? kExitOk : kExitFailure;
+}
+
+int preview_command(const PreviewOptions& options, std::shared_ptr<spdlog::logger> log) {
+    const Environment env = current_environment();
+    auto config = load_or_report(options.config_path, env, log);
+    if (!config) return kExitBadConfig;
+    std::vector<consumers::AppRuntime> apps;
+    try {
+        apps = consumers::build_app_runtimes(*config);
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    }
+    std::string text;
+    if (options.event_path == "-") {
+        std::ostringstream ss;
+        ss << std::cin.rdbuf();
+        text = ss.str();
+    } else {
+        std::ifstream in(options.event_path);
+        if (!in) {
+            log->error("cannot read {}", options.event_path);
+            return kExitBadConfig;
+        }
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        text = ss.str();
+    }
+    InboundRecord record;
+    record.topic = config->kafka.events_topic;
+    record.value = text;
+    std::string app_id = options.app;
+    if (app_id.empty()) {
+        auto parsed = parse_structured_event(text);
+        if (parsed) app_id = parsed->app;
+    }
+    const consumers::AppRuntime* app = nullptr;
+    for (const auto& a : apps) {
+        if (a.config.id == app_id) app = &a;
+    }
+    if (app == nullptr) {
+        std::string known;
+        for (const auto& a : apps) known += (known.empty() ? "" : ", ") + a.config.id;
+        log->error("no app \"{}\" in {} (configured: {})", app_id, config->source, known);
+        return kExitBadConfig;
+    }
+    std::unique_ptr<consumers::CurlScimClient> client;
+    std::unique_ptr<consumers::RedisStateStore> store;
+    SystemClock clock;
+    if (options.live) {
+        try {
+            client = std::make_unique<consumers::CurlScimClient>(
+                consumers::scim_client_options(app->config, resolve_app_token(*config, app->config, env)));
+            const std::string password = config->redis.password.empty()
+                                             ? std::string()
+                                             : resolve_secret(config->redis.password, env, config->source, "redis.password");
+            store = std::make_unique<consumers::RedisStateStore>(
+                consumers::redis_options(config->redis, password), KeyScheme(config->redis.key_prefix),
+                std::chrono::duration_cast<std::chrono::seconds>(config->redis.dedupe_ttl), config->redis.log_max_entries,
+                clock);
+        } catch (const ConfigError& e) {
+            log->error("configuration refused: {}", e.what());
+            return kExitBadConfig;
+        } catch (const std::exception& e) {
+            log->error("cannot read live state: {}", e.what());
+            return kExitUnavailable;
+        }
+    }
+    const auto result = preview_event(*app, apps, record, client.get(), store.get());
+    print_preview(result, app->config.scim.base_url, std::cout);
+    return result.event ? kExitOk : kExitFailure;
 }
 
 int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log) {

@@ -4,6 +4,7 @@
 
 #include "provbridge/core/event.hpp"
 #include "provbridge/transforms/mapping.hpp"
+#include "provbridge/transforms/profile.hpp"
 #include "provbridge/transforms/scim_protocol.hpp"
 #include "provbridge/transforms/user_rules.hpp"
 
@@ -26,8 +27,8 @@ LinkState linked_state(const transforms::ObjectMapping& mapping) {
     LinkState link;
     link.scim_id = "scim-1";
     link.version = 41;
-    link.applied = transforms::desired_attributes(mapping, transforms::SourceContext{before, false, "User"},
-                                                  transforms::Phase::Update);
+    link.applied = transforms::desired_attributes(
+        mapping, transforms::SourceContext{before, false, "User", nullptr, {}}, transforms::Phase::Update).to_json();
     return link;
 }
 
@@ -41,12 +42,13 @@ void BM_ParseEvent(benchmark::State& state) {
 BENCHMARK(BM_ParseEvent);
 
 void BM_DecideAndDiff(benchmark::State& state) {
-    const auto mapping = transforms::default_user_mapping();
+    const auto users = transforms::builtin_profile("generic").users;
+    const auto& mapping = users.mapping;
     const auto link = linked_state(mapping);
     const auto event = *parse_structured_event(kEvent);
     const transforms::AppRules rules;
     for (auto _ : state) {
-        auto decision = transforms::decide_user(event, link, rules, mapping);
+        auto decision = transforms::decide_user(event, link, rules, users);
         auto plan = transforms::diff_attributes(mapping, decision.desired_update, link.applied);
         auto request = transforms::patch_request("/Users", link.scim_id, plan.operations);
         benchmark::DoNotOptimize(request);
@@ -56,12 +58,13 @@ void BM_DecideAndDiff(benchmark::State& state) {
 BENCHMARK(BM_DecideAndDiff);
 
 void BM_FullTransformPath(benchmark::State& state) {
-    const auto mapping = transforms::default_user_mapping();
+    const auto users = transforms::builtin_profile("generic").users;
+    const auto& mapping = users.mapping;
     const auto link = linked_state(mapping);
     const transforms::AppRules rules;
     for (auto _ : state) {
         auto event = parse_structured_event(kEvent);
-        auto decision = transforms::decide_user(*event, link, rules, mapping);
+        auto decision = transforms::decide_user(*event, link, rules, users);
         auto plan = transforms::diff_attributes(mapping, decision.desired_update, link.applied);
         auto request = transforms::patch_request("/Users", link.scim_id, plan.operations);
         auto body = request.body->dump();
@@ -70,6 +73,47 @@ void BM_FullTransformPath(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_FullTransformPath);
+
+// The issue's figure: the generic profile's full user mapping, a scoping filter and the diff
+// for one parsed event against its stored link (no JSON parsing, no I/O).
+void BM_GenericProfileMappingScopingDiff(benchmark::State& state) {
+    AppConfig app;
+    app.id = "bench";
+    app.profile = "generic";
+    app.scoping.value = json::parse(R"({"users":[{"name":"employees","clauses":[
+        {"attribute":"accountEnabled","operator":"IS TRUE"},
+        {"attribute":"userPrincipalName","operator":"ENDS_WITH","value":"@contoso.com"}]}]})");
+    app.scoping.file = "bench";
+    app.scoping.field = "scoping";
+    const auto profile = transforms::build_app_profile(app, "bench", 0);
+    const auto& users = profile.users;
+    const auto link = linked_state(users.mapping);
+    const auto event = *parse_structured_event(kEvent);
+    const auto rules = transforms::rules_for(app, profile);
+    for (auto _ : state) {
+        auto decision = transforms::decide_user(event, link, rules, users);
+        auto plan = transforms::diff_attributes(users.mapping, decision.desired_update, link.applied);
+        benchmark::DoNotOptimize(plan);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_GenericProfileMappingScopingDiff);
+
+// The same for a first assignment: desired attributes for a create and the POST body.
+void BM_GenericProfileCreate(benchmark::State& state) {
+    const auto profile = transforms::builtin_profile("generic");
+    const auto& users = profile.users;
+    auto event = *parse_structured_event(kEvent);
+    event.type = EventType::UserAssigned;
+    const transforms::AppRules rules;
+    for (auto _ : state) {
+        auto decision = transforms::decide_user(event, std::nullopt, rules, users);
+        auto body = transforms::build_resource(users.mapping, decision.desired_create);
+        benchmark::DoNotOptimize(body);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_GenericProfileCreate);
 
 }  // namespace
 

@@ -286,6 +286,50 @@ TEST_F(CliWithTarget, WorkerDeadLettersBadInputWithTheReasonAndKeepsGoing) {
     EXPECT_EQ(rest.find("cli-token-91aa"), std::string::npos) << "the token leaked into the worker's output";
 }
 
+TEST_F(CliWithTarget, PreviewShowsTheStepsAndTheExactRequestWithoutSendingIt) {
+    ops::LocalRedis redis;
+    const auto cfg = config(path("token"), R"("redis":{"url":")" + redis.url() + R"("},)");
+    write_file(path("event.json"),
+               R"({"specversion":"1.0","id":"p-1","source":"urn:directory:cli","type":"provisioning.user.assigned",
+                   "data":{"app":"crm","object":{"type":"user","id":"ada","version":3,
+                   "attributes":{"userPrincipalName":"ada@contoso.example","displayName":"Ada Lovelace","jobTitle":"Countess"}},
+                   "assignment":{"role":"User"}}})");
+    auto r = run_cli({"preview", "--config", cfg, "--event", path("event.json")});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("3. Match: userName eq \"ada@contoso.example\""), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("not checked (use --live)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("4. Action: create"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("POST " + target_->base_url() + "/Users"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\"title\": \"Countess\""), std::string::npos) << r.output;
+
+    // An account already exists in the target: the live preview finds it and would only PATCH.
+    consumers::ScimClientOptions client_options;
+    client_options.base_url = target_->base_url();
+    client_options.token = "cli-token-91aa";
+    consumers::CurlScimClient client(client_options);
+    ScimRequest create;
+    create.method = HttpMethod::Post;
+    create.path = "/Users";
+    create.body = json{{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:User"}}, {"userName", "ada@contoso.example"},
+                       {"displayName", "Ada Lovelace"}, {"title", "Engineer"}, {"active", true}};
+    const auto created = client.send(create);
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string id = json::parse(created.body)["id"];
+
+    r = run_cli({"preview", "--config", cfg, "--event", path("event.json"), "--live"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("asked the target: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("1 found"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("4. Action: update"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("title: Engineer → Countess"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("PATCH " + target_->base_url() + "/Users/" + id), std::string::npos) << r.output;
+
+    // Nothing was written: the account still has its old title.
+    ScimRequest get;
+    get.path = "/Users/" + id;
+    EXPECT_EQ(json::parse(client.send(get).body)["title"], "Engineer");
+}
+
 TEST(CliDemo, RunsToASummary) {
     const auto r = run_cli({"demo", "--exit-when-done", "--concurrency", "4"}, 180s);
     EXPECT_EQ(r.exit_code, 0) << r.output;

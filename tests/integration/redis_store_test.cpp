@@ -532,9 +532,30 @@ TEST_F(RedisStoreTest, EveryKeyCarriesTheAppHashTag) {
             EXPECT_TRUE(key.starts_with(invalid_base)) << key;
         }
     }
-    EXPECT_EQ(kinds, (std::set<std::string>{"evt", "link", "log", "stats", "dlq"}));
+    EXPECT_EQ(kinds, (std::set<std::string>{"evt", "link", "owner", "log", "stats", "dlq"}));
     // outcome, log, stats and dead-letter index of the invalid record
-    EXPECT_EQ(keys_found.size(), 5u + 4u);
+    EXPECT_EQ(keys_found.size(), 6u + 4u);
+}
+
+TEST_F(RedisStoreTest, LinksAndOwnersCanBeReadByOtherObjects) {
+    auto store = make_store();
+    const auto event = make_event(app(), "e-owner", "u-owner");
+    auto none = store.load_owner(app(), ObjectType::User, "scim-owned");
+    ASSERT_TRUE(none.ok()) << none.error().message;
+    EXPECT_FALSE(none->has_value());
+    ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied),
+                                       LinkState{"scim-owned", 7, LinkStatus::Active, {{"userName", "o@x"}}})));
+    auto owner = store.load_owner(app(), ObjectType::User, "scim-owned");
+    ASSERT_TRUE(owner.ok() && owner->has_value());
+    EXPECT_EQ(**owner, "u-owner");
+    auto link = store.load_link(app(), ObjectType::User, "u-owner");
+    ASSERT_TRUE(link.ok() && link->has_value());
+    EXPECT_EQ((*link)->scim_id, "scim-owned");
+    EXPECT_EQ((*link)->version, 7);
+    EXPECT_EQ((*link)->applied["userName"], "o@x");
+    auto missing = store.load_link(app(), ObjectType::User, "nobody");
+    ASSERT_TRUE(missing.ok());
+    EXPECT_FALSE(missing->has_value());
 }
 
 TEST_F(RedisStoreTest, ReconnectsAfterTheServerClosedTheConnection) {

@@ -51,6 +51,20 @@ public:
         const auto it = outcomes.find(keys_.invalid_record(app, topic, partition, offset));
         return it == outcomes.end() ? std::optional<OutcomeRecord>{} : std::optional<OutcomeRecord>{it->second};
     }
+    Result<std::optional<LinkState>> load_link(const std::string& app, ObjectType type,
+                                               const std::string& source_id) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        const auto it = links.find(keys_.link(app, type, source_id));
+        return it == links.end() ? std::optional<LinkState>{} : std::optional<LinkState>{it->second};
+    }
+    Result<std::optional<std::string>> load_owner(const std::string& app, ObjectType type,
+                                                  const std::string& scim_id) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        const auto it = owners.find(keys_.owner(app, type, scim_id));
+        return it == owners.end() ? std::optional<std::string>{} : std::optional<std::string>{it->second};
+    }
     Result<CommitStatus> commit(const Commit& c) override {
         std::lock_guard lock(mutex_);
         if (down) return make_error("connection refused");
@@ -62,6 +76,7 @@ public:
         if (c.link) {
             const auto type = object_type_from_string(r.object_type).value_or(ObjectType::User);
             links[keys_.link(r.app, type, r.object_id)] = *c.link;
+            if (!c.link->scim_id.empty()) owners[keys_.owner(r.app, type, c.link->scim_id)] = r.object_id;
         }
         log.push_back(r);
         if (c.dead_letter) dead_letter_index.push_back(r);
@@ -81,6 +96,7 @@ public:
     bool down = false;
     std::map<std::string, OutcomeRecord> outcomes;
     std::map<std::string, LinkState> links;
+    std::map<std::string, std::string> owners;
     std::vector<OutcomeRecord> log;
     std::vector<OutcomeRecord> dead_letter_index;
     std::map<std::string, int> duplicates;

@@ -36,7 +36,9 @@ TEST(Config, MinimalFileGetsDefaults) {
     ASSERT_EQ(c.apps.size(), 1U);
     EXPECT_EQ(c.apps[0].scim.base_url, "https://www.leapsome.com/api/scim");  // trailing slash trimmed
     EXPECT_EQ(c.apps[0].scim.token.env, "LEAPSOME_TOKEN");
-    EXPECT_TRUE(c.apps[0].skip_default_access);
+    EXPECT_FALSE(c.apps[0].skip_default_access.has_value());  // the profile decides
+    EXPECT_FALSE(c.apps[0].skip_out_of_scope_deletions);
+    EXPECT_TRUE(c.apps[0].mappings.value.is_null());
     EXPECT_TRUE(c.apps[0].scim.verify_tls);
     EXPECT_EQ(c.apps[0].unassign_action, UnassignAction::Disable);
     EXPECT_NE(c.find_app("leapsome"), nullptr);
@@ -64,7 +66,7 @@ TEST(Config, FullFileIsRead) {
     EXPECT_EQ(c.redis.password.env, "REDIS_PW");
     EXPECT_EQ(c.redis.dedupe_ttl, std::chrono::hours(48));
     EXPECT_EQ(c.worker.max_in_flight, 40);
-    EXPECT_FALSE(c.apps[0].skip_default_access);
+    EXPECT_EQ(c.apps[0].skip_default_access, false);
     EXPECT_EQ(c.apps[0].unassign_action, UnassignAction::Delete);
     EXPECT_EQ(c.apps[0].scim.timeout, std::chrono::milliseconds(1500));
     EXPECT_FALSE(c.apps[0].scim.verify_tls);
@@ -100,8 +102,6 @@ TEST(Config, StructuralErrors) {
     EXPECT_EQ(expect_error("{\"apps\": [}").field(), "(document)");
     EXPECT_EQ(expect_error("{}").field(), "apps");
     EXPECT_EQ(expect_error(R"({"apps":[]})").field(), "apps");
-    EXPECT_EQ(expect_error(R"({"apps":[{"id":"a","profile":"salesforce","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
-              "apps[0].profile");
     EXPECT_EQ(expect_error(R"({"apps":[{"id":"a b","scim":{"base_url":"https://x","token_env":"T"}}]})").field(),
               "apps[0].id");
     EXPECT_EQ(expect_error(R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"}},{"id":"a","scim":{"base_url":"https://y","token_env":"T"}}]})").field(),
@@ -130,7 +130,7 @@ TEST(Config, EnvironmentOverridesFields) {
     EXPECT_EQ(c.redis.port, 7000);
     EXPECT_EQ(c.worker.concurrency, 8);
     EXPECT_EQ(c.apps[0].scim.base_url, "http://127.0.0.1:3999/scim/v2");
-    EXPECT_FALSE(c.apps[0].skip_default_access);
+    EXPECT_EQ(c.apps[0].skip_default_access, false);
 }
 
 TEST(Config, BadEnvironmentOverrideNamesTheVariable) {

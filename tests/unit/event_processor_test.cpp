@@ -359,6 +359,50 @@ TEST_F(EventProcessorTest, UnavailableStoreOrDeadLetterTopicIsFatal) {
     EXPECT_TRUE(store_.log.empty());  // nothing recorded: the event will be redelivered
 }
 
+TEST_F(EventProcessorTest, AnAccountLinkedToAnotherSourceUserIsNotTakenOver) {
+    provision_ada();  // u1 owns scim-1
+    auto twin = record("assigned", 1, ada_attributes());
+    auto doc = json::parse(twin.value);
+    doc["data"]["object"]["id"] = "u2";
+    twin.value = doc.dump();
+    scim_.push(FakeScimClient::list(json::array({{{"id", "scim-1"}, {"userName", "ada@contoso.com"}}})));
+    const auto out = run(twin);
+    EXPECT_EQ(out.status, OutcomeStatus::DeadLettered);
+    EXPECT_EQ(out.code, "DuplicateSourceEntries");
+    EXPECT_NE(out.reason.find("already linked to source user u1"), std::string::npos) << out.reason;
+    EXPECT_EQ(new_requests().size(), 1U);  // the filter query only: no PATCH of u1's account
+}
+
+TEST_F(EventProcessorTest, ManagerIsSentAsTheManagersIdInTheTarget) {
+    // The manager first: u-boss gets scim-boss.
+    auto boss = record("assigned", 1, {{"userPrincipalName", "boss@contoso.com"}});
+    auto doc = json::parse(boss.value);
+    doc["data"]["object"]["id"] = "u-boss";
+    boss.value = doc.dump();
+    scim_.push(FakeScimClient::list());
+    scim_.push(FakeScimClient::json(201, {{"id", "scim-boss"}}));
+    run(boss);
+    auto attributes = ada_attributes();
+    attributes["manager"] = "u-boss";
+    scim_.push(FakeScimClient::list());
+    scim_.push(FakeScimClient::json(201, {{"id", "scim-1"}}));
+    run(record("assigned", 1, attributes));
+    const ScimRequest post = scim_.requests().back();
+    EXPECT_EQ((*post.body)["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"],
+              json({{"value", "scim-boss"}}));
+
+    // A manager with no account yet is left out, and the outcome says so.
+    attributes["manager"] = "u-unknown";
+    attributes["jobTitle"] = "Countess";
+    scim_.push(FakeScimClient::json(200, {}));
+    const auto out = run(record("updated", 2, attributes));
+    EXPECT_NE(out.reason.find("u-unknown has no account in the app yet"), std::string::npos) << out.reason;
+    const auto last = scim_.requests().back();
+    EXPECT_EQ(last.method, HttpMethod::Patch);
+    const json ops = (*last.body)["Operations"];
+    EXPECT_NE(ops.dump().find("\"remove\""), std::string::npos) << "the stale manager must be removed: " << ops.dump();
+}
+
 TEST_F(EventProcessorTest, TimestampsAndDurationComeFromTheClock) {
     scim_.push(FakeScimClient::list());
     scim_.push(FakeScimClient::json(201, {{"id", "scim-1"}}));

@@ -33,11 +33,11 @@ protected:
     }
 
     UserDecision decide(const Event& e, const std::optional<LinkState>& l) {
-        return decide_user(e, l, rules_, mapping_);
+        return decide_user(e, l, rules_, users_);
     }
 
     AppRules rules_;
-    ObjectMapping mapping_ = default_user_mapping();
+    ObjectProfile users_ = builtin_profile("generic").users;
 };
 
 TEST_F(UserRulesTest, AssignedWithoutLinkProvisionsAndMatchesOnUserName) {

@@ -3,36 +3,29 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "provbridge/core/text.hpp"
+#include "provbridge/transforms/profile.hpp"
+
 namespace provbridge::transforms {
 namespace {
 
 using nlohmann::json;
 
-ScimPath path_of(const char* text) {
-    auto parsed = parse_scim_path(text);
-    if (!parsed) throw std::logic_error(parsed.error().message);  // built-in table: a bug
-    return std::move(*parsed);
-}
-
-AttributeMapping direct(const char* target, const char* source, int precedence = 0) {
-    AttributeMapping m;
-    m.target = path_of(target);
-    m.type = MappingType::Direct;
-    m.source = Expression::attribute(source);
-    m.match_precedence = precedence;
-    return m;
-}
-
-AttributeMapping expression(const char* target, Expression source) {
-    AttributeMapping m;
-    m.target = path_of(target);
-    m.type = MappingType::Expression;
-    m.source = std::move(source);
-    return m;
-}
-
 bool is_empty_value(const json& v) {
     return v.is_null() || (v.is_string() && v.get_ref<const std::string&>().empty());
+}
+
+// Entra's expressions produce strings; SCIM wants the attribute's own type. active (and the
+// primary sub-attributes) are booleans: "True"/"False" become true/false.
+json coerce_to_target(const ScimPath& target, json value) {
+    const bool boolean = (target.urn.empty() && target.sub_attribute.empty() && iequals(target.attribute, "active")) ||
+                         iequals(target.sub_attribute, "primary");
+    if (boolean && value.is_string()) {
+        const auto& s = value.get_ref<const std::string&>();
+        if (iequals(s, "true")) return true;
+        if (iequals(s, "false")) return false;
+    }
+    return value;
 }
 
 }  // namespace
@@ -48,75 +41,97 @@ std::vector<const AttributeMapping*> ObjectMapping::matching() const {
     return out;
 }
 
-ObjectMapping default_user_mapping() {
-    ObjectMapping mapping;
-    mapping.resource_path = "/Users";
-    mapping.core_schema = kUserSchema;
-    auto& a = mapping.attributes;
-    a.push_back(direct("userName", "userPrincipalName", 1));
-    a.push_back(expression("active", Expression::call("Not", {Expression::attribute("IsSoftDeleted")})));
-    a.push_back(direct("displayName", "displayName"));
-    a.push_back(direct("title", "jobTitle"));
-    a.push_back(direct("emails[type eq \"work\"].value", "mail"));
-    a.push_back(direct("preferredLanguage", "preferredLanguage"));
-    a.push_back(direct("name.givenName", "givenName"));
-    a.push_back(direct("name.familyName", "surname"));
-    a.push_back(expression("name.formatted",
-                           Expression::call("Join", {Expression::constant_value(" "),
-                                                     Expression::attribute("givenName"),
-                                                     Expression::attribute("surname")})));
-    a.push_back(direct("phoneNumbers[type eq \"work\"].value", "telephoneNumber"));
-    a.push_back(direct("phoneNumbers[type eq \"mobile\"].value", "mobile"));
-    a.push_back(direct("externalId", "mailNickname"));
-    a.push_back(direct("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
-                       "employeeId"));
-    a.push_back(direct("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
-                       "department"));
+const ObjectMapping& default_user_mapping() {
+    static const ObjectMapping mapping = builtin_profile("generic").users.mapping;
     return mapping;
 }
 
-json desired_attributes(const ObjectMapping& mapping, const SourceContext& context, Phase phase) {
+AttributeSet::AttributeSet(const ObjectMapping& mapping) : mapping_(&mapping), values_(mapping.attributes.size()) {}
+
+const json* AttributeSet::find(std::string_view key) const {
+    if (mapping_ == nullptr) return nullptr;
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+        if (mapping_->attributes[i].key == key) return values_[i].is_null() ? nullptr : &values_[i];
+    }
+    return nullptr;
+}
+
+const json& AttributeSet::operator[](std::string_view key) const {
+    static const json null_value;
+    const json* v = find(key);
+    return v == nullptr ? null_value : *v;
+}
+
+std::size_t AttributeSet::size() const {
+    return static_cast<std::size_t>(std::count_if(values_.begin(), values_.end(), [](const json& v) { return !v.is_null(); }));
+}
+
+json AttributeSet::to_json() const {
     json out = json::object();
-    for (const auto& m : mapping.attributes) {
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+        if (!values_[i].is_null()) out[mapping_->attributes[i].key] = values_[i];
+    }
+    return out;
+}
+
+AttributeSet desired_attributes(const ObjectMapping& mapping, const SourceContext& context, Phase phase,
+                                ReferenceResolver* resolver, std::vector<std::string>* unresolved) {
+    AttributeSet out(mapping);
+    SourceContext ctx = context;
+    for (std::size_t row = 0; row < mapping.attributes.size(); ++row) {
+        const auto& m = mapping.attributes[row];
         if (phase == Phase::Update && m.apply == ApplyOn::OnCreate) continue;
         json value;
-        switch (m.type) {
-            case MappingType::None:
-                break;
-            case MappingType::Constant:
-            case MappingType::Direct:
-            case MappingType::Expression:
-                value = evaluate(m.source, context);
-                break;
+        if (m.type != MappingType::None) {
+            ctx.target_path = m.key;
+            value = evaluate(m.source, ctx);
         }
         if (is_empty_value(value) && phase == Phase::Create && m.default_value) {
             value = *m.default_value;
         }
         // Entra never provisions null values; an empty string is treated the same way.
         if (is_empty_value(value)) continue;
-        out[m.target.to_string()] = std::move(value);
+        if (m.reference) {
+            const std::string source_id = value.is_string() ? value.get<std::string>() : value.dump();
+            const auto id = resolver != nullptr ? resolver->target_id(*m.reference, source_id) : std::nullopt;
+            if (!id) {
+                if (unresolved != nullptr) {
+                    unresolved->push_back(m.target.attribute + " " + source_id + " has no account in the app yet");
+                }
+                continue;
+            }
+            value = json{{"value", *id}};
+        } else {
+            value = coerce_to_target(m.target, std::move(value));
+        }
+        out.set(row, std::move(value));
     }
     return out;
 }
 
-json extract_attributes(const ObjectMapping& mapping, const json& resource) {
-    json out = json::object();
-    for (const auto& m : mapping.attributes) {
+AttributeSet extract_attributes(const ObjectMapping& mapping, const json& resource) {
+    AttributeSet out(mapping);
+    for (std::size_t row = 0; row < mapping.attributes.size(); ++row) {
+        const auto& m = mapping.attributes[row];
         json value = get_value(resource, m.target);
         if (is_empty_value(value)) continue;
-        out[m.target.to_string()] = std::move(value);
+        if (m.reference) {
+            // Servers add $ref and displayName to a reference; only the id is ours to compare.
+            if (!value.is_object() || !value.contains("value")) continue;
+            value = json{{"value", value["value"]}};
+        }
+        out.set(row, std::move(value));
     }
     return out;
 }
 
-json build_resource(const ObjectMapping& mapping, const json& attributes) {
+json build_resource(const ObjectMapping& mapping, const AttributeSet& attributes) {
     json resource = json::object();
     json schemas = json::array({mapping.core_schema});
-    for (const auto& m : mapping.attributes) {
-        const auto key = m.target.to_string();
-        const auto it = attributes.find(key);
-        if (it == attributes.end()) continue;
-        set_value(resource, m.target, *it);
+    for (std::size_t row = 0; row < mapping.attributes.size() && row < attributes.rows(); ++row) {
+        const auto& m = mapping.attributes[row];
+        if (!attributes.has(row)) continue;
+        set_value(resource, m.target, attributes.value(row));
         if (!m.target.urn.empty() &&
             std::find(schemas.begin(), schemas.end(), json(m.target.urn)) == schemas.end()) {
             schemas.push_back(m.target.urn);
@@ -126,45 +141,56 @@ json build_resource(const ObjectMapping& mapping, const json& attributes) {
     return resource;
 }
 
-PatchPlan diff_attributes(const ObjectMapping& mapping, const json& desired, const json& applied) {
+PatchPlan diff_attributes(const ObjectMapping& mapping, const AttributeSet& desired, const json& applied) {
     PatchPlan plan;
-    plan.applied_after = applied.is_object() ? applied : json::object();
-    for (const auto& m : mapping.attributes) {
+    const json empty = json::object();
+    const json& before = applied.is_object() ? applied : empty;
+    for (std::size_t row = 0; row < mapping.attributes.size(); ++row) {
+        const auto& m = mapping.attributes[row];
         if (m.apply == ApplyOn::OnCreate || m.type == MappingType::None) continue;
-        const auto key = m.target.to_string();
-        const auto d = desired.find(key);
-        const auto a = plan.applied_after.find(key);
-        const json new_value = d == desired.end() ? json(nullptr) : *d;
-        const json old_value = a == plan.applied_after.end() ? json(nullptr) : *a;
-        if (new_value == old_value) continue;
-        if (new_value.is_null()) {
+        const auto& key = m.key;
+        const json* d = row < desired.rows() && desired.has(row) ? &desired.value(row) : nullptr;
+        const auto a = before.find(key);
+        const bool has_new = d != nullptr;
+        const bool has_old = a != before.end();
+        if (has_new == has_old && (!has_new || *d == *a)) continue;
+        if (!has_new) {
             plan.operations.push_back({{"op", "remove"}, {"path", m.target.removal_path()}});
-            plan.applied_after.erase(key);
-        } else if (old_value.is_null() && m.target.has_filter()) {
+        } else if (!has_old && m.target.has_filter()) {
             // A filtered path that matches nothing cannot be replaced (RFC 7644 §3.5.2.3:
             // noTarget); add the whole element to the multi-valued attribute instead.
             json element = json::object();
             element[m.target.filter_attribute] = m.target.filter_value;
             if (m.target.sub_attribute.empty()) {
-                if (new_value.is_object()) element.update(new_value);
+                if (d->is_object()) element.update(*d);
             } else {
-                element[m.target.sub_attribute] = new_value;
+                element[m.target.sub_attribute] = *d;
             }
             ScimPath container = m.target;
             container.filter_attribute.clear();
             container.filter_value = nullptr;
             container.sub_attribute.clear();
             plan.operations.push_back(
-                {{"op", "add"}, {"path", container.to_string()}, {"value", json::array({element})}});
-            plan.applied_after[key] = new_value;
+                {{"op", "add"}, {"path", container.to_string()}, {"value", json::array({std::move(element)})}});
         } else {
             // replace also adds an absent attribute (RFC 7644 §3.5.2.3).
-            plan.operations.push_back({{"op", "replace"}, {"path", key}, {"value", new_value}});
-            plan.applied_after[key] = new_value;
+            plan.operations.push_back({{"op", "replace"}, {"path", key}, {"value", *d}});
         }
-        plan.changes.push_back({key, old_value, new_value});
+        plan.changes.push_back({key, has_old ? *a : json(nullptr), has_new ? *d : json(nullptr)});
     }
     return plan;
+}
+
+json applied_after(const json& applied, const PatchPlan& plan) {
+    json after = applied.is_object() ? applied : json::object();
+    for (const auto& c : plan.changes) {
+        if (c.new_value.is_null()) {
+            after.erase(c.path);
+        } else {
+            after[c.path] = c.new_value;
+        }
+    }
+    return after;
 }
 
 json patch_body(const json& operations) {

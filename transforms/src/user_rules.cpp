@@ -1,7 +1,6 @@
 #include "provbridge/transforms/user_rules.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 #include "provbridge/core/text.hpp"
 
@@ -17,6 +16,15 @@ UserDecision skip(std::string code, std::string reason, std::optional<LinkState>
     d.code = std::move(code);
     d.reason = std::move(reason);
     d.link_on_skip = std::move(link);
+    return d;
+}
+
+UserDecision disable(std::string code, std::string reason, LinkStatus after) {
+    UserDecision d;
+    d.step = Step::Disable;
+    d.code = std::move(code);
+    d.reason = std::move(reason);
+    d.status_after = after;
     return d;
 }
 
@@ -36,81 +44,161 @@ LinkState with_version(const std::optional<LinkState>& link, std::int64_t versio
     return next;
 }
 
-UserDecision decide_provision(const Event& event, const ObjectMapping& mapping) {
-    const json attributes = event.attributes;
-    const SourceContext context{attributes, soft_deleted(event), event.role};
+bool is_linked_active(const std::optional<LinkState>& link) {
+    return link && link->status == LinkStatus::Active && !link->scim_id.empty();
+}
+
+SourceContext context_of(const Event& event, DecisionHooks hooks) {
+    return SourceContext{event.attributes, soft_deleted(event), event.role, hooks.unique_values, {}};
+}
+
+UserDecision decide_provision(const Event& event, const std::optional<LinkState>& link, const ObjectProfile& users,
+                              DecisionHooks hooks) {
     UserDecision d;
     d.step = Step::Provision;
-    d.desired_create = desired_attributes(mapping, context, Phase::Create);
-    d.desired_update = desired_attributes(mapping, context, Phase::Update);
-    const auto matching = mapping.matching();
-    for (const auto* m : matching) {
-        const auto it = d.desired_create.find(m->target.to_string());
-        if (it != d.desired_create.end()) {
-            d.match_candidates.push_back({m, *it});
+    if (has_target_account(link)) {
+        // An update: only the always-applied attributes matter, and the account is known.
+        d.desired_update = desired_attributes(users.mapping, context_of(event, hooks), Phase::Update, hooks.references,
+                                              &d.notes);
+        if (auto refusal = apply_email_rule(users.rules, users.mapping, d.desired_update)) {
+            d.step = Step::Refuse;
+            d.code = "ConnectorRuleViolation";
+            d.reason = *refusal;
         }
+        return d;
     }
-    if (!matching.empty() && d.match_candidates.empty()) {
-        // Entra: a user with no value for any matching attribute is skipped (ImportSkipped).
-        const auto& first = *matching.front();
-        std::string source = first.source.kind == Expression::Kind::Attribute ? " (from " + first.source.name + ")" : "";
-        return skip("missing_matching_attribute",
-                    "the matching attribute " + first.target.to_string() + source +
-                        " has no value, so the account cannot be matched or created");
-    }
+    d.desired_update = desired_attributes(users.mapping, context_of(event, hooks), Phase::Update, hooks.references,
+                                          nullptr);
+    (void)apply_email_rule(users.rules, users.mapping, d.desired_update);
+    prepare_create(d, event, users, hooks);
     return d;
 }
 
 }  // namespace
 
-AppRules rules_for(const AppConfig& app) {
-    return AppRules{app.skip_default_access, app.unassign_action};
+bool prepare_create(UserDecision& d, const Event& event, const ObjectProfile& users, DecisionHooks hooks) {
+    d.notes.clear();
+    d.desired_create = desired_attributes(users.mapping, context_of(event, hooks), Phase::Create, hooks.references,
+                                          &d.notes);
+    if (auto refusal = apply_email_rule(users.rules, users.mapping, d.desired_create)) {
+        d.step = Step::Refuse;
+        d.code = "ConnectorRuleViolation";
+        d.reason = *refusal;
+        return false;
+    }
+    d.match_candidates.clear();
+    const auto matching = users.mapping.matching();
+    for (const auto* m : matching) {
+        if (const json* value = d.desired_create.find(m->key)) d.match_candidates.push_back({m, *value});
+    }
+    if (!matching.empty() && d.match_candidates.empty()) {
+        // Entra: a user with no value for any matching attribute is skipped (ImportSkipped).
+        const auto& first = *matching.front();
+        const std::string source = first.type == MappingType::Direct ? " (from " + first.source_text + ")" : "";
+        d.step = Step::Skip;
+        d.code = "missing_matching_attribute";
+        d.reason = "the matching attribute " + first.key + source +
+                   " has no value, so the account cannot be matched or created";
+        return false;
+    }
+    return true;
+}
+
+AppRules rules_for(const AppConfig& app, const AppProfile& profile) {
+    return AppRules{app.skip_default_access.value_or(profile.skip_default_access), app.unassign_action,
+                    app.skip_out_of_scope_deletions};
 }
 
 bool has_target_account(const std::optional<LinkState>& link) {
-    return link && !link->scim_id.empty() &&
-           (link->status == LinkStatus::Active || link->status == LinkStatus::Disabled ||
-            link->status == LinkStatus::NotEntitled);
+    return link && !link->scim_id.empty() && link->status != LinkStatus::Deleted;
 }
 
-UserDecision decide_user(const Event& event, const std::optional<LinkState>& link,
-                         const AppRules& rules, const ObjectMapping& mapping) {
-    if (link && event.version < link->version) {
-        return skip("stale", "version " + std::to_string(event.version) +
-                                 " is older than the applied version " + std::to_string(link->version));
+std::optional<std::string> apply_email_rule(const ObjectRules& rules, const ObjectMapping& mapping,
+                                            AttributeSet& attributes) {
+    if (rules.allowed_email_types.empty()) return std::nullopt;
+    std::vector<std::string> dropped;
+    bool kept = false;
+    for (std::size_t row = 0; row < mapping.attributes.size() && row < attributes.rows(); ++row) {
+        const auto& m = mapping.attributes[row];
+        if (!iequals(m.target.attribute, "emails") || !m.target.urn.empty()) continue;
+        if (!attributes.has(row)) continue;
+        const json& value = attributes.value(row);
+        const std::string type = m.target.has_filter() && iequals(m.target.filter_attribute, "type") &&
+                                         m.target.filter_value.is_string()
+                                     ? m.target.filter_value.get<std::string>()
+                                     : std::string();
+        const bool allowed = std::any_of(rules.allowed_email_types.begin(), rules.allowed_email_types.end(),
+                                         [&](const std::string& t) { return iequals(t, type); });
+        if (allowed) {
+            kept = true;
+        } else {
+            dropped.push_back((type.empty() ? std::string("untyped") : type) + " (" +
+                              (value.is_string() ? value.get<std::string>() : value.dump()) + ")");
+            attributes.clear(row);
+        }
     }
-    const bool active = link && link->status == LinkStatus::Active && !link->scim_id.empty();
+    if (kept || dropped.empty()) return std::nullopt;
+    std::string allowed;
+    for (const auto& t : rules.allowed_email_types) allowed += (allowed.empty() ? "" : ", ") + t;
+    std::string list;
+    for (const auto& d : dropped) list += (list.empty() ? "" : ", ") + d;
+    return "the app only stores " + allowed + " email addresses, and this user has only: " + list;
+}
+
+UserDecision decide_user(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
+                         const ObjectProfile& users, DecisionHooks hooks) {
+    if (link && event.version < link->version) {
+        return skip("stale", "version " + std::to_string(event.version) + " is older than the applied version " +
+                                 std::to_string(link->version));
+    }
+    const bool active = is_linked_active(link);
+    const auto scoped = [&]() -> std::optional<UserDecision> {
+        const auto verdict = evaluate_scope(users.scoping, event.attributes);
+        if (verdict.in_scope) return std::nullopt;
+        const std::string reason = "out of scope: " + verdict.reason;
+        if (active) {
+            if (rules.skip_out_of_scope_deletions) {
+                return skip("out_of_scope", reason + "; the account is left alone (skip_out_of_scope_deletions)",
+                            with_version(link, event.version, LinkStatus::OutOfScope));
+            }
+            return disable("out_of_scope", reason, LinkStatus::OutOfScope);
+        }
+        return skip("out_of_scope", reason, with_version(link, event.version, LinkStatus::OutOfScope));
+    };
     switch (event.type) {
         case EventType::UserAssigned: {
             if (rules.skip_default_access && event.role && iequals(*event.role, kDefaultAccessRole)) {
                 if (active) {
-                    UserDecision d;
-                    d.step = Step::Disable;
-                    d.code = "not_entitled";
-                    d.reason = "the assignment's role is Default Access, which this app does not provision";
-                    return d;
+                    return disable("not_entitled",
+                                   "the assignment's role is Default Access, which this app does not provision",
+                                   LinkStatus::NotEntitled);
                 }
                 return skip("not_entitled",
                             "not effectively entitled: the role Default Access is not provisioned to this app",
                             with_version(link, event.version, LinkStatus::NotEntitled));
             }
-            return decide_provision(event, mapping);
+            if (auto out = scoped()) return *out;
+            return decide_provision(event, link, users, hooks);
         }
         case EventType::UserUpdated: {
-            if (!active) {
+            // Updates flow to assigned users: active ones, and those out of scope, who may have
+            // come back into scope.
+            const bool assigned = active || (link && link->status == LinkStatus::OutOfScope);
+            if (!assigned) {
                 const bool disabled = link && link->status == LinkStatus::Disabled;
                 return skip("not_assigned", disabled ? "the user is not assigned to the app (its account is disabled)"
                                                      : "the user is not assigned to the app");
             }
-            return decide_provision(event, mapping);
+            if (auto out = scoped()) return *out;
+            return decide_provision(event, link, users, hooks);
         }
         case EventType::UserUnassigned: {
             if (!has_target_account(link)) {
                 return skip("not_provisioned", "the user has no account in the app",
-                            link ? std::optional<LinkState>(with_version(link, event.version, link->status))
+                            link ? std::optional<LinkState>(with_version(link, event.version, LinkStatus::Disabled))
                                  : std::nullopt);
             }
-            if (rules.unassign_action == UnassignAction::Delete) {
+            if (rules.unassign_action == UnassignAction::Delete && users.rules.remove) {
                 UserDecision d;
                 d.step = Step::Delete;
                 return d;
@@ -119,15 +207,17 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
                 return skip("no_change", "the account is already disabled",
                             with_version(link, event.version, LinkStatus::Disabled));
             }
-            UserDecision d;
-            d.step = Step::Disable;
-            return d;
+            return disable("", "", LinkStatus::Disabled);
         }
         case EventType::UserDeleted: {
             if (!has_target_account(link)) {
                 // Remember the deletion so an older event replayed later is recognised as stale.
                 return skip("not_provisioned", "the user has no account in the app",
                             with_version(link, event.version, LinkStatus::Deleted));
+            }
+            if (!users.rules.remove) {
+                return disable("delete_not_supported", "the app does not allow deleting users; the account is disabled",
+                               LinkStatus::Disabled);
             }
             UserDecision d;
             d.step = Step::Delete;

@@ -16,17 +16,19 @@
 #include "provbridge/core/scim.hpp"
 #include "provbridge/core/state_store.hpp"
 #include "provbridge/transforms/mapping.hpp"
+#include "provbridge/transforms/profile.hpp"
 #include "provbridge/transforms/user_rules.hpp"
 
 namespace provbridge::consumers {
 
-// An app as the worker runs it: its configuration plus the mapping and rules built from it
-// once at start-up.
+// An app as the worker runs it: its configuration plus the profile (mappings, scoping, rules)
+// built from it once at start-up.
 struct AppRuntime {
     AppConfig config;
-    transforms::ObjectMapping users;
+    transforms::AppProfile profile;
     transforms::AppRules rules;
 };
+// Throws ConfigError (file, field, reason) for a bad profile, mapping or scoping filter.
 std::vector<AppRuntime> build_app_runtimes(const Config& config);
 
 // How processing one record ended, for the worker.
@@ -59,10 +61,10 @@ private:
     ProcessResult process_user(const Event& event, const AppRuntime& app,
                                const std::optional<LinkState>& link, Context& ctx);
     ProcessResult provision(const Event& event, const AppRuntime& app, const std::optional<LinkState>& link,
-                            const transforms::UserDecision& decision, Context& ctx);
-    ProcessResult adopt(const AppRuntime& app, const nlohmann::json& resource, LinkState next,
+                            transforms::UserDecision decision, transforms::DecisionHooks hooks, Context& ctx);
+    ProcessResult adopt(const AppRuntime& app, const Event& event, const nlohmann::json& resource, LinkState next,
                         const transforms::UserDecision& decision, const std::string& how, Context& ctx);
-    ProcessResult disable(const LinkState& link, LinkState next, Context& ctx);
+    ProcessResult disable(const LinkState& link, LinkState next, LinkStatus after, Context& ctx);
     ProcessResult remove(const LinkState& link, LinkState next, Context& ctx);
     ProcessResult skip(Context& ctx, std::string code, std::string reason, std::optional<LinkState> link);
     ProcessResult dead_letter(Context& ctx, std::string code, std::string reason, std::string stage,

@@ -45,6 +45,10 @@ public:
                                                       const std::string& topic,
                                                       std::int32_t partition,
                                                       std::int64_t offset) override;
+    Result<std::optional<LinkState>> load_link(const std::string& app, ObjectType type,
+                                               const std::string& source_id) override;
+    Result<std::optional<std::string>> load_owner(const std::string& app, ObjectType type,
+                                                  const std::string& scim_id) override;
     Result<CommitStatus> commit(const Commit& commit) override;
     Result<bool> count_duplicate(const std::string& app) override;
 

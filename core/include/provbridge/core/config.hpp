@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace provbridge {
 
 // A snapshot of the process environment, passed in so configuration stays testable.
@@ -84,13 +86,30 @@ struct ScimEndpointConfig {
     std::string ca_file;
 };
 
+// JSON from the configuration that another library interprets (mappings, scoping), with where
+// it came from so that library's errors can name the file and field.
+struct ConfigFragment {
+    nlohmann::json value;  // null when absent
+    std::string file;      // the file it was read from
+    std::string field;     // its field path in that file, e.g. apps[0].mappings
+};
+
 struct AppConfig {
     std::string id;
     std::string profile = "generic";
     ScimEndpointConfig scim;
     // The seeds' rule: users assigned with the role "Default Access" are not provisioned.
-    bool skip_default_access = true;
+    // Unset: the profile decides (every shipped profile says true).
+    std::optional<bool> skip_default_access;
     UnassignAction unassign_action = UnassignAction::Disable;
+    // Entra's SkipOutOfScopeDeletions: accounts that fall out of scope are left alone instead of
+    // being disabled.
+    bool skip_out_of_scope_deletions = false;
+    // The app's own mappings over the profile's: {"users": [rows], "groups": [rows]}, inline or
+    // from mappings_file.
+    ConfigFragment mappings;
+    // Scoping filters: {"users": [filters], "groups": [filters]}.
+    ConfigFragment scoping;
 };
 
 struct Config {
@@ -102,9 +121,6 @@ struct Config {
 
     const AppConfig* find_app(std::string_view id) const;
 };
-
-// Names of the connector profiles the project ships.
-const std::vector<std::string>& known_profiles();
 
 // Parses and validates a configuration document (JSON; // and /* */ comments allowed).
 // Fields can be overridden from the environment: PROVBRIDGE__KAFKA__BOOTSTRAP_SERVERS,

@@ -22,6 +22,9 @@ public:
                                std::int64_t offset) const;
     // Link of one source object to its SCIM resource, hash.
     std::string link(std::string_view app, ObjectType type, std::string_view source_id) const;
+    // Which source object owns a SCIM resource (string: source id), so one account is never
+    // linked to two source objects.
+    std::string owner(std::string_view app, ObjectType type, std::string_view scim_id) const;
     // Provisioning log, stream.
     std::string log(std::string_view app) const;
     // Outcome counters, hash.

@@ -68,7 +68,10 @@ struct OutcomeRecord {
 nlohmann::json to_json(const OutcomeRecord& record);
 OutcomeRecord outcome_from_json(const nlohmann::json& doc);
 
-enum class LinkStatus { Active, Disabled, Deleted, NotEntitled };
+// Active: assigned, in scope, provisioned. Disabled: unassigned (account disabled).
+// OutOfScope: assigned but outside the scoping filters (account disabled or left alone).
+// NotEntitled: assigned with a role the app does not provision. Deleted: no account any more.
+enum class LinkStatus { Active, Disabled, Deleted, NotEntitled, OutOfScope };
 std::string_view to_string(LinkStatus status);
 std::optional<LinkStatus> link_status_from_string(std::string_view s);
 

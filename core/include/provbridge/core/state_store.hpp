@@ -46,7 +46,16 @@ public:
                                                               std::int32_t partition,
                                                               std::int64_t offset) = 0;
 
-    // Atomically writes the outcome (once per event), the link, the log entry and counters.
+    // Reads the link of another object (a referenced manager, say).
+    virtual Result<std::optional<LinkState>> load_link(const std::string& app, ObjectType type,
+                                                       const std::string& source_id) = 0;
+
+    // The source id of the object whose link points at this SCIM resource, if any.
+    virtual Result<std::optional<std::string>> load_owner(const std::string& app, ObjectType type,
+                                                          const std::string& scim_id) = 0;
+
+    // Atomically writes the outcome (once per event), the link (and the owner of its SCIM id),
+    // the log entry and counters.
     virtual Result<CommitStatus> commit(const Commit& commit) = 0;
 
     // Counts a redelivered event that already had an outcome.

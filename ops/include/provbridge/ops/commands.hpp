@@ -50,6 +50,14 @@ struct TestConnectionOptions {
 };
 int test_connection_command(const TestConnectionOptions& options, std::shared_ptr<spdlog::logger> log);
 
+struct PreviewOptions {
+    std::string config_path;
+    std::string app;         // default: the event's app
+    std::string event_path;  // one event (JSON), or - for stdin
+    bool live = false;       // read the stored link from Redis and query the target (reads only)
+};
+int preview_command(const PreviewOptions& options, std::shared_ptr<spdlog::logger> log);
+
 // Path of examples/demo-events.jsonl in the source tree this binary was built from.
 std::string default_demo_events();
 
