@@ -18,11 +18,16 @@ json ada_attributes() {
 
 class EventProcessorTest : public ::testing::Test {
 protected:
-    EventProcessorTest() {
+    EventProcessorTest() { configure(nullptr); }
+
+    // Rebuilds the processor with the generic profile and these user mapping overrides.
+    void configure(json user_mappings) {
         AppConfig app;
         app.id = "leapsome";
         app.scim.base_url = "https://scim.example/scim/v2";
+        if (!user_mappings.is_null()) app.mappings = ConfigFragment{{{"users", user_mappings}}, "test.json", "apps[0].mappings"};
         Config config;
+        config.source = "test.json";
         config.apps.push_back(app);
         apps_ = build_app_runtimes(config);
         processor_ = std::make_unique<EventProcessor>(apps_, std::map<std::string, ScimClient*>{{"leapsome", &scim_}},
@@ -401,6 +406,24 @@ TEST_F(EventProcessorTest, ManagerIsSentAsTheManagersIdInTheTarget) {
     EXPECT_EQ(last.method, HttpMethod::Patch);
     const json ops = (*last.body)["Operations"];
     EXPECT_NE(ops.dump().find("\"remove\""), std::string::npos) << "the stale manager must be removed: " << ops.dump();
+}
+
+TEST_F(EventProcessorTest, SelectUniqueValueAsksTheTargetForEachCandidate) {
+    configure(json::array({{{"target", "userName"},
+                            {"expression", R"(SelectUniqueValue(Join("@", [mailNickname], "contoso.com"), Join("@", Join(".", [mailNickname], "2"), "contoso.com")))"},
+                            {"apply", "on_create"},
+                            {"match", 1}}}));
+    scim_.push(FakeScimClient::list(json::array({{{"id", "someone-else"}}})));  // ada@contoso.com is taken
+    scim_.push(FakeScimClient::list());                                          // ada.2@contoso.com is free
+    scim_.push(FakeScimClient::list());                                          // the match finds nothing
+    scim_.push(FakeScimClient::json(201, {{"id", "scim-1"}}));
+    const auto out = run(record("assigned", 1));
+    EXPECT_EQ(out.action, Action::Create) << to_json(out).dump();
+    const auto requests = scim_.requests();
+    ASSERT_EQ(requests.size(), 4U);
+    EXPECT_EQ(requests[0].query[0].second, R"(userName eq "ada@contoso.com")");
+    EXPECT_EQ(requests[1].query[0].second, R"(userName eq "ada.2@contoso.com")");
+    EXPECT_EQ((*requests[3].body)["userName"], "ada.2@contoso.com");
 }
 
 TEST_F(EventProcessorTest, TimestampsAndDurationComeFromTheClock) {

@@ -135,6 +135,11 @@ TEST(AppOverrides, MistakesNameFileMappingAndColumn) {
     e = build_error(app_with("generic", {{"users", json::array({{{"target", "nope"}, {"delete", true}}})}}));
     EXPECT_EQ(e.field(), "apps[0].mappings.users[0].target");
 
+    e = build_error(app_with("generic", {{"users", json::array({{{"target", "userName"},
+                                                                 {"expression", R"(SelectUniqueValue([mail], [userPrincipalName]))"}}})}}));
+    EXPECT_EQ(e.field(), "apps[0].mappings.users[0].apply");
+    EXPECT_NE(e.reason().find("on_create"), std::string::npos);
+
     e = build_error(app_with("salesforce"));
     EXPECT_EQ(e.field(), "apps[0].profile");
     EXPECT_NE(e.reason().find("generic"), std::string::npos);

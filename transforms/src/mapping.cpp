@@ -74,6 +74,39 @@ json AttributeSet::to_json() const {
     return out;
 }
 
+namespace {
+
+// Evaluates one row: the value before defaults, converted to the target's type, with
+// references resolved. Null when there is none.
+json evaluate_row(const AttributeMapping& m, SourceContext& ctx, ReferenceResolver* resolver,
+                  std::vector<std::string>* unresolved) {
+    json value;
+    if (m.type != MappingType::None) {
+        ctx.target_path = m.key;
+        value = evaluate(m.source, ctx);
+    }
+    return value;
+}
+
+json finish_value(const AttributeMapping& m, json value, ReferenceResolver* resolver, std::vector<std::string>* unresolved) {
+    // Entra never provisions null values; an empty string is treated the same way.
+    if (is_empty_value(value)) return nullptr;
+    if (m.reference) {
+        const std::string source_id = value.is_string() ? value.get<std::string>() : value.dump();
+        const auto id = resolver != nullptr ? resolver->target_id(*m.reference, source_id) : std::nullopt;
+        if (!id) {
+            if (unresolved != nullptr) {
+                unresolved->push_back(m.target.attribute + " " + source_id + " has no account in the app yet");
+            }
+            return nullptr;
+        }
+        return json{{"value", *id}};
+    }
+    return coerce_to_target(m.target, std::move(value));
+}
+
+}  // namespace
+
 AttributeSet desired_attributes(const ObjectMapping& mapping, const SourceContext& context, Phase phase,
                                 ReferenceResolver* resolver, std::vector<std::string>* unresolved) {
     AttributeSet out(mapping);
@@ -81,30 +114,23 @@ AttributeSet desired_attributes(const ObjectMapping& mapping, const SourceContex
     for (std::size_t row = 0; row < mapping.attributes.size(); ++row) {
         const auto& m = mapping.attributes[row];
         if (phase == Phase::Update && m.apply == ApplyOn::OnCreate) continue;
-        json value;
-        if (m.type != MappingType::None) {
-            ctx.target_path = m.key;
-            value = evaluate(m.source, ctx);
-        }
-        if (is_empty_value(value) && phase == Phase::Create && m.default_value) {
-            value = *m.default_value;
-        }
-        // Entra never provisions null values; an empty string is treated the same way.
-        if (is_empty_value(value)) continue;
-        if (m.reference) {
-            const std::string source_id = value.is_string() ? value.get<std::string>() : value.dump();
-            const auto id = resolver != nullptr ? resolver->target_id(*m.reference, source_id) : std::nullopt;
-            if (!id) {
-                if (unresolved != nullptr) {
-                    unresolved->push_back(m.target.attribute + " " + source_id + " has no account in the app yet");
-                }
-                continue;
-            }
-            value = json{{"value", *id}};
-        } else {
-            value = coerce_to_target(m.target, std::move(value));
-        }
-        out.set(row, std::move(value));
+        json value = evaluate_row(m, ctx, resolver, unresolved);
+        if (is_empty_value(value) && phase == Phase::Create && m.default_value) value = *m.default_value;
+        out.set(row, finish_value(m, std::move(value), resolver, unresolved));
+    }
+    return out;
+}
+
+DesiredSets desired_create_and_update(const ObjectMapping& mapping, const SourceContext& context,
+                                      ReferenceResolver* resolver, std::vector<std::string>* unresolved) {
+    DesiredSets out{AttributeSet(mapping), AttributeSet(mapping)};
+    SourceContext ctx = context;
+    for (std::size_t row = 0; row < mapping.attributes.size(); ++row) {
+        const auto& m = mapping.attributes[row];
+        json value = finish_value(m, evaluate_row(m, ctx, resolver, unresolved), resolver, unresolved);
+        if (m.apply != ApplyOn::OnCreate) out.update.set(row, value);
+        if (value.is_null() && m.default_value) value = finish_value(m, *m.default_value, resolver, nullptr);
+        out.create.set(row, std::move(value));
     }
     return out;
 }

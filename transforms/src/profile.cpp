@@ -75,6 +75,11 @@ bool bool_field(const json& obj, const char* key, bool fallback, const std::stri
     return it->get<bool>();
 }
 
+bool uses_function(const Expression& e, std::string_view name) {
+    if (e.kind == Expression::Kind::Call && e.name == name) return true;
+    return std::any_of(e.args.begin(), e.args.end(), [&](const Expression& a) { return uses_function(a, name); });
+}
+
 AttributeMapping parse_row(const json& row, const std::string& file, const std::string& field, bool allow_delete) {
     if (!row.is_object()) fail(file, field, "a mapping must be an object");
     check_keys(row, {"target", "type", "source", "value", "expression", "apply", "default", "match", "reference", "delete"},
@@ -179,6 +184,12 @@ AttributeMapping parse_row(const json& row, const std::string& file, const std::
             fail(file, join_path(field, "reference"), "a reference maps a source attribute directly");
         }
         m.reference = type_of;
+    }
+    if (m.type == MappingType::Expression && uses_function(m.source, "SelectUniqueValue") &&
+        m.apply != ApplyOn::OnCreate) {
+        // Every value a user already holds is "taken" by that user: evaluated on updates it
+        // would move them to the next candidate. Entra allows it only during object creation.
+        fail(file, join_path(field, "apply"), "a SelectUniqueValue mapping must be applied on_create");
     }
     if (m.match_precedence > 0 && (m.type == MappingType::None || m.reference)) {
         fail(file, join_path(field, "match"), "a matching attribute needs a value of its own");

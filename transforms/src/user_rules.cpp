@@ -48,38 +48,7 @@ bool is_linked_active(const std::optional<LinkState>& link) {
     return link && link->status == LinkStatus::Active && !link->scim_id.empty();
 }
 
-SourceContext context_of(const Event& event, DecisionHooks hooks) {
-    return SourceContext{event.attributes, soft_deleted(event), event.role, hooks.unique_values, {}};
-}
-
-UserDecision decide_provision(const Event& event, const std::optional<LinkState>& link, const ObjectProfile& users,
-                              DecisionHooks hooks) {
-    UserDecision d;
-    d.step = Step::Provision;
-    if (has_target_account(link)) {
-        // An update: only the always-applied attributes matter, and the account is known.
-        d.desired_update = desired_attributes(users.mapping, context_of(event, hooks), Phase::Update, hooks.references,
-                                              &d.notes);
-        if (auto refusal = apply_email_rule(users.rules, users.mapping, d.desired_update)) {
-            d.step = Step::Refuse;
-            d.code = "ConnectorRuleViolation";
-            d.reason = *refusal;
-        }
-        return d;
-    }
-    d.desired_update = desired_attributes(users.mapping, context_of(event, hooks), Phase::Update, hooks.references,
-                                          nullptr);
-    (void)apply_email_rule(users.rules, users.mapping, d.desired_update);
-    prepare_create(d, event, users, hooks);
-    return d;
-}
-
-}  // namespace
-
-bool prepare_create(UserDecision& d, const Event& event, const ObjectProfile& users, DecisionHooks hooks) {
-    d.notes.clear();
-    d.desired_create = desired_attributes(users.mapping, context_of(event, hooks), Phase::Create, hooks.references,
-                                          &d.notes);
+bool finish_create(UserDecision& d, const ObjectProfile& users) {
     if (auto refusal = apply_email_rule(users.rules, users.mapping, d.desired_create)) {
         d.step = Step::Refuse;
         d.code = "ConnectorRuleViolation";
@@ -103,6 +72,43 @@ bool prepare_create(UserDecision& d, const Event& event, const ObjectProfile& us
     }
     return true;
 }
+
+SourceContext context_of(const Event& event, DecisionHooks hooks) {
+    return SourceContext{event.attributes, soft_deleted(event), event.role, hooks.unique_values, {}};
+}
+
+UserDecision decide_provision(const Event& event, const std::optional<LinkState>& link, const ObjectProfile& users,
+                              DecisionHooks hooks) {
+    UserDecision d;
+    d.step = Step::Provision;
+    if (has_target_account(link)) {
+        // An update: only the always-applied attributes matter, and the account is known.
+        d.desired_update = desired_attributes(users.mapping, context_of(event, hooks), Phase::Update, hooks.references,
+                                              &d.notes);
+        if (auto refusal = apply_email_rule(users.rules, users.mapping, d.desired_update)) {
+            d.step = Step::Refuse;
+            d.code = "ConnectorRuleViolation";
+            d.reason = *refusal;
+        }
+        return d;
+    }
+    auto sets = desired_create_and_update(users.mapping, context_of(event, hooks), hooks.references, &d.notes);
+    d.desired_update = std::move(sets.update);
+    (void)apply_email_rule(users.rules, users.mapping, d.desired_update);
+    d.desired_create = std::move(sets.create);
+    finish_create(d, users);
+    return d;
+}
+
+}  // namespace
+
+bool prepare_create(UserDecision& d, const Event& event, const ObjectProfile& users, DecisionHooks hooks) {
+    d.notes.clear();
+    d.desired_create = desired_attributes(users.mapping, context_of(event, hooks), Phase::Create, hooks.references,
+                                          &d.notes);
+    return finish_create(d, users);
+}
+
 
 AppRules rules_for(const AppConfig& app, const AppProfile& profile) {
     return AppRules{app.skip_default_access.value_or(profile.skip_default_access), app.unassign_action,

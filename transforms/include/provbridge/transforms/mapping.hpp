@@ -102,6 +102,16 @@ private:
 AttributeSet desired_attributes(const ObjectMapping& mapping, const SourceContext& context, Phase phase,
                                 ReferenceResolver* resolver = nullptr, std::vector<std::string>* unresolved = nullptr);
 
+// Both sets from one evaluation of each mapping (a SelectUniqueValue asks the target once):
+// the create set (defaults applied, on_create rows included) and the update set.
+struct DesiredSets {
+    AttributeSet create;
+    AttributeSet update;
+};
+DesiredSets desired_create_and_update(const ObjectMapping& mapping, const SourceContext& context,
+                                      ReferenceResolver* resolver = nullptr,
+                                      std::vector<std::string>* unresolved = nullptr);
+
 // The attribute set read back from a target resource.
 AttributeSet extract_attributes(const ObjectMapping& mapping, const nlohmann::json& resource);
 
