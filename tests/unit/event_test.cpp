@@ -95,6 +95,9 @@ struct BadEvent {
     std::string expected_field;
 };
 
+// Keeps test names readable in ctest (gtest prints parameters it cannot format as raw bytes).
+void PrintTo(const BadEvent& e, std::ostream* os) { *os << e.name; }
+
 class RejectsMalformedEvents : public ::testing::TestWithParam<BadEvent> {};
 
 TEST_P(RejectsMalformedEvents, WithTheFieldInTheReason) {
