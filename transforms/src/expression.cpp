@@ -206,18 +206,22 @@ const json& fn_coalesce(const Expression& call, const SourceContext& ctx, json& 
     return kNull;
 }
 
-const json& fn_convert_to_base64(const Expression& call, const SourceContext& ctx, json& out) {
+// The shape of the one-argument text functions: null in, null out; otherwise the transform
+// of the argument's text.
+template <std::string (*Transform)(std::string_view)>
+const json& text_function(const Expression& call, const SourceContext& ctx, json& out) {
     json s0;
     std::string b0;
-    const auto source = text_of(arg(call, 0, ctx, s0), b0);
-    return source ? string_result(detail::base64_utf16le(*source), out) : kNull;
+    const auto text = text_of(arg(call, 0, ctx, s0), b0);
+    return text ? string_result(Transform(*text), out) : kNull;
+}
+
+const json& fn_convert_to_base64(const Expression& call, const SourceContext& ctx, json& out) {
+    return text_function<&detail::base64_utf16le>(call, ctx, out);
 }
 
 const json& fn_convert_to_utf8_hex(const Expression& call, const SourceContext& ctx, json& out) {
-    json s0;
-    std::string b0;
-    const auto source = text_of(arg(call, 0, ctx, s0), b0);
-    return source ? string_result(detail::utf8_hex(*source), out) : kNull;
+    return text_function<&detail::utf8_hex>(call, ctx, out);
 }
 
 // Count(attribute): elements of a multi-valued attribute; 0 when absent, 1 for a single value.
@@ -596,17 +600,11 @@ const json& fn_switch(const Expression& call, const SourceContext& ctx, json& ou
 // ToLower(source, culture) / ToUpper(source, culture): invariant culture; culture is accepted
 // and ignored.
 const json& fn_to_lower(const Expression& call, const SourceContext& ctx, json& out) {
-    json s0;
-    std::string b0;
-    const auto text = text_of(arg(call, 0, ctx, s0), b0);
-    return text ? string_result(detail::to_lower(*text), out) : kNull;
+    return text_function<&detail::to_lower>(call, ctx, out);
 }
 
 const json& fn_to_upper(const Expression& call, const SourceContext& ctx, json& out) {
-    json s0;
-    std::string b0;
-    const auto text = text_of(arg(call, 0, ctx, s0), b0);
-    return text ? string_result(detail::to_upper(*text), out) : kNull;
+    return text_function<&detail::to_upper>(call, ctx, out);
 }
 
 // Word(string, wordNumber, delimiters): "" when the string is null, the number is below 1 or
