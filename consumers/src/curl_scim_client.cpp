@@ -10,6 +10,8 @@
 
 #include <curl/curl.h>
 
+#include "provbridge/core/redact.hpp"
+
 namespace provbridge::consumers {
 namespace {
 
@@ -119,19 +121,9 @@ TransportStatus transport_status_of(CURLcode code) {
 }
 
 // Belt and braces: libcurl's messages name hosts and ports, not headers, but a token that
-// also occurs in the URL (or a server echoing it) must still never reach a log.
-std::string redact(std::string text, const std::string& token) {
-    if (token.empty()) {
-        return text;
-    }
-    constexpr std::string_view kMask = "[redacted]";
-    // Continue after the mask: it may itself contain the token (a token such as "d").
-    for (auto pos = text.find(token); pos != std::string::npos;
-         pos = text.find(token, pos + kMask.size())) {
-        text.replace(pos, token.size(), kMask);
-    }
-    return text;
-}
+// also occurs in the URL must still never reach a log. Errors are rare, so the one redaction
+// helper is built here rather than kept per handle.
+std::string redact(std::string text, const std::string& token) { return Redactor({token}).redact(std::move(text)); }
 
 bool starts_with_ci(std::string_view text, std::string_view prefix) {
     if (text.size() < prefix.size()) {

@@ -1,6 +1,7 @@
 #include "provbridge/consumers/event_processor.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/keys.hpp"
@@ -45,21 +46,26 @@ private:
     const std::string& app_;
 };
 
-// SelectUniqueValue asks the target itself whether a candidate is in use.
+// SelectUniqueValue asks the target itself whether a candidate is in use, through the
+// processor's own send so the lookups count in the outcome like every other request.
 class TargetUniqueness final : public transforms::UniqueValueLookup {
 public:
-    TargetUniqueness(ScimClient& client, const std::string& resource_path) : client_(client), path_(resource_path) {}
+    using Send = std::function<ScimResponse(const ScimRequest&)>;
+    TargetUniqueness(Send send, const std::string& resource_path) : send_(std::move(send)), path_(resource_path) {}
     bool taken(std::string_view target_path, const json& value) override {
+        // A candidate no identifier may hold is refused after evaluation (check_identifiers);
+        // it must not reach the target as a filter first.
+        if (value.is_string() && has_control_character(value.get_ref<const std::string&>())) return false;
         auto path = transforms::parse_scim_path(target_path);
         if (!path) return true;
-        const auto response = client_.send(transforms::find_request(path_, *path, value));
+        const auto response = send_(transforms::find_request(path_, *path, value));
         if (transforms::classify(response).kind != ResponseClass::Success) return true;  // unknown: don't risk it
         const auto list = transforms::parse_list_response(response.body);
         return !list.valid || list.total_results > 0 || !list.resources.empty();
     }
 
 private:
-    ScimClient& client_;
+    Send send_;
     const std::string& path_;
 };
 
@@ -87,13 +93,14 @@ std::vector<AppRuntime> build_app_runtimes(const Config& config) {
 EventProcessor::EventProcessor(const std::vector<AppRuntime>& apps,
                                std::map<std::string, ScimClient*> clients, StateStore& store,
                                DeadLetterSink& dead_letters, const Clock& clock,
-                               std::shared_ptr<spdlog::logger> log)
+                               std::shared_ptr<spdlog::logger> log, Options options)
     : apps_(apps),
       clients_(std::move(clients)),
       store_(store),
       dead_letters_(dead_letters),
       clock_(clock),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      options_(options) {}
 
 const AppRuntime* EventProcessor::find_app(const std::string& id) const {
     for (const auto& app : apps_) {
@@ -102,7 +109,79 @@ const AppRuntime* EventProcessor::find_app(const std::string& id) const {
     return nullptr;
 }
 
-ProcessResult EventProcessor::process(const InboundRecord& record) {
+namespace {
+
+void describe_event(OutcomeRecord& out, const Event& event) {
+    out.event_id = event.id;
+    out.source = event.source;
+    out.event_type = std::string(to_string(event.type));
+    out.app = event.app;
+    out.object_type = std::string(to_string(event.object_type));
+    out.object_id = event.object_id;
+    out.version = event.version;
+}
+
+}  // namespace
+
+ProcessResult EventProcessor::process(const InboundRecord& record) noexcept {
+    try {
+        return process_record(record);
+    } catch (const std::exception& e) {
+        return dead_letter_internal(record, e.what());
+    } catch (...) {
+        return dead_letter_internal(record, "unknown exception");
+    }
+}
+
+ProcessResult EventProcessor::dead_letter_internal(const InboundRecord& record, const std::string& what) noexcept {
+    try {
+        Context ctx{record, {}, clock_.steady_now(), nullptr};
+        ctx.out.topic = record.topic;
+        ctx.out.partition = record.partition;
+        ctx.out.offset = record.offset;
+        ctx.out.produced_at_ms = record.timestamp_ms;
+        ctx.out.started_at_ms = clock_.wall_ms();
+        const std::string reason = "internal error while processing the record: " + what;
+        if (log_) log_->error("{}[{}]@{}: {}", record.topic, record.partition, record.offset, redact(reason));
+        auto parsed = parse_record(record, options_.limits);
+        if (parsed && find_app(parsed->app) != nullptr) {
+            describe_event(ctx.out, *parsed);
+            return process_invalid(parsed->app, "InternalError", reason, &*parsed, "internal", ctx);
+        }
+        route_unparsed(ctx);
+        return process_invalid(ctx.out.app, "InternalError", reason, nullptr, "internal", ctx);
+    } catch (const std::exception& e) {
+        return ProcessResult{ProcessResult::Status::Fatal,
+                             "cannot dead-letter a record that failed (" + redact(what) + "): " + redact(e.what()),
+                             {}};
+    } catch (...) {
+        return ProcessResult{ProcessResult::Status::Fatal, "cannot dead-letter a record that failed", {}};
+    }
+}
+
+void EventProcessor::route_unparsed(Context& ctx) const {
+    // Route the failure to the app's own log when the record names a configured app: in its
+    // data, or failing that (a record too large to look into) in its key.
+    ctx.out.app = std::string(KeyScheme::kInvalidApp);
+    const InboundRecord& record = ctx.record;
+    if (record.value.size() <= options_.limits.max_bytes) {
+        auto doc = parse_json(record.value, false, options_.limits.max_depth);
+        if (doc && doc->is_object()) {
+            const json* data = doc->contains("data") ? &(*doc)["data"] : &*doc;
+            if (data->is_object() && data->contains("app") && (*data)["app"].is_string() &&
+                find_app((*data)["app"].get<std::string>()) != nullptr) {
+                ctx.out.app = (*data)["app"].get<std::string>();
+                return;
+            }
+        }
+    }
+    if (record.key) {
+        const std::string app = record.key->substr(0, record.key->find('/'));
+        if (find_app(app) != nullptr) ctx.out.app = app;
+    }
+}
+
+ProcessResult EventProcessor::process_record(const InboundRecord& record) {
     Context ctx{record, {}, clock_.steady_now(), nullptr};
     ctx.out.topic = record.topic;
     ctx.out.partition = record.partition;
@@ -110,38 +189,36 @@ ProcessResult EventProcessor::process(const InboundRecord& record) {
     ctx.out.produced_at_ms = record.timestamp_ms;
     ctx.out.started_at_ms = clock_.wall_ms();
 
-    auto parsed = parse_record(record);
+    auto parsed = parse_record(record, options_.limits);
     if (!parsed) {
-        // Route the failure to the app's own log when the record names a configured app.
-        std::string app(KeyScheme::kInvalidApp);
-        auto doc = parse_json(record.value);
-        if (doc && doc->is_object()) {
-            const json* data = doc->contains("data") ? &(*doc)["data"] : &*doc;
-            if (data->is_object() && data->contains("app") && (*data)["app"].is_string() &&
-                find_app((*data)["app"].get<std::string>()) != nullptr) {
-                app = (*data)["app"].get<std::string>();
-            }
-        }
-        return process_invalid(app, "InvalidEvent", "malformed event: " + parsed.error().message, nullptr, ctx);
+        route_unparsed(ctx);
+        return process_invalid(ctx.out.app, "InvalidEvent", "malformed event: " + parsed.error().message, nullptr,
+                               "parse", ctx);
     }
     const Event& event = *parsed;
-    ctx.out.event_id = event.id;
-    ctx.out.source = event.source;
-    ctx.out.event_type = std::string(to_string(event.type));
-    ctx.out.app = event.app;
-    ctx.out.object_type = std::string(to_string(event.object_type));
-    ctx.out.object_id = event.object_id;
-    ctx.out.version = event.version;
+    describe_event(ctx.out, event);
 
     const AppRuntime* app = find_app(event.app);
     if (app == nullptr) {
         return process_invalid(std::string(KeyScheme::kInvalidApp), "UnknownApp",
                                "unknown app \"" + event.app + "\": it is not in the configuration",
-                               &event, ctx);
+                               &event, "parse", ctx);
+    }
+    // Per-object order rests on the key: a record keyed for another object (or for none) would
+    // run beside that object's events instead of behind them.
+    const std::string expected_key = record_key(event);
+    if (!record.key || *record.key != expected_key) {
+        const json shown = record.key ? json(*record.key) : json(nullptr);
+        return process_invalid(event.app, "KeyMismatch",
+                               (record.key ? "the record key " + shown.dump(-1, ' ', true, json::error_handler_t::replace) +
+                                                 " does not name this event's object " + expected_key
+                                           : "the record has no key; it must be " + expected_key) +
+                                   " (<app>/<type>/<id>: per-object order rests on it)",
+                               &event, "parse", ctx);
     }
     auto prior = store_.load(event);
     if (!prior) {
-        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + prior.error().message, {}};
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(prior.error().message), {}};
     }
     if (prior->recorded) {
         // A redelivery or a re-produced event: its one outcome exists already.
@@ -164,7 +241,7 @@ ProcessResult EventProcessor::process(const InboundRecord& record) {
 }
 
 ProcessResult EventProcessor::process_invalid(std::string app, std::string code, std::string reason,
-                                              const Event* event, Context& ctx) {
+                                              const Event* event, std::string stage, Context& ctx) {
     ctx.out.app = std::move(app);
     Result<std::optional<OutcomeRecord>> prior = std::optional<OutcomeRecord>{};
     if (event != nullptr) {
@@ -180,13 +257,13 @@ ProcessResult EventProcessor::process_invalid(std::string app, std::string code,
         prior = store_.load_invalid(ctx.out.app, ctx.record.topic, ctx.record.partition, ctx.record.offset);
     }
     if (!prior) {
-        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + prior.error().message, {}};
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(prior.error().message), {}};
     }
     if (*prior) {
         (void)store_.count_duplicate(ctx.out.app);
         return ProcessResult{ProcessResult::Status::Duplicate, {}, **prior};
     }
-    return dead_letter(ctx, std::move(code), std::move(reason), "parse", std::nullopt);
+    return dead_letter(ctx, std::move(code), std::move(reason), std::move(stage), std::nullopt);
 }
 
 ProcessResult EventProcessor::process_user(const Event& event, const AppRuntime& app,
@@ -195,7 +272,8 @@ ProcessResult EventProcessor::process_user(const Event& event, const AppRuntime&
         return dead_letter(ctx, "NotConfigured", "no SCIM client for app " + app.config.id, "dispatch", std::nullopt);
     }
     StoreReferences references(store_, app.config.id);
-    TargetUniqueness uniqueness(*ctx.client, app.profile.users.mapping.resource_path);
+    TargetUniqueness uniqueness([this, &ctx](const ScimRequest& request) { return send(ctx, request); },
+                                app.profile.users.mapping.resource_path);
     const transforms::DecisionHooks hooks{&uniqueness, &references};
     UserDecision decision = transforms::decide_user(event, link, app.rules, app.profile.users, hooks);
     if (decision.step == UserDecision::Step::Skip) {
@@ -452,11 +530,11 @@ ProcessResult EventProcessor::dead_letter(Context& ctx, std::string code, std::s
                                           std::string stage, std::optional<LinkState> link) {
     ctx.out.status = OutcomeStatus::DeadLettered;
     ctx.out.code = std::move(code);
-    ctx.out.reason = std::move(reason);
+    ctx.out.reason = redact(std::move(reason));
     DeadLetterReason why{ctx.out.code, ctx.out.reason, std::move(stage), ctx.out.attempts, clock_.wall_ms()};
     auto published = dead_letters_.publish(ctx.record, why);
     if (!published) {
-        return ProcessResult{ProcessResult::Status::Fatal, "dead-letter topic: " + published.error().message, {}};
+        return ProcessResult{ProcessResult::Status::Fatal, "dead-letter topic: " + redact(published.error().message), {}};
     }
     if (log_) {
         if (ctx.out.event_id.empty()) {
@@ -474,12 +552,38 @@ ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link
     ctx.out.finished_at_ms = clock_.wall_ms();
     ctx.out.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - ctx.started).count();
+    redact_outcome(ctx.out);
     Commit commit{ctx.out, std::move(link), dead_letter};
     auto committed = store_.commit(commit);
     if (!committed) {
-        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + committed.error().message, {}};
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(committed.error().message), {}};
+    }
+    if (*committed == CommitStatus::AlreadyRecorded) {
+        // Another delivery of this event recorded its outcome between our load and our commit
+        // (a rebalance handed the partition over mid-event): that outcome stands, ours is not one.
+        (void)store_.count_duplicate(ctx.out.app);
+        return ProcessResult{ProcessResult::Status::Duplicate, {}, std::move(ctx.out)};
+    }
+    if (*committed == CommitStatus::RecordedLinkKept && log_) {
+        log_->warn("event {} for {}/{}/{}: a newer version of the object was recorded meanwhile; its link was kept",
+                   ctx.out.event_id, ctx.out.app, ctx.out.object_type, ctx.out.object_id);
     }
     return ProcessResult{ProcessResult::Status::Recorded, {}, std::move(ctx.out)};
+}
+
+std::string EventProcessor::redact(std::string text) const {
+    return options_.redactor == nullptr ? text : options_.redactor->redact(std::move(text));
+}
+
+void EventProcessor::redact_outcome(OutcomeRecord& out) const {
+    if (options_.redactor == nullptr || options_.redactor->empty()) return;
+    out.reason = options_.redactor->redact(std::move(out.reason));
+    // Old values can come from the target's own resource (an adopted account).
+    for (auto& change : out.changes) {
+        for (auto* value : {&change.old_value, &change.new_value}) {
+            if (value->is_string()) *value = options_.redactor->redact(value->get<std::string>());
+        }
+    }
 }
 
 ScimResponse EventProcessor::send(Context& ctx, const ScimRequest& request) {

@@ -57,23 +57,28 @@ spdlog::level::level_enum level_of_syslog(int level) {
 
 }  // namespace
 
+std::map<std::string, std::string> KafkaConsumer::effective_properties(std::map<std::string, std::string> properties) {
+    properties["enable.auto.offset.store"] = "false";
+    properties["enable.auto.commit"] = "true";
+    properties["auto.offset.reset"] = "earliest";
+    properties["enable.partition.eof"] = "false";
+    properties["partition.assignment.strategy"] = "range,roundrobin";
+    return properties;
+}
+
 KafkaConsumer::KafkaConsumer(std::map<std::string, std::string> properties,
                              std::vector<std::string> topics, RebalanceListener& listener,
-                             std::shared_ptr<spdlog::logger> log)
-    : log_(std::move(log)), listener_(listener) {
+                             std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds lost_timeout)
+    : log_(std::move(log)), listener_(listener), loss_(lost_timeout) {
     if (!log_) throw std::invalid_argument("KafkaConsumer needs a logger");
     const auto group = properties.find("group.id");
     if (group == properties.end() || group->second.empty()) {
         throw std::runtime_error("kafka property \"group.id\": is required for the consumer");
     }
     if (topics.empty()) throw std::runtime_error("KafkaConsumer: no topics to subscribe to");
-    properties["enable.auto.offset.store"] = "false";
-    properties["enable.auto.commit"] = "true";
-    properties["auto.offset.reset"] = "earliest";
-    properties["enable.partition.eof"] = "false";
-    properties["partition.assignment.strategy"] = "range,roundrobin";
+    if (const auto it = properties.find("bootstrap.servers"); it != properties.end()) bootstrap_ = it->second;
 
-    KafkaConfPtr conf = make_conf(properties);
+    KafkaConfPtr conf = make_conf(effective_properties(std::move(properties)));
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaConsumer::on_rebalance);
     rd_kafka_conf_set_error_cb(conf.get(), &KafkaConsumer::on_error);
@@ -102,10 +107,51 @@ KafkaConsumer::~KafkaConsumer() {
     } catch (...) {
         // Destructors must not throw; close() only throws on allocation failure.
     }
+    if (abandoned_) {
+        // rd_kafka_destroy would run the consumer close that close() skipped.
+        rd_kafka_destroy_flags(handle_.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
     handle_.reset();
 }
 
 std::optional<InboundRecord> KafkaConsumer::poll(std::chrono::milliseconds timeout) {
+    auto record = poll_once(timeout);
+    if (record) {
+        std::lock_guard lock(fatal_mutex_);
+        loss_.reachable();
+    } else {
+        check_lost();
+    }
+    return record;
+}
+
+void KafkaConsumer::check_lost() {
+    if (closed_ || loss_.bound().count() <= 0) return;
+    {
+        std::lock_guard lock(fatal_mutex_);
+        if (fatal_ || !loss_.due(SteadyClock::now())) return;
+    }
+    // librdkafka keeps reconnecting by itself; only a metadata request that fails too says the
+    // cluster is gone rather than quiet. Bounded, and only asked once the outage is long.
+    const rd_kafka_metadata_t* metadata = nullptr;
+    const rd_kafka_resp_err_t err =
+        rd_kafka_metadata(handle_.get(), 0, nullptr, &metadata, static_cast<int>(loss_.probe().count()));
+    std::lock_guard lock(fatal_mutex_);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(metadata);
+        loss_.reachable();
+        log_->info("kafka: a broker answers again at {}", bootstrap_);
+        return;
+    }
+    if (fatal_) return;
+    fatal_ = make_error("lost Kafka at " + bootstrap_ + ": no broker reachable for " +
+                            std::to_string(loss_.down_for(SteadyClock::now()).count()) +
+                            " ms and a metadata request failed (" + kafka_error_text(err) + ")",
+                        ErrorKind::Transient);
+    log_->critical("{}", fatal_->message);
+}
+
+std::optional<InboundRecord> KafkaConsumer::poll_once(std::chrono::milliseconds timeout) {
     if (closed_) return std::nullopt;
     const auto deadline = SteadyClock::now() + timeout;
     for (;;) {
@@ -171,6 +217,16 @@ Result<bool> KafkaConsumer::commit_sync() {
 void KafkaConsumer::close() {
     if (closed_) return;
     closed_ = true;
+    {
+        std::lock_guard lock(fatal_mutex_);
+        abandoned_ = fatal_.has_value();
+    }
+    if (abandoned_) {
+        // Lost or failed: there is no coordinator to commit to or leave, and librdkafka would
+        // wait for one for seconds. The next owner starts from the last committed offsets.
+        log_->warn("kafka consumer closed without committing or leaving the group (the cluster is gone)");
+        return;
+    }
     const rd_kafka_resp_err_t err = rd_kafka_consumer_close(handle_.get());
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_->warn("kafka consumer close: {}", kafka_error_text(err));
@@ -261,6 +317,10 @@ void KafkaConsumer::on_error(rd_kafka_t* rk, int err, const char* reason, void* 
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
             self->note_fatal(rk);
             return;
+        }
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+            std::lock_guard lock(self->fatal_mutex_);
+            self->loss_.all_brokers_down(SteadyClock::now());
         }
         // librdkafka retries these itself (broker down, transport); they are worth a warning.
         self->log_->warn("kafka: {} ({})", reason != nullptr ? reason : "",

@@ -1,22 +1,40 @@
 #include "provbridge/consumers/offset_tracker.hpp"
 
+#include <algorithm>
+
 namespace provbridge::consumers {
 
-void OffsetTracker::begin(const TopicPartition& tp, std::int64_t offset) {
+OffsetTracker::Epoch OffsetTracker::begin(const TopicPartition& tp, std::int64_t offset) {
     std::lock_guard lock(mutex_);
-    auto& p = partitions_[tp];
+    auto [it, created] = partitions_.try_emplace(tp);
+    auto& p = it->second;
+    if (created) p.epoch = next_epoch_++;
     if (p.pending.insert(offset).second) ++total_;
     p.highest_begun = std::max(p.highest_begun, offset);
+    return p.epoch;
 }
 
-void OffsetTracker::complete(const TopicPartition& tp, std::int64_t offset) {
+bool OffsetTracker::complete(const TopicPartition& tp, std::int64_t offset, Epoch epoch) {
     {
         std::lock_guard lock(mutex_);
         const auto it = partitions_.find(tp);
-        if (it == partitions_.end()) return;
-        if (it->second.pending.erase(offset) > 0) --total_;
+        if (it == partitions_.end() || it->second.epoch != epoch) return false;
+        if (it->second.pending.erase(offset) == 0) return false;
+        --total_;
     }
     changed_.notify_all();
+    return true;
+}
+
+bool OffsetTracker::complete(const TopicPartition& tp, std::int64_t offset) {
+    Epoch epoch = 0;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = partitions_.find(tp);
+        if (it == partitions_.end()) return false;
+        epoch = it->second.epoch;
+    }
+    return complete(tp, offset, epoch);
 }
 
 std::vector<std::pair<TopicPartition, std::int64_t>> OffsetTracker::take_committable() {
@@ -54,12 +72,21 @@ std::size_t OffsetTracker::in_flight(const std::vector<TopicPartition>& partitio
 }
 
 bool OffsetTracker::wait_below(std::size_t limit, const std::vector<TopicPartition>& partitions,
-                               std::chrono::steady_clock::time_point deadline) const {
+                               std::chrono::steady_clock::time_point deadline,
+                               const std::atomic<bool>* give_up) const {
     std::unique_lock lock(mutex_);
-    return changed_.wait_until(lock, deadline, [&] { return count_locked(partitions) < limit; });
+    changed_.wait_until(lock, deadline, [&] {
+        return count_locked(partitions) < limit || (give_up != nullptr && give_up->load());
+    });
+    return count_locked(partitions) < limit;
 }
 
-void OffsetTracker::notify() const { changed_.notify_all(); }
+void OffsetTracker::notify() const {
+    // Taking the lock orders the caller's flag write before a waiter's next predicate check;
+    // without it a waiter that just read the flag as unset could miss this wake-up.
+    { std::lock_guard lock(mutex_); }
+    changed_.notify_all();
+}
 
 void OffsetTracker::forget(const std::vector<TopicPartition>& partitions) {
     std::lock_guard lock(mutex_);

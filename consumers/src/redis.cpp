@@ -11,6 +11,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "provbridge/core/redact.hpp"
+
 namespace provbridge::consumers {
 namespace {
 
@@ -94,13 +96,12 @@ bool closed_by_peer(int hiredis_err, int saved_errno) {
            (hiredis_err == REDIS_ERR_IO && (saved_errno == ECONNRESET || saved_errno == EPIPE));
 }
 
-std::string redact(std::string text, const std::string& secret) {
-    if (secret.empty()) return text;
-    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
-        text.replace(pos, secret.size(), "***");
-        pos += 3;
-    }
-    return text;
+std::string redact(std::string text, const std::string& secret) { return Redactor({secret}).redact(std::move(text)); }
+
+// Keeps the error's kind: only its text is rewritten.
+Error redact(Error error, const std::string& secret) {
+    error.message = redact(std::move(error.message), secret);
+    return error;
 }
 
 std::string describe(const std::vector<RedisArgv>& commands) {
@@ -294,7 +295,7 @@ Result<RedisContextPtr> RedisConnection::open() const {
 
     bool closed_idle = false;
     auto replies = exchange(context.get(), hello, where, closed_idle);
-    if (!replies) return make_error(redact(replies.error().message, options_.password));
+    if (!replies) return redact(replies.error(), options_.password);
     for (std::size_t i = 0; i < replies->size(); ++i) {
         const auto& reply = *(*replies)[i];
         if (reply.type == REDIS_REPLY_ERROR) {
@@ -331,7 +332,7 @@ Result<std::vector<RedisReplyPtr>> RedisConnection::send_and_read(
     if (!replies) {
         // The stream position is unknown after a failure, so the socket cannot be reused.
         context_.reset();
-        return make_error(redact(replies.error().message, options_.password));
+        return redact(replies.error(), options_.password);
     }
     if (widened && redisSetTimeout(context_.get(), to_timeval(options_.timeout)) != REDIS_OK) {
         context_.reset();

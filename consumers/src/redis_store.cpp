@@ -20,21 +20,44 @@ using nlohmann::json;
 // version, status, applied, 9 dead letter "1"/"0", 10 counter, 11 owner (source id, "" for
 // none), 12 number N of log stream arguments, 13..12+N log field/value pairs, the rest
 // dead-letter field/value pairs.
-// SET NX comes first so a second delivery changes nothing at all.
+// Returns 0: already recorded, nothing written; 1: recorded; 2: recorded, but the stored link
+// has a higher version, so the link and the owner index were left alone.
+// SET NX comes first so a second delivery changes nothing at all. The version check is here,
+// not in the caller, because two workers can race between a load and this commit (a revoke
+// that timed out, an old event replayed): only the script sees the link as it is now.
 constexpr std::string_view kCommitScript = R"lua(
+-- Versions are decimal int64 strings; Lua numbers are doubles and would round above 2^53.
+local function int_less(a, b)
+  local na, nb = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
+  if na ~= nb then return na end
+  if na then a, b = b:sub(2), a:sub(2) end
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return 0
 end
+local kept = false
 if ARGV[4] == '1' then
-  redis.call('HSET', KEYS[2], 'scim_id', ARGV[5], 'version', ARGV[6], 'status', ARGV[7],
-             'applied', ARGV[8])
-end
-if ARGV[11] ~= '' then
-  redis.call('SET', KEYS[6], ARGV[11])
+  local stored = redis.call('HGET', KEYS[2], 'version')
+  kept = stored and string.match(stored, '^-?%d+$') ~= nil and int_less(ARGV[6], stored)
+  if not kept then
+    redis.call('HSET', KEYS[2], 'scim_id', ARGV[5], 'version', ARGV[6], 'status', ARGV[7],
+               'applied', ARGV[8])
+    -- The owner index follows the link: an account never points at a source whose link
+    -- does not point back.
+    if ARGV[11] ~= '' then
+      redis.call('SET', KEYS[6], ARGV[11])
+    end
+  end
 end
 local nlog = tonumber(ARGV[12])
 local entry = {}
 for i = 13, 12 + nlog do entry[#entry + 1] = ARGV[i] end
+if kept then
+  entry[#entry + 1] = 'link'
+  entry[#entry + 1] = 'kept_newer'
+end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
 redis.call('HINCRBY', KEYS[4], ARGV[10], 1)
 redis.call('HINCRBY', KEYS[4], 'events', 1)
@@ -43,6 +66,7 @@ if ARGV[9] == '1' then
   for i = 13 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', unpack(dlq))
 end
+if kept then return 2 end
 return 1
 )lua";
 
@@ -342,7 +366,12 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     if (!reply) return reply.error();
     const auto& result = **reply;
     if (result.type != REDIS_REPLY_INTEGER) return unexpected_reply("commit script", result);
-    return result.integer == 1 ? CommitStatus::Recorded : CommitStatus::AlreadyRecorded;
+    switch (result.integer) {
+        case 0: return CommitStatus::AlreadyRecorded;
+        case 1: return CommitStatus::Recorded;
+        case 2: return CommitStatus::RecordedLinkKept;
+        default: return unexpected_reply("commit script", result);
+    }
 }
 
 Result<bool> RedisStateStore::count_duplicate(const std::string& app) {

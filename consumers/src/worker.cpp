@@ -1,9 +1,35 @@
 #include "provbridge/consumers/worker.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <exception>
+#include <iterator>
+#include <set>
 
 namespace provbridge::consumers {
+
+ProcessResult RecordHandler::handle_failure(const InboundRecord& record, std::string_view what) {
+    ProcessResult result;
+    result.status = ProcessResult::Status::Fatal;
+    result.fatal_reason = "record " + record.topic + "[" + std::to_string(record.partition) + "]@" +
+                          std::to_string(record.offset) + " could not be handled: " + std::string(what);
+    return result;
+}
+
+namespace {
+
+std::string describe_exception(std::exception_ptr thrown) {
+    try {
+        std::rethrow_exception(std::move(thrown));
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception that is not a std::exception";
+    }
+}
+
+}  // namespace
 
 // One thread working through a FIFO queue: all records of one object land on the same lane,
 // so per-object order is the partition order.
@@ -21,12 +47,24 @@ public:
         if (thread_.joinable()) thread_.join();
     }
 
-    void push(InboundRecord record) {
+    void push(InboundRecord record, OffsetTracker::Epoch epoch) {
         {
             std::lock_guard lock(mutex_);
-            queue_.push_back(std::move(record));
+            queue_.push_back(Queued{std::move(record), epoch});
         }
         cv_.notify_one();
+    }
+
+    // Takes out the queued (not started) records of these partitions and returns how many:
+    // they were revoked, and their new owner will consume them from the uncommitted offsets.
+    std::size_t drop(const std::set<TopicPartition>& partitions) {
+        std::lock_guard lock(mutex_);
+        const auto kept = std::remove_if(queue_.begin(), queue_.end(), [&](const Queued& q) {
+            return partitions.count(TopicPartition{q.record.topic, q.record.partition}) > 0;
+        });
+        const auto dropped = static_cast<std::size_t>(std::distance(kept, queue_.end()));
+        queue_.erase(kept, queue_.end());
+        return dropped;
     }
 
     // After a fatal error nothing more is handled; queued records stay uncommitted.
@@ -38,19 +76,49 @@ public:
     }
 
 private:
+    struct Queued {
+        InboundRecord record;
+        OffsetTracker::Epoch epoch = 0;
+    };
+
     void loop() {
         for (;;) {
-            InboundRecord record;
+            Queued next;
             {
                 std::unique_lock lock(mutex_);
                 cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
                 if (queue_.empty()) return;
-                record = std::move(queue_.front());
+                next = std::move(queue_.front());
                 queue_.pop_front();
             }
             if (worker_.fatal_) continue;
-            const ProcessResult result = handler_->handle(record);
-            worker_.finished(record, result);
+            worker_.finished(next.record, next.epoch, handle(next.record));
+        }
+    }
+
+    // The handler returns errors as values; an exception is a bug in it, and it must cost one
+    // record (dead-lettered by handle_failure), not the lane thread and with it the process.
+    ProcessResult handle(const InboundRecord& record) {
+        std::string what;
+        try {
+            return handler_->handle(record);
+        } catch (...) {
+            what = describe_exception(std::current_exception());
+        }
+        if (worker_.log_) {
+            worker_.log_->error("handling {}[{}]@{} threw: {}", record.topic, record.partition, record.offset,
+                                what);
+        }
+        try {
+            return handler_->handle_failure(record, what);
+        } catch (...) {
+            ProcessResult fatal;
+            fatal.status = ProcessResult::Status::Fatal;
+            fatal.fatal_reason = "record " + record.topic + "[" + std::to_string(record.partition) + "]@" +
+                                 std::to_string(record.offset) + " threw (" + what +
+                                 ") and recording that failed too: " +
+                                 describe_exception(std::current_exception());
+            return fatal;
         }
     }
 
@@ -58,7 +126,7 @@ private:
     std::unique_ptr<RecordHandler> handler_;
     std::mutex mutex_;
     std::condition_variable cv_;
-    std::deque<InboundRecord> queue_;
+    std::deque<Queued> queue_;
     bool closing_ = false;
     std::thread thread_;  // last: starts after the members it uses exist
 };
@@ -102,12 +170,14 @@ void Worker::fail(const std::string& reason) {
     tracker_.notify();
 }
 
-void Worker::finished(const InboundRecord& record, const ProcessResult& result) {
+void Worker::finished(const InboundRecord& record, OffsetTracker::Epoch epoch, const ProcessResult& result) {
     if (result.status == ProcessResult::Status::Fatal) {
         // Leave the offset in flight: the record is redelivered after a restart.
         fail(result.fatal_reason);
         return;
     }
+    // The outcome is durable whether or not the partition is still ours, so it counts (once:
+    // a redelivery to the new owner finds it recorded and counts a duplicate there).
     if (result.status == ProcessResult::Status::Duplicate) {
         ++duplicates_;
     } else if (result.record) {
@@ -117,7 +187,10 @@ void Worker::finished(const InboundRecord& record, const ProcessResult& result) 
             case OutcomeStatus::DeadLettered: ++dead_lettered_; break;
         }
     }
-    tracker_.complete(TopicPartition{record.topic, record.partition}, record.offset);
+    if (!tracker_.complete(TopicPartition{record.topic, record.partition}, record.offset, epoch) && log_) {
+        log_->info("{}[{}]@{} finished after its partition was revoked; its new owner will find it recorded",
+                   record.topic, record.partition, record.offset);
+    }
     if (observer_) observer_(result);
 }
 
@@ -143,22 +216,43 @@ void Worker::on_assigned(const std::vector<TopicPartition>& partitions) {
 }
 
 void Worker::on_revoked(const std::vector<TopicPartition>& partitions) {
+    if (fatal_) {
+        // Nothing unfinished will finish now (lanes abandon their queues), so waiting would
+        // only delay the stop; offsets stop at the lowest unfinished record either way.
+        store_offsets();
+        tracker_.forget(partitions);
+        if (log_) log_->warn("revoked {} partition(s) after a fatal error without waiting", partitions.size());
+        return;
+    }
+    // Records not yet started go back to Kafka at once: running them now would race the
+    // partitions' new owner, which starts from the offsets stored here.
+    const std::set<TopicPartition> revoked(partitions.begin(), partitions.end());
+    std::size_t dropped = 0;
+    for (auto& lane : lanes_) dropped += lane->drop(revoked);
+    // Dropped records stay in the tracker (so no offset passes them) but never complete: wait
+    // until only they are left.
     const auto deadline = std::chrono::steady_clock::now() + options_.revoke_timeout;
-    const bool drained = tracker_.wait_below(1, partitions, deadline) || tracker_.in_flight(partitions) == 0;
+    const bool drained = tracker_.wait_below(dropped + 1, partitions, deadline, &fatal_);
     store_offsets();
     tracker_.forget(partitions);
     if (log_) {
         if (drained) {
-            log_->info("revoked {} partition(s) after finishing their in-flight events", partitions.size());
+            log_->info("revoked {} partition(s) after finishing their started events ({} queued given back)",
+                       partitions.size(), dropped);
         } else {
-            log_->warn("revoked {} partition(s) with events still in flight; they will be redelivered",
+            log_->warn("revoked {} partition(s) with events still running; they will be redelivered",
                        partitions.size());
         }
     }
 }
 
 std::optional<std::string> Worker::run() {
-    source_ = source_factory_(*this);
+    try {
+        source_ = source_factory_(*this);
+    } catch (const std::exception& e) {
+        // Joining the group is start-up: report it as the reason the worker could not run.
+        return std::string("cannot join the consumer group: ") + e.what();
+    }
     const int n = std::max(1, options_.concurrency);
     for (int i = 0; i < n; ++i) {
         lanes_.push_back(std::make_unique<Lane>(*this, handler_factory_(i)));
@@ -183,8 +277,8 @@ std::optional<std::string> Worker::run() {
         }
         if (record) {
             ++consumed_;
-            tracker_.begin(TopicPartition{record->topic, record->partition}, record->offset);
-            lanes_[lane_for(*record)]->push(std::move(*record));
+            const auto epoch = tracker_.begin(TopicPartition{record->topic, record->partition}, record->offset);
+            lanes_[lane_for(*record)]->push(std::move(*record), epoch);
         }
         store_offsets();
         if (std::chrono::steady_clock::now() >= next_progress) {
@@ -199,14 +293,17 @@ std::optional<std::string> Worker::run() {
 
     if (!fatal_) {
         // Drain: every record already handed to a lane reaches its outcome before we leave.
+        // A fatal error meanwhile ends the wait: the rest will not finish.
         while (!fatal_ && tracker_.in_flight() > 0) {
-            tracker_.wait_below(1, {}, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+            tracker_.wait_below(1, {}, std::chrono::steady_clock::now() + std::chrono::seconds(1), &fatal_);
         }
     }
     if (fatal_) {
         for (auto& lane : lanes_) lane->abandon();
     }
-    lanes_.clear();  // joins lane threads; a lane mid-record finishes it first
+    // Joins lane threads. A lane mid-record finishes it first (bounded by the SCIM and Redis
+    // timeouts); after a fatal error no queued record is started.
+    lanes_.clear();
     store_offsets();
     source_->close();
     source_.reset();

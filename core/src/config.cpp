@@ -210,11 +210,19 @@ std::string trim_trailing_slashes(std::string s) {
 
 void read_kafka(Reader& r, const Reader::Scope& root, KafkaConfig& kafka) {
     const auto scope = r.child(root, "kafka");
-    r.check_known(scope, {"bootstrap_servers", "group_id", "topics", "embedded_broker", "properties",
-                          "consumer_properties", "producer_properties"});
+    r.check_known(scope, {"bootstrap_servers", "group_id", "group_instance_id", "topics", "embedded_broker",
+                          "properties", "consumer_properties", "producer_properties", "secret_properties",
+                          "connect_timeout_ms", "lost_timeout_ms"});
     if (auto v = r.get_string(scope, "bootstrap_servers")) kafka.bootstrap_servers = *v;
     if (auto v = r.get_string(scope, "group_id")) kafka.group_id = *v;
     if (kafka.group_id.empty()) r.fail({"kafka", "group_id"}, "must not be empty");
+    if (auto v = r.get_string(scope, "group_instance_id")) kafka.group_instance_id = *v;
+    static const std::regex instance_re("^[A-Za-z0-9._-]{1,249}$");
+    if (!kafka.group_instance_id.empty() && !std::regex_match(kafka.group_instance_id, instance_re)) {
+        r.fail({"kafka", "group_instance_id"}, "must be 1-249 characters of A-Z a-z 0-9 . _ - (one per worker)");
+    }
+    if (auto v = r.get_int(scope, "connect_timeout_ms", 100, 600000)) kafka.connect_timeout = std::chrono::milliseconds(*v);
+    if (auto v = r.get_int(scope, "lost_timeout_ms", 1000, 600000)) kafka.lost_timeout = std::chrono::milliseconds(*v);
 
     const auto topics = r.child(scope, "topics");
     r.check_known(topics, {"events", "dead_letter"});
@@ -250,12 +258,41 @@ void read_kafka(Reader& r, const Reader::Scope& root, KafkaConfig& kafka) {
             if (key == "bootstrap.servers" || key == "group.id") {
                 r.fail({"kafka", name, key}, "set it with kafka.bootstrap_servers / kafka.group_id instead");
             }
+            if (key == "group.instance.id") r.fail({"kafka", name, key}, "set it with kafka.group_instance_id instead");
+            if (is_secret_kafka_property(key)) {
+                r.fail({"kafka", name, key}, R"(secrets are never written inline; give it in kafka.secret_properties as {"env": "VARIABLE"} or {"file": "/path"})");
+            }
             out[key] = value.get<std::string>();
         }
     };
     read_props("properties", kafka.properties);
     read_props("consumer_properties", kafka.consumer_properties);
     read_props("producer_properties", kafka.producer_properties);
+
+    const auto secrets = r.child(scope, "secret_properties");
+    if (secrets.node == nullptr) return;
+    constexpr const char* kShape = R"(must be {"env": "VARIABLE"} or {"file": "/path"})";
+    for (const auto& [key, value] : secrets.node->items()) {
+        const std::vector<std::string> path{"kafka", "secret_properties", key};
+        if (key == "bootstrap.servers" || key == "group.id" || key == "group.instance.id") {
+            r.fail(path, "not a secret; set it with kafka.bootstrap_servers / group_id / group_instance_id");
+        }
+        for (const auto* plain : {&kafka.properties, &kafka.consumer_properties, &kafka.producer_properties}) {
+            if (plain->count(key) > 0) r.fail(path, "also given as a plain property; give it once");
+        }
+        if (!value.is_object()) r.fail(path, kShape);
+        SecretRef ref;
+        for (const auto& [field, v] : value.items()) {
+            auto p = path;
+            p.push_back(field);
+            if (field != "env" && field != "file") r.fail(p, "unknown field (known fields here: env, file)");
+            if (!v.is_string() || v.get<std::string>().empty()) r.fail(p, "must be a non-empty string");
+            (field == "env" ? ref.env : ref.file) = v.get<std::string>();
+        }
+        if (ref.empty()) r.fail(path, kShape);
+        if (!ref.env.empty() && !ref.file.empty()) r.fail(path, "give either env or file, not both");
+        kafka.secret_properties[key] = ref;
+    }
 }
 
 void parse_redis_url(Reader& r, const std::string& url, RedisConfig& redis) {
@@ -307,8 +344,12 @@ void read_redis(Reader& r, const Reader::Scope& root, RedisConfig& redis) {
 
 void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {
     const auto scope = r.child(root, "worker");
-    r.check_known(scope, {"concurrency", "max_in_flight"});
+    r.check_known(scope, {"concurrency", "max_in_flight", "max_event_bytes", "max_event_depth"});
     if (auto v = r.get_int(scope, "concurrency", 1, 256)) worker.concurrency = static_cast<int>(*v);
+    if (auto v = r.get_int(scope, "max_event_bytes", 1024, 64 * 1024 * 1024)) {
+        worker.max_event_bytes = static_cast<std::size_t>(*v);
+    }
+    if (auto v = r.get_int(scope, "max_event_depth", 4, kMaxJsonDepth)) worker.max_event_depth = static_cast<int>(*v);
     if (auto v = r.get_int(scope, "max_in_flight", 1, 100000)) worker.max_in_flight = static_cast<int>(*v);
     if (worker.max_in_flight < worker.concurrency) {
         r.fail({"worker", "max_in_flight"}, "must be at least worker.concurrency (" +
@@ -580,6 +621,34 @@ std::string resolve_secret(const SecretRef& ref, const Environment& env, const s
         return value;
     }
     throw ConfigError(source, field + "_env", "no secret configured");
+}
+
+bool is_secret_kafka_property(std::string_view name) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    // Named: librdkafka's key material and Java-style JAAS lines; by pattern: whatever a
+    // future librdkafka calls a password or a secret.
+    static const std::set<std::string, std::less<>> kNamed{"ssl.key.pem", "ssl_key", "sasl.oauthbearer.config",
+                                                           "sasl.jaas.config", "ssl.keystore.password",
+                                                           "ssl.key.password", "sasl.password",
+                                                           "sasl.oauthbearer.client.secret"};
+    return kNamed.count(lower) > 0 || lower.find("password") != std::string::npos ||
+           lower.find("secret") != std::string::npos;
+}
+
+std::map<std::string, std::string> resolve_kafka_secrets(const Config& config, const Environment& env) {
+    std::map<std::string, std::string> out;
+    for (const auto& [name, ref] : config.kafka.secret_properties) {
+        const std::string field = "kafka.secret_properties." + name;
+        try {
+            out[name] = resolve_secret(ref, env, config.source, field);
+        } catch (const ConfigError& e) {
+            // resolve_secret names fields the SCIM way (<field>_env); these are <field>.env.
+            throw ConfigError(e.file(), field + (ref.env.empty() ? ".file" : ".env"), e.reason());
+        }
+    }
+    return out;
 }
 
 std::string resolve_app_token(const Config& config, const AppConfig& app, const Environment& env) {

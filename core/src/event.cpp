@@ -52,6 +52,9 @@ std::optional<Error> read_string(const json& obj, const char* name, std::string_
     if (required && out.empty()) {
         return field_error(field, "must not be empty");
     }
+    if (required && has_control_character(out)) {
+        return field_error(field, "must not contain control characters");
+    }
     return std::nullopt;
 }
 
@@ -134,9 +137,10 @@ std::optional<Error> read_data(const json& data, Event& event) {
         }
         for (std::size_t i = 0; i < members->size(); ++i) {
             const auto& m = (*members)[i];
-            if (!m.is_string() || m.get_ref<const std::string&>().empty()) {
+            if (!m.is_string() || m.get_ref<const std::string&>().empty() ||
+                has_control_character(m.get_ref<const std::string&>())) {
                 return field_error("data.members[" + std::to_string(i) + "]",
-                                   "must be a non-empty string");
+                                   "must be a non-empty string without control characters");
             }
             event.members.push_back(m.get<std::string>());
         }
@@ -167,7 +171,7 @@ const Header* find_header(const std::vector<Header>& headers, std::string_view n
     return found;
 }
 
-Result<Event> parse_binary(const InboundRecord& record) {
+Result<Event> parse_binary(const InboundRecord& record, const ParseLimits& limits) {
     Event event;
     const auto header = [&](std::string_view name) -> const Header* {
         return find_header(record.headers, name);
@@ -181,6 +185,9 @@ Result<Event> parse_binary(const InboundRecord& record) {
         if (h == nullptr || h->value.empty()) {
             return field_error(name, "header is required");
         }
+        if (has_control_character(h->value)) {
+            return field_error(name, "header must not contain control characters");
+        }
         out = h->value;
         return std::nullopt;
     };
@@ -191,7 +198,7 @@ Result<Event> parse_binary(const InboundRecord& record) {
     if (auto err = read_type(type_name, event)) return *err;
     if (const Header* h = header("ce_subject")) event.subject = h->value;
     if (const Header* h = header("ce_time")) event.time = h->value;
-    auto data = parse_json(record.value);
+    auto data = parse_json(record.value, false, limits.max_depth);
     if (!data) {
         return field_error("data (record value)", data.error().message);
     }
@@ -241,8 +248,18 @@ ObjectType object_type_of(EventType type) {
     }
 }
 
-Result<Event> parse_structured_event(std::string_view json_text) {
-    auto parsed = parse_json(json_text);
+Result<Event> parse_structured_event(std::string_view json_text, const ParseLimits& limits) {
+    if (json_text.size() > limits.max_bytes) {
+        return make_error("the event is " + std::to_string(json_text.size()) + " bytes, over the limit of " +
+                              std::to_string(limits.max_bytes) + " (worker.max_event_bytes)",
+                          ErrorKind::Permanent);
+    }
+    auto parsed = parse_json(json_text, false, limits.max_depth);
+    if (!parsed && json_nesting_depth(json_text, limits.max_depth) > limits.max_depth) {
+        return make_error("the event is nested deeper than " + std::to_string(limits.max_depth) +
+                              " levels (worker.max_event_depth)",
+                          ErrorKind::Permanent);
+    }
     if (!parsed) {
         return parsed.error();
     }
@@ -271,11 +288,34 @@ Result<Event> parse_structured_event(std::string_view json_text) {
     return event;
 }
 
-Result<Event> parse_record(const InboundRecord& record) {
+Result<Event> parse_record(const InboundRecord& record, const ParseLimits& limits) {
     if (find_header(record.headers, "ce_specversion") != nullptr) {
-        return parse_binary(record);
+        if (record.value.size() > limits.max_bytes) {
+            return make_error("the event is " + std::to_string(record.value.size()) + " bytes, over the limit of " +
+                                  std::to_string(limits.max_bytes) + " (worker.max_event_bytes)",
+                              ErrorKind::Permanent);
+        }
+        if (json_nesting_depth(record.value, limits.max_depth) > limits.max_depth) {
+            return make_error("the event is nested deeper than " + std::to_string(limits.max_depth) +
+                                  " levels (worker.max_event_depth)",
+                              ErrorKind::Permanent);
+        }
+        return parse_binary(record, limits);
     }
-    return parse_structured_event(record.value);
+    return parse_structured_event(record.value, limits);
+}
+
+bool has_control_character(std::string_view text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c == 0x7F) return true;
+        // C1 controls U+0080-U+009F are 0xC2 0x80-0x9F in UTF-8.
+        if (c == 0xC2 && i + 1 < text.size()) {
+            const auto next = static_cast<unsigned char>(text[i + 1]);
+            if (next >= 0x80 && next <= 0x9F) return true;
+        }
+    }
+    return false;
 }
 
 std::string record_key(const Event& event) {

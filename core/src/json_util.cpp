@@ -38,7 +38,37 @@ std::string strip_exception_prefix(const std::string& what) {
 
 }  // namespace
 
-Result<nlohmann::json> parse_json(std::string_view text, bool allow_comments) {
+int json_nesting_depth(std::string_view text, int limit) {
+    int depth = 0;
+    int deepest = 0;
+    const std::size_t n = text.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = text[i];
+        if (c == '"') {
+            for (++i; i < n && text[i] != '"'; ++i) {
+                if (text[i] == '\\') ++i;
+            }
+        } else if (c == '/' && i + 1 < n && text[i + 1] == '/') {
+            while (i < n && text[i] != '\n') ++i;
+        } else if (c == '/' && i + 1 < n && text[i + 1] == '*') {
+            const auto end = text.find("*/", i + 2);
+            i = end == std::string_view::npos ? n : end + 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > deepest) {
+                deepest = depth;
+                if (deepest > limit) return limit + 1;
+            }
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+Result<nlohmann::json> parse_json(std::string_view text, bool allow_comments, int max_depth) {
+    if (json_nesting_depth(text, max_depth) > max_depth) {
+        return make_error("JSON nested deeper than " + std::to_string(max_depth) + " levels", ErrorKind::Permanent);
+    }
     auto value = nlohmann::json::parse(text.begin(), text.end(), nullptr, false, allow_comments);
     if (!value.is_discarded()) {
         return value;
@@ -47,9 +77,9 @@ Result<nlohmann::json> parse_json(std::string_view text, bool allow_comments) {
     nlohmann::json::sax_parse(text.begin(), text.end(), &collector,
                               nlohmann::json::input_format_t::json, true, allow_comments);
     if (collector.message_.empty()) {
-        return make_error("invalid JSON");
+        return make_error("invalid JSON", ErrorKind::Permanent);
     }
-    return make_error("invalid JSON: " + strip_exception_prefix(collector.message_));
+    return make_error("invalid JSON: " + strip_exception_prefix(collector.message_), ErrorKind::Permanent);
 }
 
 TextPosition position_of(std::string_view text, std::size_t byte_offset) {

@@ -7,6 +7,7 @@
 #include "provbridge/consumers/kafka_source.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/keys.hpp"
+#include "provbridge/ops/embedded_broker.hpp"
 #include "provbridge/producers/kafka.hpp"
 
 namespace provbridge::ops {
@@ -19,14 +20,18 @@ public:
     LaneHandler(std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients,
                 std::unique_ptr<consumers::RedisStateStore> store,
                 const std::vector<consumers::AppRuntime>& apps, DeadLetterSink& dead_letters,
-                const Clock& clock, std::shared_ptr<spdlog::logger> log)
+                const Clock& clock, std::shared_ptr<spdlog::logger> log,
+                consumers::EventProcessor::Options options)
         : clients_(std::move(clients)), store_(std::move(store)) {
         std::map<std::string, ScimClient*> views;
         for (auto& [app, client] : clients_) views[app] = client.get();
         processor_ = std::make_unique<consumers::EventProcessor>(apps, std::move(views), *store_, dead_letters,
-                                                                 clock, std::move(log));
+                                                                 clock, std::move(log), options);
     }
     consumers::ProcessResult handle(const InboundRecord& record) override { return processor_->process(record); }
+    consumers::ProcessResult handle_failure(const InboundRecord& record, std::string_view what) override {
+        return processor_->dead_letter_internal(record, std::string(what));
+    }
 
 private:
     std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients_;
@@ -36,42 +41,163 @@ private:
 
 }  // namespace
 
-std::map<std::string, std::string> Bridge::consumer_properties(const Config& config,
-                                                               const std::string& bootstrap) {
+std::map<std::string, std::string> Bridge::consumer_properties(const Config& config, const std::string& bootstrap,
+                                                               bool embedded,
+                                                               const std::map<std::string, std::string>& secrets) {
     auto props = producers::client_properties(config.kafka, bootstrap);
     for (const auto& [k, v] : config.kafka.consumer_properties) props[k] = v;
+    for (const auto& [k, v] : secrets) props[k] = v;
     props["group.id"] = config.kafka.group_id;
-    if (config.kafka.bootstrap_servers.empty()) {
+    if (!config.kafka.group_instance_id.empty()) props["group.instance.id"] = config.kafka.group_instance_id;
+    if (embedded) {
         // The mock cluster holds an empty Fetch for the whole fetch.wait.max.ms (500 ms by
         // default) instead of answering when data arrives, which would add up to half a
         // second to every event; a real broker answers at once.
         props.try_emplace("fetch.wait.max.ms", "10");
+        // The mock waits session.timeout.ms - 1000 after any join, and again after a dead
+        // member's session expires: about 2 x session.timeout.ms before a worker restarted
+        // after kill -9 gets its partitions back (89 s with librdkafka's 45 s default).
         if (props.count("session.timeout.ms") == 0) {
-            props["session.timeout.ms"] = "6000";
-            props["heartbeat.interval.ms"] = "1000";
+            props["session.timeout.ms"] = std::to_string(kEmbeddedSessionTimeoutMs);
+            props.try_emplace("heartbeat.interval.ms", std::to_string(kEmbeddedHeartbeatIntervalMs));
         }
     }
     return props;
 }
 
-std::map<std::string, std::string> producer_properties(const Config& config, const std::string& bootstrap) {
+std::map<std::string, std::string> producer_properties(const Config& config, const std::string& bootstrap,
+                                                       const std::map<std::string, std::string>& secrets) {
     auto props = producers::client_properties(config.kafka, bootstrap);
     for (const auto& [k, v] : config.kafka.producer_properties) props[k] = v;
+    for (const auto& [k, v] : secrets) props[k] = v;
     return props;
+}
+
+std::map<std::string, std::string> Bridge::dead_letter_producer_properties(
+    const Config& config, const std::string& bootstrap, const std::map<std::string, std::string>& secrets) {
+    auto props = producer_properties(config, bootstrap, secrets);
+    // A record the consumer could receive must never be too large to forward: without an explicit
+    // message.max.bytes, the dead-letter producer takes whatever the consumer's receive limit lets
+    // in. A broker's topic limit (max.message.bytes) may still refuse it; the publisher then
+    // writes the truncated form.
+    if (props.count("message.max.bytes") == 0) {
+        const auto consumer = consumer_properties(config, bootstrap, false, secrets);
+        const auto receive = consumer.find("receive.message.max.bytes");
+        props["message.max.bytes"] =
+            receive != consumer.end() ? receive->second : std::to_string(kConsumerReceiveMaxBytes);
+    }
+    // Lanes wait on a dead-letter write; a lost Kafka must fail it within the same bound that
+    // stops the consumer, not after librdkafka's default of 300 s.
+    props["message.timeout.ms"] = std::to_string(config.kafka.lost_timeout.count());
+    return props;
+}
+
+namespace {
+
+// Where a librdkafka property a client runs with came from in the configuration.
+using Origins = std::map<std::string, std::string>;  // property -> config field
+
+Origins origins_of(const Config& config, const std::map<std::string, std::string>& section) {
+    Origins out;
+    for (const auto& [k, v] : config.kafka.properties) out[k] = "kafka.properties." + k;
+    for (const auto& [k, v] : section) {
+        out[k] = std::string(&section == &config.kafka.consumer_properties ? "kafka.consumer_properties."
+                                                                           : "kafka.producer_properties.") +
+                 k;
+    }
+    for (const auto& [k, v] : config.kafka.secret_properties) out[k] = "kafka.secret_properties." + k;
+    return out;
+}
+
+// Builds the client librdkafka would build and names the configured field it refuses. Which
+// field is found by leaving one configured property out at a time, never from the message.
+void check_client(rd_kafka_type_t type, std::map<std::string, std::string> props, const Origins& origins,
+                  const std::string& section_field, const Config& config, const Redactor& redactor) {
+    props.erase("bootstrap.servers");  // the probe must not connect
+    const auto refused = producers::check_client_properties(type, props);
+    if (!refused) return;
+    std::vector<std::string> culprits;
+    for (const auto& [name, field] : origins) {
+        auto without = props;
+        if (without.erase(name) == 0) continue;
+        if (!producers::check_client_properties(type, without)) culprits.push_back(field);
+    }
+    std::string reason = redactor.redact(*refused);
+    if (culprits.empty()) throw ConfigError(config.source, section_field, reason);
+    for (std::size_t i = 1; i < culprits.size(); ++i) {
+        reason += (i == 1 ? " (together with " : ", ") + culprits[i] + (i + 1 == culprits.size() ? ")" : "");
+    }
+    throw ConfigError(config.source, culprits.front(), reason);
+}
+
+}  // namespace
+
+void Bridge::check_kafka_properties(const Config& config, const Environment& env) {
+    const auto secrets = resolve_kafka_secrets(config, env);
+    Redactor redactor;
+    for (const auto& [name, value] : secrets) redactor.add(value);
+    auto consumer_origins = origins_of(config, config.kafka.consumer_properties);
+    if (!config.kafka.group_instance_id.empty()) consumer_origins["group.instance.id"] = "kafka.group_instance_id";
+    check_client(RD_KAFKA_CONSUMER,
+                 consumers::KafkaConsumer::effective_properties(
+                     consumer_properties(config, "", config.kafka.bootstrap_servers.empty(), secrets)),
+                 consumer_origins,
+                 config.kafka.consumer_properties.empty() ? "kafka.properties" : "kafka.consumer_properties", config,
+                 redactor);
+    check_client(RD_KAFKA_PRODUCER,
+                 producers::KafkaProducer::effective_properties(dead_letter_producer_properties(config, "", secrets)),
+                 origins_of(config, config.kafka.producer_properties),
+                 config.kafka.producer_properties.empty() ? "kafka.properties" : "kafka.producer_properties", config,
+                 redactor);
+}
+
+std::vector<std::string> configured_secrets(const Config& config, const Environment& env) {
+    std::vector<std::string> out;
+    for (const auto& app : config.apps) out.push_back(resolve_app_token(config, app, env));
+    if (!config.redis.password.empty()) {
+        out.push_back(resolve_secret(config.redis.password, env, config.source, "redis.password"));
+    }
+    for (auto& [name, value] : resolve_kafka_secrets(config, env)) out.push_back(std::move(value));
+    return out;
 }
 
 Bridge::Bridge(const Config& config, const Environment& env, const std::string& bootstrap,
                std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds progress_interval)
     : config_(config), log_(std::move(log)), apps_(consumers::build_app_runtimes(config)) {
+    check_kafka_properties(config_, env);
+    const auto kafka_secrets = resolve_kafka_secrets(config_, env);
     std::map<std::string, std::string> tokens;
     for (const auto& app : config_.apps) tokens[app.id] = resolve_app_token(config_, app, env);
     const std::string redis_password =
         config_.redis.password.empty()
             ? std::string()
             : resolve_secret(config_.redis.password, env, config_.source, "redis.password");
+    for (const auto& [app, token] : tokens) redactor_.add(token);
+    redactor_.add(redis_password);
+    for (const auto& [name, value] : kafka_secrets) redactor_.add(value);
 
-    producer_ = std::make_unique<producers::KafkaProducer>(producer_properties(config_, bootstrap));
-    dead_letters_ = std::make_unique<producers::DeadLetterPublisher>(*producer_, config_.kafka.dead_letter_topic);
+    producers::KafkaProducer::Options producer_options;
+    producer_options.log = [log = log_](int level, const std::string& facility, const std::string& message) {
+        log->log(level <= 3 ? spdlog::level::err : level == 4 ? spdlog::level::warn : spdlog::level::debug,
+                 "kafka dead-letter producer {}: {}", facility, message);
+    };
+    producer_ = std::make_unique<producers::KafkaProducer>(
+        dead_letter_producer_properties(config_, bootstrap, kafka_secrets), producer_options);
+    // Nothing is consumed before a broker answered: an unreachable Kafka is reported after a
+    // bound, not retried in the background forever while the worker looks alive.
+    const auto cluster = producer_->cluster_id(config_.kafka.connect_timeout);
+    if (!cluster) {
+        throw std::runtime_error("Kafka unreachable at " + bootstrap + ": " + cluster.error().message +
+                                 " (kafka.connect_timeout_ms)");
+    }
+    const bool embedded = config_.kafka.bootstrap_servers.empty() || EmbeddedBroker::is_embedded_cluster_id(*cluster);
+    if (embedded && !config_.kafka.bootstrap_servers.empty()) {
+        log_->info("{} is the embedded development broker (cluster {}): using its short group timers", bootstrap,
+                   *cluster);
+    }
+    // The report comes within message.timeout.ms (the lost timeout); the margin covers the purge.
+    dead_letters_ = std::make_unique<producers::DeadLetterPublisher>(
+        *producer_, config_.kafka.dead_letter_topic, config_.kafka.lost_timeout + std::chrono::seconds(5));
 
     const KeyScheme keys(config_.redis.key_prefix);
     const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(config_.redis.dedupe_ttl);
@@ -83,20 +209,23 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
         }
         auto store = std::make_unique<consumers::RedisStateStore>(
             consumers::redis_options(config_.redis, redis_password), keys, ttl, config_.redis.log_max_entries, clock_);
+        consumers::EventProcessor::Options processing;
+        processing.limits = ParseLimits{config_.worker.max_event_bytes, config_.worker.max_event_depth};
+        processing.redactor = &redactor_;
         handlers_.push_back(std::make_unique<LaneHandler>(std::move(clients), std::move(store), apps_,
-                                                          *dead_letters_, clock_, log_));
+                                                          *dead_letters_, clock_, log_, processing));
     }
 
     consumers::WorkerOptions options;
     options.concurrency = config_.worker.concurrency;
     options.max_in_flight = config_.worker.max_in_flight;
     options.progress_interval = progress_interval;
-    auto properties = consumer_properties(config_, bootstrap);
+    auto properties = consumer_properties(config_, bootstrap, embedded, kafka_secrets);
     std::vector<std::string> topics{config_.kafka.events_topic};
     worker_ = std::make_unique<consumers::Worker>(
         options,
-        [properties, topics, log = log_](consumers::RebalanceListener& listener) {
-            return std::make_unique<consumers::KafkaRecordSource>(properties, topics, listener, log);
+        [properties, topics, log = log_, lost = config_.kafka.lost_timeout](consumers::RebalanceListener& listener) {
+            return std::make_unique<consumers::KafkaRecordSource>(properties, topics, listener, log, lost);
         },
         [this](int lane) { return std::move(handlers_.at(static_cast<std::size_t>(lane))); }, log_);
 }

@@ -114,6 +114,12 @@ int broker_command(const BrokerOptions& options, std::shared_ptr<spdlog::logger>
         // The file first: whoever waits for the printed address may read the file at once.
         if (!options.bootstrap_file.empty()) write_file_atomically(options.bootstrap_file, broker.bootstrap_servers());
         print_banner(broker.bootstrap_servers());
+        // Workers reach this broker by address; they recognise it by its cluster id and use these
+        // unless configured otherwise, so a restart costs seconds rather than librdkafka's 45 s.
+        std::cout << "Workers connecting to it use session.timeout.ms=" << Bridge::kEmbeddedSessionTimeoutMs
+                  << " heartbeat.interval.ms=" << Bridge::kEmbeddedHeartbeatIntervalMs
+                  << " fetch.wait.max.ms=10 unless configured (a worker restarted after kill -9 gets its "
+                     "partitions back in about 5 s).\n";
         for (const auto& t : broker_topics(kafka)) {
             std::cout << "topic " << t.name << " (" << t.partitions << " partitions)\n";
         }
@@ -141,6 +147,16 @@ int produce_command(const ProduceOptions& options, std::shared_ptr<spdlog::logge
         return kExitBadConfig;
     }
     const std::string topic = !options.topic.empty() ? options.topic : kafka.events_topic;
+    std::map<std::string, std::string> kafka_secrets;
+    try {
+        if (config) {
+            Bridge::check_kafka_properties(*config, current_environment());
+            kafka_secrets = resolve_kafka_secrets(*config, current_environment());
+        }
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    }
     std::ifstream file;
     std::istream* in = &std::cin;
     if (options.input != "-") {
@@ -154,7 +170,7 @@ int produce_command(const ProduceOptions& options, std::shared_ptr<spdlog::logge
     try {
         producers::KafkaProducer::Options popts;
         popts.log = kafka_log(log);
-        producers::KafkaProducer producer(producer_properties(config.value_or(Config{}), bootstrap), popts);
+        producers::KafkaProducer producer(producer_properties(config.value_or(Config{}), bootstrap, kafka_secrets), popts);
         const bool interactive = isatty(STDERR_FILENO) != 0;
         const auto report = producers::produce_event_lines(
             *in, producer, topic, config ? &*config : nullptr, [&](const producers::ProduceProgress& p) {
@@ -184,8 +200,10 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     auto config = load_or_report(options.config_path, env, log);
     if (!config) return kExitBadConfig;
     try {
-        // Profiles, mappings, scoping and secrets are checked before anything starts.
+        // Profiles, mappings, scoping, Kafka properties and secrets are checked before anything
+        // starts.
         (void)consumers::build_app_runtimes(*config);
+        Bridge::check_kafka_properties(*config, env);
         for (const auto& app : config->apps) (void)resolve_app_token(*config, app, env);
         if (!config->redis.password.empty()) {
             (void)resolve_secret(config->redis.password, env, config->source, "redis.password");

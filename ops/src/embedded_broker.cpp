@@ -56,7 +56,11 @@ EmbeddedBroker::EmbeddedBroker(int brokers, const std::vector<Topic>& topics, pr
     impl_->log = std::move(log);
     impl_->brokers = brokers;
     // The owning handle never talks to a cluster itself; it only hosts the mock's thread.
-    std::map<std::string, std::string> props{{"client.id", "provbridge-embedded-broker"}};
+    // The mock drops the connection of any request larger than its hosting handle's
+    // receive.message.max.bytes, which a client would only see as a timeout; at librdkafka's
+    // maximum every request a client may send fits.
+    std::map<std::string, std::string> props{{"client.id", "provbridge-embedded-broker"},
+                                             {"receive.message.max.bytes", "2147483647"}};
     if (!impl_->log) props["log_level"] = "3";
     KafkaConfPtr conf = make_conf(props);
     rd_kafka_conf_set_opaque(conf.get(), impl_.get());
@@ -93,6 +97,16 @@ Result<bool> EmbeddedBroker::create_topic(const Topic& topic) {
         return make_error("cannot create topic \"" + topic.name + "\": " + kafka_error_text(err));
     }
     return true;
+}
+
+Result<bool> EmbeddedBroker::fail_next_requests(std::int16_t api_key, const std::vector<rd_kafka_resp_err_t>& errors) {
+    if (errors.empty()) return true;
+    rd_kafka_mock_push_request_errors_array(impl_->cluster.get(), api_key, errors.size(), errors.data());
+    return true;
+}
+
+bool EmbeddedBroker::is_embedded_cluster_id(std::string_view cluster_id) {
+    return cluster_id.rfind("mockCluster", 0) == 0;
 }
 
 Result<bool> EmbeddedBroker::set_broker_up(std::int32_t broker_id, bool up) {

@@ -1,13 +1,31 @@
 #include "provbridge/ops/local_services.hpp"
 
+#include <csignal>
 #include <stdexcept>
 
 namespace provbridge::ops {
 
-LocalRedis::LocalRedis(const std::string& binary) : dir_("provbridge-redis-") {
+LocalRedis::LocalRedis(const std::string& binary) : binary_(binary), dir_("provbridge-redis-") {
     port_ = pick_free_port();
+    start();
+}
+
+void LocalRedis::kill() {
+    if (!process_) return;
+    process_->signal(SIGKILL);
+    // A killed process exits at once; the bound only keeps a wedged kernel from hanging us.
+    process_->wait(std::chrono::seconds(30));
+}
+
+void LocalRedis::restart() {
+    kill();
+    process_.reset();
+    start();
+}
+
+void LocalRedis::start() {
     ChildProcess::Options options;
-    options.argv = {binary,         "--port",        std::to_string(port_), "--bind",
+    options.argv = {binary_,        "--port",        std::to_string(port_), "--bind",
                     "127.0.0.1",    "--dir",         dir_.path(),           "--save",
                     "",             "--appendonly",  "yes",                 "--protected-mode",
                     "no",           "--daemonize",   "no",                  "--logfile",

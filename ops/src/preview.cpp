@@ -1,5 +1,7 @@
 #include "provbridge/ops/preview.hpp"
 
+#include <utility>
+
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/keys.hpp"
@@ -50,9 +52,13 @@ private:
 class DryRunStore final : public StateStore {
 public:
     explicit DryRunStore(StateStore* state) : state_(state) {}
+    // The event's recorded outcome is kept aside, not returned: a redelivery would stop at
+    // it, and the preview shows what the event means regardless.
     Result<PriorState> load(const Event& event) override {
         if (state_ == nullptr) return PriorState{};
-        return state_->load(event);
+        auto prior = state_->load(event);
+        if (prior) recorded = std::exchange(prior->recorded, std::nullopt);
+        return prior;
     }
     Result<std::optional<OutcomeRecord>> load_invalid(const std::string& app, const std::string& topic,
                                                       std::int32_t partition, std::int64_t offset) override {
@@ -76,6 +82,7 @@ public:
     Result<bool> count_duplicate(const std::string& /*app*/) override { return true; }
 
     std::optional<OutcomeRecord> committed;
+    std::optional<OutcomeRecord> recorded;
 
 private:
     StateStore* state_;
@@ -108,7 +115,7 @@ PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<
     std::optional<LinkState> link;
     if (prior) {
         link = prior->link;
-        result.already = prior->recorded;
+        result.already = store.recorded;
     }
     if (parsed->object_type == ObjectType::User && app.profile.users.rules.enabled) {
         result.decision = transforms::decide_user(*parsed, link, app.rules, app.profile.users);
@@ -117,19 +124,12 @@ PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<
     DryRunClient client(reads, result.exchanges);
     NoDeadLetters dead_letters;
     SystemClock clock;
-    // A duplicate would stop the processor before anything is decided; the preview shows what
-    // the event means regardless, so it looks it up under a fresh id.
-    InboundRecord fresh = record;
-    if (result.already) {
-        Event copy = *parsed;
-        copy.id = parsed->id + " (preview)";
-        fresh.value = to_json(copy).dump();
-        fresh.headers.clear();
-    }
     consumers::EventProcessor processor(apps, {{app.config.id, &client}}, store, dead_letters, clock, nullptr);
-    const auto processed = processor.process(fresh);
+    // A previewed event comes from a file, not a keyed record: give it the key it would have.
+    InboundRecord keyed = record;
+    if (!keyed.key) keyed.key = record_key(*parsed);
+    const auto processed = processor.process(keyed);
     if (processed.record) result.outcome = processed.record;
-    if (result.outcome && result.already) result.outcome->event_id = parsed->id;
     return result;
 }
 

@@ -52,6 +52,8 @@ ChildProcess::ChildProcess(Options options) {
     envp.push_back(nullptr);
     const pid_t parent = ::getpid();
     const int devnull = options.quiet_stderr ? ::open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+    const int input = options.stdin_file.empty() ? -1 : ::open(options.stdin_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (!options.stdin_file.empty() && input < 0) throw sys_error("cannot open " + options.stdin_file, errno);
     sigset_t none;
     sigemptyset(&none);
 
@@ -67,6 +69,7 @@ ChildProcess::ChildProcess(Options options) {
             if (options.merge_stderr) ::dup2(pipe_fds[1], STDERR_FILENO);
         }
         if (devnull >= 0 && !options.merge_stderr) ::dup2(devnull, STDERR_FILENO);
+        if (input >= 0) ::dup2(input, STDIN_FILENO);
         if (!options.working_directory.empty() && ::chdir(options.working_directory.c_str()) != 0) {
             const int err = errno;
             (void)!::write(exec_fds[1], &err, sizeof err);
@@ -78,6 +81,7 @@ ChildProcess::ChildProcess(Options options) {
         ::_exit(127);
     }
     if (devnull >= 0) ::close(devnull);
+    if (input >= 0) ::close(input);
     ::close(exec_fds[1]);
     int child_errno = 0;
     ssize_t n;
@@ -154,17 +158,6 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& needle
 
 void ChildProcess::signal(int signo) {
     if (pid_ > 0 && !exited_) ::kill(pid_, signo);
-}
-
-bool ChildProcess::running() {
-    if (pid_ <= 0 || exited_) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        status_ = status;
-        return false;
-    }
-    return true;
 }
 
 std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "provbridge/core/redact.hpp"
 #include "provbridge/core/text.hpp"
 
 namespace provbridge::producers {
@@ -23,15 +24,7 @@ bool looks_secret(const std::string& name) {
 
 // librdkafka quotes the rejected value in its reason; for a secret that would put it in a
 // log line or an exception.
-std::string scrub(std::string text, const std::string& value) {
-    if (value.empty()) return text;
-    for (std::size_t pos = text.find(value); pos != std::string::npos;
-         pos = text.find(value, pos)) {
-        text.replace(pos, value.size(), "<redacted>");
-        pos += 10;
-    }
-    return text;
-}
+std::string scrub(std::string text, const std::string& value) { return Redactor({value}).redact(std::move(text)); }
 
 }  // namespace
 
@@ -116,6 +109,51 @@ InboundRecord to_inbound_record(const rd_kafka_message_t& message) {
 
 std::string kafka_error_text(rd_kafka_resp_err_t err) {
     return std::string(rd_kafka_err2str(err)) + " (" + rd_kafka_err2name(err) + ")";
+}
+
+ErrorKind error_kind_of(rd_kafka_resp_err_t err) {
+    switch (err) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+            return ErrorKind::TooLarge;
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+            return ErrorKind::Auth;
+        case RD_KAFKA_RESP_ERR_INVALID_MSG:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+        case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+        case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
+            return ErrorKind::Permanent;
+        default:
+            return ErrorKind::Transient;
+    }
+}
+
+std::optional<std::string> check_client_properties(rd_kafka_type_t type,
+                                                   const std::map<std::string, std::string>& props) {
+    KafkaConfPtr conf(rd_kafka_conf_new());
+    if (!conf) return std::string("rd_kafka_conf_new failed");
+    char errstr[512] = {0};
+    for (const auto& [name, value] : props) {
+        if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+            return std::string(errstr[0] != '\0' ? errstr : "rejected by librdkafka");
+        }
+    }
+    // The probe never connects; its "no bootstrap.servers" notice and the like would only
+    // confuse whoever reads the start-up log.
+    rd_kafka_conf_set_log_cb(conf.get(), [](const rd_kafka_t*, int, const char*, const char*) {});
+    KafkaHandlePtr handle(rd_kafka_new(type, conf.get(), errstr, sizeof errstr));
+    if (!handle) return std::string(errstr[0] != '\0' ? errstr : "rejected by librdkafka");
+    conf.release();  // owned by the handle from here on
+    // A consumer that never joined has nothing to leave; without the flag destroy would try.
+    rd_kafka_destroy_flags(handle.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return std::nullopt;
 }
 
 }  // namespace provbridge::producers

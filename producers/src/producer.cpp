@@ -1,9 +1,12 @@
 #include "provbridge/producers/producer.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 #include <stdexcept>
 #include <utility>
+
+#include <openssl/evp.h>
 
 namespace provbridge::producers {
 namespace {
@@ -30,10 +33,7 @@ KafkaProducer::KafkaProducer(const std::map<std::string, std::string>& propertie
 
 KafkaProducer::KafkaProducer(const std::map<std::string, std::string>& properties, Options options)
     : options_(std::move(options)) {
-    auto props = properties;
-    props["enable.idempotence"] = "true";
-    props["acks"] = "all";
-    KafkaConfPtr conf = make_conf(props);
+    KafkaConfPtr conf = make_conf(effective_properties(properties));
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaProducer::on_delivery);
     rd_kafka_conf_set_error_cb(conf.get(), &KafkaProducer::on_error);
@@ -49,6 +49,12 @@ KafkaProducer::KafkaProducer(const std::map<std::string, std::string>& propertie
             rd_kafka_poll(handle_.get(), kPollIntervalMs);
         }
     });
+}
+
+std::map<std::string, std::string> KafkaProducer::effective_properties(std::map<std::string, std::string> properties) {
+    properties["enable.idempotence"] = "true";
+    properties["acks"] = "all";
+    return properties;
 }
 
 KafkaProducer::~KafkaProducer() {
@@ -95,8 +101,8 @@ std::future<Result<DeliveryReport>> KafkaProducer::send(const std::string& topic
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         awaiting_report_.fetch_sub(1, std::memory_order_relaxed);
         // On failure librdkafka took ownership of nothing: headers and promise are still ours.
-        return ready(make_error("cannot queue record for topic " + topic + ": " +
-                                kafka_error_text(err)));
+        return ready(make_error("cannot queue record for topic " + topic + ": " + kafka_error_text(err),
+                                error_kind_of(err)));
     }
     kafka_headers.release();
     promise.release();  // owned by the message; on_delivery takes it back
@@ -138,6 +144,24 @@ std::optional<Error> KafkaProducer::fatal_error() const {
                       rd_kafka_err2name(err) + ")");
 }
 
+Result<std::string> KafkaProducer::cluster_id(std::chrono::milliseconds timeout) {
+    // A metadata request waits for a usable broker until the timeout; rd_kafka_clusterid alone
+    // cannot tell "no broker" from "a broker without a cluster id".
+    const rd_kafka_metadata_t* metadata = nullptr;
+    const rd_kafka_resp_err_t err =
+        rd_kafka_metadata(handle_.get(), 0, nullptr, &metadata, static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return make_error("no broker answered within " + std::to_string(timeout.count()) + " ms (" +
+                              kafka_error_text(err) + ")",
+                          ErrorKind::Transient);
+    }
+    rd_kafka_metadata_destroy(metadata);
+    char* id = rd_kafka_clusterid(handle_.get(), 0);
+    std::string out = id != nullptr ? id : "";
+    if (id != nullptr) rd_kafka_mem_free(handle_.get(), id);
+    return out;
+}
+
 void KafkaProducer::on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message,
                                 void* opaque) {
     std::unique_ptr<DeliveryPromise> promise(static_cast<DeliveryPromise*>(message->_private));
@@ -146,8 +170,8 @@ void KafkaProducer::on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* me
     try {
         const std::string topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : "";
         if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            promise->set_value(make_error("delivery to topic " + topic + " failed: " +
-                                          kafka_error_text(message->err)));
+            promise->set_value(make_error("delivery to topic " + topic + " failed: " + kafka_error_text(message->err),
+                                          error_kind_of(message->err)));
         } else {
             promise->set_value(DeliveryReport{topic, message->partition, message->offset});
         }
@@ -205,9 +229,11 @@ std::string format_rfc3339_utc(std::int64_t epoch_ms) {
 std::vector<Header> dead_letter_record_headers(const InboundRecord& original,
                                                const DeadLetterInfo& info) {
     namespace h = dead_letter_headers;
-    const std::string_view context[] = {h::kErrorCode,       h::kErrorReason, h::kErrorStage,
-                                        h::kSourceTopic,     h::kSourcePartition,
-                                        h::kSourceOffset,    h::kAttempts,    h::kFailedAt};
+    const std::string_view context[] = {h::kErrorCode,      h::kErrorReason,      h::kErrorStage,
+                                        h::kSourceTopic,    h::kSourcePartition,  h::kSourceOffset,
+                                        h::kAttempts,       h::kFailedAt,         h::kTruncated,
+                                        h::kOriginalSize,   h::kOriginalSha256,   h::kOriginalKeySize,
+                                        h::kHeadersDropped};
     std::vector<Header> out;
     out.reserve(original.headers.size() + std::size(context));
     for (const auto& header : original.headers) {
@@ -229,19 +255,82 @@ std::vector<Header> dead_letter_record_headers(const InboundRecord& original,
     return out;
 }
 
+std::string sha256_hex(std::string_view bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    // One-shot EVP digest: no context to leak, and SHA-256 cannot fail on valid input.
+    if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) return {};
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(size * 2);
+    for (unsigned int i = 0; i < size; ++i) {
+        out += kHex[digest[i] >> 4];
+        out += kHex[digest[i] & 0xF];
+    }
+    return out;
+}
+
+DeadLetterRecord truncated_dead_letter(const InboundRecord& original, const DeadLetterInfo& info,
+                                       const TruncationLimits& limits) {
+    namespace h = dead_letter_headers;
+    InboundRecord kept = original;
+    kept.headers.clear();
+    std::size_t header_budget = limits.header_bytes;
+    std::size_t dropped = 0;
+    for (const auto& header : original.headers) {
+        const std::size_t size = header.name.size() + header.value.size();
+        if (dropped == 0 && size <= header_budget) {
+            kept.headers.push_back(header);
+            header_budget -= size;
+        } else {
+            ++dropped;  // once one is left out, so are the rest: the kept ones stay a prefix
+        }
+    }
+    DeadLetterInfo why = info;
+    if (why.reason.size() > limits.reason_bytes) why.reason.resize(limits.reason_bytes);
+
+    DeadLetterRecord out;
+    out.headers = dead_letter_record_headers(kept, why);
+    out.headers.push_back(Header{std::string(h::kTruncated), "true"});
+    out.headers.push_back(Header{std::string(h::kOriginalSize), std::to_string(original.value.size())});
+    out.headers.push_back(Header{std::string(h::kOriginalSha256), sha256_hex(original.value)});
+    if (original.key && original.key->size() > limits.key_bytes) {
+        out.key = original.key->substr(0, limits.key_bytes);
+        out.headers.push_back(Header{std::string(h::kOriginalKeySize), std::to_string(original.key->size())});
+    } else {
+        out.key = original.key;
+    }
+    if (dropped > 0) out.headers.push_back(Header{std::string(h::kHeadersDropped), std::to_string(dropped)});
+    out.value = original.value.substr(0, std::min(limits.value_bytes, original.value.size()));
+    return out;
+}
+
 DeadLetterPublisher::DeadLetterPublisher(KafkaProducer& producer, std::string topic,
-                                         std::chrono::milliseconds timeout)
-    : producer_(producer), topic_(std::move(topic)), timeout_(timeout) {}
+                                         std::chrono::milliseconds timeout, TruncationLimits limits)
+    : producer_(producer), topic_(std::move(topic)), timeout_(timeout), limits_(limits) {}
+
+Result<DeliveryReport> DeadLetterPublisher::send(const DeadLetterRecord& record) {
+    return producer_.send_and_wait(topic_, record.key, record.value, record.headers, timeout_);
+}
 
 Result<DeliveryReport> DeadLetterPublisher::publish_with_report(const InboundRecord& original,
                                                                 const DeadLetterInfo& info) {
     auto report = producer_.send_and_wait(topic_, original.key, original.value,
                                           dead_letter_record_headers(original, info), timeout_);
+    if (!report && report.error().kind == ErrorKind::TooLarge) {
+        // The producer's or the topic's limit: the first bytes, the size and the digest still
+        // say what the record was, and the next one of its partition is not held up.
+        report = send(truncated_dead_letter(original, info, limits_));
+        if (!report && report.error().kind == ErrorKind::TooLarge) {
+            report = send(truncated_dead_letter(original, info, TruncationLimits{0, 0, 0, 256}));
+        }
+        if (report) truncated_.fetch_add(1, std::memory_order_relaxed);
+    }
     if (!report) {
         return make_error("dead-letter write for " + original.topic + "/" +
-                          std::to_string(original.partition) + "@" +
-                          std::to_string(original.offset) + " not confirmed: " +
-                          report.error().message);
+                              std::to_string(original.partition) + "@" + std::to_string(original.offset) +
+                              " not confirmed: " + report.error().message,
+                          report.error().kind);
     }
     return report;
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "bridge_harness.hpp"
 #include "broker_fixture.hpp"
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/consumers/kafka_consumer.hpp"
@@ -30,12 +31,13 @@ struct CliResult {
 };
 
 CliResult run_cli(std::vector<std::string> args, std::chrono::seconds timeout = 60s,
-                  std::vector<std::string> env = {}) {
+                  std::vector<std::string> env = {}, std::string stdin_file = {}) {
     ops::ChildProcess::Options options;
     options.argv = {PROVBRIDGE_BINARY};
     options.argv.insert(options.argv.end(), args.begin(), args.end());
     options.merge_stderr = true;
     options.extra_env = std::move(env);
+    options.stdin_file = std::move(stdin_file);
     ops::ChildProcess process(std::move(options));
     CliResult result;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -75,6 +77,15 @@ TEST_F(Cli, MissingSecretIsRefusedBeforeAnythingStarts) {
     EXPECT_NE(r.output.find("apps[0].scim.token_env: environment variable PB_TEST_UNSET_TOKEN is not set"),
               std::string::npos)
         << r.output;
+    EXPECT_EQ(r.output.find("bootstrap.servers="), std::string::npos) << "the broker started anyway";
+}
+
+TEST_F(Cli, BadKafkaPropertyIsRefusedWithItsField) {
+    const auto config = write_file(path("bridge.json"), R"({"kafka":{"consumer_properties":{"session.timeout.ms":"soon"}},
+        "apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"PB_TEST_TOKEN"}}]})");
+    const auto r = run_cli({"run", "--config", config}, 60s, {"PB_TEST_TOKEN=x"});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(config + ": kafka.consumer_properties.session.timeout.ms: "), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("bootstrap.servers="), std::string::npos) << "the broker started anyway";
 }
 
@@ -177,69 +188,47 @@ TEST_F(CliWithTarget, TestConnectionGivesAClearVerdict) {
     EXPECT_NE(r.output.find("configured: crm"), std::string::npos) << r.output;
 }
 
-TEST_F(CliWithTarget, WorkerDeadLettersBadInputWithTheReasonAndKeepsGoing) {
-    ops::LocalRedis redis;
-    ops::EmbeddedBroker broker(1, {{"provisioning.events", 2}, {"provisioning.deadletter", 1}});
-    const auto cfg = config(path("token"), R"("kafka":{"bootstrap_servers":")" + broker.bootstrap_servers() +
-                                               R"(","group_id":"cli","consumer_properties":{"session.timeout.ms":"6000","fetch.wait.max.ms":"10"}},"redis":{"url":")" +
-                                               redis.url() + R"("},"worker":{"concurrency":4},)");
-    ops::ChildProcess::Options options;
-    options.argv = {PROVBRIDGE_BINARY, "run", "--config", cfg, "--json-progress"};
-    options.merge_stderr = true;
-    ops::ChildProcess worker(std::move(options));
+TEST(CliWorker, DeadLettersBadInputWithTheReasonAndKeepsGoing) {
+    test_support::BridgeHarness::Options options;
+    options.app = "crm";
+    options.group = "cli";
+    options.partitions = 2;
+    test_support::BridgeHarness bridge(options);
+    auto worker = bridge.start_worker(/*merge_stderr=*/true, "info");
+    std::string transcript;
 
     // The target refuses the first create: that event must be dead-lettered with the reason.
-    consumers::ScimClientOptions admin;
-    admin.base_url = target_->root_url();
-    admin.token = "cli-token-91aa";
-    consumers::CurlScimClient admin_client(admin);
-    ScimRequest fault;
-    fault.method = HttpMethod::Post;
-    fault.path = "/_admin/faults";
-    fault.body = json{{"status", 400}, {"count", 1}, {"match", "POST /Users"}, {"scimType", "invalidValue"},
-                      {"detail", "title is too long"}};
-    ASSERT_EQ(admin_client.send(fault).status / 100, 2);
+    bridge.admin(HttpMethod::Post, "/_admin/faults", {},
+                 json{{"status", 400}, {"count", 1}, {"match", "POST /Users"}, {"scimType", "invalidValue"},
+                      {"detail", "title is too long"}});
 
-    const auto user_event = [](const std::string& id, const std::string& user, const std::string& upn) {
+    const auto user_event = [](const std::string& id, const std::string& user, const std::string& upn,
+                               const std::string& app = "crm") {
         return json{{"specversion", "1.0"}, {"id", id}, {"source", "urn:directory:cli"}, {"type", "provisioning.user.assigned"},
-                    {"data", {{"app", "crm"}, {"object", {{"type", "user"}, {"id", user}, {"version", 1},
-                                                           {"attributes", {{"userPrincipalName", upn}}}}},
+                    {"data", {{"app", app}, {"object", {{"type", "user"}, {"id", user}, {"version", 1},
+                                                         {"attributes", {{"userPrincipalName", upn}}}}},
                               {"assignment", {{"role", "User"}}}}}}
             .dump();
     };
-    producers::KafkaProducer producer({{"bootstrap.servers", broker.bootstrap_servers()}});
     const std::vector<Header> trace{{"traceparent", "00-abc-01"}};
-    const auto send = [&](const std::optional<std::string>& key, const std::string& value, std::vector<Header> headers) {
-        ASSERT_TRUE(producer.send_and_wait("provisioning.events", key, value, headers, 30s).ok());
-    };
-    json progress;
-    const auto wait_finished = [&](int n) {
-        while (auto line = worker.read_line(60s)) {
-            auto doc = json::parse(*line, nullptr, false);
-            if (!doc.is_discarded() && doc.contains("finished")) {
-                progress = doc;
-                if (doc["finished"].get<int>() >= n) return;
-            }
-        }
-    };
     // Alone first, so that the injected refusal meets this create and no other.
-    send("crm/user/fails", user_event("t4", "fails", "fails@x"), {});
-    wait_finished(1);
-    send(std::nullopt, "{this is not json", trace);
-    send("crm/user/x", R"({"specversion":"1.0","id":"t1","source":"s","type":"provisioning.user.renamed","data":{"app":"crm","object":{"type":"user","id":"x","version":1}}})", {});
-    send("crm/user/y", R"({"specversion":"1.0","id":"t2","source":"s","type":"provisioning.user.assigned","data":{"app":"crm","object":{"type":"user","id":"y"}}})", {});
-    send("other/user/z", user_event("t3", "z", "z@x").replace(user_event("t3", "z", "z@x").find("\"crm\""), 5, "\"hr\""), {});
+    bridge.send("crm/user/fails", user_event("t4", "fails", "fails@x"));
+    test_support::BridgeHarness::wait_finished(*worker, 1, 60s, &transcript);
+    bridge.send(std::nullopt, "{this is not json", trace);
+    bridge.send("crm/user/x", R"({"specversion":"1.0","id":"t1","source":"s","type":"provisioning.user.renamed","data":{"app":"crm","object":{"type":"user","id":"x","version":1}}})");
+    bridge.send("crm/user/y", R"({"specversion":"1.0","id":"t2","source":"s","type":"provisioning.user.assigned","data":{"app":"crm","object":{"type":"user","id":"y"}}})");
+    bridge.send("other/user/z", user_event("t3", "z", "z@x", "hr"));
     // Binary mode: the CloudEvents attributes in ce_ headers, the value is data.
-    send("crm/user/bin", R"({"app":"crm","object":{"type":"user","id":"bin","version":1,"attributes":{"userPrincipalName":"bin@x"}}})",
-         {{"ce_specversion", "1.0"}, {"ce_id", "t5"}, {"ce_source", "urn:directory:cli"}, {"ce_type", "provisioning.user.assigned"}});
-    send("crm/user/after", user_event("t6", "after", "after@x"), {});
+    bridge.send("crm/user/bin", R"({"app":"crm","object":{"type":"user","id":"bin","version":1,"attributes":{"userPrincipalName":"bin@x"}}})",
+                {{"ce_specversion", "1.0"}, {"ce_id", "t5"}, {"ce_source", "urn:directory:cli"}, {"ce_type", "provisioning.user.assigned"}});
+    bridge.send("crm/user/after", user_event("t6", "after", "after@x"));
 
-    wait_finished(7);
+    const json progress = test_support::BridgeHarness::wait_finished(*worker, 7, 60s, &transcript);
     ASSERT_EQ(progress.value("finished", 0), 7) << progress.dump();
     EXPECT_EQ(progress["dead_lettered"], 5);
     EXPECT_EQ(progress["applied"], 2);
 
-    consumers::ProvisioningLogReader reader(test_support::redis_options_for_port(redis.port()), KeyScheme("pb"));
+    auto& reader = bridge.reader();
     auto created = reader.outcome("crm", "urn:directory:cli", "t5");
     ASSERT_TRUE(created.ok() && created->has_value());
     EXPECT_EQ((*created)->action, Action::Create);
@@ -256,8 +245,9 @@ TEST_F(CliWithTarget, WorkerDeadLettersBadInputWithTheReasonAndKeepsGoing) {
     EXPECT_EQ(dlq_index->size(), 3U);  // type, version, SCIM refusal: the records that named crm
 
     test_support::RecordingListener listener;
-    consumers::KafkaConsumer consumer(test_support::consumer_properties(broker.bootstrap_servers(), "cli-dlq"),
-                                      {"provisioning.deadletter"}, listener, test_support::test_logger("cli"));
+    consumers::KafkaConsumer consumer(test_support::consumer_properties(bridge.broker().bootstrap_servers(), "cli-dlq"),
+                                      {test_support::BridgeHarness::kDeadLetterTopic}, listener,
+                                      test_support::test_logger("cli"));
     const auto dead = test_support::consume(consumer, 5, 30s);
     ASSERT_EQ(dead.size(), 5U);
     std::map<std::string, const InboundRecord*> by_code;
@@ -276,14 +266,56 @@ TEST_F(CliWithTarget, WorkerDeadLettersBadInputWithTheReasonAndKeepsGoing) {
     EXPECT_TRUE(by_code.count("InvalidEvent:crm/user/y"));
     EXPECT_TRUE(by_code.count("UnknownApp:other/user/z"));
     EXPECT_TRUE(by_code.count("BadRequest:crm/user/fails"));
+    for (const auto& rec : dead) {
+        for (const auto& h : rec.headers) EXPECT_EQ(h.value.find(bridge.token()), std::string::npos) << h.name;
+    }
 
-    worker.signal(SIGTERM);
-    std::string rest;
-    while (auto line = worker.read_line(30s)) rest += *line + "\n";
-    const auto status = worker.wait(10s);
+    worker->signal(SIGTERM);
+    while (auto line = worker->read_line(30s)) transcript += *line + "\n";
+    const auto status = worker->wait(10s);
     ASSERT_TRUE(status.has_value());
-    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << rest;
-    EXPECT_EQ(rest.find("cli-token-91aa"), std::string::npos) << "the token leaked into the worker's output";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << transcript;
+    EXPECT_NE(transcript.find("dead-lettered"), std::string::npos) << "the worker's log was not captured";
+    EXPECT_EQ(transcript.find(bridge.token()), std::string::npos) << "the token leaked into the worker's output";
+}
+
+TEST_F(CliWithTarget, RunStartsTheEmbeddedBrokerWhenNoneIsConfiguredAndProduceReadsStdin) {
+    ops::LocalRedis redis;
+    const auto cfg = config(path("token"), R"("kafka":{"group_id":"embedded"},"redis":{"url":")" + redis.url() + R"("},)");
+    ops::ChildProcess::Options options;
+    options.argv = {PROVBRIDGE_BINARY, "run", "--config", cfg, "--json-progress", "--bootstrap-file", path("bootstrap")};
+    ops::ChildProcess worker(std::move(options));
+    const auto first = worker.read_line(60s);
+    ASSERT_TRUE(first.has_value());
+    const json announced = json::parse(*first);
+    ASSERT_EQ(announced["event"], "broker") << *first;
+    const std::string bootstrap = announced["bootstrap"];
+    std::ifstream file(path("bootstrap"));
+    std::string from_file;
+    std::getline(file, from_file);
+    EXPECT_EQ(from_file, bootstrap);
+
+    write_file(path("events.jsonl"),
+               R"({"specversion":"1.0","id":"s-1","source":"urn:directory:cli","type":"provisioning.user.assigned","data":{"app":"crm","object":{"type":"user","id":"ada","version":1,"attributes":{"userPrincipalName":"ada@contoso.example"}},"assignment":{"role":"User"}}})"
+               "\n");
+    const auto produced = run_cli({"produce", "--bootstrap", bootstrap, "--input", "-"}, 60s, {}, path("events.jsonl"));
+    EXPECT_EQ(produced.exit_code, 0) << produced.output;
+    EXPECT_NE(produced.output.find("sent 1 event(s) to provisioning.events"), std::string::npos) << produced.output;
+
+    const json progress = test_support::BridgeHarness::wait_finished(worker, 1, 60s);
+    EXPECT_EQ(progress["applied"], 1) << progress.dump();
+    consumers::ScimClientOptions client_options;
+    client_options.base_url = target_->base_url();
+    client_options.token = "cli-token-91aa";
+    consumers::CurlScimClient client(client_options);
+    ScimRequest find;
+    find.path = "/Users";
+    find.query = {{"filter", R"(userName eq "ada@contoso.example")"}};
+    EXPECT_EQ(json::parse(client.send(find).body)["totalResults"], 1);
+    worker.signal(SIGTERM);
+    const auto status = worker.wait(30s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
 
 TEST_F(CliWithTarget, PreviewShowsTheStepsAndTheExactRequestWithoutSendingIt) {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "bridge_harness.hpp"
 #include "kafka_inspect.hpp"
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/consumers/redis_store.hpp"
@@ -38,82 +39,36 @@ constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:ente
 class EndToEnd : public ::testing::Test {
 protected:
     void SetUp() override {
-        redis_ = std::make_unique<ops::LocalRedis>();
-        target_ = std::make_unique<ops::LocalScimTarget>(ops::default_scim_target_script(), "e2e-token-7b1f");
-        broker_ = std::make_unique<ops::EmbeddedBroker>(
-            3, std::vector<ops::EmbeddedBroker::Topic>{{kTopic, kPartitions}, {"provisioning.deadletter", 1}});
-        dir_ = std::make_unique<ops::TempDir>("provbridge-e2e-");
-        {
-            std::ofstream(dir_->path() + "/token") << "e2e-token-7b1f\n";
-        }
-        config_path_ = dir_->path() + "/bridge.json";
-        const json config = {
-            {"kafka", {{"bootstrap_servers", broker_->bootstrap_servers()}, {"group_id", kGroup},
-                       {"consumer_properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
-                                                {"auto.commit.interval.ms", "1000"}, {"fetch.wait.max.ms", "10"}}}}},
-            {"redis", {{"url", redis_->url()}}},
-            {"worker", {{"concurrency", 8}, {"max_in_flight", 400}}},
-            {"apps", json::array({{{"id", kApp},
-                                   {"profile", "generic"},
-                                   {"scim", {{"base_url", target_->base_url()}, {"token_file", dir_->path() + "/token"}}}}})}};
-        std::ofstream(config_path_) << config.dump(2);
-        producer_ = std::make_unique<producers::KafkaProducer>(
-            std::map<std::string, std::string>{{"bootstrap.servers", broker_->bootstrap_servers()}});
-        reader_ = std::make_unique<consumers::ProvisioningLogReader>(test_support::redis_options_for_port(redis_->port()),
-                                                                     KeyScheme("pb"));
-        consumers::ScimClientOptions admin;
-        admin.base_url = target_->root_url();
-        admin.token = "e2e-token-7b1f";
-        admin_ = std::make_unique<consumers::CurlScimClient>(admin);
+        test_support::BridgeHarness::Options options;
+        options.app = kApp;
+        options.group = kGroup;
+        options.brokers = 3;
+        options.partitions = kPartitions;
+        options.concurrency = 8;
+        options.max_in_flight = 400;
+        options.consumer_properties["auto.commit.interval.ms"] = "1000";
+        bridge_ = std::make_unique<test_support::BridgeHarness>(options);
     }
 
-    std::unique_ptr<ops::ChildProcess> start_worker() {
-        ops::ChildProcess::Options options;
-        options.argv = {PROVBRIDGE_BINARY, "run", "--config", config_path_, "--json-progress", "--log-level", "warn"};
-        return std::make_unique<ops::ChildProcess>(std::move(options));
-    }
+    std::unique_ptr<ops::ChildProcess> start_worker() { return bridge_->start_worker(); }
 
-    // Reads the worker's progress lines until `finished` reaches the target; returns the last line.
-    json wait_finished(ops::ChildProcess& worker, std::uint64_t target, std::chrono::seconds timeout = 180s) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        json last;
-        while (std::chrono::steady_clock::now() < deadline) {
-            auto line = worker.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now()));
-            if (!line) break;
-            auto doc = json::parse(*line, nullptr, false);
-            if (doc.is_discarded() || !doc.contains("finished")) continue;
-            last = doc;
-            if (doc["finished"].get<std::uint64_t>() >= target) return doc;
-        }
-        ADD_FAILURE() << "the worker did not finish " << target << " events; last progress: " << last.dump();
-        return last;
+    json wait_finished(ops::ChildProcess& worker, std::uint64_t target) {
+        return test_support::BridgeHarness::wait_finished(worker, target);
     }
 
     void produce(const std::vector<std::string>& lines) {
         std::stringstream in;
         for (const auto& l : lines) in << l << "\n";
-        const auto report = producers::produce_event_lines(in, *producer_, kTopic, nullptr, {});
+        const auto report = producers::produce_event_lines(in, bridge_->producer(), kTopic, nullptr, {});
         ASSERT_EQ(report.sent, lines.size());
         ASSERT_EQ(report.rejected, 0U);
     }
 
-    json target_users() {
-        ScimRequest request;
-        request.path = "/_admin/users";
-        const auto response = admin_->send(request);
-        EXPECT_EQ(response.status, 200) << response.body;
-        return json::parse(response.body);
-    }
-
-    json target_stats() {
-        ScimRequest request;
-        request.path = "/_admin/stats";
-        return json::parse(admin_->send(request).body);
-    }
+    json target_users() { return bridge_->users(); }
+    json target_stats() { return bridge_->stats(); }
 
     std::int64_t log_length() {
-        auto n = reader_->count_log(kApp);
+        auto n = bridge_->reader().count_log(kApp);
         EXPECT_TRUE(n.ok());
         return n.ok() ? *n : -1;
     }
@@ -163,26 +118,19 @@ protected:
     void expect_one_outcome_each(const test_support::UserEventGenerator& gen) {
         std::size_t missing = 0;
         for (const auto& id : gen.event_ids()) {
-            auto outcome = reader_->outcome(kApp, gen.source(), id);
+            auto outcome = bridge_->reader().outcome(kApp, gen.source(), id);
             ASSERT_TRUE(outcome.ok()) << outcome.error().message;
             if (!outcome->has_value()) ++missing;
         }
         EXPECT_EQ(missing, 0U) << "events without an outcome";
         // One log entry per event: a second outcome for an event would be a second entry.
         EXPECT_EQ(log_length(), static_cast<std::int64_t>(gen.event_ids().size()));
-        auto stats = reader_->stats(kApp);
+        auto stats = bridge_->reader().stats(kApp);
         ASSERT_TRUE(stats.ok());
         EXPECT_EQ(stats->at("events"), static_cast<std::int64_t>(gen.event_ids().size()));
     }
 
-    std::unique_ptr<ops::LocalRedis> redis_;
-    std::unique_ptr<ops::LocalScimTarget> target_;
-    std::unique_ptr<ops::EmbeddedBroker> broker_;
-    std::unique_ptr<ops::TempDir> dir_;
-    std::string config_path_;
-    std::unique_ptr<producers::KafkaProducer> producer_;
-    std::unique_ptr<consumers::ProvisioningLogReader> reader_;
-    std::unique_ptr<consumers::CurlScimClient> admin_;
+    std::unique_ptr<test_support::BridgeHarness> bridge_;
 };
 
 TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
@@ -218,7 +166,7 @@ TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
     ASSERT_FALSE(HasFailure());
     worker->signal(SIGKILL);
     ASSERT_TRUE(worker->wait(30s).has_value());
-    const auto at_kill = test_support::group_position(broker_->bootstrap_servers(), kGroup, kTopic, kPartitions);
+    const auto at_kill = test_support::group_position(bridge_->broker().bootstrap_servers(), kGroup, kTopic, kPartitions);
     EXPECT_EQ(at_kill.end_total(), 3000);
     const std::int64_t outcomes_at_kill = log_length();
     EXPECT_LT(outcomes_at_kill, 2000) << "the kill came too late to test anything";
@@ -238,7 +186,7 @@ TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
     const auto status = worker->wait(60s);
     ASSERT_TRUE(status.has_value());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
-    const auto at_end = test_support::group_position(broker_->bootstrap_servers(), kGroup, kTopic, kPartitions);
+    const auto at_end = test_support::group_position(bridge_->broker().bootstrap_servers(), kGroup, kTopic, kPartitions);
     EXPECT_EQ(at_end.committed, at_end.end);
     std::cout << "[ e2e ] outcomes at SIGKILL: " << outcomes_at_kill << "/2000; records redelivered after restart: "
               << redelivered << " (" << progress["duplicates"] << " recognised as already done)\n";

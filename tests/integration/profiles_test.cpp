@@ -15,7 +15,7 @@
 #include "provbridge/ops/local_services.hpp"
 #include "provbridge/ops/process.hpp"
 #include "provbridge/producers/producer.hpp"
-#include "redis_fixture.hpp"
+#include "bridge_harness.hpp"
 
 namespace provbridge {
 namespace {
@@ -23,7 +23,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr const char* kToken = "profile-token-5d1e";
 constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 json user_event(const std::string& id, const std::string& type, const std::string& user, std::int64_t version,
@@ -46,89 +45,37 @@ json person(const std::string& upn, const std::string& given, const std::string&
 class ProfileTest : public ::testing::Test {
 protected:
     void start(const std::string& profile, const std::string& behave_like, json app_extra = json::object()) {
-        redis_ = std::make_unique<ops::LocalRedis>();
-        target_ = std::make_unique<ops::LocalScimTarget>(ops::default_scim_target_script(), kToken, behave_like);
-        broker_ = std::make_unique<ops::EmbeddedBroker>(
-            1, std::vector<ops::EmbeddedBroker::Topic>{{"provisioning.events", 3}, {"provisioning.deadletter", 1}});
-        std::ofstream(dir_.path() + "/token") << kToken << "\n";
-        json app = {{"id", "app"}, {"profile", profile},
-                    {"scim", {{"base_url", target_->base_url()}, {"token_file", dir_.path() + "/token"}}}};
-        app.update(app_extra);
-        config_ = dir_.path() + "/bridge.json";
-        std::ofstream(config_) << json{{"kafka", {{"bootstrap_servers", broker_->bootstrap_servers()}, {"group_id", "profiles"},
-                                                  {"consumer_properties", {{"session.timeout.ms", "6000"},
-                                                                           {"fetch.wait.max.ms", "10"}}}}},
-                                       {"redis", {{"url", redis_->url()}}},
-                                       {"worker", {{"concurrency", 4}}},
-                                       {"apps", json::array({app})}}
-                                      .dump(2);
-        ops::ChildProcess::Options options;
-        options.argv = {PROVBRIDGE_BINARY, "run", "--config", config_, "--json-progress", "--log-level", "error"};
-        worker_ = std::make_unique<ops::ChildProcess>(std::move(options));
-        producer_ = std::make_unique<producers::KafkaProducer>(
-            std::map<std::string, std::string>{{"bootstrap.servers", broker_->bootstrap_servers()}});
-        reader_ = std::make_unique<consumers::ProvisioningLogReader>(test_support::redis_options_for_port(redis_->port()),
-                                                                     KeyScheme("pb"));
-        consumers::ScimClientOptions admin;
-        admin.base_url = target_->root_url();
-        admin.token = kToken;
-        admin_ = std::make_unique<consumers::CurlScimClient>(admin);
+        test_support::BridgeHarness::Options options;
+        options.profile = profile;
+        options.behave_like = behave_like;
+        options.app_extra = std::move(app_extra);
+        options.group = "profiles";
+        bridge_ = std::make_unique<test_support::BridgeHarness>(options);
+        worker_ = bridge_->start_worker(false, "error");
     }
 
     // Sends events one object after the other and waits until each is finished, so the order of
     // outcomes is the order given.
     void send(const std::vector<json>& events) {
         for (const auto& e : events) {
-            const std::string key = e["data"]["app"].get<std::string>() + "/" + e["data"]["object"]["type"].get<std::string>() +
-                                    "/" + e["data"]["object"]["id"].get<std::string>();
-            ASSERT_TRUE(producer_->send_and_wait("provisioning.events", key, e.dump(), {}, 30s).ok());
-            ++sent_;
-            wait_finished(sent_);
+            bridge_->send_event(e);
+            test_support::BridgeHarness::wait_finished(*worker_, ++sent_, 60s);
         }
-    }
-
-    void wait_finished(std::uint64_t n) {
-        while (auto line = worker_->read_line(60s)) {
-            auto doc = json::parse(*line, nullptr, false);
-            if (!doc.is_discarded() && doc.contains("finished") && doc["finished"].get<std::uint64_t>() >= n) return;
-        }
-        FAIL() << "the worker did not finish " << n << " events";
     }
 
     OutcomeRecord outcome(const std::string& event_id) {
-        auto r = reader_->outcome("app", "urn:directory:profiles", event_id);
+        auto r = bridge_->reader().outcome("app", "urn:directory:profiles", event_id);
         EXPECT_TRUE(r.ok() && r->has_value()) << event_id;
         return r.ok() && r->has_value() ? **r : OutcomeRecord{};
     }
 
-    json admin_get(const std::string& path, std::vector<std::pair<std::string, std::string>> query = {}) {
-        ScimRequest request;
-        request.path = path;
-        request.query = std::move(query);
-        const auto response = admin_->send(request);
-        EXPECT_EQ(response.status, 200) << path << ": " << response.body;
-        return json::parse(response.body, nullptr, false);
-    }
-
-    json user_named(const std::string& user_name) {
-        for (const auto& u : admin_get("/_admin/users")) {
-            if (u["userName"] == user_name) return u;
-        }
-        return nullptr;
-    }
-
+    json user_named(const std::string& user_name) { return bridge_->user_named(user_name); }
+    json users() { return bridge_->users(); }
     // The SCIM requests the target received, as {method, path, query, body, status}.
-    json requests() { return admin_get("/_admin/requests", {{"limit", "1000"}}); }
+    json requests() { return bridge_->requests(); }
 
-    ops::TempDir dir_{"provbridge-profiles-"};
-    std::unique_ptr<ops::LocalRedis> redis_;
-    std::unique_ptr<ops::LocalScimTarget> target_;
-    std::unique_ptr<ops::EmbeddedBroker> broker_;
-    std::string config_;
+    std::unique_ptr<test_support::BridgeHarness> bridge_;
     std::unique_ptr<ops::ChildProcess> worker_;
-    std::unique_ptr<producers::KafkaProducer> producer_;
-    std::unique_ptr<consumers::ProvisioningLogReader> reader_;
-    std::unique_ptr<consumers::CurlScimClient> admin_;
     std::uint64_t sent_ = 0;
 };
 
@@ -173,7 +120,9 @@ TEST_F(ProfileTest, GenericProvisionsEntrasDefaultMappingWithManagerAndScoping) 
             saw_patch = true;
             EXPECT_EQ(r["body"]["Operations"], json::array({{{"op", "replace"}, {"path", "title"}, {"value", "Countess"}}}));
         }
-        if (r["method"] == "POST") EXPECT_TRUE(r["body"]["active"].is_boolean());
+        if (r["method"] == "POST") {
+            EXPECT_TRUE(r["body"]["active"].is_boolean());
+        }
     }
     EXPECT_TRUE(saw_patch);
 }
@@ -208,7 +157,7 @@ TEST_F(ProfileTest, LeapsomeSendsOnlyWorkEmailsAndKeepsUserNamesUnique) {
         EXPECT_EQ(r["query"].dump().find("guest@"), std::string::npos) << "a request was sent for Default Access";
         EXPECT_LT(r["status"].get<int>(), 400) << r.dump();
     }
-    EXPECT_EQ(admin_get("/_admin/users").size(), 1U);
+    EXPECT_EQ(users().size(), 1U);
 }
 
 TEST_F(ProfileTest, EliumTakesUsersOnly) {

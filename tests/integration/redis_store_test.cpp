@@ -247,6 +247,95 @@ TEST_F(RedisStoreTest, SecondCommitOfTheSameEventIsAlreadyRecordedAndWritesNothi
     EXPECT_EQ(prior->link->version, 3);
 }
 
+TEST_F(RedisStoreTest, OlderVersionRecordsItsOutcomeOnceButKeepsTheNewerLinkAndOwner) {
+    auto store = make_store();
+    auto reader = make_reader();
+    auto newer_event = make_event(app(), "e-v5", "u-race");
+    newer_event.version = 5;
+    LinkState newer{"scim-new", 5, LinkStatus::Active, {{"userName", "new@example.com"}}};
+    auto first = store.commit(commit_of(record_for(newer_event, Action::Update, OutcomeStatus::Applied), newer));
+    ASSERT_TRUE(first) << first.error().message;
+    ASSERT_EQ(*first, CommitStatus::Recorded);
+
+    // An older event of the same object whose worker loaded the link before v5 was committed
+    // (a revoke that timed out, say) commits afterwards.
+    auto older_event = make_event(app(), "e-v3", "u-race");
+    older_event.version = 3;
+    LinkState older{"scim-old", 3, LinkStatus::Disabled, {{"userName", "old@example.com"}}};
+    const auto older_record = record_for(older_event, Action::Create, OutcomeStatus::Applied);
+    auto second = store.commit(commit_of(older_record, older));
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(*second, CommitStatus::RecordedLinkKept);
+
+    auto link = reader.link(app(), ObjectType::User, "u-race");
+    ASSERT_TRUE(link) << link.error().message;
+    ASSERT_TRUE(link->has_value());
+    EXPECT_EQ((*link)->scim_id, "scim-new");
+    EXPECT_EQ((*link)->version, 5);
+    EXPECT_EQ((*link)->status, LinkStatus::Active);
+    EXPECT_EQ((*link)->applied, newer.applied);
+    auto owner_new = store.load_owner(app(), ObjectType::User, "scim-new");
+    ASSERT_TRUE(owner_new) << owner_new.error().message;
+    EXPECT_EQ(*owner_new, std::optional<std::string>("u-race"));
+    auto owner_old = store.load_owner(app(), ObjectType::User, "scim-old");
+    ASSERT_TRUE(owner_old) << owner_old.error().message;
+    EXPECT_FALSE(owner_old->has_value()) << "the owner index points at a link that was not written";
+
+    // The outcome itself is recorded, once, and says in the log that the link was kept.
+    auto outcome = reader.outcome(app(), kSource, "e-v3");
+    ASSERT_TRUE(outcome) << outcome.error().message;
+    ASSERT_TRUE(outcome->has_value());
+    EXPECT_EQ(to_json(**outcome), to_json(older_record));
+    auto again = store.commit(commit_of(older_record, older));
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(*again, CommitStatus::AlreadyRecorded);
+    auto log = reader.log_since(app(), "0-0", 100, 0ms);
+    ASSERT_TRUE(log) << log.error().message;
+    ASSERT_EQ(log->size(), 2u);
+    EXPECT_EQ(log->at(0).fields.count("link"), 0u);
+    EXPECT_EQ(log->at(1).record.event_id, "e-v3");
+    EXPECT_EQ(log->at(1).fields.at("link"), "kept_newer");
+    auto stats = reader.stats(app());
+    ASSERT_TRUE(stats) << stats.error().message;
+    EXPECT_EQ(stats->at("events"), 2);
+    EXPECT_EQ(stats->at("updated"), 1);
+    EXPECT_EQ(stats->at("created"), 1);
+}
+
+TEST_F(RedisStoreTest, LinkVersionsCompareAsIntegersAndAnEqualVersionOverwrites) {
+    auto store = make_store();
+    int n = 0;
+    // Commits a link of `version` for u-v and returns the status.
+    auto commit_version = [&](std::int64_t version, const std::string& scim_id) {
+        auto event = make_event(app(), "e-" + std::to_string(n++), "u-v");
+        event.version = version;
+        auto status = store.commit(commit_of(record_for(event, Action::Update, OutcomeStatus::Applied),
+                                             LinkState{scim_id, version, LinkStatus::Active, {}}));
+        EXPECT_TRUE(status) << status.error().message;
+        return status ? *status : CommitStatus::AlreadyRecorded;
+    };
+    auto stored = [&] {
+        auto link = store.load_link(app(), ObjectType::User, "u-v");
+        EXPECT_TRUE(link && link->has_value());
+        return link && link->has_value() ? (*link)->scim_id : std::string();
+    };
+    EXPECT_EQ(commit_version(-1, "minus-one"), CommitStatus::Recorded);
+    EXPECT_EQ(commit_version(-5, "minus-five"), CommitStatus::RecordedLinkKept);
+    EXPECT_EQ(stored(), "minus-one");
+    EXPECT_EQ(commit_version(9, "nine"), CommitStatus::Recorded);
+    EXPECT_EQ(commit_version(10, "ten"), CommitStatus::Recorded);  // "10" < "9" as text
+    EXPECT_EQ(commit_version(9, "nine-again"), CommitStatus::RecordedLinkKept);
+    EXPECT_EQ(stored(), "ten");
+    EXPECT_EQ(commit_version(10, "ten-again"), CommitStatus::Recorded);  // same version: overwrite
+    EXPECT_EQ(stored(), "ten-again");
+    // Above 2^53 a double cannot tell these apart.
+    EXPECT_EQ(commit_version(9007199254740993, "big"), CommitStatus::Recorded);
+    EXPECT_EQ(commit_version(9007199254740992, "big-minus-one"), CommitStatus::RecordedLinkKept);
+    EXPECT_EQ(stored(), "big");
+    EXPECT_EQ(commit_version(-5, "negative"), CommitStatus::RecordedLinkKept);
+    EXPECT_EQ(stored(), "big");
+}
+
 TEST_F(RedisStoreTest, DeadLetterCommitIsIndexedInTheDeadLetterStream) {
     auto store = make_store();
     auto reader = make_reader();

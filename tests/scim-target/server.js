@@ -672,7 +672,11 @@ scim.use((req, res, next) => {
     if (idx < 0) return next();
     const f = faults[idx];
     if (--f.remaining <= 0) faults.splice(idx, 1);
-    const respond = () => sendScimError(res, f.status, f.detail ?? `Injected fault (${f.status})`, f.scimType,
+    // Some real targets quote the request's Authorization header in their error detail; the
+    // bridge must never copy the token from there into a log, Redis or a dead letter.
+    const detail = (f.detail ?? `Injected fault (${f.status})`) +
+        (f.echoAuthorization ? ` (received Authorization: ${req.headers.authorization ?? ""})` : "");
+    const respond = () => sendScimError(res, f.status, detail, f.scimType,
         f.retryAfter !== undefined ? {"Retry-After": f.retryAfter} : undefined);
     if (f.delayMs > 0) setTimeout(respond, f.delayMs); else respond();
 });
@@ -1072,6 +1076,7 @@ admin.post("/faults", (req, res) => {
     if (b.retryAfter !== undefined && b.retryAfter !== null) f.retryAfter = String(b.retryAfter);
     if (typeof b.detail === "string") f.detail = b.detail;
     if (typeof b.scimType === "string") f.scimType = b.scimType;
+    if (b.echoAuthorization === true) f.echoAuthorization = true;
     if (delayMs) f.delayMs = delayMs;
     faults.push(f);
     sendJson(res, 201, faults.map(({remaining, ...x}) => ({...x, count: remaining})));

@@ -167,6 +167,125 @@ TEST(Config, SecretsResolveFromEnvironmentOrFile) {
     EXPECT_THROW(resolve_secret(ref, {}, "f", "apps[0].scim.token"), ConfigError);
 }
 
+TEST(Config, MappingsFileIsReadRelativeToTheConfiguration) {
+    const std::string dir = ::testing::TempDir();
+    {
+        std::ofstream(dir + "/pb-mappings.json") << R"({"users": [{"target": "title", "value": "Staff"}]})";
+    }
+    const std::string text = R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"},
+                                          "mappings_file":"pb-mappings.json"}]})";
+    const Config c = parse_config(text, dir + "/bridge.json", {});
+    EXPECT_EQ(c.apps[0].mappings.file, dir + "/pb-mappings.json");
+    EXPECT_EQ(c.apps[0].mappings.value["users"][0]["value"], "Staff");
+
+    {
+        std::ofstream(dir + "/pb-bad-mappings.json") << R"({"users": {"target": "title"}})";
+    }
+    try {
+        parse_config(R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"},
+                                  "mappings_file":"pb-bad-mappings.json"}]})",
+                     dir + "/bridge.json", {});
+        FAIL() << "a mappings file whose users is not a list was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.file(), dir + "/pb-bad-mappings.json");  // the error names the mappings file
+        EXPECT_EQ(e.field(), "users");
+    }
+    const auto both = expect_error(R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"},
+                                               "mappings":{"users":[]},"mappings_file":"x.json"}]})");
+    EXPECT_EQ(both.field(), "apps[0].mappings_file");
+}
+
+std::string with_kafka(const std::string& kafka) {
+    return R"({"kafka":)" + kafka + R"(,"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"}}]})";
+}
+
+TEST(KafkaSettings, DefaultsBoundStartAndLossAndUseDynamicMembership) {
+    const Config c = parse_config(kMinimal, "bridge.json", {});
+    EXPECT_EQ(c.kafka.connect_timeout, std::chrono::milliseconds(30000));
+    EXPECT_EQ(c.kafka.lost_timeout, std::chrono::milliseconds(10000));
+    EXPECT_EQ(c.kafka.group_instance_id, "");
+    EXPECT_TRUE(c.kafka.secret_properties.empty());
+}
+
+TEST(KafkaSettings, AreReadAndOverriddenFromTheEnvironment) {
+    const Config c = parse_config(with_kafka(R"({"connect_timeout_ms": 2000, "lost_timeout_ms": 5000,
+        "group_instance_id": "worker-0", "properties": {"security.protocol": "sasl_ssl", "sasl.mechanisms": "PLAIN"},
+        "secret_properties": {"sasl.password": {"env": "KAFKA_PASSWORD"}, "ssl.key.password": {"file": "/run/secrets/k"}}})"),
+                                  "bridge.json", {{"PROVBRIDGE__KAFKA__GROUP_INSTANCE_ID", "worker-7"}});
+    EXPECT_EQ(c.kafka.connect_timeout, std::chrono::milliseconds(2000));
+    EXPECT_EQ(c.kafka.lost_timeout, std::chrono::milliseconds(5000));
+    EXPECT_EQ(c.kafka.group_instance_id, "worker-7");  // the environment names each worker
+    ASSERT_EQ(c.kafka.secret_properties.size(), 2U);
+    EXPECT_EQ(c.kafka.secret_properties.at("sasl.password").env, "KAFKA_PASSWORD");
+    EXPECT_EQ(c.kafka.secret_properties.at("ssl.key.password").file, "/run/secrets/k");
+    EXPECT_EQ(c.kafka.properties.at("sasl.mechanisms"), "PLAIN");
+}
+
+TEST(KafkaSettings, BadValuesNameTheirField) {
+    EXPECT_EQ(expect_error(with_kafka(R"({"connect_timeout_ms": 0})")).field(), "kafka.connect_timeout_ms");
+    EXPECT_EQ(expect_error(with_kafka(R"({"lost_timeout_ms": 10})")).field(), "kafka.lost_timeout_ms");
+    EXPECT_EQ(expect_error(with_kafka(R"({"lost_timeout_ms": "soon"})")).field(), "kafka.lost_timeout_ms");
+    EXPECT_EQ(expect_error(with_kafka(R"({"group_instance_id": "two words"})")).field(), "kafka.group_instance_id");
+    EXPECT_EQ(expect_error(with_kafka(R"({"consumer_properties": {"group.instance.id": "w"}})")).field(),
+              "kafka.consumer_properties.group.instance.id");
+    const auto env = expect_error(kMinimal, {{"PROVBRIDGE__KAFKA__CONNECT_TIMEOUT_MS", "soon"}});
+    EXPECT_EQ(env.field(), "kafka.connect_timeout_ms");
+    EXPECT_NE(env.reason().find("PROVBRIDGE__KAFKA__CONNECT_TIMEOUT_MS"), std::string::npos) << env.reason();
+}
+
+TEST(KafkaSettings, InlineSecretsAreRefusedWherePointingToSecretProperties) {
+    for (const std::string section : {"properties", "consumer_properties", "producer_properties"}) {
+        for (const std::string name : {"sasl.password", "ssl.key.password", "ssl.keystore.password",
+                                       "sasl.oauthbearer.client.secret", "ssl.key.pem", "sasl.jaas.config",
+                                       "some.future.password"}) {
+            const auto e = expect_error(with_kafka(R"({")" + section + R"(": {")" + name + R"(": "hunter2"}})"));
+            EXPECT_EQ(e.field(), "kafka." + section + "." + name);
+            EXPECT_NE(e.reason().find("kafka.secret_properties"), std::string::npos) << e.reason();
+            EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << "the secret is repeated";
+        }
+    }
+    EXPECT_FALSE(is_secret_kafka_property("sasl.username"));
+    EXPECT_FALSE(is_secret_kafka_property("ssl.key.location"));  // a path, not the key
+    EXPECT_TRUE(is_secret_kafka_property("SASL.PASSWORD"));
+}
+
+TEST(KafkaSettings, SecretPropertiesMustNameOneSource) {
+    const auto field = [](const std::string& secrets) {
+        return expect_error(with_kafka(R"({"secret_properties": )" + secrets + "}")).field();
+    };
+    EXPECT_EQ(field(R"({"sasl.password": "hunter2"})"), "kafka.secret_properties.sasl.password");
+    EXPECT_EQ(field(R"({"sasl.password": {}})"), "kafka.secret_properties.sasl.password");
+    EXPECT_EQ(field(R"({"sasl.password": {"env": "A", "file": "/b"}})"), "kafka.secret_properties.sasl.password");
+    EXPECT_EQ(field(R"({"sasl.password": {"value": "hunter2"}})"), "kafka.secret_properties.sasl.password.value");
+    EXPECT_EQ(field(R"({"sasl.password": {"env": ""}})"), "kafka.secret_properties.sasl.password.env");
+    EXPECT_EQ(field(R"({"bootstrap.servers": {"env": "B"}})"), "kafka.secret_properties.bootstrap.servers");
+    EXPECT_EQ(expect_error(with_kafka(R"({"properties": {"sasl.username": "u"},
+                                          "secret_properties": {"sasl.username": {"env": "U"}}})"))
+                  .field(),
+              "kafka.secret_properties.sasl.username");
+}
+
+TEST(KafkaSettings, SecretsResolveAtStartNamingTheField) {
+    const std::string dir = ::testing::TempDir();
+    {
+        std::ofstream(dir + "/pb-kafka-key") << "key-pass\n";
+    }
+    const Config c = parse_config(with_kafka(R"({"secret_properties": {"sasl.password": {"env": "KAFKA_PASSWORD"},
+                                                  "ssl.key.password": {"file": ")" + dir + R"(/pb-kafka-key"}}})"),
+                                  "bridge.json", {});
+    const auto secrets = resolve_kafka_secrets(c, {{"KAFKA_PASSWORD", "pw-1"}});
+    EXPECT_EQ(secrets.at("sasl.password"), "pw-1");
+    EXPECT_EQ(secrets.at("ssl.key.password"), "key-pass");  // trailing newline trimmed
+    try {
+        resolve_kafka_secrets(c, {});
+        FAIL() << "an unset variable was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.file(), "bridge.json");
+        EXPECT_EQ(e.field(), "kafka.secret_properties.sasl.password.env");
+        EXPECT_NE(e.reason().find("KAFKA_PASSWORD"), std::string::npos) << e.reason();
+    }
+}
+
 TEST(Config, MissingFileIsAClearError) {
     try {
         load_config("/nonexistent/bridge.json", {});

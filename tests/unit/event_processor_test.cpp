@@ -53,6 +53,14 @@ protected:
         return r;
     }
 
+    // The record key of an event whose object the test changed: <app>/<type>/<id>.
+    static void rekey(InboundRecord& r) {
+        const auto doc = json::parse(r.value);
+        const auto& data = doc["data"];
+        r.key = data["app"].get<std::string>() + "/" + data["object"]["type"].get<std::string>() + "/" +
+                data["object"]["id"].get<std::string>();
+    }
+
     OutcomeRecord run(const InboundRecord& r) {
         auto result = processor_->process(r);
         EXPECT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
@@ -346,6 +354,7 @@ TEST_F(EventProcessorTest, GroupEventsAreSkippedWithAReason) {
                                                               {"attributes", {{"displayName", "Eng"}}}}}}}};
     InboundRecord r;
     r.value = event.dump();
+    rekey(r);
     const auto out = run(r);
     EXPECT_EQ(out.status, OutcomeStatus::Skipped);
     EXPECT_EQ(out.code, "unsupported");
@@ -370,6 +379,7 @@ TEST_F(EventProcessorTest, AnAccountLinkedToAnotherSourceUserIsNotTakenOver) {
     auto doc = json::parse(twin.value);
     doc["data"]["object"]["id"] = "u2";
     twin.value = doc.dump();
+    rekey(twin);
     scim_.push(FakeScimClient::list(json::array({{{"id", "scim-1"}, {"userName", "ada@contoso.com"}}})));
     const auto out = run(twin);
     EXPECT_EQ(out.status, OutcomeStatus::DeadLettered);
@@ -384,6 +394,7 @@ TEST_F(EventProcessorTest, ManagerIsSentAsTheManagersIdInTheTarget) {
     auto doc = json::parse(boss.value);
     doc["data"]["object"]["id"] = "u-boss";
     boss.value = doc.dump();
+    rekey(boss);
     scim_.push(FakeScimClient::list());
     scim_.push(FakeScimClient::json(201, {{"id", "scim-boss"}}));
     run(boss);
@@ -406,6 +417,22 @@ TEST_F(EventProcessorTest, ManagerIsSentAsTheManagersIdInTheTarget) {
     EXPECT_EQ(last.method, HttpMethod::Patch);
     const json ops = (*last.body)["Operations"];
     EXPECT_NE(ops.dump().find("\"remove\""), std::string::npos) << "the stale manager must be removed: " << ops.dump();
+}
+
+TEST_F(EventProcessorTest, MatchingAttributesAreTriedInPrecedenceOrder) {
+    configure(json::array({{{"target", "externalId"}, {"source", "mailNickname"}, {"match", 2}}}));
+    scim_.push(FakeScimClient::list());  // nobody with this userName
+    scim_.push(FakeScimClient::list(json::array({{{"id", "scim-ext"}, {"userName", "old@contoso.com"},
+                                                   {"externalId", "ada"}}})));
+    scim_.push(FakeScimClient::json(200, {{"id", "scim-ext"}}));
+    const auto out = run(record("assigned", 1));
+    EXPECT_EQ(out.scim_id, "scim-ext");
+    EXPECT_NE(out.reason.find("matched an existing account by externalId"), std::string::npos) << out.reason;
+    const auto requests = scim_.requests();
+    ASSERT_EQ(requests.size(), 3U);
+    EXPECT_EQ(requests[0].query[0].second, R"(userName eq "ada@contoso.com")");
+    EXPECT_EQ(requests[1].query[0].second, R"(externalId eq "ada")");
+    EXPECT_EQ(requests[2].method, HttpMethod::Patch);  // no POST: the second attribute found it
 }
 
 TEST_F(EventProcessorTest, SelectUniqueValueAsksTheTargetForEachCandidate) {

@@ -1,3 +1,6 @@
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "provbridge/consumers/offset_tracker.hpp"
@@ -49,6 +52,36 @@ TEST(OffsetTracker, ForgetDropsRevokedPartitions) {
     t.forget({kP0});
     EXPECT_EQ(t.in_flight(), 1U);
     t.complete(kP0, 1);  // a late completion for a revoked partition is ignored
+    EXPECT_EQ(t.in_flight(), 1U);
+}
+
+TEST(OffsetTracker, ALateCompletionFromAnEarlierAssignmentLeavesTheNewOneAlone) {
+    OffsetTracker t;
+    const auto first = t.begin(kP0, 5);
+    t.forget({kP0});
+    // Assigned again: offset 5 is redelivered and queued, not finished yet.
+    const auto second = t.begin(kP0, 5);
+    EXPECT_NE(first, second);
+    EXPECT_FALSE(t.complete(kP0, 5, first));  // the old assignment's lane finishing late
+    EXPECT_EQ(t.in_flight({kP0}), 1U);
+    auto c = t.take_committable();
+    ASSERT_EQ(c.size(), 1U);
+    EXPECT_EQ(c[0].second, 5);  // not 6: the redelivered record has no outcome yet
+    EXPECT_TRUE(t.complete(kP0, 5, second));
+    EXPECT_FALSE(t.complete(kP0, 5, second));  // once
+    EXPECT_EQ(t.take_committable()[0].second, 6);
+}
+
+TEST(OffsetTracker, WaitBelowGivesUpWhenTheFlagIsSet) {
+    OffsetTracker t;
+    t.begin(kP0, 1);
+    std::atomic<bool> give_up{false};
+    std::thread fatal([&] {
+        give_up = true;
+        t.notify();
+    });
+    EXPECT_FALSE(t.wait_below(1, {kP0}, std::chrono::steady_clock::now() + std::chrono::hours(1), &give_up));
+    fatal.join();
     EXPECT_EQ(t.in_flight(), 1U);
 }
 

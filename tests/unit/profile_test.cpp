@@ -108,6 +108,19 @@ TEST(AppOverrides, ReplaceDeleteAndAddRows) {
     EXPECT_EQ(p.users.mapping.attributes.back().default_value, json("en-US"));
 }
 
+TEST(AppOverrides, ErrorsInAMappingsFileNameThatFile) {
+    AppConfig app = app_with("generic");
+    app.mappings = ConfigFragment{{{"users", json::array({{{"target", "title"}, {"expression", "Left([jobTitle]"}}})}},
+                                  "leapsome-mappings.json", ""};
+    try {
+        build_app_profile(app, "bridge.json", 0);
+        FAIL() << "accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.file(), "leapsome-mappings.json");
+        EXPECT_EQ(e.field(), "users[0].expression");
+    }
+}
+
 TEST(AppOverrides, MistakesNameFileMappingAndColumn) {
     auto e = build_error(app_with("generic", {{"users", json::array({{{"target", "nickName"},
                                                                        {"expression", "Join(\" \", [a], Frobnicate([b]))"}}})}}));

@@ -3,6 +3,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string_view>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -29,18 +33,21 @@ public:
         }
         if (revoke_requested_) {
             revoke_requested_ = false;
+            const auto revoking = revoke_only_.empty() ? partitions_ : revoke_only_;
             lock.unlock();
             if (before_revoke) before_revoke();
-            listener_.on_revoked(partitions_);
+            listener_.on_revoked(revoking);
             lock.lock();
             revoked_ = true;
-            const auto it = stored_.find(partitions_[0]);
+            const auto it = stored_.find(revoking[0]);
             stored_when_revoke_returned_ = it == stored_.end() ? -1 : it->second;
+            cv_.notify_all();
         }
         cv_.wait_for(lock, timeout, [&] { return (!queue_.empty() && !paused_) || revoke_requested_; });
         if (queue_.empty() || paused_) return std::nullopt;
         InboundRecord r = std::move(queue_.front());
         queue_.pop_front();
+        cv_.notify_all();
         return r;
     }
     void pause(const std::vector<TopicPartition>&) override {
@@ -59,7 +66,9 @@ public:
         for (const auto& [tp, o] : offsets) stored_[tp] = o;
     }
     std::vector<TopicPartition> assignment() const override { return partitions_; }
+    // Like rd_kafka_consumer_close: the assignment is revoked (listener called) before leaving.
     void close() override {
+        listener_.on_revoked(partitions_);
         std::lock_guard lock(mutex_);
         closed_ = true;
     }
@@ -83,6 +92,7 @@ public:
 
     RebalanceListener& listener_;
     std::vector<TopicPartition> partitions_{{"events", 0}, {"events", 1}};
+    std::vector<TopicPartition> revoke_only_;  // empty: a revoke takes every partition
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<InboundRecord> queue_;
@@ -144,6 +154,68 @@ public:
     Journal& j_;
 };
 
+// What the hardening tests' handler does per offset (offsets there are unique across
+// partitions), and what it saw.
+struct Script {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::set<std::int64_t> hold;  // wait in handle() until released
+    std::set<std::int64_t> released;
+    std::set<std::int64_t> fatal;
+    std::set<std::int64_t> duplicate;
+    std::set<std::int64_t> throws;
+    bool override_failure = true;  // false: RecordHandler's default handle_failure
+    bool failure_throws = false;
+    std::multiset<std::int64_t> started;
+    std::vector<std::int64_t> handled;   // handle() returned for these, in order
+    std::vector<std::int64_t> failures;  // handle_failure() was called for these
+    std::vector<std::string> failure_reasons;
+
+    void release(std::int64_t offset) {
+        std::lock_guard lock(mutex);
+        released.insert(offset);
+        cv.notify_all();
+    }
+    void wait_started(std::int64_t offset) {
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return started.count(offset) > 0; });
+    }
+};
+
+class ScriptedHandler final : public RecordHandler {
+public:
+    explicit ScriptedHandler(Script& s) : s_(s) {}
+    ProcessResult handle(const InboundRecord& r) override {
+        std::unique_lock lock(s_.mutex);
+        s_.started.insert(r.offset);
+        s_.cv.notify_all();
+        if (s_.hold.count(r.offset) > 0) s_.cv.wait(lock, [&] { return s_.released.count(r.offset) > 0; });
+        if (s_.throws.count(r.offset) > 0) {
+            throw std::runtime_error("mapping blew up at offset " + std::to_string(r.offset));
+        }
+        if (s_.fatal.count(r.offset) > 0) return {ProcessResult::Status::Fatal, "store down", {}};
+        s_.handled.push_back(r.offset);
+        if (s_.duplicate.count(r.offset) > 0) return {ProcessResult::Status::Duplicate, {}, {}};
+        OutcomeRecord out;
+        out.status = OutcomeStatus::Applied;
+        return {ProcessResult::Status::Recorded, {}, out};
+    }
+    ProcessResult handle_failure(const InboundRecord& r, std::string_view what) override {
+        if (!s_.override_failure) return RecordHandler::handle_failure(r, what);
+        std::lock_guard lock(s_.mutex);
+        s_.failures.push_back(r.offset);
+        s_.failure_reasons.emplace_back(what);
+        if (s_.failure_throws) throw 42;  // not even a std::exception
+        OutcomeRecord out;
+        out.status = OutcomeStatus::DeadLettered;
+        out.code = "InternalError";
+        return {ProcessResult::Status::Recorded, {}, out};
+    }
+
+private:
+    Script& s_;
+};
+
 InboundRecord record(std::int32_t partition, std::int64_t offset, std::string key) {
     InboundRecord r;
     r.topic = "events";
@@ -155,7 +227,7 @@ InboundRecord record(std::int32_t partition, std::int64_t offset, std::string ke
 
 class WorkerTest : public ::testing::Test {
 protected:
-    void start(WorkerOptions options, std::uint64_t stop_after) {
+    void start(WorkerOptions options, std::uint64_t stop_after, bool scripted = false) {
         options.poll_timeout = 20ms;
         worker_ = std::make_unique<Worker>(
             options,
@@ -167,11 +239,19 @@ protected:
                 ready_cv_.notify_all();
                 return std::make_unique<ForwardingSource>(*fake_);
             },
-            [this](int) { return std::make_unique<JournalHandler>(journal_); }, nullptr);
+            [this, scripted](int) -> std::unique_ptr<RecordHandler> {
+                if (scripted) return std::make_unique<ScriptedHandler>(script_);
+                return std::make_unique<JournalHandler>(journal_);
+            },
+            nullptr);
         worker_->set_observer([this, stop_after](const ProcessResult&) {
             if (worker_->counters().finished() >= stop_after) worker_->request_stop();
-            std::lock_guard lock(journal_.mutex);
-            journal_.cv.notify_all();
+            {
+                std::lock_guard lock(journal_.mutex);
+                journal_.cv.notify_all();
+            }
+            std::lock_guard lock(script_.mutex);
+            script_.cv.notify_all();
         });
         thread_ = std::thread([this] { result_ = worker_->run(); });
         std::unique_lock lock(ready_mutex_);
@@ -179,8 +259,25 @@ protected:
     }
     void join() { thread_.join(); }
 
+    // Every queued record has been polled: the worker has handed them all to lanes by the time
+    // it polls again, which is when a requested revoke runs.
+    void wait_all_polled() {
+        std::unique_lock lock(source_->mutex_);
+        source_->cv_.wait(lock, [&] { return source_->queue_.empty(); });
+    }
+    void revoke_and_wait(std::vector<TopicPartition> partitions) {
+        {
+            std::lock_guard lock(source_->mutex_);
+            source_->revoke_only_ = std::move(partitions);
+        }
+        source_->request_revoke();
+        std::unique_lock lock(source_->mutex_);
+        source_->cv_.wait(lock, [&] { return source_->revoked_; });
+    }
+
     std::vector<InboundRecord> pending_;
     Journal journal_;
+    Script script_;
     std::unique_ptr<FakeSource> fake_;
     std::unique_ptr<Worker> worker_;
     FakeSource* source_ = nullptr;
@@ -271,13 +368,27 @@ TEST_F(WorkerTest, FatalErrorStopsWithoutCommittingTheFailedRecord) {
     EXPECT_TRUE(source_->closed_);
 }
 
+TEST(WorkerStart, AConsumerThatCannotBeCreatedIsReportedNotThrown) {
+    Worker worker(
+        WorkerOptions{2, 10},
+        [](RebalanceListener&) -> std::unique_ptr<RecordSource> {
+            throw std::runtime_error("kafka property \"group.id\": missing");
+        },
+        [](int) -> std::unique_ptr<RecordHandler> { return nullptr; }, nullptr);
+    const auto result = worker.run();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_NE(result->find("group.id"), std::string::npos) << *result;
+}
+
 TEST_F(WorkerTest, RevokeWaitsForInFlightWorkAndStoresItsOffsets) {
     journal_.hold_offset = 1;
     for (std::int64_t o = 0; o < 3; ++o) pending_.push_back(record(0, o, "app/user/" + std::to_string(o)));
     start(WorkerOptions{4, 100}, 3);
+    // Only the held record is left: a record still queued in a lane would be given back by the
+    // revoke (see RevokeGivesQueuedRecordsBack...), and this fake does not redeliver.
     {
         std::unique_lock lock(journal_.mutex);
-        journal_.cv.wait(lock, [&] { return journal_.holding; });
+        journal_.cv.wait(lock, [&] { return journal_.holding && worker_->counters().finished() >= 2; });
     }
     // Release the held record only once the revoke has started: the revoke must wait for it.
     std::thread release;
@@ -296,9 +407,177 @@ TEST_F(WorkerTest, RevokeWaitsForInFlightWorkAndStoresItsOffsets) {
     EXPECT_TRUE(source_->revoked_);
     // Everything consumed before the revoke, including the held record, was finished and stored.
     EXPECT_EQ(source_->stored_when_revoke_returned_, static_cast<std::int64_t>(consumed_at_revoke));
-    EXPECT_GE(consumed_at_revoke, 2U);
+    EXPECT_EQ(consumed_at_revoke, 3U);
     EXPECT_EQ(source_->stored({"events", 0}), 3);
     EXPECT_EQ(worker_->counters().applied, 3U);
+}
+
+// --- Stops, revokes and throwing handlers -----------------------------------------------------
+
+const TopicPartition kP0{"events", 0};
+const TopicPartition kP1{"events", 1};
+
+// A revoke timeout no test may run into: waiting for it would hang the test.
+constexpr std::chrono::milliseconds kForever = std::chrono::hours(1);
+
+TEST_F(WorkerTest, FatalStopNeitherWaitsForAbandonedRecordsNorCommitsThem) {
+    script_.fatal = {1};
+    for (std::int64_t o = 0; o < 4; ++o) pending_.push_back(record(0, o, "app/user/a"));
+    WorkerOptions options{1, 100};
+    options.revoke_timeout = kForever;
+    start(options, 1000, true);
+    join();  // the close revokes everything; offsets 1-3 never finish and it must not wait
+    ASSERT_TRUE(result_.has_value());
+    EXPECT_EQ(*result_, "store down");
+    EXPECT_EQ(script_.handled, (std::vector<std::int64_t>{0}));  // 2 and 3 were abandoned
+    EXPECT_EQ(source_->stored(kP0), 1);
+    EXPECT_TRUE(source_->closed_);
+}
+
+TEST_F(WorkerTest, FatalErrorWhileDrainingForAStopEndsTheDrain) {
+    script_.hold = {0};
+    script_.fatal = {0};
+    for (std::int64_t o = 0; o < 3; ++o) pending_.push_back(record(0, o, "app/user/a"));
+    WorkerOptions options{1, 100};
+    options.revoke_timeout = kForever;
+    start(options, 1000, true);
+    script_.wait_started(0);
+    wait_all_polled();
+    worker_->request_stop();  // 1 and 2 are queued behind the held record: the drain waits
+    script_.release(0);
+    join();
+    ASSERT_TRUE(result_.has_value());
+    EXPECT_EQ(*result_, "store down");
+    EXPECT_TRUE(script_.handled.empty());
+    EXPECT_EQ(script_.started.count(1) + script_.started.count(2), 0U);
+    EXPECT_EQ(source_->stored(kP0).value_or(0), 0);
+}
+
+TEST_F(WorkerTest, FatalErrorDuringARevokeEndsItsWait) {
+    script_.hold = {0};
+    script_.fatal = {0};
+    pending_.push_back(record(0, 0, "app/user/a"));
+    WorkerOptions options{1, 100};
+    options.revoke_timeout = kForever;
+    start(options, 1000, true);
+    script_.wait_started(0);
+    wait_all_polled();
+    // The held record turns fatal as the revoke starts; either the revoke sees the fatal flag
+    // at once or its wait is woken by it. It must not wait for a record that will never finish.
+    source_->before_revoke = [&] { script_.release(0); };
+    revoke_and_wait({kP0});
+    join();
+    ASSERT_TRUE(result_.has_value());
+    EXPECT_EQ(*result_, "store down");
+    EXPECT_EQ(source_->stored(kP0).value_or(0), 0);
+}
+
+TEST_F(WorkerTest, RevokeGivesQueuedRecordsBackAtOnceAndKeepsOtherPartitions) {
+    // One lane: the partition-1 record is running (held) and the revoked partition's records
+    // are queued behind it, so a revoke that waited for them would never return.
+    script_.hold = {100};
+    pending_.push_back(record(1, 100, "app/user/d"));
+    pending_.push_back(record(0, 0, "app/user/a"));
+    pending_.push_back(record(0, 1, "app/user/b"));
+    pending_.push_back(record(1, 101, "app/user/e"));
+    WorkerOptions options{1, 100};
+    options.revoke_timeout = kForever;
+    start(options, 2, true);
+    script_.wait_started(100);
+    wait_all_polled();
+    revoke_and_wait({kP0});
+    // Nothing of partition 0 is durable: its new owner starts from 0.
+    EXPECT_EQ(source_->stored_when_revoke_returned_, 0);
+    script_.release(100);
+    join();
+    EXPECT_FALSE(result_.has_value());
+    EXPECT_EQ(script_.handled, (std::vector<std::int64_t>{100, 101}));
+    EXPECT_EQ(source_->stored(kP0), 0);
+    EXPECT_EQ(source_->stored(kP1), 102);
+    EXPECT_EQ(worker_->counters().consumed, 4U);
+    EXPECT_EQ(worker_->counters().applied, 2U);
+}
+
+TEST_F(WorkerTest, RecordFinishingAfterItsRevokeTimedOutStoresNothingForThatPartition) {
+    script_.hold = {0};
+    pending_.push_back(record(0, 0, "app/user/a"));
+    WorkerOptions options{2, 100};
+    options.revoke_timeout = 1ms;  // the held record cannot finish in time, however long this is
+    start(options, 2, true);
+    script_.wait_started(0);
+    wait_all_polled();
+    revoke_and_wait({kP0});
+    EXPECT_EQ(source_->stored_when_revoke_returned_, 0);  // 0 was still running
+    script_.release(0);
+    {
+        std::unique_lock lock(script_.mutex);
+        script_.cv.wait(lock, [&] { return worker_->counters().finished() >= 1; });
+    }
+    // The worker keeps going, and once partition 1's offset is stored any offset the late
+    // record could have produced would have been stored with it.
+    source_->add(record(1, 100, "app/user/b"));
+    join();
+    EXPECT_FALSE(result_.has_value());
+    EXPECT_EQ(source_->stored(kP1), 101);
+    EXPECT_EQ(source_->stored(kP0), 0);
+    // Its outcome is recorded, so it counts, once.
+    EXPECT_EQ(worker_->counters().applied, 2U);
+}
+
+TEST_F(WorkerTest, DuplicateCountsAsADuplicateAndAdvancesTheOffset) {
+    script_.duplicate = {1};
+    for (std::int64_t o = 0; o < 3; ++o) pending_.push_back(record(0, o, "app/user/a"));
+    start(WorkerOptions{2, 100}, 3, true);
+    join();
+    EXPECT_FALSE(result_.has_value());
+    const auto c = worker_->counters();
+    EXPECT_EQ(c.duplicates, 1U);
+    EXPECT_EQ(c.applied, 2U);
+    EXPECT_EQ(source_->stored(kP0), 3);
+}
+
+TEST_F(WorkerTest, ThrowingHandlerGetsHandleFailureAndThePartitionGoesOn) {
+    script_.throws = {1};
+    for (std::int64_t o = 0; o < 3; ++o) pending_.push_back(record(0, o, "app/user/a"));
+    start(WorkerOptions{2, 100}, 3, true);
+    join();
+    EXPECT_FALSE(result_.has_value());
+    EXPECT_EQ(script_.failures, (std::vector<std::int64_t>{1}));
+    ASSERT_EQ(script_.failure_reasons.size(), 1U);
+    EXPECT_NE(script_.failure_reasons[0].find("mapping blew up at offset 1"), std::string::npos);
+    EXPECT_EQ(script_.handled, (std::vector<std::int64_t>{0, 2}));  // the next record ran
+    const auto c = worker_->counters();
+    EXPECT_EQ(c.applied, 2U);
+    EXPECT_EQ(c.dead_lettered, 1U);
+    EXPECT_EQ(source_->stored(kP0), 3);
+}
+
+TEST_F(WorkerTest, ThrowingHandlerWithoutAFailurePathStopsWithoutCommittingTheRecord) {
+    script_.throws = {1};
+    script_.override_failure = false;
+    for (std::int64_t o = 0; o < 3; ++o) pending_.push_back(record(0, o, "app/user/a"));
+    start(WorkerOptions{1, 100}, 1000, true);
+    join();
+    ASSERT_TRUE(result_.has_value());
+    EXPECT_NE(result_->find("events[0]@1"), std::string::npos) << *result_;
+    EXPECT_NE(result_->find("mapping blew up at offset 1"), std::string::npos) << *result_;
+    EXPECT_EQ(script_.handled, (std::vector<std::int64_t>{0}));
+    EXPECT_EQ(source_->stored(kP0), 1);
+}
+
+TEST_F(WorkerTest, FailurePathThatThrowsTooStopsWithoutCommittingTheRecord) {
+    script_.throws = {1};
+    script_.failure_throws = true;
+    for (std::int64_t o = 0; o < 3; ++o) pending_.push_back(record(0, o, "app/user/a"));
+    start(WorkerOptions{1, 100}, 1000, true);
+    join();
+    ASSERT_TRUE(result_.has_value());
+    EXPECT_NE(result_->find("mapping blew up at offset 1"), std::string::npos) << *result_;
+    EXPECT_EQ(script_.failures, (std::vector<std::int64_t>{1}));
+    EXPECT_EQ(script_.handled, (std::vector<std::int64_t>{0}));  // 2 was not started
+    EXPECT_EQ(script_.started.count(2), 0U);
+    EXPECT_EQ(source_->stored(kP0), 1);
+    EXPECT_TRUE(source_->closed_);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "provbridge/transforms/expression.hpp"
+#include "provbridge/transforms/scoping.hpp"
 
 namespace provbridge::transforms::detail {
 
@@ -478,18 +479,11 @@ public:
     char peek() const { return at_end() ? '\0' : input_[pos_]; }
 
     std::optional<int> digits(int min, int max) {
-        int value = 0;
-        int n = 0;
-        while (n < max && !at_end() && peek() >= '0' && peek() <= '9') {
-            value = value * 10 + (peek() - '0');
-            ++pos_;
-            ++n;
-        }
-        if (n < min) return std::nullopt;
-        return value;
+        const auto read = fraction(min, max);
+        return read ? std::optional<int>(read->first) : std::nullopt;
     }
 
-    // Returns the value and how many digits were read.
+    // Reads min..max decimal digits; returns the value and how many digits were read.
     std::optional<std::pair<int, int>> fraction(int min, int max) {
         int value = 0;
         int n = 0;
@@ -1210,8 +1204,12 @@ PatternOrError compile_pattern(std::string_view dotnet_pattern) {
 }
 
 // std::regex reports runaway backtracking with an exception; none may leave the evaluator.
+// It does not report recursion: libstdc++'s matcher recurses once per character of a match,
+// so a long source (1,000,000 spaces against "[ \t]+") overflows the lane's stack. Sources
+// over kMaxRegexInputBytes, the scoping filters' limit, are refused like a failed match.
 std::optional<std::string> regex_replace_all(const CompiledPattern& pattern, std::string_view source,
                                              std::string_view replacement) {
+    if (source.size() > kMaxRegexInputBytes) return std::nullopt;
     try {
         std::string out;
         auto last = source.begin();
@@ -1232,6 +1230,7 @@ std::optional<std::string> regex_replace_group(const CompiledPattern& pattern, s
                                                std::string_view group, std::string_view replacement) {
     const auto index = group_index(pattern, group);
     if (!index) return std::string(source);
+    if (source.size() > kMaxRegexInputBytes) return std::nullopt;
     try {
         std::string out;
         auto last = source.begin();
@@ -1253,6 +1252,7 @@ std::optional<std::string> regex_extract_group(const CompiledPattern& pattern, s
                                                std::string_view group) {
     const auto index = group_index(pattern, group);
     if (!index) return std::nullopt;
+    if (source.size() > kMaxRegexInputBytes) return std::nullopt;
     try {
         SvMatch m;
         if (!std::regex_search(source.begin(), source.end(), m, pattern.regex) || !m[*index].matched) {

@@ -76,10 +76,8 @@ json AttributeSet::to_json() const {
 
 namespace {
 
-// Evaluates one row: the value before defaults, converted to the target's type, with
-// references resolved. Null when there is none.
-json evaluate_row(const AttributeMapping& m, SourceContext& ctx, ReferenceResolver* resolver,
-                  std::vector<std::string>* unresolved) {
+// Evaluates one row's source: the raw value, before defaults, conversion and references.
+json evaluate_row(const AttributeMapping& m, SourceContext& ctx) {
     json value;
     if (m.type != MappingType::None) {
         ctx.target_path = m.key;
@@ -114,7 +112,7 @@ AttributeSet desired_attributes(const ObjectMapping& mapping, const SourceContex
     for (std::size_t row = 0; row < mapping.attributes.size(); ++row) {
         const auto& m = mapping.attributes[row];
         if (phase == Phase::Update && m.apply == ApplyOn::OnCreate) continue;
-        json value = evaluate_row(m, ctx, resolver, unresolved);
+        json value = evaluate_row(m, ctx);
         if (is_empty_value(value) && phase == Phase::Create && m.default_value) value = *m.default_value;
         out.set(row, finish_value(m, std::move(value), resolver, unresolved));
     }
@@ -127,7 +125,7 @@ DesiredSets desired_create_and_update(const ObjectMapping& mapping, const Source
     SourceContext ctx = context;
     for (std::size_t row = 0; row < mapping.attributes.size(); ++row) {
         const auto& m = mapping.attributes[row];
-        json value = finish_value(m, evaluate_row(m, ctx, resolver, unresolved), resolver, unresolved);
+        json value = finish_value(m, evaluate_row(m, ctx), resolver, unresolved);
         if (m.apply != ApplyOn::OnCreate) out.update.set(row, value);
         if (value.is_null() && m.default_value) value = finish_value(m, *m.default_value, resolver, nullptr);
         out.create.set(row, std::move(value));

@@ -6,6 +6,7 @@
 
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/text.hpp"
+#include "provbridge/transforms/input_checks.hpp"
 
 namespace provbridge::transforms {
 
@@ -247,6 +248,7 @@ ObjectProfile parse_object(const json& doc, const char* key, ObjectType type, co
         fail(file, join_path(field, "mappings"), "is required when the object type is enabled");
     }
     check_matching(object, file, join_path(field, "mappings"));
+    object.source_attributes = attributes_read(object.mapping, object.scoping);
     return object;
 }
 
@@ -361,6 +363,9 @@ AppProfile build_app_profile(const AppConfig& app, const std::string& config_fil
             ObjectProfile& object = key == "groups" ? profile.groups : profile.users;
             object.scoping = parse_scoping_or_fail(filters, scoping.file, join_path(scoping.field, key));
         }
+    }
+    for (auto* object : {&profile.users, &profile.groups}) {
+        object->source_attributes = attributes_read(object->mapping, object->scoping);
     }
     return profile;
 }

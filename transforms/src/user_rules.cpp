@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "provbridge/core/text.hpp"
+#include "provbridge/transforms/input_checks.hpp"
 
 namespace provbridge::transforms {
 namespace {
@@ -16,6 +17,14 @@ UserDecision skip(std::string code, std::string reason, std::optional<LinkState>
     d.code = std::move(code);
     d.reason = std::move(reason);
     d.link_on_skip = std::move(link);
+    return d;
+}
+
+UserDecision refuse(InputProblem problem) {
+    UserDecision d;
+    d.step = Step::Refuse;
+    d.code = std::move(problem.code);
+    d.reason = std::move(problem.reason);
     return d;
 }
 
@@ -49,6 +58,10 @@ bool is_linked_active(const std::optional<LinkState>& link) {
 }
 
 bool finish_create(UserDecision& d, const ObjectProfile& users) {
+    if (auto problem = check_identifiers(users.mapping, d.desired_create)) {
+        d = refuse(std::move(*problem));
+        return false;
+    }
     if (auto refusal = apply_email_rule(users.rules, users.mapping, d.desired_create)) {
         d.step = Step::Refuse;
         d.code = "ConnectorRuleViolation";
@@ -85,6 +98,7 @@ UserDecision decide_provision(const Event& event, const std::optional<LinkState>
         // An update: only the always-applied attributes matter, and the account is known.
         d.desired_update = desired_attributes(users.mapping, context_of(event, hooks), Phase::Update, hooks.references,
                                               &d.notes);
+        if (auto problem = check_identifiers(users.mapping, d.desired_update)) return refuse(std::move(*problem));
         if (auto refusal = apply_email_rule(users.rules, users.mapping, d.desired_update)) {
             d.step = Step::Refuse;
             d.code = "ConnectorRuleViolation";
@@ -158,6 +172,14 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
                                  std::to_string(link->version));
     }
     const bool active = is_linked_active(link);
+    if (event.type == EventType::UserAssigned || event.type == EventType::UserUpdated) {
+        // Before scoping and mapping read them: a wrong type is the producer's mistake, and must
+        // be refused with its name rather than turned into a filter or a value.
+        if (auto problem = check_source_attributes(users.source_attributes, event.attributes)) {
+            return refuse(std::move(*problem));
+        }
+        if (auto problem = check_identifier_sources(users.mapping, event.attributes)) return refuse(std::move(*problem));
+    }
     const auto scoped = [&]() -> std::optional<UserDecision> {
         const auto verdict = evaluate_scope(users.scoping, event.attributes);
         if (verdict.in_scope) return std::nullopt;

@@ -13,6 +13,7 @@
 #include "provbridge/core/dead_letter.hpp"
 #include "provbridge/core/event.hpp"
 #include "provbridge/core/outcome.hpp"
+#include "provbridge/core/redact.hpp"
 #include "provbridge/core/scim.hpp"
 #include "provbridge/core/state_store.hpp"
 #include "provbridge/transforms/mapping.hpp"
@@ -43,21 +44,39 @@ struct ProcessResult {
     std::optional<OutcomeRecord> record;
 };
 
+struct ProcessorOptions {
+    ParseLimits limits;
+    // Every configured secret; applied to each reason (text taken from responses and errors)
+    // before it reaches a log line, Redis or a dead-letter header. Must outlive the processor.
+    const Redactor* redactor = nullptr;
+};
+
 // Turns one Kafka record into exactly one recorded outcome: parse, de-duplicate, apply the
 // app's rules, send the SCIM requests, record the outcome and link atomically, and dead-letter
 // what cannot succeed. One instance per lane: it uses its ScimClients and store from one thread.
 class EventProcessor {
 public:
+    using Options = ProcessorOptions;
+
     EventProcessor(const std::vector<AppRuntime>& apps, std::map<std::string, ScimClient*> clients,
                    StateStore& store, DeadLetterSink& dead_letters, const Clock& clock,
-                   std::shared_ptr<spdlog::logger> log);
+                   std::shared_ptr<spdlog::logger> log, Options options = {});
 
-    ProcessResult process(const InboundRecord& record);
+    // Never throws: whatever is thrown while processing the record dead-letters it
+    // (InternalError), so one record can never stop a partition.
+    ProcessResult process(const InboundRecord& record) noexcept;
+
+    // Dead-letters a record that could not be processed (code InternalError, the reason given),
+    // once: a record that already has an outcome is reported as a duplicate. Fatal only when
+    // that outcome cannot be made durable.
+    ProcessResult dead_letter_internal(const InboundRecord& record, const std::string& what) noexcept;
 
 private:
     struct Context;
+    ProcessResult process_record(const InboundRecord& record);
+    void route_unparsed(Context& ctx) const;
     ProcessResult process_invalid(std::string app, std::string code, std::string reason,
-                                  const Event* event, Context& ctx);
+                                  const Event* event, std::string stage, Context& ctx);
     ProcessResult process_user(const Event& event, const AppRuntime& app,
                                const std::optional<LinkState>& link, Context& ctx);
     ProcessResult provision(const Event& event, const AppRuntime& app, const std::optional<LinkState>& link,
@@ -71,6 +90,8 @@ private:
                               std::optional<LinkState> link);
     ProcessResult finish(Context& ctx, std::optional<LinkState> link, bool dead_letter);
     ScimResponse send(Context& ctx, const ScimRequest& request);
+    std::string redact(std::string text) const;
+    void redact_outcome(OutcomeRecord& out) const;
 
     const AppRuntime* find_app(const std::string& id) const;
 
@@ -80,6 +101,7 @@ private:
     DeadLetterSink& dead_letters_;
     const Clock& clock_;
     std::shared_ptr<spdlog::logger> log_;
+    Options options_;
 };
 
 }  // namespace provbridge::consumers

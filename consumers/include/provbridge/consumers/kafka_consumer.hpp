@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -30,20 +31,56 @@ public:
     virtual void on_revoked(const std::vector<TopicPartition>& partitions) = 0;
 };
 
+// Decides when "every broker is down" has lasted long enough to ask whether Kafka is gone.
+// librdkafka reports _ALL_BROKERS_DOWN once per outage and nothing when brokers come back, so
+// the clock stops only on evidence: a record, or an answered metadata request.
+class BrokerLossTracker {
+public:
+    using TimePoint = std::chrono::steady_clock::time_point;
+    // The confirming metadata request gets `probe` of the bound (at most half), so the verdict
+    // comes at the bound, not one probe later.
+    explicit BrokerLossTracker(std::chrono::milliseconds bound,
+                               std::chrono::milliseconds probe = std::chrono::milliseconds(2000))
+        : bound_(bound), probe_(std::min(probe, bound / 2)) {}
+    // The first report of an outage starts the clock; repeats do not move it.
+    void all_brokers_down(TimePoint now) {
+        if (!down_since_) down_since_ = now;
+    }
+    void reachable() { down_since_.reset(); }
+    // Down for the bound less the probe: time to confirm with a metadata request.
+    bool due(TimePoint now) const { return down_since_ && now - *down_since_ >= bound_ - probe_; }
+    std::chrono::milliseconds probe() const { return probe_; }
+    std::chrono::milliseconds down_for(TimePoint now) const {
+        return down_since_ ? std::chrono::duration_cast<std::chrono::milliseconds>(now - *down_since_)
+                           : std::chrono::milliseconds(0);
+    }
+    std::chrono::milliseconds bound() const { return bound_; }
+
+private:
+    std::chrono::milliseconds bound_;
+    std::chrono::milliseconds probe_;
+    std::optional<TimePoint> down_since_;
+};
+
 // A Kafka group consumer for at-least-once processing. It enforces:
 //   enable.auto.offset.store=false  only offsets the worker stored (after recording the
 //                                   outcome) are ever committed;
 //   enable.auto.commit=true         the stored offsets are committed periodically;
 //   auto.offset.reset=earliest, enable.partition.eof=false,
 //   partition.assignment.strategy=range,roundrobin  (eager: revoke-all then assign).
+// With a lost_timeout, every broker unreachable for that long and a failing metadata request
+// make fatal_error() report "lost Kafka at <bootstrap>", so a worker stops instead of waiting
+// forever on a cluster that is gone.
 // Throws only from the constructor. poll()/close() must be called from one thread;
 // pause/resume/store_offset/commit_sync/assignment may be called from any thread.
 // The listener must outlive the consumer (the destructor closes, which revokes).
 class KafkaConsumer {
 public:
     // properties: client_properties(...) plus group.id (and e.g. session.timeout.ms).
+    // lost_timeout zero: never give up on the cluster.
     KafkaConsumer(std::map<std::string, std::string> properties, std::vector<std::string> topics,
-                  RebalanceListener& listener, std::shared_ptr<spdlog::logger> log);
+                  RebalanceListener& listener, std::shared_ptr<spdlog::logger> log,
+                  std::chrono::milliseconds lost_timeout = std::chrono::milliseconds(0));
     ~KafkaConsumer();
     KafkaConsumer(const KafkaConsumer&) = delete;
     KafkaConsumer& operator=(const KafkaConsumer&) = delete;
@@ -62,12 +99,16 @@ public:
     Result<bool> store_offset(const TopicPartition& partition, std::int64_t next_offset);
     // Commits the stored offsets now; false when there was nothing new to commit.
     Result<bool> commit_sync();
-    // Revokes (listener.on_revoked), commits the stored offsets and leaves the group.
+    // Revokes (listener.on_revoked), commits the stored offsets and leaves the group; after a
+    // fatal error (a lost cluster) it does none of that, which would only wait on the network.
     // Idempotent; also called by the destructor.
     void close();
 
     std::vector<TopicPartition> assignment() const;
     std::optional<Error> fatal_error() const;
+
+    // The properties the consumer really runs with: `properties` plus the enforced ones.
+    static std::map<std::string, std::string> effective_properties(std::map<std::string, std::string> properties);
 
 private:
     static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -76,14 +117,19 @@ private:
     static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
     void handle_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
     void note_fatal(rd_kafka_t* rk);
+    std::optional<InboundRecord> poll_once(std::chrono::milliseconds timeout);
+    void check_lost();
 
     // Declared before handle_ so librdkafka's last log lines in rd_kafka_destroy still have it.
     std::shared_ptr<spdlog::logger> log_;
     RebalanceListener& listener_;
     producers::KafkaHandlePtr handle_;
     bool closed_ = false;
+    bool abandoned_ = false;  // closed after a fatal error: destroyed without a consumer close
     mutable std::mutex fatal_mutex_;
     std::optional<Error> fatal_;
+    std::string bootstrap_;
+    BrokerLossTracker loss_;  // under fatal_mutex_: written from the error callback
 };
 
 }  // namespace provbridge::consumers

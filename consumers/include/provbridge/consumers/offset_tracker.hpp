@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -17,8 +19,18 @@ namespace provbridge::consumers {
 // completion across lanes). Thread-safe: the consumer thread begins, lanes complete.
 class OffsetTracker {
 public:
-    void begin(const TopicPartition& tp, std::int64_t offset);
-    void complete(const TopicPartition& tp, std::int64_t offset);
+    // Names one assignment of a partition: a partition forgotten on a revoke and assigned
+    // again gets a new epoch, so a late completion from the old assignment cannot clear an
+    // offset of the new one.
+    using Epoch = std::uint64_t;
+
+    Epoch begin(const TopicPartition& tp, std::int64_t offset);
+    // Returns false (and changes nothing) when the partition was forgotten since `begin`, or
+    // when the offset is not in flight: a record that finished after its partition was
+    // revoked is no longer this worker's to commit.
+    bool complete(const TopicPartition& tp, std::int64_t offset, Epoch epoch);
+    // The same without an epoch check: whatever assignment currently tracks the partition.
+    bool complete(const TopicPartition& tp, std::int64_t offset);
 
     // Next offsets to store (the next offset to consume) for partitions that advanced since the
     // last call.
@@ -28,11 +40,13 @@ public:
     std::size_t in_flight(const std::vector<TopicPartition>& partitions) const;
 
     // Blocks until fewer than `limit` offsets are in flight (in the given partitions, or in all
-    // when empty), or until the deadline; returns whether the condition holds.
+    // when empty), until the deadline, or until `give_up` is set (set it, then call notify());
+    // returns whether the condition holds.
     bool wait_below(std::size_t limit, const std::vector<TopicPartition>& partitions,
-                    std::chrono::steady_clock::time_point deadline) const;
+                    std::chrono::steady_clock::time_point deadline,
+                    const std::atomic<bool>* give_up = nullptr) const;
 
-    // Wakes waiters early (shutdown).
+    // Wakes waiters so they look at their `give_up` flag again (fatal error, shutdown).
     void notify() const;
 
     // Drops state of partitions that were revoked.
@@ -43,6 +57,7 @@ private:
         std::set<std::int64_t> pending;
         std::int64_t highest_begun = -1;
         std::int64_t last_taken = -1;
+        Epoch epoch = 0;
     };
     std::size_t count_locked(const std::vector<TopicPartition>& partitions) const;
 
@@ -50,6 +65,7 @@ private:
     mutable std::condition_variable changed_;
     std::map<TopicPartition, Partition> partitions_;
     std::size_t total_ = 0;
+    Epoch next_epoch_ = 1;
 };
 
 }  // namespace provbridge::consumers

@@ -27,8 +27,9 @@ std::string outcome_key(const KeyScheme& keys, const OutcomeRecord& record);
 //
 // Not thread-safe: give each worker thread its own instance. load() is one pipelined round
 // trip (GET outcome + HGETALL link); commit() is one EVALSHA of a Lua script that writes the
-// outcome with SET NX EX (the dedupe guard) and, only when that succeeded, the link hash, the
-// log stream entry, the counters and the dead-letter index, all atomically. Every key a
+// outcome with SET NX EX (the dedupe guard) and, only when that succeeded, the link hash and
+// owner index (unless the stored link has a higher version: RecordedLinkKept), the log stream
+// entry, the counters and the dead-letter index, all atomically. Every key a
 // call touches carries the same {app} hash tag, so the script stays valid on Redis Cluster.
 // After construction nothing throws: failures come back as Error (see RedisErrorKind); a
 // broken connection is re-established once on the next call.

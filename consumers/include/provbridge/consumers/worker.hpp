@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -41,22 +42,19 @@ class RecordHandler {
 public:
     virtual ~RecordHandler() = default;
     virtual ProcessResult handle(const InboundRecord& record) = 0;
-};
-
-class ProcessorHandler final : public RecordHandler {
-public:
-    explicit ProcessorHandler(std::unique_ptr<EventProcessor> processor) : processor_(std::move(processor)) {}
-    ProcessResult handle(const InboundRecord& record) override { return processor_->process(record); }
-
-private:
-    std::unique_ptr<EventProcessor> processor_;
+    // Called when handle() threw (`what` says what was thrown): gives the record an outcome
+    // anyway, typically by dead-lettering it, so one bad record does not stop its partition.
+    // The default cannot record anything, so it stops the worker without committing the
+    // record. If this throws as well, the worker stops the same way.
+    virtual ProcessResult handle_failure(const InboundRecord& record, std::string_view what);
 };
 
 struct WorkerOptions {
     int concurrency = 16;
     int max_in_flight = 1000;
     std::chrono::milliseconds poll_timeout{100};
-    // How long a revoke waits for in-flight work before giving the partitions up uncommitted.
+    // How long a revoke waits for the revoked partitions' records that lanes have started
+    // before giving the partitions up uncommitted (queued records are given up at once).
     std::chrono::milliseconds revoke_timeout{60000};
     std::chrono::milliseconds progress_interval{5000};
 };
@@ -98,15 +96,17 @@ public:
     void set_progress(ProgressFn progress) { progress_ = std::move(progress); }
     WorkerCounters counters() const;
 
-    // RebalanceListener: a revoke returns only once the partitions' in-flight work is finished
-    // and their offsets are stored.
+    // RebalanceListener. A revoke takes the partitions' queued records out of the lanes (their
+    // offsets stay unstored, so the new owner gets them), waits up to revoke_timeout for the
+    // ones lanes have started, stores what is durable and forgets the partitions. After a
+    // fatal error it waits for nothing: whatever is unfinished stays uncommitted.
     void on_assigned(const std::vector<TopicPartition>& partitions) override;
     void on_revoked(const std::vector<TopicPartition>& partitions) override;
 
 private:
     class Lane;
     void store_offsets();
-    void finished(const InboundRecord& record, const ProcessResult& result);
+    void finished(const InboundRecord& record, OffsetTracker::Epoch epoch, const ProcessResult& result);
     void fail(const std::string& reason);
     void report_progress(bool final);
     std::size_t lane_for(const InboundRecord& record) const;

@@ -38,6 +38,12 @@ struct EmbeddedBrokerConfig {
     int dead_letter_partitions = 1;
 };
 
+struct SecretRef {
+    std::string env;   // name of an environment variable holding the secret
+    std::string file;  // or a file whose content (trailing newline trimmed) is the secret
+    bool empty() const { return env.empty() && file.empty(); }
+};
+
 struct KafkaConfig {
     // Empty means: start the embedded development broker in-process.
     std::string bootstrap_servers;
@@ -50,13 +56,23 @@ struct KafkaConfig {
     std::map<std::string, std::string> properties;
     std::map<std::string, std::string> consumer_properties;
     std::map<std::string, std::string> producer_properties;
+    // librdkafka properties whose values are secrets (sasl.password, ssl.key.password, ...),
+    // read at start from an environment variable or a file like the SCIM tokens. Secret-looking
+    // properties written inline in the maps above are refused.
+    std::map<std::string, SecretRef> secret_properties;
+    // Static group membership (group.instance.id, KIP-345): stable per worker, so a restarted
+    // worker gets its partitions back without a rebalance on a real cluster. Empty: dynamic.
+    std::string group_instance_id;
+    // Start-up gives up (exit 3) when no broker answered within this.
+    std::chrono::milliseconds connect_timeout{30000};
+    // While running, every broker unreachable for this long stops the worker (exit 3); it is
+    // also the dead-letter producer's delivery timeout, so nothing waits on Kafka for longer.
+    std::chrono::milliseconds lost_timeout{10000};
 };
 
-struct SecretRef {
-    std::string env;   // name of an environment variable holding the secret
-    std::string file;  // or a file whose content (trailing newline trimmed) is the secret
-    bool empty() const { return env.empty() && file.empty(); }
-};
+// Whether a librdkafka property holds a secret (passwords, client secrets, private keys, JAAS
+// configurations); such properties are accepted only in kafka.secret_properties.
+bool is_secret_kafka_property(std::string_view name);
 
 struct RedisConfig {
     std::string host = "127.0.0.1";
@@ -73,6 +89,9 @@ struct RedisConfig {
 struct WorkerConfig {
     int concurrency = 16;     // lanes: objects processed at the same time
     int max_in_flight = 1000; // events consumed but not yet finished, across all lanes
+    // Records over these are dead-lettered (InvalidEvent) before they are parsed.
+    std::size_t max_event_bytes = 1024 * 1024;
+    int max_event_depth = 32;  // nested arrays/objects in an event
 };
 
 enum class UnassignAction { Disable, Delete };
@@ -137,6 +156,10 @@ std::string resolve_secret(const SecretRef& ref, const Environment& env, const s
 
 // Resolves the SCIM token of one app (field apps[i].scim.token_env / token_file).
 std::string resolve_app_token(const Config& config, const AppConfig& app, const Environment& env);
+
+// Resolves kafka.secret_properties to property name -> value (errors name
+// kafka.secret_properties.<name>.env / .file).
+std::map<std::string, std::string> resolve_kafka_secrets(const Config& config, const Environment& env);
 
 // The environment variable that overrides a config field, e.g. kafka.group_id →
 // PROVBRIDGE__KAFKA__GROUP_ID.

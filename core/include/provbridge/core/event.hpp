@@ -72,12 +72,25 @@ struct Event {
     std::vector<std::string> members;
 };
 
+// What a record may weigh before it is even parsed. Contract events are a few kilobytes with
+// attribute values a level or two deep; anything far beyond is refused with the limit named.
+struct ParseLimits {
+    std::size_t max_bytes = 1024 * 1024;  // worker.max_event_bytes
+    int max_depth = 32;                   // worker.max_event_depth: nested arrays/objects
+};
+
 // Parses a CloudEvents 1.0 event in structured mode (the whole event is the JSON value).
-Result<Event> parse_structured_event(std::string_view json_text);
+Result<Event> parse_structured_event(std::string_view json_text, const ParseLimits& limits = {});
 
 // Parses a Kafka record in either CloudEvents mode: binary mode when a ce_specversion
 // header is present (attributes in ce_* headers, value = data), structured mode otherwise.
-Result<Event> parse_record(const InboundRecord& record);
+// A record over the limits is refused before parsing (ErrorKind::Permanent), naming the limit.
+Result<Event> parse_record(const InboundRecord& record, const ParseLimits& limits = {});
+
+// Whether text holds a control character (U+0000-U+001F, U+007F-U+009F): such a character in
+// an identifier (userName, externalId, a group's displayName, an object id) is never
+// legitimate and breaks filters, logs and the target's own uniqueness checks.
+bool has_control_character(std::string_view text);
 
 // The record key that keeps every event of one object in one partition: <app>/<type>/<id>.
 std::string record_key(const Event& event);

@@ -6,9 +6,19 @@
 
 namespace provbridge {
 
+// What a caller may do about a failure, decided where it happened and carried with it, so
+// nobody has to parse a message to tell a retryable failure from a final one.
+enum class ErrorKind {
+    Transient,  // the dependency is unreachable or timed out: the same call may succeed later
+    Permanent,  // the input or the request is wrong: repeating it gives the same answer
+    Auth,       // credentials were refused
+    TooLarge,   // a message exceeds a size limit (a permanent failure the caller can shrink)
+};
+
 // A failure carried as a value on the hot path; exceptions are for start-up only.
 struct Error {
     std::string message;
+    ErrorKind kind = ErrorKind::Transient;
 };
 
 // Holds either a value or an Error. std::expected is C++23; this is the subset we need.
@@ -35,6 +45,8 @@ private:
     std::variant<T, Error> state_;
 };
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
+inline Error make_error(std::string message, ErrorKind kind = ErrorKind::Transient) {
+    return Error{std::move(message), kind};
+}
 
 }  // namespace provbridge

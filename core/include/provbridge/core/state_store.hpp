@@ -27,8 +27,12 @@ struct Commit {
 };
 
 enum class CommitStatus {
-    Recorded,         // the outcome was written
-    AlreadyRecorded,  // another delivery recorded this event first; nothing was written
+    Recorded,          // the outcome was written
+    AlreadyRecorded,   // another delivery recorded this event first; nothing was written
+    // The outcome (log entry, counters, dead-letter index) was written, but the stored link
+    // has a higher version than Commit::link, so the link and its owner index were left alone:
+    // a newer event of the object was committed in between.
+    RecordedLinkKept,
 };
 
 // The worker's durable state. Implementations are used by one thread at a time; every
@@ -54,8 +58,9 @@ public:
     virtual Result<std::optional<std::string>> load_owner(const std::string& app, ObjectType type,
                                                           const std::string& scim_id) = 0;
 
-    // Atomically writes the outcome (once per event), the link (and the owner of its SCIM id),
-    // the log entry and counters.
+    // Atomically writes the outcome (once per event), the link (and the owner of its SCIM id)
+    // unless the stored link has a higher version (an equal one is overwritten), the log entry
+    // and counters.
     virtual Result<CommitStatus> commit(const Commit& commit) = 0;
 
     // Counts a redelivered event that already had an outcome.

@@ -14,6 +14,7 @@
 #include "provbridge/consumers/worker.hpp"
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/config.hpp"
+#include "provbridge/core/redact.hpp"
 #include "provbridge/producers/producer.hpp"
 
 namespace provbridge::ops {
@@ -36,15 +37,35 @@ public:
     void request_stop();
     consumers::Worker& worker() { return *worker_; }
 
-    // Consumer properties: the configured librdkafka properties, group.id, and for the
-    // embedded broker a short session timeout so rebalances take seconds, not 45 s.
-    static std::map<std::string, std::string> consumer_properties(const Config& config,
-                                                                  const std::string& bootstrap);
+    // Against the embedded broker (in-process, or `provbridge broker` recognised by its cluster
+    // id) unless configured otherwise: a worker restarted after kill -9 gets its partitions
+    // back after about 2 x session.timeout.ms there (measured 4.9 s with these, 10.9 s with 6 s).
+    static constexpr int kEmbeddedSessionTimeoutMs = 3000;
+    static constexpr int kEmbeddedHeartbeatIntervalMs = 1000;
+    // librdkafka's default receive.message.max.bytes: the largest record a consumer takes in.
+    static constexpr long long kConsumerReceiveMaxBytes = 100000000;
+
+    // Consumer properties: the configured librdkafka properties, the resolved Kafka secrets,
+    // group.id, group.instance.id, and for the embedded broker short group timers and fetch wait.
+    static std::map<std::string, std::string> consumer_properties(
+        const Config& config, const std::string& bootstrap, bool embedded,
+        const std::map<std::string, std::string>& secrets = {});
+    // The dead-letter producer's: producer properties, message.max.bytes as large as what the
+    // consumer can receive (unless configured), message.timeout.ms = kafka.lost_timeout_ms.
+    static std::map<std::string, std::string> dead_letter_producer_properties(
+        const Config& config, const std::string& bootstrap, const std::map<std::string, std::string>& secrets = {});
+
+    // Lets librdkafka check every configured property without connecting: each value, and the
+    // clients built from them (what librdkafka checks only then, e.g. fetch.max.bytes against
+    // message.max.bytes). Resolves the Kafka secrets. Throws ConfigError naming the field, e.g.
+    // kafka.consumer_properties.session.timeout.ms.
+    static void check_kafka_properties(const Config& config, const Environment& env);
 
 private:
     Config config_;
     std::shared_ptr<spdlog::logger> log_;
     SystemClock clock_;
+    Redactor redactor_;  // every configured secret; before the lanes, which hold it by reference
     std::vector<consumers::AppRuntime> apps_;
     std::unique_ptr<producers::KafkaProducer> producer_;
     std::unique_ptr<producers::DeadLetterPublisher> dead_letters_;
@@ -52,8 +73,14 @@ private:
     std::unique_ptr<consumers::Worker> worker_;
 };
 
-// Producer properties: the configured librdkafka properties plus the producer-only ones.
-std::map<std::string, std::string> producer_properties(const Config& config, const std::string& bootstrap);
+// Producer properties: the configured librdkafka properties plus the producer-only ones and
+// the resolved Kafka secrets.
+std::map<std::string, std::string> producer_properties(const Config& config, const std::string& bootstrap,
+                                                       const std::map<std::string, std::string>& secrets = {});
+
+// Every secret a configuration resolves to (SCIM tokens, the Redis password, Kafka secret
+// properties), for a Redactor. Throws ConfigError when one cannot be resolved (start-up only).
+std::vector<std::string> configured_secrets(const Config& config, const Environment& env);
 
 // Runs a stop callback when SIGINT or SIGTERM arrives. The signals are blocked in every thread
 // (call block_stop_signals() before starting any) and taken by a dedicated sigwait thread, so

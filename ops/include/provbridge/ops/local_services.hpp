@@ -17,7 +17,18 @@ public:
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
     ChildProcess& process() { return *process_; }
 
+    // Kills the server with SIGKILL, as a crash would (no shutdown save), and reaps it. The
+    // directory and its append-only file stay for restart().
+    void kill();
+    // Starts redis-server again on the same port and directory, so it reloads what the
+    // append-only file holds. Replaces process(): references to the old one dangle. Throws
+    // std::runtime_error like the constructor.
+    void restart();
+
 private:
+    void start();
+
+    std::string binary_;
     TempDir dir_;
     int port_ = 0;
     std::unique_ptr<ChildProcess> process_;

@@ -26,6 +26,7 @@ public:
         bool capture_stdout = true;
         bool quiet_stderr = false;  // send stderr to /dev/null
         bool merge_stderr = false;  // capture stderr into the same line stream as stdout
+        std::string stdin_file;     // read stdin from this file (empty: inherit)
         std::string working_directory;
     };
 
@@ -48,7 +49,6 @@ public:
     std::optional<int> wait(std::chrono::milliseconds timeout);
     // SIGTERM, then SIGKILL if it has not exited within `grace`.
     void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
-    bool running();
     // Peak resident set size (VmHWM) in kB while the process is alive, 0 if unknown.
     long peak_rss_kb() const;
 

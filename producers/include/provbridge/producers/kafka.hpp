@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/event.hpp"
+#include "provbridge/core/result.hpp"
 
 // The one RAII wrapper per librdkafka handle. Only the Kafka adapter files (producers/,
 // consumers/kafka_consumer, ops/embedded_broker) include this header; raw handles stay there.
@@ -79,5 +81,17 @@ InboundRecord to_inbound_record(const rd_kafka_message_t& message);
 
 // librdkafka's error text with the code name, e.g. "Local: Message timed out (_MSG_TIMED_OUT)".
 std::string kafka_error_text(rd_kafka_resp_err_t err);
+
+// What a caller may do about a librdkafka error code: a record over a size limit (local or the
+// broker's) is TooLarge, refused credentials or ACLs are Auth, malformed requests Permanent,
+// everything else (unreachable, timed out, leader moving) Transient.
+ErrorKind error_kind_of(rd_kafka_resp_err_t err);
+
+// Builds a client of `type` from `props` and destroys it again, without connecting (give no
+// bootstrap.servers), so the properties librdkafka checks only when a client is created (e.g.
+// fetch.max.bytes against message.max.bytes, ssl.ca.location) are checked at start-up too.
+// Returns librdkafka's reason when it refuses them. Start-up only.
+std::optional<std::string> check_client_properties(rd_kafka_type_t type,
+                                                   const std::map<std::string, std::string>& props);
 
 }  // namespace provbridge::producers

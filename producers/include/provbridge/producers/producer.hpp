@@ -54,7 +54,8 @@ public:
 
     // Queues one record (bytes are copied). The future is resolved when the broker acked
     // the record, or with the reason it could not be delivered. A record that could not even
-    // be queued gives an already-resolved future.
+    // be queued gives an already-resolved future. A record over message.max.bytes (refused
+    // here) or over the topic's limit (refused by the broker) fails with ErrorKind::TooLarge.
     std::future<Result<DeliveryReport>> send(const std::string& topic,
                                              const std::optional<std::string>& key,
                                              std::string_view value,
@@ -76,6 +77,13 @@ public:
     // Set once librdkafka raised a fatal error (e.g. the idempotent producer lost its state);
     // the producer cannot be used after that and must be recreated.
     std::optional<Error> fatal_error() const;
+
+    // Waits until a broker answers a metadata request and returns the cluster id (empty when
+    // the cluster reports none). Error (Transient) when none answered within timeout.
+    Result<std::string> cluster_id(std::chrono::milliseconds timeout);
+
+    // The properties the producer really runs with: `properties` plus the enforced ones.
+    static std::map<std::string, std::string> effective_properties(std::map<std::string, std::string> properties);
 
 private:
     static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
@@ -99,6 +107,14 @@ inline constexpr std::string_view kSourcePartition = "provbridge.source.partitio
 inline constexpr std::string_view kSourceOffset = "provbridge.source.offset";
 inline constexpr std::string_view kAttempts = "provbridge.attempts";
 inline constexpr std::string_view kFailedAt = "provbridge.failed_at";
+// Only on a record too large for the dead-letter topic, which then carries the original's first
+// bytes: "true", the original value's size in bytes and its SHA-256 (lower-case hex), the
+// original key's size when the key was cut too, and how many original headers were left out.
+inline constexpr std::string_view kTruncated = "provbridge.truncated";
+inline constexpr std::string_view kOriginalSize = "provbridge.original.size";
+inline constexpr std::string_view kOriginalSha256 = "provbridge.original.sha256";
+inline constexpr std::string_view kOriginalKeySize = "provbridge.original.key_size";
+inline constexpr std::string_view kHeadersDropped = "provbridge.original.headers_dropped";
 }  // namespace dead_letter_headers
 
 // The brief's name for core's DeadLetterReason (code, reason, stage, attempts, failed_at_ms).
@@ -113,13 +129,42 @@ std::string format_rfc3339_utc(std::int64_t epoch_ms);
 std::vector<Header> dead_letter_record_headers(const InboundRecord& original,
                                                const DeadLetterInfo& info);
 
+// SHA-256 of bytes as 64 lower-case hex digits (OpenSSL EVP).
+std::string sha256_hex(std::string_view bytes);
+
+// A record as it is written to the dead-letter topic.
+struct DeadLetterRecord {
+    std::optional<std::string> key;
+    std::string value;
+    std::vector<Header> headers;
+};
+
+// How much of an original a truncated dead-letter record keeps.
+struct TruncationLimits {
+    std::size_t value_bytes = 64 * 1024;
+    std::size_t key_bytes = 1024;
+    std::size_t header_bytes = 16 * 1024;  // original headers, name + value, in their order
+    std::size_t reason_bytes = 4096;
+};
+
+// The dead-letter record for an original too large for the topic: its first bytes (key and
+// value), the original headers that fit, the context headers (reason cut to reason_bytes) and
+// the kTruncated / kOriginalSize / kOriginalSha256 headers. Never larger than the limits plus
+// the context headers, whatever the original's size.
+DeadLetterRecord truncated_dead_letter(const InboundRecord& original, const DeadLetterInfo& info,
+                                       const TruncationLimits& limits = {});
+
 // Writes records that cannot succeed to the dead-letter topic: original key and value bytes,
-// original headers plus the context headers. Blocking: returns once the broker acked the
-// record (or failed / timed out), so the caller knows whether it may commit the source offset.
+// original headers plus the context headers. A record too large for the producer or the topic
+// (ErrorKind::TooLarge) is written truncated instead (truncated_dead_letter), and with only
+// the context headers and digest if even that is refused, so size never stops the worker.
+// Blocking: returns once the broker acked the record (or failed / timed out), so the caller
+// knows whether it may commit the source offset.
 class DeadLetterPublisher final : public DeadLetterSink {
 public:
     DeadLetterPublisher(KafkaProducer& producer, std::string topic,
-                        std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                        std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                        TruncationLimits limits = {});
 
     Result<DeliveryReport> publish_with_report(const InboundRecord& original,
                                                const DeadLetterInfo& info);
@@ -127,11 +172,17 @@ public:
     Result<bool> publish(const InboundRecord& original, const DeadLetterReason& reason) override;
 
     const std::string& topic() const { return topic_; }
+    // Records written truncated so far.
+    std::uint64_t truncated() const { return truncated_.load(std::memory_order_relaxed); }
 
 private:
+    Result<DeliveryReport> send(const DeadLetterRecord& record);
+
     KafkaProducer& producer_;
     std::string topic_;
     std::chrono::milliseconds timeout_;
+    TruncationLimits limits_;
+    std::atomic<std::uint64_t> truncated_{0};
 };
 
 }  // namespace provbridge::producers

@@ -30,6 +30,9 @@ struct ObjectProfile {
     ObjectMapping mapping;
     ObjectRules rules;
     Scoping scoping;
+    // The source attributes mapping and scoping read (attributes_read), whose types each event
+    // is checked against before anything is decided.
+    std::vector<std::string> source_attributes;
 };
 
 // A connector profile with an app's own mappings and scoping applied.

@@ -1,0 +1,163 @@
+// The worker when a required service dies under it: the provbridge binary against the embedded
+// broker, a redis-server that is killed mid-run and restarted, and the SCIMMY target.
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bridge_harness.hpp"
+#include "kafka_inspect.hpp"
+#include "provbridge/consumers/redis.hpp"
+#include "provbridge/core/text.hpp"
+#include "provbridge/producers/event_file.hpp"
+#include "redis_fixture.hpp"
+#include "user_event_generator.hpp"
+
+namespace provbridge {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kApp = "hardening";
+constexpr const char* kGroup = "provbridge-hardening";
+constexpr int kPartitions = 3;
+constexpr int kExitUnavailable = 3;
+
+class HardeningWorker : public ::testing::Test {
+protected:
+    void SetUp() override {
+        test_support::BridgeHarness::Options options;
+        options.app = kApp;
+        options.group = kGroup;
+        options.partitions = kPartitions;
+        options.concurrency = 8;
+        options.max_in_flight = 400;
+        options.consumer_properties["auto.commit.interval.ms"] = "1000";
+        bridge_ = std::make_unique<test_support::BridgeHarness>(options);
+        // An acknowledged commit must be on disk before the SIGKILL, or the test would measure
+        // Redis's everysec window instead of the worker: with everysec, Redis may answer a
+        // write it has not yet passed to write(2) while a background fsync is slow.
+        consumers::RedisConnection admin(test_support::redis_options_for_port(bridge_->redis().port()));
+        auto set = admin.call({"CONFIG", "SET", "appendfsync", "always"});
+        ASSERT_TRUE(set) << set.error().message;
+    }
+
+    void produce(const std::vector<std::string>& lines) {
+        std::stringstream in;
+        for (const auto& l : lines) in << l << "\n";
+        const auto report = producers::produce_event_lines(in, bridge_->producer(),
+                                                           test_support::BridgeHarness::kTopic, nullptr, {});
+        ASSERT_EQ(report.sent, lines.size());
+        ASSERT_EQ(report.rejected, 0U);
+    }
+
+    std::int64_t log_length() {
+        auto n = bridge_->reader().count_log(kApp);
+        EXPECT_TRUE(n.ok()) << n.error().message;
+        return n.ok() ? *n : -1;
+    }
+
+    // Every generated event id has exactly one recorded outcome.
+    void expect_one_outcome_each(const test_support::UserEventGenerator& gen) {
+        std::size_t missing = 0;
+        for (const auto& id : gen.event_ids()) {
+            auto outcome = bridge_->reader().outcome(kApp, gen.source(), id);
+            ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+            if (!outcome->has_value()) ++missing;
+        }
+        EXPECT_EQ(missing, 0U) << "events without an outcome";
+        // A second outcome for an event would be a second log entry and a second count.
+        EXPECT_EQ(log_length(), static_cast<std::int64_t>(gen.event_ids().size()));
+        auto stats = bridge_->reader().stats(kApp);
+        ASSERT_TRUE(stats.ok()) << stats.error().message;
+        EXPECT_EQ(stats->at("events"), static_cast<std::int64_t>(gen.event_ids().size()));
+    }
+
+    // The target holds exactly the expected accounts, once each, active or not as expected.
+    void expect_target_matches(const test_support::UserEventGenerator& gen) {
+        const auto expected = gen.expected_accounts();
+        std::set<std::string> seen;
+        for (const auto& user : bridge_->users()) {
+            const std::string name = ascii_lower(user["userName"].get<std::string>());
+            EXPECT_TRUE(seen.insert(name).second) << "duplicate account in the target: " << name;
+            const auto it = expected.find(name);
+            if (it == expected.end()) {
+                ADD_FAILURE() << "unexpected account in the target: " << user.dump();
+                continue;
+            }
+            SCOPED_TRACE(it->second.user_name);
+            EXPECT_EQ(user["userName"], it->second.user_name);
+            EXPECT_EQ(user["active"], it->second.active);
+            EXPECT_EQ(user.value("displayName", json()), it->second.attributes["displayName"]);
+            EXPECT_EQ(user["externalId"], it->second.attributes["mailNickname"]);
+        }
+        for (const auto& [name, want] : expected) {
+            EXPECT_TRUE(seen.count(name) > 0) << "missing account in the target: " << want.user_name;
+        }
+    }
+
+    std::unique_ptr<test_support::BridgeHarness> bridge_;
+};
+
+TEST_F(HardeningWorker, RedisKilledMidRunStopsWithExit3AndLosesNothingAfterRestart) {
+    test_support::UserEventGenerator gen(kApp, 20260601, 300);
+    const auto batch = gen.next(3000);
+
+    auto worker = bridge_->start_worker(/*merge_stderr=*/true);
+    produce(batch);
+    test_support::BridgeHarness::wait_finished(*worker, 300);
+    ASSERT_FALSE(HasFailure());
+
+    const auto killed_at = std::chrono::steady_clock::now();
+    bridge_->redis().kill();
+    // Well below the 60 s revoke timeout: a worker that waited for work that can never
+    // finish would not make it.
+    const auto status = worker->wait(45s);
+    const auto stopped_after =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
+    ASSERT_TRUE(status.has_value()) << "the worker kept running with Redis dead";
+    ASSERT_TRUE(WIFEXITED(*status)) << "the worker died of a signal: " << *status;
+    EXPECT_EQ(WEXITSTATUS(*status), kExitUnavailable);
+    std::string last_lines;
+    while (auto line = worker->read_line(1s)) last_lines.append(*line).append("\n");
+
+    const auto at_stop = test_support::group_position(bridge_->broker().bootstrap_servers(), kGroup,
+                                                      test_support::BridgeHarness::kTopic, kPartitions);
+    ASSERT_EQ(at_stop.end_total(), static_cast<std::int64_t>(batch.size()));
+    const auto redelivered = static_cast<std::uint64_t>(at_stop.end_total() - at_stop.committed_total());
+    ASSERT_GT(redelivered, 0U) << "the kill came after everything was done: nothing was tested";
+
+    // Same port, same data directory: what Redis acknowledged is back.
+    bridge_->redis().restart();
+    const std::int64_t outcomes_after_restart = log_length();
+    // Committed offsets never pass an outcome that is not durable.
+    EXPECT_GE(outcomes_after_restart, at_stop.committed_total());
+
+    worker = bridge_->start_worker();
+    const auto progress = test_support::BridgeHarness::wait_finished(*worker, redelivered);
+    ASSERT_FALSE(HasFailure());
+    EXPECT_EQ(progress["consumed"].get<std::uint64_t>(), redelivered);
+    expect_one_outcome_each(gen);
+    expect_target_matches(gen);
+
+    worker->signal(SIGTERM);
+    const auto clean = worker->wait(60s);
+    ASSERT_TRUE(clean.has_value());
+    EXPECT_TRUE(WIFEXITED(*clean) && WEXITSTATUS(*clean) == 0);
+
+    std::cout << "[ hardening ] worker exited " << WEXITSTATUS(*status) << " " << stopped_after.count()
+              << " ms after Redis was killed; committed " << at_stop.committed_total() << "/" << batch.size()
+              << ", outcomes kept " << outcomes_after_restart << ", redelivered " << redelivered << " ("
+              << progress["duplicates"] << " already recorded)\n"
+              << "[ hardening ] the stopped worker's last lines:\n"
+              << last_lines;
+}
+
+}  // namespace
+}  // namespace provbridge

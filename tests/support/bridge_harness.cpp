@@ -1,0 +1,128 @@
+#include "bridge_harness.hpp"
+
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "provbridge/core/keys.hpp"
+#include "redis_fixture.hpp"
+
+namespace provbridge::test_support {
+
+using nlohmann::json;
+
+namespace {
+
+std::string fresh_token() {
+    std::random_device rd;
+    return "harness-" + std::to_string(rd()) + std::to_string(rd());
+}
+
+}  // namespace
+
+BridgeHarness::BridgeHarness(Options options)
+    : options_(std::move(options)), token_(fresh_token()), dir_("provbridge-harness-") {
+    redis_ = std::make_unique<ops::LocalRedis>();
+    target_ = std::make_unique<ops::LocalScimTarget>(ops::default_scim_target_script(), token_, options_.behave_like);
+    broker_ = std::make_unique<ops::EmbeddedBroker>(
+        options_.brokers, std::vector<ops::EmbeddedBroker::Topic>{{kTopic, options_.partitions}, {kDeadLetterTopic, 1}});
+    std::ofstream(dir_.path() + "/token") << token_ << "\n";
+    json app = {{"id", options_.app},
+                {"profile", options_.profile},
+                {"scim", {{"base_url", target_->base_url()}, {"token_file", dir_.path() + "/token"}}}};
+    app.update(options_.app_extra);
+    config_path_ = dir_.path() + "/bridge.json";
+    json kafka = {{"bootstrap_servers", broker_->bootstrap_servers()},
+                  {"group_id", options_.group},
+                  {"consumer_properties", options_.consumer_properties}};
+    kafka.update(options_.kafka_extra);
+    std::ofstream(config_path_) << json{{"kafka", kafka},
+                                        {"redis", {{"url", redis_->url()}}},
+                                        {"worker", {{"concurrency", options_.concurrency},
+                                                    {"max_in_flight", options_.max_in_flight}}},
+                                        {"apps", json::array({app})}}
+                                       .dump(2);
+    producer_ = std::make_unique<producers::KafkaProducer>(std::map<std::string, std::string>{
+        {"bootstrap.servers", broker_->bootstrap_servers()}, {"message.max.bytes", std::to_string(kProducerMaxBytes)}});
+    reader_ = std::make_unique<consumers::ProvisioningLogReader>(redis_options_for_port(redis_->port()), KeyScheme("pb"));
+    consumers::ScimClientOptions admin;
+    admin.base_url = target_->root_url();
+    admin.token = token_;
+    admin_ = std::make_unique<consumers::CurlScimClient>(admin);
+}
+
+std::unique_ptr<ops::ChildProcess> BridgeHarness::start_worker(bool merge_stderr, const std::string& log_level,
+                                                               std::vector<std::string> extra_env) const {
+    ops::ChildProcess::Options options;
+    options.argv = {PROVBRIDGE_BINARY, "run", "--config", config_path_, "--json-progress", "--log-level", log_level};
+    options.merge_stderr = merge_stderr;
+    options.extra_env = std::move(extra_env);
+    return std::make_unique<ops::ChildProcess>(std::move(options));
+}
+
+namespace {
+
+json wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n, std::chrono::seconds timeout,
+                  std::string* transcript) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json last;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto line = worker.read_line(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+        if (!line) break;
+        if (transcript != nullptr) transcript->append(*line).append("\n");
+        auto doc = json::parse(*line, nullptr, false);
+        if (doc.is_discarded() || !doc.contains(counter)) continue;
+        last = doc;
+        if (doc[counter].get<std::uint64_t>() >= n) return doc;
+    }
+    ADD_FAILURE() << "the worker's " << counter << " count did not reach " << n << "; last progress: " << last.dump();
+    return last;
+}
+
+}  // namespace
+
+json BridgeHarness::wait_finished(ops::ChildProcess& worker, std::uint64_t n, std::chrono::seconds timeout,
+                                  std::string* transcript) {
+    return wait_counter(worker, "finished", n, timeout, transcript);
+}
+
+json BridgeHarness::wait_consumed(ops::ChildProcess& worker, std::uint64_t n, std::chrono::seconds timeout,
+                                  std::string* transcript) {
+    return wait_counter(worker, "consumed", n, timeout, transcript);
+}
+
+void BridgeHarness::send(const std::optional<std::string>& key, const std::string& value,
+                         const std::vector<Header>& headers) {
+    const auto delivered = producer_->send_and_wait(kTopic, key, value, headers, std::chrono::seconds(30));
+    ASSERT_TRUE(delivered.ok()) << delivered.error().message;
+}
+
+void BridgeHarness::send_event(const json& event) {
+    const auto& data = event["data"];
+    send(data["app"].get<std::string>() + "/" + data["object"]["type"].get<std::string>() + "/" +
+             data["object"]["id"].get<std::string>(),
+         event.dump());
+}
+
+json BridgeHarness::admin(HttpMethod method, const std::string& path,
+                          std::vector<std::pair<std::string, std::string>> query, std::optional<json> body) {
+    ScimRequest request;
+    request.method = method;
+    request.path = path;
+    request.query = std::move(query);
+    request.body = std::move(body);
+    const auto response = admin_->send(request);
+    EXPECT_EQ(response.status / 100, 2) << to_string(method) << " " << path << ": " << response.body;
+    return json::parse(response.body, nullptr, false);
+}
+
+json BridgeHarness::user_named(const std::string& user_name) {
+    for (const auto& u : users()) {
+        if (u["userName"] == user_name) return u;
+    }
+    return nullptr;
+}
+
+}  // namespace provbridge::test_support
