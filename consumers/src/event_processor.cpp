@@ -123,6 +123,16 @@ void describe_event(OutcomeRecord& out, const Event& event) {
 
 }  // namespace
 
+EventProcessor::Context EventProcessor::start(const InboundRecord& record) const {
+    Context ctx{record, {}, clock_.steady_now(), nullptr};
+    ctx.out.topic = record.topic;
+    ctx.out.partition = record.partition;
+    ctx.out.offset = record.offset;
+    ctx.out.produced_at_ms = record.timestamp_ms;
+    ctx.out.started_at_ms = clock_.wall_ms();
+    return ctx;
+}
+
 ProcessResult EventProcessor::process(const InboundRecord& record) noexcept {
     try {
         return process_record(record);
@@ -135,20 +145,27 @@ ProcessResult EventProcessor::process(const InboundRecord& record) noexcept {
 
 ProcessResult EventProcessor::dead_letter_internal(const InboundRecord& record, const std::string& what) noexcept {
     try {
-        Context ctx{record, {}, clock_.steady_now(), nullptr};
-        ctx.out.topic = record.topic;
-        ctx.out.partition = record.partition;
-        ctx.out.offset = record.offset;
-        ctx.out.produced_at_ms = record.timestamp_ms;
-        ctx.out.started_at_ms = clock_.wall_ms();
+        Context ctx = start(record);
         const std::string reason = "internal error while processing the record: " + what;
         if (log_) log_->error("{}[{}]@{}: {}", record.topic, record.partition, record.offset, redact(reason));
-        auto parsed = parse_record(record, options_.limits);
-        if (parsed && find_app(parsed->app) != nullptr) {
+        // What failed may have been the parsing itself: then the record is recorded by its place
+        // in the topic, under the app its key names, without reading it again.
+        std::optional<Event> parsed;
+        try {
+            if (auto event = parse_record(record, options_.limits); event && find_app(event->app) != nullptr) {
+                parsed = std::move(event).value();
+            }
+        } catch (...) {
+        }
+        if (parsed) {
             describe_event(ctx.out, *parsed);
             return process_invalid(parsed->app, "InternalError", reason, &*parsed, "internal", ctx);
         }
-        route_unparsed(ctx);
+        ctx.out.app = std::string(KeyScheme::kInvalidApp);
+        if (record.key) {
+            const std::string app = record.key->substr(0, record.key->find('/'));
+            if (find_app(app) != nullptr) ctx.out.app = app;
+        }
         return process_invalid(ctx.out.app, "InternalError", reason, nullptr, "internal", ctx);
     } catch (const std::exception& e) {
         return ProcessResult{ProcessResult::Status::Fatal,
@@ -182,12 +199,7 @@ void EventProcessor::route_unparsed(Context& ctx) const {
 }
 
 ProcessResult EventProcessor::process_record(const InboundRecord& record) {
-    Context ctx{record, {}, clock_.steady_now(), nullptr};
-    ctx.out.topic = record.topic;
-    ctx.out.partition = record.partition;
-    ctx.out.offset = record.offset;
-    ctx.out.produced_at_ms = record.timestamp_ms;
-    ctx.out.started_at_ms = clock_.wall_ms();
+    Context ctx = start(record);
 
     auto parsed = parse_record(record, options_.limits);
     if (!parsed) {
@@ -552,7 +564,7 @@ ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link
     ctx.out.finished_at_ms = clock_.wall_ms();
     ctx.out.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - ctx.started).count();
-    redact_outcome(ctx.out);
+    redact_outcome(ctx.out, link);
     Commit commit{ctx.out, std::move(link), dead_letter};
     auto committed = store_.commit(commit);
     if (!committed) {
@@ -575,15 +587,24 @@ std::string EventProcessor::redact(std::string text) const {
     return options_.redactor == nullptr ? text : options_.redactor->redact(std::move(text));
 }
 
-void EventProcessor::redact_outcome(OutcomeRecord& out) const {
+void EventProcessor::redact_json(json& value) const {
+    if (value.is_string()) {
+        value = options_.redactor->redact(value.get<std::string>());
+    } else if (value.is_structured()) {
+        for (auto& element : value) redact_json(element);
+    }
+}
+
+void EventProcessor::redact_outcome(OutcomeRecord& out, std::optional<LinkState>& link) const {
     if (options_.redactor == nullptr || options_.redactor->empty()) return;
     out.reason = options_.redactor->redact(std::move(out.reason));
-    // Old values can come from the target's own resource (an adopted account).
+    // Old values and the link's applied values can come from the target's own resource (an
+    // adopted account), nested (emails, names) as often as not.
     for (auto& change : out.changes) {
-        for (auto* value : {&change.old_value, &change.new_value}) {
-            if (value->is_string()) *value = options_.redactor->redact(value->get<std::string>());
-        }
+        redact_json(change.old_value);
+        redact_json(change.new_value);
     }
+    if (link) redact_json(link->applied);
 }
 
 ScimResponse EventProcessor::send(Context& ctx, const ScimRequest& request) {

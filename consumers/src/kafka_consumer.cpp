@@ -214,6 +214,17 @@ Result<bool> KafkaConsumer::commit_sync() {
     return true;
 }
 
+void KafkaConsumer::abandon() {
+    if (closed_) return;
+    closed_ = true;
+    abandoned_ = true;
+    const rd_kafka_resp_err_t err = rd_kafka_commit(handle_.get(), nullptr, /*async=*/1);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        log_->warn("kafka: offsets not sent on a fatal stop: {}", kafka_error_text(err));
+    }
+    log_->warn("kafka consumer left without waiting for the group (fatal stop); uncommitted records are redelivered");
+}
+
 void KafkaConsumer::close() {
     if (closed_) return;
     closed_ = true;

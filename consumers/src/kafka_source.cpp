@@ -30,6 +30,8 @@ std::vector<TopicPartition> KafkaRecordSource::assignment() const { return consu
 
 void KafkaRecordSource::close() { consumer_.close(); }
 
+void KafkaRecordSource::abandon() { consumer_.abandon(); }
+
 std::optional<std::string> KafkaRecordSource::fatal_error() const {
     auto err = consumer_.fatal_error();
     return err ? std::optional<std::string>(err->message) : std::nullopt;

@@ -187,7 +187,9 @@ Error make_redis_error(RedisErrorKind kind, std::string_view context, std::strin
     std::string message(kErrorPrefix);
     message.append(to_string(kind)).append(": ").append(context);
     if (!detail.empty()) message.append(": ").append(detail);
-    return make_error(std::move(message));
+    // A server that cannot be reached may be back on the next call; a refused command is not.
+    const bool transient = kind == RedisErrorKind::Io || kind == RedisErrorKind::Timeout;
+    return make_error(std::move(message), transient ? ErrorKind::Transient : ErrorKind::Permanent);
 }
 
 std::optional<RedisErrorKind> redis_error_kind(const Error& error) {

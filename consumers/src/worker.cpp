@@ -305,7 +305,11 @@ std::optional<std::string> Worker::run() {
     // timeouts); after a fatal error no queued record is started.
     lanes_.clear();
     store_offsets();
-    source_->close();
+    if (fatal_) {
+        source_->abandon();
+    } else {
+        source_->close();
+    }
     source_.reset();
     report_progress(true);
     if (fatal_) {

@@ -31,8 +31,9 @@ constexpr std::array<TypeName, 10> kEventTypes{{
     {EventType::GroupMembersRemoved, "provisioning.group.members.removed"},
 }};
 
+// A contract violation: the same record fails the same way however often it is read.
 Error field_error(std::string_view field, std::string_view why) {
-    return make_error(std::string(field) + ": " + std::string(why));
+    return make_error(std::string(field) + ": " + std::string(why), ErrorKind::Permanent);
 }
 
 // Reads a required non-empty string member; returns an error naming the field otherwise.
@@ -52,7 +53,7 @@ std::optional<Error> read_string(const json& obj, const char* name, std::string_
     if (required && out.empty()) {
         return field_error(field, "must not be empty");
     }
-    if (required && has_control_character(out)) {
+    if (has_control_character(out)) {
         return field_error(field, "must not contain control characters");
     }
     return std::nullopt;
@@ -196,8 +197,13 @@ Result<Event> parse_binary(const InboundRecord& record, const ParseLimits& limit
     if (auto err = required("ce_source", event.source)) return *err;
     if (auto err = required("ce_type", type_name)) return *err;
     if (auto err = read_type(type_name, event)) return *err;
-    if (const Header* h = header("ce_subject")) event.subject = h->value;
-    if (const Header* h = header("ce_time")) event.time = h->value;
+    for (const auto& [name, out] : {std::pair<std::string_view, std::string*>{"ce_subject", &event.subject},
+                                    std::pair<std::string_view, std::string*>{"ce_time", &event.time}}) {
+        if (const Header* h = header(name)) {
+            if (has_control_character(h->value)) return field_error(name, "header must not contain control characters");
+            *out = h->value;
+        }
+    }
     auto data = parse_json(record.value, false, limits.max_depth);
     if (!data) {
         return field_error("data (record value)", data.error().message);
@@ -265,7 +271,7 @@ Result<Event> parse_structured_event(std::string_view json_text, const ParseLimi
     }
     const json& doc = *parsed;
     if (!doc.is_object()) {
-        return make_error("event must be a JSON object");
+        return make_error("event must be a JSON object", ErrorKind::Permanent);
     }
     Event event;
     std::string specversion;

@@ -24,6 +24,17 @@ std::string percent_encoded(std::string_view text) {
     return out;
 }
 
+// %2F and %2f are the same escape; servers differ in which they write.
+std::string ascii_lower_hex(std::string text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') continue;
+        for (std::size_t j = i + 1; j <= i + 2 && j < text.size(); ++j) {
+            if (text[j] >= 'A' && text[j] <= 'F') text[j] = static_cast<char>(text[j] - 'A' + 'a');
+        }
+    }
+    return text;
+}
+
 void replace_all(std::string& text, std::string_view needle) {
     // Continue after the mask: the mask may itself contain the needle (a secret such as "d").
     for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + Redactor::kMask.size())) {
@@ -49,6 +60,7 @@ void Redactor::add(std::string secret) {
     for (const char c : json) slashes += c == '/' ? std::string("\\/") : std::string(1, c);
     forms.push_back(std::move(slashes));
     forms.push_back(percent_encoded(secret));
+    forms.push_back(ascii_lower_hex(percent_encoded(secret)));
     for (auto& form : forms) {
         if (!form.empty() && std::find(needles_.begin(), needles_.end(), form) == needles_.end()) {
             needles_.push_back(std::move(form));

@@ -16,6 +16,7 @@
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/keys.hpp"
+#include "provbridge/core/redact.hpp"
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/embedded_broker.hpp"
 #include "provbridge/ops/local_services.hpp"
@@ -93,6 +94,25 @@ void print_banner(const std::string& bootstrap) {
     std::cout << "Embedded development broker (librdkafka mock cluster): in memory, for development and\n"
                  "tests only; production points kafka.bootstrap_servers at a real Kafka or Redpanda cluster.\n"
               << "bootstrap.servers=" << bootstrap << std::endl;
+}
+
+// The secrets this command can know: each one that resolves (an offline preview may run
+// without the tokens set). What a target answers is printed only through it.
+Redactor known_secrets(const Config& config, const Environment& env) {
+    Redactor redactor;
+    for (const auto& app : config.apps) {
+        try {
+            redactor.add(resolve_app_token(config, app, env));
+        } catch (const ConfigError&) {
+        }
+    }
+    if (!config.redis.password.empty()) {
+        try {
+            redactor.add(resolve_secret(config.redis.password, env, config.source, "redis.password"));
+        } catch (const ConfigError&) {
+        }
+    }
+    return redactor;
 }
 
 }  // namespace
@@ -299,9 +319,11 @@ int test_connection_command(const TestConnectionOptions& options, std::shared_pt
     }
     consumers::CurlScimClient client(consumers::scim_client_options(*app, token));
     const auto verdict = test_connection(client, random_guid());
+    // The verdict quotes what the target said, which may echo the token.
+    const Redactor redactor = known_secrets(*config, env);
     std::cout << app->id << " (" << app->scim.base_url << "): " << (verdict.ok ? "OK" : "FAILED") << " - "
-              << verdict.summary << "\n";
-    for (const auto& d : verdict.details) std::cout << "  " << d << "\n";
+              << redactor.redact(verdict.summary) << "\n";
+    for (const auto& d : verdict.details) std::cout << "  " << redactor.redact(d) << "\n";
     std::cout << std::flush;
     return verdict.ok ? kExitOk : kExitFailure;
 }
@@ -372,8 +394,15 @@ int preview_command(const PreviewOptions& options, std::shared_ptr<spdlog::logge
             return kExitUnavailable;
         }
     }
-    const auto result = preview_event(*app, apps, record, client.get(), store.get());
-    print_preview(result, app->config.scim.base_url, std::cout);
+    const Redactor redactor = known_secrets(*config, env);
+    consumers::ProcessorOptions processing;
+    processing.limits = ParseLimits{config->worker.max_event_bytes, config->worker.max_event_depth};
+    processing.redactor = &redactor;
+    const auto result = preview_event(*app, apps, record, client.get(), store.get(), processing);
+    // Responses are shown in full; a target may quote the token back in them.
+    std::ostringstream page;
+    print_preview(result, app->config.scim.base_url, page);
+    std::cout << redactor.redact(page.str()) << std::flush;
     return result.event ? kExitOk : kExitFailure;
 }
 

@@ -98,12 +98,13 @@ std::string describe_value(const json& v) { return v.is_string() ? v.get<std::st
 }  // namespace
 
 PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<consumers::AppRuntime>& apps,
-                            const InboundRecord& record, ScimClient* reads, StateStore* state) {
+                            const InboundRecord& record, ScimClient* reads, StateStore* state,
+                            const consumers::ProcessorOptions& options) {
     PreviewResult result;
     result.app = app.config.id;
     result.profile = app.profile.name;
     result.live = reads != nullptr;
-    auto parsed = parse_record(record);
+    auto parsed = parse_record(record, options.limits);
     if (!parsed) {
         result.parse_error = parsed.error().message;
         return result;
@@ -124,7 +125,7 @@ PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<
     DryRunClient client(reads, result.exchanges);
     NoDeadLetters dead_letters;
     SystemClock clock;
-    consumers::EventProcessor processor(apps, {{app.config.id, &client}}, store, dead_letters, clock, nullptr);
+    consumers::EventProcessor processor(apps, {{app.config.id, &client}}, store, dead_letters, clock, nullptr, options);
     // A previewed event comes from a file, not a keyed record: give it the key it would have.
     InboundRecord keyed = record;
     if (!keyed.key) keyed.key = record_key(*parsed);

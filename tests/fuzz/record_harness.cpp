@@ -10,6 +10,7 @@
 #include "fakes.hpp"
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/outcome.hpp"
+#include "provbridge/core/redact.hpp"
 
 namespace provbridge::fuzz {
 namespace {
@@ -22,6 +23,10 @@ constexpr std::string_view kListSchema = "urn:ietf:params:scim:api:messages:2.0:
 constexpr std::string_view kErrorSchema = "urn:ietf:params:scim:api:messages:2.0:Error";
 // Deep enough to overflow any recursive parser or serialiser of a response body.
 constexpr std::size_t kHostileResponseDepth = 100'000;
+
+// The apps' SCIM token, which a target may quote back; it must reach no outcome, dead letter or
+// link (the processor's redactor knows it, as the worker's does).
+constexpr std::string_view kToken = "fuzz-t0ken/S3cret+";
 
 // Violation messages quote user data; a 1 MiB value must not become a 1 MiB report.
 std::string clip(std::string_view text, std::size_t limit = 200) {
@@ -179,6 +184,11 @@ private:
             case 'Q': return scim_error(422, "unprocessable");
             case 'e': return http(400, R"({"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":{"x":"y"},"status":400,"scimType":7})");
             case 'U': return scim_error(401, "token expired");
+            // Targets that quote the Authorization header back: raw, and JSON-escaped with \/.
+            case 'u': return scim_error(401, "bad credentials: Authorization: Bearer " + std::string(kToken));
+            case 'v':
+                return http(400, R"({"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400",)"
+                                 R"("detail":"you sent Bearer fuzz-t0ken\/S3cret+"})");
             case 'F': return scim_error(403, "insufficient rights");
             case 'R': {
                 auto response = scim_error(429, "slow down");
@@ -329,7 +339,10 @@ FuzzRun RecordHarness::run(std::string_view bytes) const {
         client = std::make_unique<ScriptedScimClient>(script);
         clients[a.config.id] = client.get();
     }
-    consumers::EventProcessor processor(apps_, clients, store, dead_letters, clock, nullptr);
+    const Redactor redactor({std::string(kToken)});
+    consumers::ProcessorOptions options;
+    options.redactor = &redactor;
+    consumers::EventProcessor processor(apps_, clients, store, dead_letters, clock, nullptr, options);
 
     const auto inputs = decode_input(bytes);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -368,6 +381,18 @@ FuzzRun RecordHarness::run(std::string_view bytes) const {
             }
         } else {
             const OutcomeRecord& out = *result.record;
+            const auto leaks = [&](const std::string& text) { return text.find(kToken) != std::string::npos; };
+            if (leaks(to_json(out).dump(-1, ' ', false, json::error_handler_t::replace))) {
+                broken("the token reached the outcome record");
+            }
+            if (step.dead_letters > 0 && leaks(dead_letters.published.back().reason.reason)) {
+                broken("the token reached a dead-letter reason");
+            }
+            for (const auto& [key, link] : store.links) {
+                if (leaks(link.applied.dump(-1, ' ', false, json::error_handler_t::replace))) {
+                    broken("the token reached the link " + key);
+                }
+            }
             if (logged != 1) broken("expected exactly one logged outcome, got " + std::to_string(logged));
             if (out.scim_requests != static_cast<long>(step.requests.size())) {
                 broken("the outcome counts " + std::to_string(out.scim_requests) + " SCIM requests, " +

@@ -49,8 +49,8 @@ public:
     RecordHarness();
 
     // Processes the input's records in order against fresh fakes (state carries from one
-    // record to the next within the input, never across inputs). Exceptions are not caught:
-    // the per-event path must not throw, so one that escapes is a finding.
+    // record to the next within the input, never across inputs). The processor never throws;
+    // an exception it caught shows as an InternalError outcome, which is a finding.
     FuzzRun run(std::string_view bytes) const;
 
     const std::vector<consumers::AppRuntime>& apps() const { return apps_; }

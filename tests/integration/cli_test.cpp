@@ -188,6 +188,34 @@ TEST_F(CliWithTarget, TestConnectionGivesAClearVerdict) {
     EXPECT_NE(r.output.find("configured: crm"), std::string::npos) << r.output;
 }
 
+TEST_F(CliWithTarget, TestConnectionAndPreviewNeverPrintATokenTheTargetEchoes) {
+    consumers::ScimClientOptions admin_options;
+    admin_options.base_url = target_->root_url();
+    admin_options.token = "cli-token-91aa";
+    consumers::CurlScimClient admin(admin_options);
+    ScimRequest fault;
+    fault.method = HttpMethod::Post;
+    fault.path = "/_admin/faults";
+    fault.body = json{{"status", 400}, {"count", 2}, {"match", "GET /Users"}, {"detail", "rejected"},
+                      {"echoAuthorization", true}};
+    ASSERT_EQ(admin.send(fault).status, 201);
+
+    ops::LocalRedis redis;
+    const auto cfg = config(path("token"), R"("redis":{"url":")" + redis.url() + R"("},)");
+    auto r = run_cli({"test-connection", "--config", cfg, "--app", "crm"});
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("received Authorization: Bearer [redacted]"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("cli-token-91aa"), std::string::npos) << "the token leaked: " << r.output;
+
+    write_file(path("event.json"),
+               R"({"specversion":"1.0","id":"p-1","source":"urn:directory:cli","type":"provisioning.user.assigned",)"
+               R"("data":{"app":"crm","object":{"type":"user","id":"ada","version":1,)"
+               R"("attributes":{"userPrincipalName":"ada@contoso.example"}}}})");
+    r = run_cli({"preview", "--config", cfg, "--event", path("event.json"), "--live"});
+    EXPECT_NE(r.output.find("[redacted]"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("cli-token-91aa"), std::string::npos) << "the token leaked: " << r.output;
+}
+
 TEST(CliWorker, DeadLettersBadInputWithTheReasonAndKeepsGoing) {
     test_support::BridgeHarness::Options options;
     options.app = "crm";

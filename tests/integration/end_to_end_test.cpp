@@ -67,11 +67,6 @@ protected:
     json target_users() { return bridge_->users(); }
     json target_stats() { return bridge_->stats(); }
 
-    std::int64_t log_length() {
-        auto n = bridge_->reader().count_log(kApp);
-        EXPECT_TRUE(n.ok());
-        return n.ok() ? *n : -1;
-    }
 
     // The target holds exactly the expected accounts, with the mapped values.
     void expect_target_matches(const test_support::UserEventGenerator& gen) {
@@ -114,22 +109,6 @@ protected:
         }
     }
 
-    // Every generated event id has exactly one recorded outcome.
-    void expect_one_outcome_each(const test_support::UserEventGenerator& gen) {
-        std::size_t missing = 0;
-        for (const auto& id : gen.event_ids()) {
-            auto outcome = bridge_->reader().outcome(kApp, gen.source(), id);
-            ASSERT_TRUE(outcome.ok()) << outcome.error().message;
-            if (!outcome->has_value()) ++missing;
-        }
-        EXPECT_EQ(missing, 0U) << "events without an outcome";
-        // One log entry per event: a second outcome for an event would be a second entry.
-        EXPECT_EQ(log_length(), static_cast<std::int64_t>(gen.event_ids().size()));
-        auto stats = bridge_->reader().stats(kApp);
-        ASSERT_TRUE(stats.ok());
-        EXPECT_EQ(stats->at("events"), static_cast<std::int64_t>(gen.event_ids().size()));
-    }
-
     std::unique_ptr<test_support::BridgeHarness> bridge_;
 };
 
@@ -144,7 +123,7 @@ TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
     ASSERT_FALSE(HasFailure());
     EXPECT_EQ(progress["dead_lettered"], 0) << "no event of this set should fail";
     expect_target_matches(gen);
-    expect_one_outcome_each(gen);
+    bridge_->expect_one_outcome_each(gen);
     const json users_before = target_users();
     const auto requests_before = target_stats()["requests"].get<std::int64_t>();
     EXPECT_GT(requests_before, 1000);
@@ -156,7 +135,7 @@ TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
     EXPECT_EQ(progress["duplicates"], 1000);
     EXPECT_EQ(target_users(), users_before) << "re-produced events changed the target";
     EXPECT_EQ(target_stats()["requests"].get<std::int64_t>(), requests_before) << "re-produced events sent requests";
-    EXPECT_EQ(log_length(), 1000);
+    EXPECT_EQ(bridge_->log_length(), 1000);
 
     // 3. A second batch; SIGKILL the worker halfway through, restart it: nothing lost, nothing
     //    applied twice.
@@ -168,7 +147,7 @@ TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
     ASSERT_TRUE(worker->wait(30s).has_value());
     const auto at_kill = test_support::group_position(bridge_->broker().bootstrap_servers(), kGroup, kTopic, kPartitions);
     EXPECT_EQ(at_kill.end_total(), 3000);
-    const std::int64_t outcomes_at_kill = log_length();
+    const std::int64_t outcomes_at_kill = bridge_->log_length();
     EXPECT_LT(outcomes_at_kill, 2000) << "the kill came too late to test anything";
     // Everything after the committed offsets comes again: some of it already has an outcome.
     const auto redelivered = static_cast<std::uint64_t>(at_kill.end_total() - at_kill.committed_total());
@@ -179,7 +158,7 @@ TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
     ASSERT_FALSE(HasFailure());
     EXPECT_EQ(progress["consumed"].get<std::uint64_t>(), redelivered);
     expect_target_matches(gen);
-    expect_one_outcome_each(gen);
+    bridge_->expect_one_outcome_each(gen);
 
     // A clean stop commits everything it consumed and leaves the group.
     worker->signal(SIGTERM);

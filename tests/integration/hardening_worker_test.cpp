@@ -57,27 +57,7 @@ protected:
         ASSERT_EQ(report.rejected, 0U);
     }
 
-    std::int64_t log_length() {
-        auto n = bridge_->reader().count_log(kApp);
-        EXPECT_TRUE(n.ok()) << n.error().message;
-        return n.ok() ? *n : -1;
-    }
 
-    // Every generated event id has exactly one recorded outcome.
-    void expect_one_outcome_each(const test_support::UserEventGenerator& gen) {
-        std::size_t missing = 0;
-        for (const auto& id : gen.event_ids()) {
-            auto outcome = bridge_->reader().outcome(kApp, gen.source(), id);
-            ASSERT_TRUE(outcome.ok()) << outcome.error().message;
-            if (!outcome->has_value()) ++missing;
-        }
-        EXPECT_EQ(missing, 0U) << "events without an outcome";
-        // A second outcome for an event would be a second log entry and a second count.
-        EXPECT_EQ(log_length(), static_cast<std::int64_t>(gen.event_ids().size()));
-        auto stats = bridge_->reader().stats(kApp);
-        ASSERT_TRUE(stats.ok()) << stats.error().message;
-        EXPECT_EQ(stats->at("events"), static_cast<std::int64_t>(gen.event_ids().size()));
-    }
 
     // The target holds exactly the expected accounts, once each, active or not as expected.
     void expect_target_matches(const test_support::UserEventGenerator& gen) {
@@ -135,7 +115,7 @@ TEST_F(HardeningWorker, RedisKilledMidRunStopsWithExit3AndLosesNothingAfterResta
 
     // Same port, same data directory: what Redis acknowledged is back.
     bridge_->redis().restart();
-    const std::int64_t outcomes_after_restart = log_length();
+    const std::int64_t outcomes_after_restart = bridge_->log_length();
     // Committed offsets never pass an outcome that is not durable.
     EXPECT_GE(outcomes_after_restart, at_stop.committed_total());
 
@@ -143,7 +123,7 @@ TEST_F(HardeningWorker, RedisKilledMidRunStopsWithExit3AndLosesNothingAfterResta
     const auto progress = test_support::BridgeHarness::wait_finished(*worker, redelivered);
     ASSERT_FALSE(HasFailure());
     EXPECT_EQ(progress["consumed"].get<std::uint64_t>(), redelivered);
-    expect_one_outcome_each(gen);
+    bridge_->expect_one_outcome_each(gen);
     expect_target_matches(gen);
 
     worker->signal(SIGTERM);

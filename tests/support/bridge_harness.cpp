@@ -125,4 +125,24 @@ json BridgeHarness::user_named(const std::string& user_name) {
     return nullptr;
 }
 
+std::int64_t BridgeHarness::log_length() {
+    auto n = reader_->count_log(options_.app);
+    EXPECT_TRUE(n.ok()) << n.error().message;
+    return n.ok() ? *n : -1;
+}
+
+void BridgeHarness::expect_one_outcome_each(const UserEventGenerator& gen) {
+    std::size_t missing = 0;
+    for (const auto& id : gen.event_ids()) {
+        auto outcome = reader_->outcome(options_.app, gen.source(), id);
+        ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+        if (!outcome->has_value()) ++missing;
+    }
+    EXPECT_EQ(missing, 0U) << "events without an outcome";
+    EXPECT_EQ(log_length(), static_cast<std::int64_t>(gen.event_ids().size()));
+    auto stats = reader_->stats(options_.app);
+    ASSERT_TRUE(stats.ok()) << stats.error().message;
+    EXPECT_EQ(stats->at("events"), static_cast<std::int64_t>(gen.event_ids().size()));
+}
+
 }  // namespace provbridge::test_support

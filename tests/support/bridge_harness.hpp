@@ -16,6 +16,7 @@
 #include "provbridge/ops/local_services.hpp"
 #include "provbridge/ops/process.hpp"
 #include "provbridge/producers/producer.hpp"
+#include "user_event_generator.hpp"
 
 namespace provbridge::test_support {
 
@@ -74,6 +75,12 @@ public:
     nlohmann::json requests() { return admin(HttpMethod::Get, "/_admin/requests", {{"limit", "1000"}}); }
     nlohmann::json stats() { return admin(HttpMethod::Get, "/_admin/stats"); }
     nlohmann::json user_named(const std::string& user_name);  // null when absent
+
+    // Entries in the app's provisioning log (-1 and a test failure when Redis cannot say).
+    std::int64_t log_length();
+    // Every generated event id has exactly one recorded outcome: one outcome key each, and as
+    // many log entries and counted events as ids (a second outcome would add one).
+    void expect_one_outcome_each(const UserEventGenerator& gen);
 
     ops::LocalRedis& redis() { return *redis_; }
     ops::LocalScimTarget& target() { return *target_; }

@@ -148,14 +148,17 @@ TEST(FuzzCorpus, ScimResponseNestedHundredThousandLevelsFailsTheRequestNotTheWor
 // regex matcher recurses once per character of a match, so a jobTitle of 1,000,000 spaces (a
 // record under the 1 MiB limit) overflowed the stack: a SIGSEGV in the worker lane, which would
 // take the worker down and come back with every redelivery.
-TEST(FuzzFindings, RegexReplaceOnAMegabyteOfSpacesLeavesTheTitleOutInsteadOfCrashing) {
+TEST(FuzzFindings, RegexReplaceOnAMegabyteOfSpacesKeepsTheTitleInsteadOfCrashing) {
     const auto outcomes = run_clean(keyed(event(R"({"userPrincipalName":"ada@contoso.com","mailNickname":"ada",)"
                                                 R"("accountEnabled":true,"jobTitle":")" +
                                                 std::string(1'000'000, ' ') + R"("})")));
     ASSERT_EQ(outcomes.size(), 1U);
     EXPECT_EQ(outcomes[0].status, OutcomeStatus::Applied);
     EXPECT_EQ(outcomes[0].action, Action::Create);
-    for (const auto& change : outcomes[0].changes) EXPECT_NE(change.path, "title");
+    // Too long for the regex: the title goes as it came, never removed nor crashing the lane.
+    bool title = false;
+    for (const auto& change : outcomes[0].changes) title = title || change.path == "title";
+    EXPECT_TRUE(title);
 }
 
 TEST(FuzzFindings, RegexFunctionsRefuseSourcesOverTheRegexInputLimit) {
@@ -164,8 +167,8 @@ TEST(FuzzFindings, RegexFunctionsRefuseSourcesOverTheRegexInputLimit) {
     const std::string at_limit = std::string(transforms::kMaxRegexInputBytes - 2, 'a') + "  ";
     const std::string over = at_limit + " ";
     EXPECT_EQ(transforms::detail::regex_replace_all(*pattern.pattern, at_limit, "x"), "x");
-    EXPECT_EQ(transforms::detail::regex_replace_all(*pattern.pattern, over, "x"), std::nullopt);
-    EXPECT_EQ(transforms::detail::regex_replace_group(*pattern.pattern, over, "word", "x"), std::nullopt);
+    EXPECT_EQ(transforms::detail::regex_replace_all(*pattern.pattern, over, "x"), over);
+    EXPECT_EQ(transforms::detail::regex_replace_group(*pattern.pattern, over, "word", "x"), over);
     EXPECT_EQ(transforms::detail::regex_extract_group(*pattern.pattern, over, "word"), std::nullopt);
     EXPECT_EQ(transforms::detail::regex_extract_group(*pattern.pattern, at_limit, "word"),
               std::string(transforms::kMaxRegexInputBytes - 2, 'a'));

@@ -1206,10 +1206,12 @@ PatternOrError compile_pattern(std::string_view dotnet_pattern) {
 // std::regex reports runaway backtracking with an exception; none may leave the evaluator.
 // It does not report recursion: libstdc++'s matcher recurses once per character of a match,
 // so a long source (1,000,000 spaces against "[ \t]+") overflows the lane's stack. Sources
-// over kMaxRegexInputBytes, the scoping filters' limit, are refused like a failed match.
+// over kMaxRegexInputBytes, the scoping filters' limit, are treated as not matching: Replace
+// keeps them as they are (null would make an update remove the attribute from the target) and
+// an extraction finds nothing.
 std::optional<std::string> regex_replace_all(const CompiledPattern& pattern, std::string_view source,
                                              std::string_view replacement) {
-    if (source.size() > kMaxRegexInputBytes) return std::nullopt;
+    if (source.size() > kMaxRegexInputBytes) return std::string(source);
     try {
         std::string out;
         auto last = source.begin();
@@ -1230,7 +1232,7 @@ std::optional<std::string> regex_replace_group(const CompiledPattern& pattern, s
                                                std::string_view group, std::string_view replacement) {
     const auto index = group_index(pattern, group);
     if (!index) return std::string(source);
-    if (source.size() > kMaxRegexInputBytes) return std::nullopt;
+    if (source.size() > kMaxRegexInputBytes) return std::string(source);
     try {
         std::string out;
         auto last = source.begin();

@@ -73,6 +73,7 @@ public:
 
 private:
     struct Context;
+    Context start(const InboundRecord& record) const;
     ProcessResult process_record(const InboundRecord& record);
     void route_unparsed(Context& ctx) const;
     ProcessResult process_invalid(std::string app, std::string code, std::string reason,
@@ -91,7 +92,8 @@ private:
     ProcessResult finish(Context& ctx, std::optional<LinkState> link, bool dead_letter);
     ScimResponse send(Context& ctx, const ScimRequest& request);
     std::string redact(std::string text) const;
-    void redact_outcome(OutcomeRecord& out) const;
+    void redact_outcome(OutcomeRecord& out, std::optional<LinkState>& link) const;
+    void redact_json(nlohmann::json& value) const;
 
     const AppRuntime* find_app(const std::string& id) const;
 

@@ -103,6 +103,10 @@ public:
     // fatal error (a lost cluster) it does none of that, which would only wait on the network.
     // Idempotent; also called by the destructor.
     void close();
+    // Sends the stored offsets without waiting for the answer and gives the group up without a
+    // consumer close, whose revoke, commit and leave could each wait on an unreachable
+    // coordinator for a socket timeout. For fatal stops.
+    void abandon();
 
     std::vector<TopicPartition> assignment() const;
     std::optional<Error> fatal_error() const;

@@ -26,6 +26,7 @@ public:
     void store_offsets(const std::vector<std::pair<TopicPartition, std::int64_t>>& offsets) override;
     std::vector<TopicPartition> assignment() const override;
     void close() override;
+    void abandon() override;
     std::optional<std::string> fatal_error() const override;
 
 private:

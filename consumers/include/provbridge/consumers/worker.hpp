@@ -34,6 +34,9 @@ public:
     virtual std::vector<TopicPartition> assignment() const = 0;
     // Commits stored offsets and leaves the group.
     virtual void close() = 0;
+    // After a fatal error: gives the group up without waiting on the cluster, which may be the
+    // very thing that failed. Offsets not committed by then are redelivered, which is safe.
+    virtual void abandon() { close(); }
     virtual std::optional<std::string> fatal_error() const = 0;
 };
 

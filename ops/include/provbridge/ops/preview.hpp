@@ -35,8 +35,11 @@ struct PreviewResult {
 // Runs the preview. `reads` answers GET requests (the real target when live); null means
 // offline: every filter query finds nothing. `state` gives the stored link and outcome when
 // live; null means offline: nothing stored.
+// `options` as the worker runs with them: the same limits, and the redaction of what the
+// target answers.
 PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<consumers::AppRuntime>& apps,
-                            const InboundRecord& record, ScimClient* reads, StateStore* state);
+                            const InboundRecord& record, ScimClient* reads, StateStore* state,
+                            const consumers::ProcessorOptions& options = {});
 
 // Prints the steps and the exact requests (method, URL under base_url, body).
 void print_preview(const PreviewResult& result, const std::string& base_url, std::ostream& out);
