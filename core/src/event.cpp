@@ -172,6 +172,13 @@ const Header* find_header(const std::vector<Header>& headers, std::string_view n
     return found;
 }
 
+std::optional<Error> size_error(std::size_t size, const ParseLimits& limits) {
+    if (size <= limits.max_bytes) return std::nullopt;
+    return make_error("the event is " + std::to_string(size) + " bytes, over the limit of " +
+                          std::to_string(limits.max_bytes) + " (worker.max_event_bytes)",
+                      ErrorKind::Permanent);
+}
+
 Result<Event> parse_binary(const InboundRecord& record, const ParseLimits& limits) {
     Event event;
     const auto header = [&](std::string_view name) -> const Header* {
@@ -255,11 +262,7 @@ ObjectType object_type_of(EventType type) {
 }
 
 Result<Event> parse_structured_event(std::string_view json_text, const ParseLimits& limits) {
-    if (json_text.size() > limits.max_bytes) {
-        return make_error("the event is " + std::to_string(json_text.size()) + " bytes, over the limit of " +
-                              std::to_string(limits.max_bytes) + " (worker.max_event_bytes)",
-                          ErrorKind::Permanent);
-    }
+    if (auto err = size_error(json_text.size(), limits)) return *err;
     auto parsed = parse_json(json_text, false, limits.max_depth);
     if (!parsed && json_nesting_depth(json_text, limits.max_depth) > limits.max_depth) {
         return make_error("the event is nested deeper than " + std::to_string(limits.max_depth) +
@@ -296,17 +299,8 @@ Result<Event> parse_structured_event(std::string_view json_text, const ParseLimi
 
 Result<Event> parse_record(const InboundRecord& record, const ParseLimits& limits) {
     if (find_header(record.headers, "ce_specversion") != nullptr) {
-        if (record.value.size() > limits.max_bytes) {
-            return make_error("the event is " + std::to_string(record.value.size()) + " bytes, over the limit of " +
-                                  std::to_string(limits.max_bytes) + " (worker.max_event_bytes)",
-                              ErrorKind::Permanent);
-        }
-        if (json_nesting_depth(record.value, limits.max_depth) > limits.max_depth) {
-            return make_error("the event is nested deeper than " + std::to_string(limits.max_depth) +
-                                  " levels (worker.max_event_depth)",
-                              ErrorKind::Permanent);
-        }
-        return parse_binary(record, limits);
+        if (auto err = size_error(record.value.size(), limits)) return *err;
+        return parse_binary(record, limits);  // its parse_json refuses a too deep value
     }
     return parse_structured_event(record.value, limits);
 }

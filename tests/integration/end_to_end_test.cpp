@@ -2,8 +2,6 @@
 // embedded Kafka broker, a throwaway redis-server and the SCIMMY target.
 #include <csignal>
 #include <fstream>
-#include <set>
-#include <sstream>
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
@@ -14,11 +12,9 @@
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/keys.hpp"
-#include "provbridge/core/text.hpp"
 #include "provbridge/ops/embedded_broker.hpp"
 #include "provbridge/ops/local_services.hpp"
 #include "provbridge/ops/process.hpp"
-#include "provbridge/producers/event_file.hpp"
 #include "provbridge/producers/kafka.hpp"
 #include "provbridge/producers/producer.hpp"
 #include "redis_fixture.hpp"
@@ -34,7 +30,6 @@ constexpr const char* kApp = "e2e";
 constexpr const char* kGroup = "provbridge-e2e";
 constexpr const char* kTopic = "provisioning.events";
 constexpr int kPartitions = 6;
-constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 class EndToEnd : public ::testing::Test {
 protected:
@@ -56,58 +51,10 @@ protected:
         return test_support::BridgeHarness::wait_finished(worker, target);
     }
 
-    void produce(const std::vector<std::string>& lines) {
-        std::stringstream in;
-        for (const auto& l : lines) in << l << "\n";
-        const auto report = producers::produce_event_lines(in, bridge_->producer(), kTopic, nullptr, {});
-        ASSERT_EQ(report.sent, lines.size());
-        ASSERT_EQ(report.rejected, 0U);
-    }
+    void produce(const std::vector<std::string>& lines) { bridge_->produce_lines(lines); }
 
     json target_users() { return bridge_->users(); }
     json target_stats() { return bridge_->stats(); }
-
-
-    // The target holds exactly the expected accounts, with the mapped values.
-    void expect_target_matches(const test_support::UserEventGenerator& gen) {
-        const auto expected = gen.expected_accounts();
-        const json users = target_users();
-        std::set<std::string> seen;
-        for (const auto& user : users) {
-            const std::string name = ascii_lower(user["userName"].get<std::string>());
-            EXPECT_TRUE(seen.insert(name).second) << "duplicate account in the target: " << name;
-            const auto it = expected.find(name);
-            if (it == expected.end()) {
-                ADD_FAILURE() << "unexpected account in the target: " << user.dump();
-                continue;
-            }
-            const auto& want = it->second;
-            const json& a = want.attributes;
-            SCOPED_TRACE(want.user_name);
-            EXPECT_EQ(user["userName"], want.user_name);
-            EXPECT_EQ(user["active"], want.active);
-            EXPECT_EQ(user.value("displayName", json()), a["displayName"]);
-            EXPECT_EQ(user.value("title", json()), a["jobTitle"]);
-            EXPECT_EQ(user["name"]["givenName"], a["givenName"]);
-            EXPECT_EQ(user["name"]["familyName"], a["surname"]);
-            EXPECT_EQ(user["externalId"], a["mailNickname"]);
-            json work_mail;
-            for (const auto& e : user.value("emails", json::array())) {
-                if (e.value("type", "") == "work") work_mail = e["value"];
-            }
-            EXPECT_EQ(work_mail, a["mail"]);
-            json mobile;
-            for (const auto& p : user.value("phoneNumbers", json::array())) {
-                if (p.value("type", "") == "mobile") mobile = p["value"];
-            }
-            EXPECT_EQ(mobile, a["mobile"]);
-            EXPECT_EQ(user[kEnterprise]["department"], a["department"]);
-        }
-        EXPECT_EQ(seen.size(), expected.size());
-        for (const auto& [name, want] : expected) {
-            EXPECT_TRUE(seen.count(name) > 0) << "missing account in the target: " << want.user_name;
-        }
-    }
 
     std::unique_ptr<test_support::BridgeHarness> bridge_;
 };
@@ -122,7 +69,7 @@ TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
     auto progress = wait_finished(*worker, 1000);
     ASSERT_FALSE(HasFailure());
     EXPECT_EQ(progress["dead_lettered"], 0) << "no event of this set should fail";
-    expect_target_matches(gen);
+    bridge_->expect_target_matches(gen);
     bridge_->expect_one_outcome_each(gen);
     const json users_before = target_users();
     const auto requests_before = target_stats()["requests"].get<std::int64_t>();
@@ -157,7 +104,7 @@ TEST_F(EndToEnd, ThousandUserEventsSurviveRedeliveryAndSigkill) {
     progress = wait_finished(*worker, redelivered);
     ASSERT_FALSE(HasFailure());
     EXPECT_EQ(progress["consumed"].get<std::uint64_t>(), redelivered);
-    expect_target_matches(gen);
+    bridge_->expect_target_matches(gen);
     bridge_->expect_one_outcome_each(gen);
 
     // A clean stop commits everything it consumed and leaves the group.

@@ -3,8 +3,6 @@
 #include <chrono>
 #include <csignal>
 #include <iostream>
-#include <set>
-#include <sstream>
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
@@ -13,8 +11,6 @@
 #include "bridge_harness.hpp"
 #include "kafka_inspect.hpp"
 #include "provbridge/consumers/redis.hpp"
-#include "provbridge/core/text.hpp"
-#include "provbridge/producers/event_file.hpp"
 #include "redis_fixture.hpp"
 #include "user_event_generator.hpp"
 
@@ -48,39 +44,7 @@ protected:
         ASSERT_TRUE(set) << set.error().message;
     }
 
-    void produce(const std::vector<std::string>& lines) {
-        std::stringstream in;
-        for (const auto& l : lines) in << l << "\n";
-        const auto report = producers::produce_event_lines(in, bridge_->producer(),
-                                                           test_support::BridgeHarness::kTopic, nullptr, {});
-        ASSERT_EQ(report.sent, lines.size());
-        ASSERT_EQ(report.rejected, 0U);
-    }
-
-
-
-    // The target holds exactly the expected accounts, once each, active or not as expected.
-    void expect_target_matches(const test_support::UserEventGenerator& gen) {
-        const auto expected = gen.expected_accounts();
-        std::set<std::string> seen;
-        for (const auto& user : bridge_->users()) {
-            const std::string name = ascii_lower(user["userName"].get<std::string>());
-            EXPECT_TRUE(seen.insert(name).second) << "duplicate account in the target: " << name;
-            const auto it = expected.find(name);
-            if (it == expected.end()) {
-                ADD_FAILURE() << "unexpected account in the target: " << user.dump();
-                continue;
-            }
-            SCOPED_TRACE(it->second.user_name);
-            EXPECT_EQ(user["userName"], it->second.user_name);
-            EXPECT_EQ(user["active"], it->second.active);
-            EXPECT_EQ(user.value("displayName", json()), it->second.attributes["displayName"]);
-            EXPECT_EQ(user["externalId"], it->second.attributes["mailNickname"]);
-        }
-        for (const auto& [name, want] : expected) {
-            EXPECT_TRUE(seen.count(name) > 0) << "missing account in the target: " << want.user_name;
-        }
-    }
+    void produce(const std::vector<std::string>& lines) { bridge_->produce_lines(lines); }
 
     std::unique_ptr<test_support::BridgeHarness> bridge_;
 };
@@ -124,7 +88,7 @@ TEST_F(HardeningWorker, RedisKilledMidRunStopsWithExit3AndLosesNothingAfterResta
     ASSERT_FALSE(HasFailure());
     EXPECT_EQ(progress["consumed"].get<std::uint64_t>(), redelivered);
     bridge_->expect_one_outcome_each(gen);
-    expect_target_matches(gen);
+    bridge_->expect_target_matches(gen);
 
     worker->signal(SIGTERM);
     const auto clean = worker->wait(60s);

@@ -2,10 +2,14 @@
 
 #include <fstream>
 #include <random>
+#include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
 #include "provbridge/core/keys.hpp"
+#include "provbridge/core/text.hpp"
+#include "provbridge/producers/event_file.hpp"
 #include "redis_fixture.hpp"
 
 namespace provbridge::test_support {
@@ -123,6 +127,54 @@ json BridgeHarness::user_named(const std::string& user_name) {
         if (u["userName"] == user_name) return u;
     }
     return nullptr;
+}
+
+void BridgeHarness::produce_lines(const std::vector<std::string>& lines) {
+    std::stringstream in;
+    for (const auto& l : lines) in << l << "\n";
+    const auto report = producers::produce_event_lines(in, *producer_, kTopic, nullptr, {});
+    ASSERT_EQ(report.sent, lines.size());
+    ASSERT_EQ(report.rejected, 0U);
+}
+
+void BridgeHarness::expect_target_matches(const UserEventGenerator& gen) {
+    constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    const auto expected = gen.expected_accounts();
+    std::set<std::string> seen;
+    for (const auto& user : users()) {
+        const std::string name = ascii_lower(user["userName"].get<std::string>());
+        EXPECT_TRUE(seen.insert(name).second) << "duplicate account in the target: " << name;
+        const auto it = expected.find(name);
+        if (it == expected.end()) {
+            ADD_FAILURE() << "unexpected account in the target: " << user.dump();
+            continue;
+        }
+        const auto& want = it->second;
+        const json& a = want.attributes;
+        SCOPED_TRACE(want.user_name);
+        EXPECT_EQ(user["userName"], want.user_name);
+        EXPECT_EQ(user["active"], want.active);
+        EXPECT_EQ(user.value("displayName", json()), a["displayName"]);
+        EXPECT_EQ(user.value("title", json()), a["jobTitle"]);
+        EXPECT_EQ(user["name"]["givenName"], a["givenName"]);
+        EXPECT_EQ(user["name"]["familyName"], a["surname"]);
+        EXPECT_EQ(user["externalId"], a["mailNickname"]);
+        json work_mail;
+        for (const auto& e : user.value("emails", json::array())) {
+            if (e.value("type", "") == "work") work_mail = e["value"];
+        }
+        EXPECT_EQ(work_mail, a["mail"]);
+        json mobile;
+        for (const auto& p : user.value("phoneNumbers", json::array())) {
+            if (p.value("type", "") == "mobile") mobile = p["value"];
+        }
+        EXPECT_EQ(mobile, a["mobile"]);
+        EXPECT_EQ(user[kEnterprise]["department"], a["department"]);
+    }
+    EXPECT_EQ(seen.size(), expected.size());
+    for (const auto& [name, want] : expected) {
+        EXPECT_TRUE(seen.count(name) > 0) << "missing account in the target: " << want.user_name;
+    }
 }
 
 std::int64_t BridgeHarness::log_length() {

@@ -76,6 +76,12 @@ public:
     nlohmann::json stats() { return admin(HttpMethod::Get, "/_admin/stats"); }
     nlohmann::json user_named(const std::string& user_name);  // null when absent
 
+    // Sends JSON event lines as `provbridge produce` does (keyed, checked); all must be sent.
+    void produce_lines(const std::vector<std::string>& lines);
+    // The target holds exactly the generator's expected accounts, once each, with the generic
+    // profile's mapped values and the expected active state.
+    void expect_target_matches(const UserEventGenerator& gen);
+
     // Entries in the app's provisioning log (-1 and a test failure when Redis cannot say).
     std::int64_t log_length();
     // Every generated event id has exactly one recorded outcome: one outcome key each, and as
