@@ -7,6 +7,7 @@
 
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/commands.hpp"
+#include "provbridge/ops/quarantine_command.hpp"
 #include "provbridge/ops/local_services.hpp"
 
 int main(int argc, char** argv) {
@@ -66,7 +67,55 @@ int main(int argc, char** argv) {
     preview_cmd->add_flag("--live", preview.live,
                           "Use the stored link (Redis) and ask the target whether the account exists (reads only)");
 
-    CLI11_PARSE(app, argc, argv);
+    // dlq: one option set for its four subcommands (only one of them is parsed).
+    DlqOptions dlq;
+    auto* dlq_cmd = app.add_subcommand("dlq", "Dead letters kept in Redis: list, show, replay, purge");
+    dlq_cmd->require_subcommand(1);
+    auto* dlq_list = dlq_cmd->add_subcommand("list", "List dead letters, oldest first");
+    auto* dlq_show = dlq_cmd->add_subcommand("show", "Show one dead letter with its error trail");
+    auto* dlq_replay = dlq_cmd->add_subcommand(
+        "replay", "Send dead letters' original records to the events topic again and wait for their outcomes");
+    auto* dlq_purge = dlq_cmd->add_subcommand("purge", "Remove dead letters from the index");
+    for (auto* sub : {dlq_list, dlq_show, dlq_replay, dlq_purge}) {
+        sub->add_option("--config", dlq.config_path, "Configuration file")->required();
+        sub->add_option("--app", dlq.app, "Only this app's dead letters (entry ids are per app)");
+        sub->add_flag("--json", dlq.json, "Print one JSON document");
+    }
+    for (auto* sub : {dlq_list, dlq_replay, dlq_purge}) {
+        sub->add_option("--error", dlq.error, "Only dead letters with this error code (e.g. BadRequest)");
+    }
+    dlq_list->add_option("--since", dlq.since, "Only dead letters since: RFC 3339 time or a duration (90s, 15m, 1h, 2d)");
+    dlq_show->add_option("id", dlq.ids, "Entry id (as dlq list shows it)")->required()->expected(1);
+    dlq_show->add_flag("--value", dlq.value, "Also print the original record's value");
+    for (auto* sub : {dlq_replay, dlq_purge}) {
+        sub->add_option("ids", dlq.ids, "Entry ids (as dlq list shows them)");
+        sub->add_flag("--all", dlq.all, "Every dead letter of every app");
+    }
+    dlq_replay->add_option("--wait", dlq.wait_seconds, "Seconds to wait for the replays' outcomes (default 60)")
+        ->check(CLI::Range(0, 86400));
+    dlq_replay->add_option("--bootstrap", dlq.bootstrap, "Kafka bootstrap servers (overrides the config)");
+    dlq_purge->add_flag("--yes", dlq.yes, "Confirm a bulk purge (--app, --error, --all)");
+
+    QuarantineOptions quarantine;
+    auto* quarantine_cmd = app.add_subcommand("quarantine", "An app's quarantine: status, or clear it by hand");
+    quarantine_cmd->require_subcommand(1);
+    auto* quarantine_status = quarantine_cmd->add_subcommand("status", "Quarantine state of every app (or one)");
+    auto* quarantine_clear = quarantine_cmd->add_subcommand("clear", "Lift an app's quarantine now");
+    for (auto* sub : {quarantine_status, quarantine_clear}) {
+        sub->add_option("--config", quarantine.config_path, "Configuration file")->required();
+    }
+    quarantine_status->add_option("--app", quarantine.app, "Only this app");
+    quarantine_status->add_flag("--json", quarantine.json, "Print one JSON document");
+    quarantine_clear->add_option("--app", quarantine.app, "The app to lift")->required();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help and --version end with CLI11's own code (0); refused arguments are exit 2, as
+        // for every other refusal (CLI11 would return 105-109).
+        const int code = app.exit(e);
+        return code == 0 ? 0 : kExitBadConfig;
+    }
 
     auto log = spdlog::stderr_color_mt("provbridge");
     log->set_level(spdlog::level::from_str(log_level));
@@ -78,5 +127,13 @@ int main(int argc, char** argv) {
     if (*demo_cmd) return demo_command(demo, log);
     if (*test_cmd) return test_connection_command(test, log);
     if (*preview_cmd) return preview_command(preview, log);
+    if (*dlq_list) return dlq_list_command(dlq, log);
+    if (*dlq_show) return dlq_show_command(dlq, log);
+    if (*dlq_replay) return dlq_replay_command(dlq, log);
+    if (*dlq_purge) return dlq_purge_command(dlq, log);
+    if (*quarantine_status || *quarantine_clear) {
+        quarantine.action = *quarantine_clear ? "clear" : "status";
+        return quarantine_command(quarantine, log);
+    }
     return kExitBadConfig;
 }

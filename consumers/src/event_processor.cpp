@@ -5,19 +5,23 @@
 
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/keys.hpp"
+#include "provbridge/transforms/quarantine_policy.hpp"
 #include "provbridge/transforms/scim_protocol.hpp"
 
 namespace provbridge::consumers {
 namespace {
 
 using nlohmann::json;
-using transforms::ResponseClass;
 using transforms::UserDecision;
 
 std::string describe(const ScimRequest& request) {
     std::string text = std::string(to_string(request.method)) + " " + request.path;
     for (const auto& [k, v] : request.query) text += "?" + k + "=" + v;
     return text;
+}
+
+bool succeeded(const ScimResponse& response) {
+    return response.transport == TransportStatus::Ok && response.status >= 200 && response.status < 300;
 }
 
 std::string count_phrase(std::size_t n, const char* what) {
@@ -30,53 +34,117 @@ std::string with_notes(std::string reason, const std::vector<std::string>& notes
 }
 
 // Manager and other references: the referenced object's link gives its id in the target.
+// A store that cannot be read is not "no manager": that answer would make the next PATCH remove
+// the manager. The failure is kept and the decision thrown away (failure()).
 class StoreReferences final : public transforms::ReferenceResolver {
 public:
     StoreReferences(StateStore& store, const std::string& app) : store_(store), app_(app) {}
     std::optional<std::string> target_id(ObjectType type, const std::string& source_id) override {
+        if (failure_) return std::nullopt;
         auto link = store_.load_link(app_, type, source_id);
-        if (!link || !*link || (*link)->scim_id.empty() || (*link)->status == LinkStatus::Deleted) {
+        if (!link) {
+            failure_ = link.error();
             return std::nullopt;
         }
+        if (!*link || (*link)->scim_id.empty() || (*link)->status == LinkStatus::Deleted) return std::nullopt;
         return (*link)->scim_id;
     }
+    const std::optional<Error>& failure() const { return failure_; }
 
 private:
     StateStore& store_;
     const std::string& app_;
+    std::optional<Error> failure_;
 };
 
 // SelectUniqueValue asks the target itself whether a candidate is in use, through the
 // processor's own send so the lookups count in the outcome like every other request.
+// A lookup that failed is not "taken": that answer would pick the next candidate for good.
+// The first failure is kept (every later lookup answers at once) and the decision thrown away.
 class TargetUniqueness final : public transforms::UniqueValueLookup {
 public:
     using Send = std::function<ScimResponse(const ScimRequest&)>;
-    TargetUniqueness(Send send, const std::string& resource_path) : send_(std::move(send)), path_(resource_path) {}
+    using Judge = std::function<transforms::FailureVerdict(const ScimResponse&)>;
+    TargetUniqueness(Send send, Judge judge, const std::string& resource_path)
+        : send_(std::move(send)), judge_(std::move(judge)), path_(resource_path) {}
     bool taken(std::string_view target_path, const json& value) override {
+        if (failure_) return true;
         // A candidate no identifier may hold is refused after evaluation (check_identifiers);
         // it must not reach the target as a filter first.
         if (value.is_string() && has_control_character(value.get_ref<const std::string&>())) return false;
         auto path = transforms::parse_scim_path(target_path);
         if (!path) return true;
-        const auto response = send_(transforms::find_request(path_, *path, value));
-        if (transforms::classify(response).kind != ResponseClass::Success) return true;  // unknown: don't risk it
+        const auto request = transforms::find_request(path_, *path, value);
+        const auto response = send_(request);
+        if (!succeeded(response)) {
+            failure_ = judge_(response);
+            what_ = describe(request) + " (SelectUniqueValue) failed: " + failure_->detail;
+            return true;
+        }
         const auto list = transforms::parse_list_response(response.body);
-        return !list.valid || list.total_results > 0 || !list.resources.empty();
+        if (!list.valid) {
+            failure_ = transforms::FailureVerdict{transforms::Disposition::DeadLetter,
+                                                  transforms::FailureKind::Permanent,
+                                                  "ServiceIncompatible",
+                                                  list.error,
+                                                  response.status,
+                                                  {},
+                                                  std::nullopt};
+            what_ = describe(request) + " (SelectUniqueValue): " + list.error;
+            return true;
+        }
+        return list.total_results > 0 || !list.resources.empty();
     }
+    const std::optional<transforms::FailureVerdict>& failure() const { return failure_; }
+    const std::string& what() const { return what_; }
 
 private:
     Send send_;
+    Judge judge_;
     const std::string& path_;
+    std::optional<transforms::FailureVerdict> failure_;
+    std::string what_;
 };
 
 }  // namespace
 
 struct EventProcessor::Context {
+    Context(const InboundRecord& r, std::chrono::steady_clock::time_point at) : record(r), started(at) {}
     const InboundRecord& record;
     OutcomeRecord out;
     std::chrono::steady_clock::time_point started;
     ScimClient* client = nullptr;
+    const ClaimedHead* head = nullptr;  // set when running the claimed head of a queue
+    const Event* event = nullptr;       // once parsed
+    std::string replay_of;              // the dead-letter index entry a replayed record came from
+    // The lookups a decision made (SelectUniqueValue, references): their failures void it.
+    const TargetUniqueness* uniqueness = nullptr;
+    const StoreReferences* references = nullptr;
 };
+
+namespace {
+
+// A failed lookup the last decision depended on, as a verdict and what failed.
+std::optional<std::pair<transforms::FailureVerdict, std::string>> lookup_failure(const TargetUniqueness* uniqueness,
+                                                                                const StoreReferences* references) {
+    if (uniqueness != nullptr && uniqueness->failure()) {
+        return std::make_pair(*uniqueness->failure(), uniqueness->what());
+    }
+    if (references != nullptr && references->failure()) {
+        // The state store failed, not the app: transient, and never the app's fault.
+        return std::make_pair(transforms::FailureVerdict{transforms::Disposition::Retry,
+                                                         transforms::FailureKind::Transient,
+                                                         "StateStoreUnavailable",
+                                                         references->failure()->message,
+                                                         0,
+                                                         {},
+                                                         std::nullopt},
+                              "reading a referenced object's link failed: " + references->failure()->message);
+    }
+    return std::nullopt;
+}
+
+}  // namespace
 
 std::vector<AppRuntime> build_app_runtimes(const Config& config) {
     std::vector<AppRuntime> apps;
@@ -100,7 +168,8 @@ EventProcessor::EventProcessor(const std::vector<AppRuntime>& apps,
       dead_letters_(dead_letters),
       clock_(clock),
       log_(std::move(log)),
-      options_(options) {}
+      options_(options),
+      random_(options_.random != nullptr ? *options_.random : own_random_) {}
 
 const AppRuntime* EventProcessor::find_app(const std::string& id) const {
     for (const auto& app : apps_) {
@@ -123,8 +192,15 @@ void describe_event(OutcomeRecord& out, const Event& event) {
 
 }  // namespace
 
-EventProcessor::Context EventProcessor::start(const InboundRecord& record) const {
-    Context ctx{record, {}, clock_.steady_now(), nullptr};
+EventProcessor::Context EventProcessor::start(const InboundRecord& record, const ClaimedHead* head) const {
+    Context ctx(record, clock_.steady_now());
+    ctx.head = head;
+    if (head != nullptr) {
+        // This attempt follows the ones that failed; the outcome carries their trail.
+        ctx.out.attempts = head->event.attempts + 1;
+        ctx.out.trail = head->event.trail;
+        ctx.out.first_failed_at_ms = head->event.first_failure_ms;
+    }
     ctx.out.topic = record.topic;
     ctx.out.partition = record.partition;
     ctx.out.offset = record.offset;
@@ -135,7 +211,7 @@ EventProcessor::Context EventProcessor::start(const InboundRecord& record) const
 
 ProcessResult EventProcessor::process(const InboundRecord& record) noexcept {
     try {
-        return process_record(record);
+        return process_record(record, nullptr);
     } catch (const std::exception& e) {
         return dead_letter_internal(record, e.what());
     } catch (...) {
@@ -143,9 +219,20 @@ ProcessResult EventProcessor::process(const InboundRecord& record) noexcept {
     }
 }
 
-ProcessResult EventProcessor::dead_letter_internal(const InboundRecord& record, const std::string& what) noexcept {
+ProcessResult EventProcessor::process_parked(const ClaimedHead& head) noexcept {
     try {
-        Context ctx = start(record);
+        return process_record(head.event.record, &head);
+    } catch (const std::exception& e) {
+        return dead_letter_internal(head.event.record, e.what(), &head);
+    } catch (...) {
+        return dead_letter_internal(head.event.record, "unknown exception", &head);
+    }
+}
+
+ProcessResult EventProcessor::dead_letter_internal(const InboundRecord& record, const std::string& what,
+                                                   const ClaimedHead* head) noexcept {
+    try {
+        Context ctx = start(record, head);
         const std::string reason = "internal error while processing the record: " + what;
         if (log_) log_->error("{}[{}]@{}: {}", record.topic, record.partition, record.offset, redact(reason));
         // What failed may have been the parsing itself: then the record is recorded by its place
@@ -198,8 +285,8 @@ void EventProcessor::route_unparsed(Context& ctx) const {
     }
 }
 
-ProcessResult EventProcessor::process_record(const InboundRecord& record) {
-    Context ctx = start(record);
+ProcessResult EventProcessor::process_record(const InboundRecord& record, const ClaimedHead* head) {
+    Context ctx = start(record, head);
 
     auto parsed = parse_record(record, options_.limits);
     if (!parsed) {
@@ -207,8 +294,16 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record) {
         return process_invalid(ctx.out.app, "InvalidEvent", "malformed event: " + parsed.error().message, nullptr,
                                "parse", ctx);
     }
-    const Event& event = *parsed;
+    Event& event = *parsed;
+    for (const auto& header : record.headers) {
+        // A replay is a new attempt with its own outcome; the original's stays in the history.
+        if (header.name == kReplayHeader && !header.value.empty()) {
+            ctx.replay_of = header.value;
+            event.id = replay_event_id(event.id, header.value);
+        }
+    }
     describe_event(ctx.out, event);
+    ctx.event = &event;
 
     const AppRuntime* app = find_app(event.app);
     if (app == nullptr) {
@@ -233,10 +328,23 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record) {
         return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(prior.error().message), {}};
     }
     if (prior->recorded) {
+        if (head != nullptr) return finish_recorded_head(*prior->recorded, ctx);
         // A redelivery or a re-produced event: its one outcome exists already.
         (void)store_.count_duplicate(event.app);
         return ProcessResult{ProcessResult::Status::Duplicate, {}, prior->recorded};
     }
+    if (head == nullptr) {
+        if (prior->event_parked) {
+            // A redelivery of an event that waits in its queue: it runs from there, once.
+            (void)store_.count_duplicate(event.app);
+            return ProcessResult{ProcessResult::Status::Duplicate, {}, std::nullopt};
+        }
+        if (prior->object_queued) {
+            // nullopt: the queue emptied between the load and the park, nothing to wait for.
+            if (auto parked = park_behind(event, ctx)) return std::move(*parked);
+        }
+    }
+    if (options_.quarantine != nullptr && options_.quarantine->held(event.app)) return hold(event, ctx);
     const auto client = clients_.find(event.app);
     ctx.client = client == clients_.end() ? nullptr : client->second;
     const auto& object = event.object_type == ObjectType::User ? app->profile.users : app->profile.groups;
@@ -262,6 +370,11 @@ ProcessResult EventProcessor::process_invalid(std::string app, std::string code,
         auto loaded = store_.load(keyed);
         if (!loaded) {
             prior = loaded.error();
+        } else if (!loaded->recorded && loaded->event_parked && ctx.head == nullptr) {
+            // The event id waits in a queue already: this record is another delivery of that id,
+            // and recording an outcome for it here would finish the waiting event unrun.
+            (void)store_.count_duplicate(ctx.out.app);
+            return ProcessResult{ProcessResult::Status::Duplicate, {}, std::nullopt};
         } else {
             prior = std::move(loaded->recorded);
         }
@@ -272,6 +385,7 @@ ProcessResult EventProcessor::process_invalid(std::string app, std::string code,
         return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(prior.error().message), {}};
     }
     if (*prior) {
+        if (ctx.head != nullptr) return finish_recorded_head(**prior, ctx);
         (void)store_.count_duplicate(ctx.out.app);
         return ProcessResult{ProcessResult::Status::Duplicate, {}, **prior};
     }
@@ -285,9 +399,15 @@ ProcessResult EventProcessor::process_user(const Event& event, const AppRuntime&
     }
     StoreReferences references(store_, app.config.id);
     TargetUniqueness uniqueness([this, &ctx](const ScimRequest& request) { return send(ctx, request); },
+                                [this](const ScimResponse& response) {
+                                    return judge(response, transforms::ScimOperation::Find);
+                                },
                                 app.profile.users.mapping.resource_path);
     const transforms::DecisionHooks hooks{&uniqueness, &references};
+    ctx.uniqueness = &uniqueness;
+    ctx.references = &references;
     UserDecision decision = transforms::decide_user(event, link, app.rules, app.profile.users, hooks);
+    if (auto failed = lookup_failure(ctx.uniqueness, ctx.references)) return fail(ctx, failed->first, std::move(failed->second));
     if (decision.step == UserDecision::Step::Skip) {
         return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
     }
@@ -328,8 +448,7 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
         }
         const auto request = transforms::patch_request(mapping.resource_path, link->scim_id, plan.operations);
         const auto response = send(ctx, request);
-        const auto verdict = transforms::classify(response);
-        if (verdict.kind == ResponseClass::Success) {
+        if (succeeded(response)) {
             ctx.out.action = Action::Update;
             ctx.out.status = OutcomeStatus::Applied;
             ctx.out.scim_id = link->scim_id;
@@ -339,16 +458,20 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
             next.status = LinkStatus::Active;
             return finish(ctx, std::move(next), false);
         }
-        if (verdict.kind != ResponseClass::NotFound) {
-            return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch",
-                               std::nullopt);
+        const auto verdict = judge(response, transforms::ScimOperation::Update);
+        if (verdict.disposition != transforms::Disposition::Gone) {
+            return fail(ctx, verdict, describe(request) + " failed: " + verdict.detail);
         }
         // The linked account was deleted in the target behind our back: find or recreate it
         // instead of failing forever on a stale id (Entra's InvalidAnchor).
         note += "the linked account " + link->scim_id + " no longer existed in the target; ";
         next.scim_id.clear();
         next.applied = json::object();
-        if (!transforms::prepare_create(decision, event, app.profile.users, hooks)) {
+        const bool creatable = transforms::prepare_create(decision, event, app.profile.users, hooks);
+        if (auto failed = lookup_failure(ctx.uniqueness, ctx.references)) {
+            return fail(ctx, failed->first, note + failed->second);
+        }
+        if (!creatable) {
             if (decision.step == UserDecision::Step::Refuse) {
                 return dead_letter(ctx, decision.code, note + decision.reason, "transform", std::nullopt);
             }
@@ -359,10 +482,9 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
     for (const auto& candidate : decision.match_candidates) {
         const auto request = transforms::find_request(mapping.resource_path, candidate.mapping->target, candidate.value);
         const auto response = send(ctx, request);
-        const auto verdict = transforms::classify(response);
-        if (verdict.kind != ResponseClass::Success) {
-            return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch",
-                               std::nullopt);
+        if (!succeeded(response)) {
+            const auto verdict = judge(response, transforms::ScimOperation::Find);
+            return fail(ctx, verdict, note + describe(request) + " failed: " + verdict.detail);
         }
         const auto list = transforms::parse_list_response(response.body);
         if (!list.valid) {
@@ -391,8 +513,7 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
     const auto request =
         transforms::create_request(mapping.resource_path, transforms::build_resource(mapping, decision.desired_create));
     const auto response = send(ctx, request);
-    const auto verdict = transforms::classify(response);
-    if (verdict.kind == ResponseClass::Success) {
+    if (succeeded(response)) {
         auto body = parse_json(response.body);
         if (!body || !body->is_object() || !body->contains("id") || !(*body)["id"].is_string()) {
             return dead_letter(ctx, "ServiceIncompatible",
@@ -414,15 +535,21 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
         next.applied = decision.desired_create.to_json();
         return finish(ctx, std::move(next), false);
     }
-    if (verdict.kind == ResponseClass::Conflict && !decision.match_candidates.empty()) {
+    const auto verdict = judge(response, transforms::ScimOperation::Create);
+    if (verdict.disposition == transforms::Disposition::Conflict && !decision.match_candidates.empty()) {
         // RFC 7644 §3.3: the account exists although the filter did not find it (a server
-        // whose filter hides it, or a concurrent create). Look it up once more and link.
+        // whose filter hides it, a concurrent create, or our own earlier POST whose answer was
+        // lost). Look it up once more and link.
         const auto& candidate = decision.match_candidates.front();
         const auto find = transforms::find_request(mapping.resource_path, candidate.mapping->target, candidate.value);
         const auto found = send(ctx, find);
-        const auto list = transforms::classify(found).kind == ResponseClass::Success
-                              ? transforms::parse_list_response(found.body)
-                              : transforms::ListResult{};
+        if (!succeeded(found)) {
+            const auto lookup = judge(found, transforms::ScimOperation::Find);
+            return fail(ctx, lookup,
+                        note + "POST answered 409 (" + verdict.detail + "); " + describe(find) + " failed: " +
+                            lookup.detail);
+        }
+        const auto list = transforms::parse_list_response(found.body);
         if (list.valid && list.resources.size() == 1) {
             return adopt(app, event, list.resources[0], std::move(next), decision,
                          note + "POST answered 409 (" + verdict.detail + "); linked the existing account found by " +
@@ -430,7 +557,7 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
                          ctx);
         }
     }
-    return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch", std::nullopt);
+    return fail(ctx, verdict, note + describe(request) + " failed: " + verdict.detail);
 }
 
 ProcessResult EventProcessor::adopt(const AppRuntime& app, const Event& event, const json& resource, LinkState next,
@@ -464,12 +591,17 @@ ProcessResult EventProcessor::adopt(const AppRuntime& app, const Event& event, c
     }
     const auto request = transforms::patch_request(mapping.resource_path, next.scim_id, plan.operations);
     const auto response = send(ctx, request);
-    const auto verdict = transforms::classify(response);
-    if (verdict.kind != ResponseClass::Success) {
-        // Keep the link: the next attempt PATCHes the known account instead of matching again.
+    if (!succeeded(response)) {
+        auto verdict = judge(response, transforms::ScimOperation::Update);
+        if (verdict.disposition == transforms::Disposition::Gone) {
+            // Found a moment ago and gone now: matching again on the next attempt sorts it out.
+            verdict.disposition = transforms::Disposition::Retry;
+            verdict.kind = transforms::FailureKind::Transient;
+        }
+        // A dead letter keeps the link: a replay PATCHes the known account instead of matching
+        // again. A retry matches again anyway.
         next.applied = applied;
-        return dead_letter(ctx, verdict.code, how + "; " + describe(request) + " failed: " + verdict.detail,
-                           "dispatch", std::move(next));
+        return fail(ctx, verdict, how + "; " + describe(request) + " failed: " + verdict.detail, std::move(next));
     }
     ctx.out.action = Action::Update;
     ctx.out.status = OutcomeStatus::Applied;
@@ -491,8 +623,7 @@ ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Lin
     }
     const auto request = transforms::patch_request("/Users", link.scim_id, transforms::disable_operations());
     const auto response = send(ctx, request);
-    const auto verdict = transforms::classify(response);
-    if (verdict.kind == ResponseClass::Success) {
+    if (succeeded(response)) {
         ctx.out.action = Action::Disable;
         ctx.out.status = OutcomeStatus::Applied;
         ctx.out.changes.push_back({"active", active == link.applied.end() ? json(nullptr) : *active, false});
@@ -500,33 +631,33 @@ ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Lin
         next.applied["active"] = false;
         return finish(ctx, std::move(next), false);
     }
-    if (verdict.kind == ResponseClass::NotFound) {
+    const auto verdict = judge(response, transforms::ScimOperation::Disable);
+    if (verdict.disposition == transforms::Disposition::Gone) {
         next.status = LinkStatus::Deleted;
         next.scim_id.clear();
         next.applied = json::object();
         return skip(ctx, "target_missing", "the account " + link.scim_id + " no longer exists in the target",
                     std::move(next));
     }
-    return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch", std::nullopt);
+    return fail(ctx, verdict, describe(request) + " failed: " + verdict.detail);
 }
 
 ProcessResult EventProcessor::remove(const LinkState& link, LinkState next, Context& ctx) {
     ctx.out.scim_id = link.scim_id;
     const auto request = transforms::delete_request("/Users", link.scim_id);
     const auto response = send(ctx, request);
-    const auto verdict = transforms::classify(response);
-    if (verdict.kind == ResponseClass::Success || verdict.kind == ResponseClass::NotFound) {
+    const bool deleted = succeeded(response);
+    const auto verdict = deleted ? transforms::FailureVerdict{} : judge(response, transforms::ScimOperation::Delete);
+    if (deleted || verdict.disposition == transforms::Disposition::Gone) {
         ctx.out.action = Action::Delete;
         ctx.out.status = OutcomeStatus::Applied;
-        if (verdict.kind == ResponseClass::NotFound) {
-            ctx.out.reason = "the account was already absent from the target";
-        }
+        if (!deleted) ctx.out.reason = "the account was already absent from the target";
         next.status = LinkStatus::Deleted;
         next.scim_id.clear();
         next.applied = json::object();
         return finish(ctx, std::move(next), false);
     }
-    return dead_letter(ctx, verdict.code, describe(request) + " failed: " + verdict.detail, "dispatch", std::nullopt);
+    return fail(ctx, verdict, describe(request) + " failed: " + verdict.detail);
 }
 
 ProcessResult EventProcessor::skip(Context& ctx, std::string code, std::string reason,
@@ -538,12 +669,204 @@ ProcessResult EventProcessor::skip(Context& ctx, std::string code, std::string r
     return finish(ctx, std::move(link), false);
 }
 
+namespace {
+
+ParkedEvent parked_event(const InboundRecord& record, const Event& event) {
+    ParkedEvent parked;
+    parked.record = record;
+    parked.app = event.app;
+    parked.object_type = event.object_type;
+    parked.object_id = event.object_id;
+    parked.source = event.source;
+    parked.event_id = event.id;
+    return parked;
+}
+
+std::string delay_phrase(std::int64_t ms) {
+    if (ms < 1000) return std::to_string(ms) + " ms";
+    if (ms < 120000) return std::to_string((ms + 500) / 1000) + " s";
+    return std::to_string((ms + 30000) / 60000) + " min";
+}
+
+}  // namespace
+
+ProcessResult EventProcessor::hold(const Event& event, Context& ctx) {
+    const std::int64_t now = clock_.wall_ms();
+    if (ctx.head != nullptr) {
+        // Claimed just before the quarantine: back into its place, due at once, to be claimed
+        // again once the quarantine is lifted.
+        auto held = store_.reschedule(ctx.head->lease, ctx.head->event, now);
+        if (!held) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(held.error().message), {}};
+        if (*held == LeaseStatus::Lost) return ProcessResult{ProcessResult::Status::LeaseLost, {}, std::nullopt};
+    } else {
+        auto parked = parked_event(ctx.record, event);
+        parked.parked_at_ms = now;
+        auto status = store_.park(parked, ParkMode::Anywhere, now);
+        if (!status) {
+            return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
+        }
+        if (*status == ParkStatus::AlreadyParked) {
+            (void)store_.count_duplicate(event.app);
+            return ProcessResult{ProcessResult::Status::Duplicate, {}, std::nullopt};
+        }
+    }
+    if (log_) {
+        log_->debug("event {} for {}/{}/{} waits: the app is quarantined", event.id, event.app,
+                    to_string(event.object_type), event.object_id);
+    }
+    ProcessResult result{ProcessResult::Status::Parked, {}, std::nullopt};
+    result.due_ms = now;
+    return result;
+}
+
+std::optional<ProcessResult> EventProcessor::count_operation(Context& ctx, bool failed) {
+    if (options_.operations == nullptr || options_.quarantine == nullptr || ctx.out.scim_requests == 0) {
+        return std::nullopt;
+    }
+    const auto& policy = options_.quarantine->policy();
+    auto window = options_.operations->record_operation(ctx.out.app, failed, clock_.wall_ms(), policy.window);
+    if (!window) {
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(window.error().message), {}};
+    }
+    if (failed && transforms::failure_ratio_exceeded(*window, policy) && !options_.quarantine->held(ctx.out.app)) {
+        auto entered =
+            options_.quarantine->enter(ctx.out.app, "FailureRate", transforms::failure_ratio_reason(*window, policy));
+        if (!entered) {
+            return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(entered.error().message), {}};
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<ProcessResult> EventProcessor::park_behind(const Event& event, Context& ctx) {
+    auto parked = parked_event(ctx.record, event);
+    parked.parked_at_ms = clock_.wall_ms();
+    auto status = store_.park(parked, ParkMode::Behind, 0);
+    if (!status) {
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
+    }
+    switch (*status) {
+        case ParkStatus::NotQueued: return std::nullopt;
+        case ParkStatus::AlreadyParked:
+            (void)store_.count_duplicate(event.app);
+            return ProcessResult{ProcessResult::Status::Duplicate, {}, std::nullopt};
+        case ParkStatus::Parked: break;
+    }
+    if (log_) {
+        log_->debug("event {} for {}/{}/{} waits behind earlier events of its object", event.id, event.app,
+                    to_string(event.object_type), event.object_id);
+    }
+    return ProcessResult{ProcessResult::Status::Parked, {}, std::nullopt};
+}
+
+ProcessResult EventProcessor::finish_recorded_head(const OutcomeRecord& recorded, Context& ctx) {
+    // The head's event has its outcome already (its earlier run was recorded but the head not
+    // yet removed, or it also arrived by another way): remove the head under the lease.
+    Commit commit{recorded, std::nullopt, false, ctx.head->lease, std::nullopt, {}};
+    auto committed = store_.commit(commit);
+    if (!committed) {
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(committed.error().message), {}};
+    }
+    if (*committed == CommitStatus::LeaseLost) return ProcessResult{ProcessResult::Status::LeaseLost, {}, std::nullopt};
+    return ProcessResult{ProcessResult::Status::Duplicate, {}, recorded};
+}
+
+transforms::FailureVerdict EventProcessor::judge(const ScimResponse& response,
+                                                 transforms::ScimOperation operation) const {
+    auto verdict = transforms::failure_policy(response, operation, clock_.wall_ms());
+    verdict.detail = redact(std::move(verdict.detail));
+    return verdict;
+}
+
+ProcessResult EventProcessor::fail(Context& ctx, const transforms::FailureVerdict& verdict, std::string what,
+                                   std::optional<LinkState> link) {
+    ctx.out.error_class = std::string(transforms::to_string(verdict.kind));
+    ctx.out.scim_type = verdict.scim_type;
+    switch (verdict.disposition) {
+        case transforms::Disposition::Quarantine:
+            // Refused credentials are the app's state, not the event's: every event of the app
+            // waits until a probe gets through; this one waits for its retry like any other.
+            if (options_.quarantine != nullptr) {
+                auto entered = options_.quarantine->enter(ctx.out.app, verdict.code, redact(what));
+                if (!entered) {
+                    return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(entered.error().message),
+                                         {}};
+                }
+            }
+            return retry_later(ctx, verdict, std::move(what));
+        case transforms::Disposition::Retry:
+            if (auto fatal = count_operation(ctx, true)) return std::move(*fatal);
+            return retry_later(ctx, verdict, std::move(what));
+        case transforms::Disposition::Conflict:
+        case transforms::Disposition::Gone:
+        case transforms::Disposition::DeadLetter:
+            break;
+    }
+    if (ctx.out.first_failed_at_ms == 0) ctx.out.first_failed_at_ms = clock_.wall_ms();
+    ctx.out.trail.push_back(AttemptFailure{clock_.wall_ms(), verdict.code, verdict.http_status, redact(what)});
+    if (verdict.kind != transforms::FailureKind::Reference) {
+        if (auto fatal = count_operation(ctx, true)) return std::move(*fatal);
+    }
+    return dead_letter(ctx, verdict.code, std::move(what), "dispatch", std::move(link));
+}
+
+ProcessResult EventProcessor::retry_later(Context& ctx, const transforms::FailureVerdict& verdict, std::string what) {
+    const std::int64_t now = clock_.wall_ms();
+    what = redact(std::move(what));
+    ParkedEvent parked = ctx.head != nullptr ? ctx.head->event : parked_event(ctx.record, *ctx.event);
+    parked.attempts = ctx.out.attempts;
+    if (parked.parked_at_ms == 0) parked.parked_at_ms = now;
+    if (parked.first_failure_ms == 0) parked.first_failure_ms = now;
+    parked.trail.push_back(AttemptFailure{now, verdict.code, verdict.http_status, what});
+    const auto plan =
+        transforms::plan_retry(options_.retry, parked.attempts, parked.first_failure_ms, now, verdict.retry_after, random_);
+    if (plan.give_up) {
+        ctx.out.trail = parked.trail;
+        ctx.out.first_failed_at_ms = parked.first_failure_ms;
+        return dead_letter(ctx, verdict.code, what + "; " + plan.why_given_up, "dispatch", std::nullopt);
+    }
+    if (ctx.head != nullptr) {
+        auto held = store_.reschedule(ctx.head->lease, parked, plan.due_ms);
+        if (!held) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(held.error().message), {}};
+        if (*held == LeaseStatus::Lost) return ProcessResult{ProcessResult::Status::LeaseLost, {}, std::nullopt};
+    } else {
+        auto status = store_.park(parked, ParkMode::Anywhere, plan.due_ms);
+        if (!status) {
+            return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
+        }
+        if (*status == ParkStatus::AlreadyParked) {
+            (void)store_.count_duplicate(ctx.out.app);
+            return ProcessResult{ProcessResult::Status::Duplicate, {}, std::nullopt};
+        }
+    }
+    if (log_) {
+        log_->info("event {} for {}/{}/{}: {} ({}); attempt {} failed, next in {}", ctx.out.event_id, ctx.out.app,
+                   ctx.out.object_type, ctx.out.object_id, verdict.code, what, parked.attempts,
+                   delay_phrase(plan.due_ms - now));
+    }
+    ProcessResult result{ProcessResult::Status::Parked, {}, std::nullopt};
+    result.due_ms = plan.due_ms;
+    return result;
+}
+
 ProcessResult EventProcessor::dead_letter(Context& ctx, std::string code, std::string reason,
                                           std::string stage, std::optional<LinkState> link) {
     ctx.out.status = OutcomeStatus::DeadLettered;
     ctx.out.code = std::move(code);
     ctx.out.reason = redact(std::move(reason));
-    DeadLetterReason why{ctx.out.code, ctx.out.reason, std::move(stage), ctx.out.attempts, clock_.wall_ms()};
+    if (ctx.out.error_class.empty()) ctx.out.error_class = "permanent";
+    DeadLetterReason why;
+    why.code = ctx.out.code;
+    why.reason = ctx.out.reason;
+    why.stage = std::move(stage);
+    why.attempts = ctx.out.attempts;
+    why.failed_at_ms = clock_.wall_ms();
+    why.app = ctx.out.app;
+    why.error_class = ctx.out.error_class;
+    why.http_status = ctx.out.http_status;
+    why.scim_type = ctx.out.scim_type;
+    why.first_failed_at_ms = ctx.out.first_failed_at_ms;
+    why.trail = ctx.out.trail;
     auto published = dead_letters_.publish(ctx.record, why);
     if (!published) {
         return ProcessResult{ProcessResult::Status::Fatal, "dead-letter topic: " + redact(published.error().message), {}};
@@ -561,14 +884,27 @@ ProcessResult EventProcessor::dead_letter(Context& ctx, std::string code, std::s
 }
 
 ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link, bool dead_letter) {
+    if (!dead_letter && ctx.out.status != OutcomeStatus::DeadLettered) {
+        if (auto fatal = count_operation(ctx, false)) return std::move(*fatal);
+    }
     ctx.out.finished_at_ms = clock_.wall_ms();
     ctx.out.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - ctx.started).count();
     redact_outcome(ctx.out, link);
-    Commit commit{ctx.out, std::move(link), dead_letter};
+    Commit commit{ctx.out, std::move(link), dead_letter,
+                  ctx.head != nullptr ? std::optional<HeadLease>(ctx.head->lease) : std::nullopt,
+                  dead_letter ? std::optional<InboundRecord>(ctx.record) : std::nullopt, ctx.replay_of};
     auto committed = store_.commit(commit);
     if (!committed) {
         return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(committed.error().message), {}};
+    }
+    if (*committed == CommitStatus::LeaseLost) {
+        if (log_) {
+            log_->warn("event {} for {}/{}/{}: the retry's lease ran out and another worker took it over; this "
+                       "attempt's outcome is not recorded",
+                       ctx.out.event_id, ctx.out.app, ctx.out.object_type, ctx.out.object_id);
+        }
+        return ProcessResult{ProcessResult::Status::LeaseLost, {}, std::nullopt};
     }
     if (*committed == CommitStatus::AlreadyRecorded) {
         // Another delivery of this event recorded its outcome between our load and our commit

@@ -1,11 +1,15 @@
 #include "provbridge/consumers/redis_store.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <exception>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 
 #include "provbridge/core/json_util.hpp"
 
@@ -15,16 +19,25 @@ namespace {
 using nlohmann::json;
 
 // KEYS: 1 outcome, 2 link (the outcome key again when no link is written), 3 log, 4 stats,
-// 5 dead-letter index, 6 owner of the link's SCIM id (the outcome key again when none).
-// ARGV: 1 record json, 2 ttl seconds, 3 stream cap, 4 write link "1"/"0", 5-8 link scim_id,
-// version, status, applied, 9 dead letter "1"/"0", 10 counter, 11 owner (source id, "" for
-// none), 12 number N of log stream arguments, 13..12+N log field/value pairs, the rest
-// dead-letter field/value pairs.
-// Returns 0: already recorded, nothing written; 1: recorded; 2: recorded, but the stored link
-// has a higher version, so the link and the owner index were left alone.
-// SET NX comes first so a second delivery changes nothing at all. The version check is here,
-// not in the caller, because two workers can race between a load and this commit (a revoke
-// that timed out, an old event replayed): only the script sees the link as it is now.
+// 5 dead-letter index, 6 owner of the link's SCIM id (the outcome key again when none); with
+// a head also 7 its queue, 8 the app's due set, 9 parked hash, 10 leases hash.
+// ARGV: 1 record json, 2 ttl seconds, 3 log stream cap, 4 write link "1"/"0", 5-8 link
+// scim_id, version, status, applied, 9 dead letter "1"/"0", 10 counter, 11 owner (source id,
+// "" for none), 12 head "1"/"0", 13 head member, 14 lease token, 15 now ms (when the next
+// event of the queue becomes due), 16 the dead-letter index entry this outcome replays (a
+// stream id, "" for none), 17 number N of log stream arguments, 18..17+N log field/value
+// pairs, the rest dead-letter field/value pairs (with the original record, when kept).
+// Returns 0: already recorded, nothing written (but a held head is popped); 1: recorded;
+// 2: recorded, but the stored link has a higher version, so the link and the owner index were
+// left alone; 3: the head's lease is not held, nothing written.
+// The lease check comes first: a worker whose claim was taken over must not record an outcome
+// the new owner is deciding again. SET NX comes next so a second delivery changes nothing. The
+// version check is here, not in the caller, because two workers can race between a load and
+// this commit (a revoke that timed out, an old event replayed): only the script sees the link
+// as it is now. The dead-letter index is never trimmed (replay needs all of it); the log is.
+// A replay's outcome removes the entry it replays together with recording it, so the index
+// holds exactly the failures still waiting for an operator (a replay that fails again adds a
+// new entry in the same step); the original outcome stays in the log.
 constexpr std::string_view kCommitScript = R"lua(
 -- Versions are decimal int64 strings; Lua numbers are doubles and would round above 2^53.
 local function int_less(a, b)
@@ -34,7 +47,24 @@ local function int_less(a, b)
   if #a ~= #b then return #a < #b end
   return a < b
 end
+local head = ARGV[12] == '1'
+if head and redis.call('HGET', KEYS[10], ARGV[13]) ~= ARGV[14] then
+  return 3
+end
+-- The head's outcome exists now (recorded here or by an earlier delivery), so the next event
+-- of the object may run at once.
+local function pop_head()
+  redis.call('LPOP', KEYS[7])
+  redis.call('HDEL', KEYS[9], KEYS[1])
+  redis.call('HDEL', KEYS[10], ARGV[13])
+  if redis.call('LLEN', KEYS[7]) > 0 then
+    redis.call('ZADD', KEYS[8], ARGV[15], ARGV[13])
+  else
+    redis.call('ZREM', KEYS[8], ARGV[13])
+  end
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  if head then pop_head() end
   return 0
 end
 local kept = false
@@ -51,9 +81,9 @@ if ARGV[4] == '1' then
     end
   end
 end
-local nlog = tonumber(ARGV[12])
+local nlog = tonumber(ARGV[17])
 local entry = {}
-for i = 13, 12 + nlog do entry[#entry + 1] = ARGV[i] end
+for i = 18, 17 + nlog do entry[#entry + 1] = ARGV[i] end
 if kept then
   entry[#entry + 1] = 'link'
   entry[#entry + 1] = 'kept_newer'
@@ -63,10 +93,71 @@ redis.call('HINCRBY', KEYS[4], ARGV[10], 1)
 redis.call('HINCRBY', KEYS[4], 'events', 1)
 if ARGV[9] == '1' then
   local dlq = {}
-  for i = 13 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', unpack(dlq))
+  for i = 18 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
+  redis.call('XADD', KEYS[5], '*', unpack(dlq))
 end
+if ARGV[16] ~= '' then
+  redis.call('XDEL', KEYS[5], ARGV[16])
+end
+if head then pop_head() end
 if kept then return 2 end
+return 1
+)lua";
+
+// KEYS: 1 the object's queue, 2 due set, 3 parked hash. ARGV: 1 event key, 2 member,
+// 3 serialised event, 4 "1": only behind queued events (ParkMode::Behind), 5 due ms of a new head.
+// Returns 0: parked; 1: already parked, nothing changed; 2: not queued, nothing changed.
+// The parked hash answers "is this event queued anywhere?" without scanning a list.
+constexpr std::string_view kParkScript = R"lua(
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 1 end
+local queued = redis.call('LLEN', KEYS[1])
+if queued == 0 and ARGV[4] == '1' then return 2 end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+if queued == 0 then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2]) end
+return 0
+)lua";
+
+// KEYS: 1 due set, 2 leases hash, 3 lease sequence. ARGV: 1 now ms, 2 max, 3 owner, 4 queue key
+// prefix, 5 end of the lease (ms).
+// Returns a flat array: member, token, head entry, for each claimed head, oldest due first.
+// A claimed head's score becomes the end of its lease, so it is due again, for anyone, once the
+// lease runs out. Queue keys are derived from the members found here (prefix .. member): they
+// cannot be passed as KEYS before the lookup, and they share the due set's {app} slot.
+constexpr std::string_view kClaimScript = R"lua(
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local claimed = {}
+for _, member in ipairs(members) do
+  local entry = redis.call('LINDEX', ARGV[4] .. member, 0)
+  if not entry then
+    -- A due member without a queue is left over from an inconsistency: nothing to run.
+    redis.call('ZREM', KEYS[1], member)
+    redis.call('HDEL', KEYS[2], member)
+  else
+    local token = ARGV[3] .. ':' .. redis.call('INCR', KEYS[3])
+    redis.call('ZADD', KEYS[1], ARGV[5], member)
+    redis.call('HSET', KEYS[2], member, token)
+    claimed[#claimed + 1] = member
+    claimed[#claimed + 1] = token
+    claimed[#claimed + 1] = entry
+  end
+end
+return claimed
+)lua";
+
+// KEYS: 1 the object's queue, 2 due set, 3 leases hash. ARGV: 1 member, 2 token, 3 updated
+// entry, 4 due ms. Returns 1: rescheduled (lease released); 0: lease not held, nothing written.
+constexpr std::string_view kRescheduleScript = R"lua(
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('LLEN', KEYS[1]) == 0 then
+  -- Only an inconsistency gets here (the commit that empties a queue ends its lease).
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+redis.call('LSET', KEYS[1], 0, ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 )lua";
 
@@ -189,6 +280,191 @@ bool is_noscript(const Error& error) {
            error.message.find("NOSCRIPT") != std::string::npos;
 }
 
+// EVP_EncodeBlock/EVP_DecodeBlock take int lengths; chunks keep any size safe and the buffers
+// small. An encode chunk is a multiple of 3 bytes, so only the last one is padded.
+constexpr std::size_t kEncodeChunk = 3 * 4096;
+constexpr std::size_t kDecodeChunk = 4 * 4096;
+
+std::string base64_encode(std::string_view bytes) {
+    std::string out;
+    out.reserve(4 * ((bytes.size() + 2) / 3));
+    std::array<unsigned char, 4 * (kEncodeChunk / 3) + 1> buffer{};  // + NUL
+    for (std::size_t at = 0; at < bytes.size(); at += kEncodeChunk) {
+        const auto n = std::min(kEncodeChunk, bytes.size() - at);
+        const auto* in = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+        const int written = EVP_EncodeBlock(buffer.data(), in, static_cast<int>(n));
+        out.append(reinterpret_cast<const char*>(buffer.data()), static_cast<std::size_t>(written));
+    }
+    return out;
+}
+
+bool is_base64_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+}
+
+// Strict: EVP_DecodeBlock alone skips surrounding whitespace and does not say how much of the
+// last block was padding.
+std::optional<std::string> base64_decode(std::string_view text) {
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::size_t padding = 0;
+    while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
+    const auto digits = text.substr(0, text.size() - padding);
+    if (!std::all_of(digits.begin(), digits.end(), is_base64_char)) return std::nullopt;
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    std::array<unsigned char, 3 * (kDecodeChunk / 4)> buffer{};
+    for (std::size_t at = 0; at < text.size(); at += kDecodeChunk) {
+        const auto n = std::min(kDecodeChunk, text.size() - at);
+        const auto* in = reinterpret_cast<const unsigned char*>(text.data() + at);
+        const int written = EVP_DecodeBlock(buffer.data(), in, static_cast<int>(n));
+        if (written < 0) return std::nullopt;
+        out.append(reinterpret_cast<const char*>(buffer.data()), static_cast<std::size_t>(written));
+    }
+    out.resize(out.size() - padding);
+    return out;
+}
+
+// Well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF): what a JSON
+// string can carry without the serialiser replacing bytes.
+bool is_utf8(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto lead = static_cast<unsigned char>(text[i]);
+        if (lead < 0x80) {
+            ++i;
+            continue;
+        }
+        // The continuation bytes that may follow: the first one's range excludes what is
+        // overlong, a surrogate or beyond U+10FFFF.
+        std::size_t extra = 0;
+        unsigned char low = 0x80;
+        unsigned char high = 0xBF;
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            extra = 1;
+        } else if (lead >= 0xE0 && lead <= 0xEF) {
+            extra = 2;
+            if (lead == 0xE0) low = 0xA0;
+            if (lead == 0xED) high = 0x9F;
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            extra = 3;
+            if (lead == 0xF0) low = 0x90;
+            if (lead == 0xF4) high = 0x8F;
+        } else {
+            return false;
+        }
+        if (i + extra >= text.size()) return false;
+        for (std::size_t k = 1; k <= extra; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            if (next < low || next > high) return false;
+            low = 0x80;
+            high = 0xBF;
+        }
+        i += extra + 1;
+    }
+    return true;
+}
+
+// Text that is usually readable but may hold any bytes (a source id from a Kafka header, say).
+json text_to_json(const std::string& text) {
+    if (is_utf8(text)) return text;
+    return json{{"base64", base64_encode(text)}};
+}
+
+// Throws json::exception on a shape that is not ours; decode_parked turns that into an Error.
+std::string text_from_json(const json& value, const char* field) {
+    if (value.is_string()) return value.get<std::string>();
+    auto bytes = base64_decode(value.at("base64").get<std::string>());
+    if (!bytes) throw std::runtime_error(std::string(field) + ": invalid base64");
+    return std::move(bytes).value();
+}
+
+std::string bytes_from_json(const json& value, const char* field) {
+    auto bytes = base64_decode(value.get<std::string>());
+    if (!bytes) throw std::runtime_error(std::string(field) + ": invalid base64");
+    return std::move(bytes).value();
+}
+
+// The version of the parked-event document, so a later change of shape can still read these.
+constexpr int kParkedFormat = 1;
+// The version of a dead-letter index entry's "record" document.
+constexpr int kRecordFormat = 1;
+
+// A Kafka record with every byte kept: key, value and header values base64, the rest as text.
+json record_to_json(const InboundRecord& r) {
+    json headers = json::array();
+    for (const auto& header : r.headers) {
+        headers.push_back(
+            {{"name", text_to_json(header.name)}, {"value", base64_encode(header.value)}});
+    }
+    return {
+        {"topic", text_to_json(r.topic)},
+        {"partition", r.partition},
+        {"offset", r.offset},
+        {"timestamp_ms", r.timestamp_ms},
+        {"key", r.key ? json(base64_encode(*r.key)) : json(nullptr)},
+        {"value", base64_encode(r.value)},
+        {"headers", std::move(headers)},
+    };
+}
+
+// Throws json::exception or std::runtime_error on a shape that is not ours; callers turn that
+// into an Error.
+InboundRecord record_from_json(const json& record) {
+    InboundRecord r;
+    r.topic = text_from_json(record.at("topic"), "topic");
+    r.partition = record.at("partition").get<std::int32_t>();
+    r.offset = record.at("offset").get<std::int64_t>();
+    r.timestamp_ms = record.at("timestamp_ms").get<std::int64_t>();
+    if (const auto& key = record.at("key"); !key.is_null()) r.key = bytes_from_json(key, "key");
+    r.value = bytes_from_json(record.at("value"), "value");
+    if (!record.at("headers").is_array()) throw std::runtime_error("headers is not an array");
+    for (const auto& header : record.at("headers")) {
+        r.headers.push_back({text_from_json(header.at("name"), "header name"),
+                             bytes_from_json(header.at("value"), "header value")});
+    }
+    return r;
+}
+
+std::size_t record_bytes(const InboundRecord& r) {
+    std::size_t n = r.value.size() + (r.key ? r.key->size() : 0);
+    for (const auto& header : r.headers) n += header.name.size() + header.value.size();
+    return n;
+}
+
+// Like decode_entries, but an entry whose "json" cannot be decoded is kept with decode_error:
+// one damaged entry must not hide every other dead letter from an operator.
+Result<std::vector<StreamEntry>> decode_entries_lenient(const redisReply& reply, const std::string& key) {
+    if (reply.type != REDIS_REPLY_ARRAY) return unexpected_reply("stream " + key, reply);
+    std::vector<StreamEntry> entries;
+    entries.reserve(reply.elements);
+    for (std::size_t i = 0; i < reply.elements; ++i) {
+        const auto& item = *reply.element[i];
+        if (item.type != REDIS_REPLY_ARRAY || item.elements != 2 ||
+            item.element[1]->type != REDIS_REPLY_ARRAY) {
+            return unexpected_reply("stream entry of " + key, item);
+        }
+        StreamEntry entry;
+        entry.id = text_of(*item.element[0]);
+        const auto& fields = *item.element[1];
+        for (std::size_t f = 0; f + 1 < fields.elements; f += 2) {
+            entry.fields.emplace(text_of(*fields.element[f]), text_of(*fields.element[f + 1]));
+        }
+        if (const auto it = entry.fields.find("json"); it != entry.fields.end()) {
+            auto record = decode_record(it->second, key + " " + entry.id);
+            if (record) {
+                entry.record = std::move(record).value();
+            } else {
+                entry.decode_error = record.error().message;
+            }
+        } else {
+            entry.decode_error = "the entry has no json field";
+        }
+        entries.push_back(std::move(entry));
+    }
+    return entries;
+}
+
 }  // namespace
 
 std::string_view stats_counter(const OutcomeRecord& record) {
@@ -214,6 +490,125 @@ std::string outcome_key(const KeyScheme& keys, const OutcomeRecord& record) {
     return keys.invalid_record(app, record.topic, record.partition, record.offset);
 }
 
+
+std::string encode_parked(const ParkedEvent& event) {
+    json trail = json::array();
+    for (const auto& failure : event.trail) {
+        trail.push_back({{"at_ms", failure.at_ms},
+                         {"code", text_to_json(failure.code)},
+                         {"http_status", failure.http_status},
+                         {"detail", text_to_json(failure.detail)}});
+    }
+    const json doc = {
+        {"format", kParkedFormat},
+        {"app", text_to_json(event.app)},
+        {"object_type", std::string(to_string(event.object_type))},
+        {"object_id", text_to_json(event.object_id)},
+        {"source", text_to_json(event.source)},
+        {"event_id", text_to_json(event.event_id)},
+        {"attempts", event.attempts},
+        {"parked_at_ms", event.parked_at_ms},
+        {"first_failure_ms", event.first_failure_ms},
+        {"trail", std::move(trail)},
+        {"record", record_to_json(event.record)},
+    };
+    return dump(doc);
+}
+
+Result<ParkedEvent> decode_parked(std::string_view text, std::string_view where) {
+    const auto corrupt = [&](const std::string& why) {
+        return make_error("corrupt parked event at " + std::string(where) + ": " + why,
+                          ErrorKind::Permanent);
+    };
+    auto parsed = parse_json(text);
+    if (!parsed) return corrupt(parsed.error().message);
+    const auto& doc = *parsed;
+    if (!doc.is_object()) return corrupt("not an object");
+    // Stored data must not turn into an exception on the hot path: every odd shape that
+    // nlohmann throws on (a missing field, a string where a number belongs) ends here.
+    try {
+        if (doc.at("format").get<int>() != kParkedFormat) {
+            return corrupt("unknown format " + doc.at("format").dump());
+        }
+        ParkedEvent event;
+        event.app = text_from_json(doc.at("app"), "app");
+        const auto type = object_type_from_string(doc.at("object_type").get<std::string>());
+        if (!type) return corrupt("unknown object type " + doc.at("object_type").dump());
+        event.object_type = *type;
+        event.object_id = text_from_json(doc.at("object_id"), "object_id");
+        event.source = text_from_json(doc.at("source"), "source");
+        event.event_id = text_from_json(doc.at("event_id"), "event_id");
+        event.attempts = doc.at("attempts").get<int>();
+        event.parked_at_ms = doc.at("parked_at_ms").get<std::int64_t>();
+        event.first_failure_ms = doc.at("first_failure_ms").get<std::int64_t>();
+        if (!doc.at("trail").is_array()) return corrupt("trail is not an array");
+        for (const auto& failure : doc.at("trail")) {
+            AttemptFailure f;
+            f.at_ms = failure.at("at_ms").get<std::int64_t>();
+            f.code = text_from_json(failure.at("code"), "trail code");
+            f.http_status = failure.at("http_status").get<long>();
+            f.detail = text_from_json(failure.at("detail"), "trail detail");
+            event.trail.push_back(std::move(f));
+        }
+        event.record = record_from_json(doc.at("record"));
+        return event;
+    } catch (const std::exception& e) {
+        return corrupt(e.what());
+    }
+}
+
+std::string encode_record(const InboundRecord& record) {
+    json doc = record_to_json(record);
+    doc["format"] = kRecordFormat;
+    return dump(doc);
+}
+
+Result<InboundRecord> decode_record_bytes(std::string_view text, std::string_view where) {
+    const auto corrupt = [&](const std::string& why) {
+        return make_error("corrupt stored record at " + std::string(where) + ": " + why,
+                          ErrorKind::Permanent);
+    };
+    auto parsed = parse_json(text);
+    if (!parsed) return corrupt(parsed.error().message);
+    const auto& doc = *parsed;
+    if (!doc.is_object()) return corrupt("not an object");
+    try {
+        if (doc.at("format").get<int>() != kRecordFormat) {
+            return corrupt("unknown format " + doc.at("format").dump());
+        }
+        return record_from_json(doc);
+    } catch (const std::exception& e) {
+        return corrupt(e.what());
+    }
+}
+
+bool is_stream_id(std::string_view text) {
+    const auto dash = text.find('-');
+    if (dash == std::string_view::npos) return false;
+    const auto ms = text.substr(0, dash);
+    const auto seq = text.substr(dash + 1);
+    std::uint64_t value = 0;
+    const auto digits = [&](std::string_view part) {
+        if (part.empty() || part.size() > 20) return false;
+        const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+        return ec == std::errc() && end == part.data() + part.size();
+    };
+    return digits(ms) && digits(seq);
+}
+
+std::optional<std::int64_t> stream_id_ms(std::string_view id) {
+    if (!is_stream_id(id)) return std::nullopt;
+    return to_int64(id.substr(0, id.find('-')));
+}
+
+Result<std::optional<InboundRecord>> original_record(const StreamEntry& entry) {
+    const auto it = entry.fields.find("record");
+    if (it == entry.fields.end()) return std::optional<InboundRecord>();
+    auto record = decode_record_bytes(it->second, "dead-letter entry " + entry.id);
+    if (!record) return record.error();
+    return std::optional<InboundRecord>(std::move(record).value());
+}
+
 // ---------------------------------------------------------------------------------------------
 
 RedisStateStore::RedisStateStore(RedisOptions options, KeyScheme keys,
@@ -223,26 +618,53 @@ RedisStateStore::RedisStateStore(RedisOptions options, KeyScheme keys,
       keys_(std::move(keys)),
       dedupe_ttl_(dedupe_ttl),
       log_max_entries_(log_max_entries),
-      clock_(clock) {
+      clock_(clock),
+      commit_script_{"commit", kCommitScript, {}},
+      park_script_{"park", kParkScript, {}},
+      claim_script_{"claim", kClaimScript, {}},
+      reschedule_script_{"reschedule", kRescheduleScript, {}} {
     if (dedupe_ttl_.count() <= 0) throw std::invalid_argument("redis dedupe TTL must be positive");
     if (log_max_entries_ <= 0) throw std::invalid_argument("redis log cap must be positive");
-    auto sha = connection_.command({"SCRIPT", "LOAD", std::string(kCommitScript)});
-    if (!sha) {
-        throw std::runtime_error("cannot load the commit script into Redis at " +
-                                 connection_.endpoint() + ": " + sha.error().message);
+    for (auto* script : {&commit_script_, &park_script_, &claim_script_, &reschedule_script_}) {
+        auto sha = connection_.command({"SCRIPT", "LOAD", std::string(script->source)});
+        if (!sha) {
+            throw std::runtime_error("cannot load the " + std::string(script->name) +
+                                     " script into Redis at " + connection_.endpoint() + ": " +
+                                     sha.error().message);
+        }
+        if ((*sha)->type != REDIS_REPLY_STRING) {
+            throw std::runtime_error("unexpected reply to SCRIPT LOAD from Redis at " +
+                                     connection_.endpoint());
+        }
+        script->sha = text_of(**sha);
     }
-    if ((*sha)->type != REDIS_REPLY_STRING) {
-        throw std::runtime_error("unexpected reply to SCRIPT LOAD from Redis at " +
-                                 connection_.endpoint());
+}
+
+Result<RedisReplyPtr> RedisStateStore::run(const Script& script, RedisArgv& argv) {
+    argv[0] = "EVALSHA";
+    argv[1] = script.sha;
+    auto reply = connection_.command(argv);
+    if (!reply && is_noscript(reply.error())) {
+        // The server lost its script cache (restart, failover, SCRIPT FLUSH). EVAL runs the
+        // script and caches it again under the same sha, so later calls go back to EVALSHA.
+        argv[0] = "EVAL";
+        argv[1] = std::string(script.source);
+        reply = connection_.command(argv);
     }
-    script_sha_ = text_of(**sha);
+    return reply;
 }
 
 Result<PriorState> RedisStateStore::load(const Event& event) {
     const auto event_key = keys_.event(event.app, event.source, event.id);
     const auto link_key = keys_.link(event.app, event.object_type, event.object_id);
+    const auto queue_key = keys_.queue(event.app, event.object_type, event.object_id);
+    const auto parked_key = keys_.parked(event.app);
+    // One round trip: whether the object is parked is always asked with the rest, so nothing
+    // decides on a state that a waiting head is about to change.
     connection_.append({"GET", event_key});
     connection_.append({"HGETALL", link_key});
+    connection_.append({"EXISTS", queue_key});
+    connection_.append({"HEXISTS", parked_key, event_key});
     auto replies = connection_.get_replies();
     if (!replies) return replies.error();
 
@@ -253,6 +675,12 @@ Result<PriorState> RedisStateStore::load(const Event& event) {
     auto link = decode_link(*(*replies)[1], link_key);
     if (!link) return link.error();
     prior.link = std::move(link).value();
+    const auto& queued = *(*replies)[2];
+    if (queued.type != REDIS_REPLY_INTEGER) return unexpected_reply("EXISTS " + queue_key, queued);
+    prior.object_queued = queued.integer > 0;
+    const auto& parked = *(*replies)[3];
+    if (parked.type != REDIS_REPLY_INTEGER) return unexpected_reply("HEXISTS " + parked_key, parked);
+    prior.event_parked = parked.integer > 0;
     return prior;
 }
 
@@ -289,6 +717,19 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     const auto& record = commit.record;
     const auto app = app_or_invalid(record.app);
     const auto record_key = outcome_key(keys_, record);
+    if (commit.head) {
+        // The script pops the head by its event key (the outcome key); a commit of some other
+        // event would leave the head's parked entry behind.
+        const auto& head = *commit.head;
+        if (record.event_id.empty() || head.app != record.app ||
+            record.object_type != to_string(head.object_type) ||
+            record.object_id != head.object_id) {
+            return make_error("commit of event '" + record.event_id +
+                                  "' names the head of another object (" + head.app + "/" +
+                                  KeyScheme::queue_member(head.object_type, head.object_id) + ")",
+                              ErrorKind::Permanent);
+        }
+    }
 
     std::string link_key = record_key;
     std::string owner_key = record_key;
@@ -310,9 +751,14 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     const auto cap = std::to_string(log_max_entries_);
 
     RedisArgv argv;
-    argv.reserve(64);
-    argv.insert(argv.end(), {"EVALSHA", script_sha_, "6", record_key, link_key, keys_.log(app),
+    argv.reserve(72);
+    argv.insert(argv.end(), {"", "", commit.head ? "10" : "6", record_key, link_key, keys_.log(app),
                              keys_.stats(app), keys_.dead_letters(app), owner_key});
+    if (commit.head) {
+        const auto& head = *commit.head;
+        argv.insert(argv.end(), {keys_.queue(app, head.object_type, head.object_id), keys_.due(app),
+                                 keys_.parked(app), keys_.leases(app)});
+    }
     argv.insert(argv.end(), {record_json, std::to_string(dedupe_ttl_.count()), cap});
     if (commit.link) {
         argv.insert(argv.end(), {"1", commit.link->scim_id, std::to_string(commit.link->version),
@@ -324,6 +770,16 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     argv.push_back(commit.dead_letter ? "1" : "0");
     argv.emplace_back(stats_counter(record));
     argv.push_back(owner);
+    if (commit.head) {
+        const auto& head = *commit.head;
+        argv.insert(argv.end(), {"1", KeyScheme::queue_member(head.object_type, head.object_id),
+                                 head.token, std::to_string(clock_.wall_ms())});
+    } else {
+        argv.insert(argv.end(), {"0", "", "", ""});
+    }
+    // Only a well-formed id reaches XDEL: the header is any text a producer put there, and an
+    // id Redis refuses would fail the whole commit (and stop the worker) on every redelivery.
+    argv.push_back(is_stream_id(commit.replay_of) ? commit.replay_of : std::string());
 
     const std::vector<std::string> log_fields = {
         "event_id",        record.event_id,
@@ -353,16 +809,18 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
                                  "code", record.code, "topic", record.topic, "partition",
                                  std::to_string(record.partition), "offset",
                                  std::to_string(record.offset), "json", record_json});
+        if (commit.original) {
+            // Kept whole for replay, within a bound: the index is never trimmed.
+            const auto size = record_bytes(*commit.original);
+            if (size <= kMaxIndexedRecordBytes) {
+                argv.insert(argv.end(), {"record", encode_record(*commit.original)});
+            } else {
+                argv.insert(argv.end(), {"record_omitted", std::to_string(size)});
+            }
+        }
     }
 
-    auto reply = connection_.command(argv);
-    if (!reply && is_noscript(reply.error())) {
-        // The server lost its script cache (restart, failover, SCRIPT FLUSH). EVAL runs the
-        // script and caches it again under the same sha, so later calls go back to EVALSHA.
-        argv[0] = "EVAL";
-        argv[1] = std::string(kCommitScript);
-        reply = connection_.command(argv);
-    }
+    auto reply = run(commit_script_, argv);
     if (!reply) return reply.error();
     const auto& result = **reply;
     if (result.type != REDIS_REPLY_INTEGER) return unexpected_reply("commit script", result);
@@ -370,6 +828,7 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
         case 0: return CommitStatus::AlreadyRecorded;
         case 1: return CommitStatus::Recorded;
         case 2: return CommitStatus::RecordedLinkKept;
+        case 3: return CommitStatus::LeaseLost;
         default: return unexpected_reply("commit script", result);
     }
 }
@@ -378,6 +837,131 @@ Result<bool> RedisStateStore::count_duplicate(const std::string& app) {
     auto reply = connection_.command({"HINCRBY", keys_.stats(app_or_invalid(app)), "duplicates", "1"});
     if (!reply) return reply.error();
     return true;
+}
+
+Result<ParkStatus> RedisStateStore::park(const ParkedEvent& event, ParkMode mode,
+                                         std::int64_t due_ms) {
+    if (event.app.empty() || event.event_id.empty()) {
+        return make_error("cannot park an event without an app and an id (event '" +
+                              event.event_id + "')",
+                          ErrorKind::Permanent);
+    }
+    const auto& app = event.app;
+    RedisArgv argv = {"",
+                      "",
+                      "3",
+                      keys_.queue(app, event.object_type, event.object_id),
+                      keys_.due(app),
+                      keys_.parked(app),
+                      keys_.event(app, event.source, event.event_id),
+                      KeyScheme::queue_member(event.object_type, event.object_id),
+                      encode_parked(event),
+                      mode == ParkMode::Behind ? "1" : "0",
+                      std::to_string(due_ms)};
+    auto reply = run(park_script_, argv);
+    if (!reply) return reply.error();
+    const auto& result = **reply;
+    if (result.type != REDIS_REPLY_INTEGER) return unexpected_reply("park script", result);
+    switch (result.integer) {
+        case 0: return ParkStatus::Parked;
+        case 1: return ParkStatus::AlreadyParked;
+        case 2: return ParkStatus::NotQueued;
+        default: return unexpected_reply("park script", result);
+    }
+}
+
+Result<std::vector<ClaimedHead>> RedisStateStore::claim_due(const std::string& app,
+                                                            std::int64_t now_ms,
+                                                            std::chrono::milliseconds lease,
+                                                            std::size_t max,
+                                                            const std::string& owner) {
+    if (max == 0) return std::vector<ClaimedHead>{};
+    const auto until = now_ms + lease.count();
+    RedisArgv argv = {"",
+                      "",
+                      "3",
+                      keys_.due(app),
+                      keys_.leases(app),
+                      keys_.lease_sequence(app),
+                      std::to_string(now_ms),
+                      // Redis reads LIMIT as a signed 64-bit count.
+                      std::to_string(std::min<std::uint64_t>(
+                          max, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))),
+                      owner,
+                      keys_.queue_prefix(app),
+                      std::to_string(until)};
+    auto reply = run(claim_script_, argv);
+    if (!reply) return reply.error();
+    const auto& result = **reply;
+    if (result.type != REDIS_REPLY_ARRAY || result.elements % 3 != 0) {
+        return unexpected_reply("claim script", result);
+    }
+    std::vector<ClaimedHead> claimed;
+    claimed.reserve(result.elements / 3);
+    for (std::size_t i = 0; i < result.elements; i += 3) {
+        const auto member = text_of(*result.element[i]);
+        const auto where = keys_.queue_prefix(app) + member;
+        // Skipped, not fatal: one unreadable head must not stop every other object of the app.
+        // It stays claimed, so it comes back when the lease runs out (see the header).
+        const auto skip = [&](const std::string& why) {
+            ++corrupt_heads_;
+            last_corrupt_head_ =
+                make_error("corrupt queue head at " + where + ": " + why, ErrorKind::Permanent);
+        };
+        const auto object = KeyScheme::parse_queue_member(member);
+        if (!object) {
+            skip("the member names no object");
+            continue;
+        }
+        auto event = decode_parked(text_of(*result.element[i + 2]), where);
+        if (!event) {
+            skip(event.error().message);
+            continue;
+        }
+        if (event->app != app || event->object_type != object->type ||
+            event->object_id != object->source_id) {
+            skip("the entry belongs to " + event->app + "/" +
+                 KeyScheme::queue_member(event->object_type, event->object_id));
+            continue;
+        }
+        ClaimedHead head;
+        head.lease =
+            HeadLease{app, object->type, object->source_id, text_of(*result.element[i + 1])};
+        head.event = std::move(event).value();
+        head.lease_until_ms = until;
+        claimed.push_back(std::move(head));
+    }
+    return claimed;
+}
+
+Result<LeaseStatus> RedisStateStore::reschedule(const HeadLease& lease, const ParkedEvent& updated,
+                                                std::int64_t due_ms) {
+    if (updated.app != lease.app || updated.object_type != lease.object_type ||
+        updated.object_id != lease.object_id) {
+        return make_error("cannot reschedule event '" + updated.event_id + "' as the head of " +
+                              lease.app + "/" +
+                              KeyScheme::queue_member(lease.object_type, lease.object_id),
+                          ErrorKind::Permanent);
+    }
+    RedisArgv argv = {"",
+                      "",
+                      "3",
+                      keys_.queue(lease.app, lease.object_type, lease.object_id),
+                      keys_.due(lease.app),
+                      keys_.leases(lease.app),
+                      KeyScheme::queue_member(lease.object_type, lease.object_id),
+                      lease.token,
+                      encode_parked(updated),
+                      std::to_string(due_ms)};
+    auto reply = run(reschedule_script_, argv);
+    if (!reply) return reply.error();
+    const auto& result = **reply;
+    if (result.type != REDIS_REPLY_INTEGER) return unexpected_reply("reschedule script", result);
+    switch (result.integer) {
+        case 0: return LeaseStatus::Lost;
+        case 1: return LeaseStatus::Held;
+        default: return unexpected_reply("reschedule script", result);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,6 +1053,107 @@ Result<std::vector<StreamEntry>> ProvisioningLogReader::dead_letters(const std::
     auto reply = connection_.command({"XRANGE", key, "-", "+", "COUNT", std::to_string(count)});
     if (!reply) return reply.error();
     return decode_entries(**reply, key);
+}
+
+Result<std::vector<StreamEntry>> ProvisioningLogReader::dead_letter_page(const std::string& app,
+                                                                         const std::string& start,
+                                                                         std::int64_t count) {
+    const auto key = keys_.dead_letters(app);
+    auto reply = connection_.command({"XRANGE", key, start, "+", "COUNT", std::to_string(count)});
+    if (!reply) return reply.error();
+    return decode_entries_lenient(**reply, key);
+}
+
+std::string ProvisioningLogReader::next_start(const std::string& id) {
+    const auto dash = id.find('-');
+    if (dash == std::string::npos) return id;
+    std::uint64_t ms = 0;
+    std::uint64_t seq = 0;
+    std::from_chars(id.data(), id.data() + dash, ms);
+    std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq);
+    if (seq == std::numeric_limits<std::uint64_t>::max()) return std::to_string(ms + 1) + "-0";
+    return std::to_string(ms) + "-" + std::to_string(seq + 1);
+}
+
+Result<std::vector<StreamEntry>> ProvisioningLogReader::all_dead_letters(const std::string& app,
+                                                                         const DeadLetterFilter& filter,
+                                                                         std::int64_t page) {
+    if (page <= 0) page = 500;
+    // The stream id is the time the entry was added, so `since` is where the range starts.
+    std::string start = filter.since_ms > 0 ? std::to_string(filter.since_ms) + "-0" : std::string("-");
+    std::vector<StreamEntry> selected;
+    for (;;) {
+        auto entries = dead_letter_page(app, start, page);
+        if (!entries) return entries.error();
+        if (entries->empty()) break;
+        const std::string last = entries->back().id;  // before the entries are moved out
+        for (auto& entry : *entries) {
+            if (!filter.code.empty()) {
+                const auto code = entry.fields.find("code");
+                if (code == entry.fields.end() || code->second != filter.code) continue;
+            }
+            if (!filter.keep_records) {
+                if (const auto it = entry.fields.find("record"); it != entry.fields.end()) {
+                    std::string().swap(it->second);
+                }
+            }
+            selected.push_back(std::move(entry));
+        }
+        if (static_cast<std::int64_t>(entries->size()) < page) break;
+        start = next_start(last);
+    }
+    return selected;
+}
+
+Result<std::optional<StreamEntry>> ProvisioningLogReader::dead_letter(const std::string& app,
+                                                                      const std::string& id) {
+    if (!is_stream_id(id)) {
+        return make_error("'" + id + "' is not a stream id (like 1712345678901-0)", ErrorKind::Permanent);
+    }
+    auto entries = dead_letter_page(app, id, 1);
+    if (!entries) return entries.error();
+    if (entries->empty() || entries->front().id != id) return std::optional<StreamEntry>();
+    return std::optional<StreamEntry>(std::move(entries->front()));
+}
+
+Result<std::int64_t> ProvisioningLogReader::count_dead_letters(const std::string& app) {
+    const auto key = keys_.dead_letters(app);
+    auto reply = connection_.command({"XLEN", key});
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("XLEN " + key, **reply);
+    return static_cast<std::int64_t>((*reply)->integer);
+}
+
+Result<std::int64_t> ProvisioningLogReader::delete_dead_letters(const std::string& app,
+                                                                const std::vector<std::string>& ids) {
+    const auto key = keys_.dead_letters(app);
+    constexpr std::size_t kBatch = 500;  // bounded commands, even for a purge of everything
+    std::int64_t removed = 0;
+    for (std::size_t at = 0; at < ids.size(); at += kBatch) {
+        RedisArgv argv = {"XDEL", key};
+        for (std::size_t i = at; i < std::min(ids.size(), at + kBatch); ++i) {
+            if (!is_stream_id(ids[i])) {
+                return make_error("'" + ids[i] + "' is not a stream id (like 1712345678901-0)",
+                                  ErrorKind::Permanent);
+            }
+            argv.push_back(ids[i]);
+        }
+        auto reply = connection_.command(argv);
+        if (!reply) return reply.error();
+        if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("XDEL " + key, **reply);
+        removed += static_cast<std::int64_t>((*reply)->integer);
+    }
+    return removed;
+}
+
+Result<std::optional<OutcomeRecord>> ProvisioningLogReader::invalid_outcome(const std::string& app,
+                                                                            const std::string& topic,
+                                                                            std::int32_t partition,
+                                                                            std::int64_t offset) {
+    const auto key = keys_.invalid_record(app_or_invalid(app), topic, partition, offset);
+    auto reply = connection_.command({"GET", key});
+    if (!reply) return reply.error();
+    return decode_outcome(**reply, key);
 }
 
 Result<std::optional<OutcomeRecord>> ProvisioningLogReader::outcome(const std::string& app,

@@ -17,6 +17,24 @@ ProcessResult RecordHandler::handle_failure(const InboundRecord& record, std::st
     return result;
 }
 
+ProcessResult RecordHandler::handle_parked(const ClaimedHead& head) {
+    ProcessResult result;
+    result.status = ProcessResult::Status::Fatal;
+    result.fatal_reason = "a due retry of " + head.event.app + "/" + std::string(to_string(head.event.object_type)) +
+                          "/" + head.event.object_id + " cannot run: this worker's handler does not run retries";
+    return result;
+}
+
+ProcessResult RecordHandler::handle_parked_failure(const ClaimedHead& head, std::string_view what) {
+    ProcessResult result = handle_failure(head.event.record, what);
+    if (result.status != ProcessResult::Status::Fatal) {
+        // handle_failure recorded the record without the lease, leaving the head in its queue.
+        result.status = ProcessResult::Status::Fatal;
+        result.fatal_reason = "a due retry threw (" + std::string(what) + ") and the handler cannot record it";
+    }
+    return result;
+}
+
 namespace {
 
 std::string describe_exception(std::exception_ptr thrown) {
@@ -50,7 +68,15 @@ public:
     void push(InboundRecord record, OffsetTracker::Epoch epoch) {
         {
             std::lock_guard lock(mutex_);
-            queue_.push_back(Queued{std::move(record), epoch});
+            queue_.push_back(Queued{std::move(record), epoch, std::nullopt});
+        }
+        cv_.notify_one();
+    }
+
+    void push(ClaimedHead head) {
+        {
+            std::lock_guard lock(mutex_);
+            queue_.push_back(Queued{{}, 0, std::move(head)});
         }
         cv_.notify_one();
     }
@@ -59,18 +85,23 @@ public:
     // they were revoked, and their new owner will consume them from the uncommitted offsets.
     std::size_t drop(const std::set<TopicPartition>& partitions) {
         std::lock_guard lock(mutex_);
+        // Claimed retries belong to no partition: they stay (their lease is this worker's).
         const auto kept = std::remove_if(queue_.begin(), queue_.end(), [&](const Queued& q) {
-            return partitions.count(TopicPartition{q.record.topic, q.record.partition}) > 0;
+            return !q.head && partitions.count(TopicPartition{q.record.topic, q.record.partition}) > 0;
         });
         const auto dropped = static_cast<std::size_t>(std::distance(kept, queue_.end()));
         queue_.erase(kept, queue_.end());
         return dropped;
     }
 
-    // After a fatal error nothing more is handled; queued records stay uncommitted.
+    // After a fatal error nothing more is handled; queued records stay uncommitted, claimed
+    // retries stay in their queues until their leases run out.
     void abandon() {
         std::lock_guard lock(mutex_);
+        std::size_t heads = 0;
+        for (const auto& q : queue_) heads += q.head ? 1 : 0;
         queue_.clear();
+        for (std::size_t i = 0; i < heads; ++i) worker_.release_parked();
         closing_ = true;
         cv_.notify_all();
     }
@@ -79,6 +110,7 @@ private:
     struct Queued {
         InboundRecord record;
         OffsetTracker::Epoch epoch = 0;
+        std::optional<ClaimedHead> head;  // a due retry instead of a consumed record
     };
 
     void loop() {
@@ -91,8 +123,38 @@ private:
                 next = std::move(queue_.front());
                 queue_.pop_front();
             }
+            if (next.head) {
+                if (worker_.fatal_) {
+                    worker_.release_parked();
+                    continue;
+                }
+                worker_.finished_parked(handle(*next.head));
+                continue;
+            }
             if (worker_.fatal_) continue;
             worker_.finished(next.record, next.epoch, handle(next.record));
+        }
+    }
+
+    ProcessResult handle(const ClaimedHead& head) {
+        std::string what;
+        try {
+            return handler_->handle_parked(head);
+        } catch (...) {
+            what = describe_exception(std::current_exception());
+        }
+        if (worker_.log_) {
+            worker_.log_->error("running the retry of {}/{}/{} threw: {}", head.event.app,
+                                to_string(head.event.object_type), head.event.object_id, what);
+        }
+        try {
+            return handler_->handle_parked_failure(head, what);
+        } catch (...) {
+            ProcessResult fatal;
+            fatal.status = ProcessResult::Status::Fatal;
+            fatal.fatal_reason = "a retry threw (" + what + ") and recording that failed too: " +
+                                 describe_exception(std::current_exception());
+            return fatal;
         }
     }
 
@@ -149,16 +211,26 @@ void Worker::request_stop() {
 }
 
 WorkerCounters Worker::counters() const {
-    return WorkerCounters{consumed_.load(), applied_.load(), skipped_.load(), dead_lettered_.load(),
-                          duplicates_.load()};
+    WorkerCounters c;
+    c.consumed = consumed_.load();
+    c.applied = applied_.load();
+    c.skipped = skipped_.load();
+    c.dead_lettered = dead_lettered_.load();
+    c.duplicates = duplicates_.load();
+    c.parked = parked_.load();
+    c.retried = retried_.load();
+    c.lease_lost = lease_lost_.load();
+    return c;
 }
 
 std::size_t Worker::lane_for(const InboundRecord& record) const {
     // The key is <app>/<type>/<id>: one object, one lane. Keyless records spread by partition.
-    const std::size_t h = record.key ? std::hash<std::string>{}(*record.key)
-                                     : std::hash<std::string>{}(record.topic) ^ static_cast<std::size_t>(record.partition);
+    if (record.key) return lane_for_key(*record.key);
+    const std::size_t h = std::hash<std::string>{}(record.topic) ^ static_cast<std::size_t>(record.partition);
     return h % lanes_.size();
 }
+
+std::size_t Worker::lane_for_key(const std::string& key) const { return std::hash<std::string>{}(key) % lanes_.size(); }
 
 void Worker::fail(const std::string& reason) {
     {
@@ -168,6 +240,8 @@ void Worker::fail(const std::string& reason) {
         fatal_ = true;
     }
     tracker_.notify();
+    { std::lock_guard lock(parked_mutex_); }
+    parked_cv_.notify_all();
 }
 
 void Worker::finished(const InboundRecord& record, OffsetTracker::Epoch epoch, const ProcessResult& result) {
@@ -176,17 +250,9 @@ void Worker::finished(const InboundRecord& record, OffsetTracker::Epoch epoch, c
         fail(result.fatal_reason);
         return;
     }
-    // The outcome is durable whether or not the partition is still ours, so it counts (once:
-    // a redelivery to the new owner finds it recorded and counts a duplicate there).
-    if (result.status == ProcessResult::Status::Duplicate) {
-        ++duplicates_;
-    } else if (result.record) {
-        switch (result.record->status) {
-            case OutcomeStatus::Applied: ++applied_; break;
-            case OutcomeStatus::Skipped: ++skipped_; break;
-            case OutcomeStatus::DeadLettered: ++dead_lettered_; break;
-        }
-    }
+    // The outcome (or the parked place) is durable whether or not the partition is still ours,
+    // so it counts (once: a redelivery to the new owner finds it and counts a duplicate there).
+    count(result);
     if (!tracker_.complete(TopicPartition{record.topic, record.partition}, record.offset, epoch) && log_) {
         log_->info("{}[{}]@{} finished after its partition was revoked; its new owner will find it recorded",
                    record.topic, record.partition, record.offset);
@@ -194,14 +260,76 @@ void Worker::finished(const InboundRecord& record, OffsetTracker::Epoch epoch, c
     if (observer_) observer_(result);
 }
 
+void Worker::count(const ProcessResult& result) {
+    switch (result.status) {
+        case ProcessResult::Status::Duplicate: ++duplicates_; return;
+        case ProcessResult::Status::Parked: ++parked_; return;
+        case ProcessResult::Status::LeaseLost: ++lease_lost_; return;
+        case ProcessResult::Status::Fatal: return;
+        case ProcessResult::Status::Recorded: break;
+    }
+    if (!result.record) return;
+    switch (result.record->status) {
+        case OutcomeStatus::Applied: ++applied_; break;
+        case OutcomeStatus::Skipped: ++skipped_; break;
+        case OutcomeStatus::DeadLettered: ++dead_lettered_; break;
+    }
+}
+
+void Worker::finished_parked(const ProcessResult& result) {
+    if (result.status == ProcessResult::Status::Fatal) {
+        fail(result.fatal_reason);
+    } else {
+        // A head whose outcome existed already was only removed from its queue: not an event's
+        // second outcome, so it is not counted as a duplicate either.
+        if (result.status != ProcessResult::Status::Duplicate) count(result);
+        if (observer_) observer_(result);
+    }
+    release_parked();
+}
+
+void Worker::release_parked() {
+    {
+        std::lock_guard lock(parked_mutex_);
+        --parked_in_flight_;
+    }
+    parked_cv_.notify_all();
+}
+
+void Worker::claim_parked() {
+    if (!parked_source_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_claim_) return;
+    const auto limit = static_cast<std::size_t>(std::max(1, options_.max_parked_in_flight));
+    const std::size_t room = limit > parked_in_flight_ ? limit - parked_in_flight_ : 0;
+    if (room == 0) return;
+    auto heads = parked_source_->claim(room);
+    if (!heads) {
+        if (log_) log_->warn("cannot claim due retries: {}", heads.error().message);
+        next_claim_ = now + options_.parked_poll_interval;
+        return;
+    }
+    // A full batch means more may be due: look again at once instead of after the interval.
+    next_claim_ = heads->size() >= room ? now : now + options_.parked_poll_interval;
+    for (auto& head : *heads) {
+        ++retried_;
+        ++parked_in_flight_;
+        // The same lane as the object's consumed records, so nothing of one object runs side by side.
+        const std::string key = head.event.app + "/" + std::string(to_string(head.event.object_type)) + "/" +
+                                head.event.object_id;
+        lanes_[lane_for_key(key)]->push(std::move(head));
+    }
+}
+
 void Worker::report_progress(bool final) {
     const auto c = counters();
     if (progress_) {
         progress_(c, tracker_.in_flight(), final);
     } else if (log_) {
-        log_->info("{}: consumed {}, applied {}, skipped {}, dead-lettered {}, duplicates {}, in flight {}",
+        log_->info("{}: consumed {}, applied {}, skipped {}, dead-lettered {}, duplicates {}, parked {}, "
+                   "retried {}, in flight {}",
                    final ? "stopped" : "progress", c.consumed, c.applied, c.skipped, c.dead_lettered,
-                   c.duplicates, tracker_.in_flight());
+                   c.duplicates, c.parked, c.retried, tracker_.in_flight());
     }
 }
 
@@ -281,9 +409,11 @@ std::optional<std::string> Worker::run() {
             lanes_[lane_for(*record)]->push(std::move(*record), epoch);
         }
         store_offsets();
+        claim_parked();
         if (std::chrono::steady_clock::now() >= next_progress) {
             const auto c = counters();
-            if (c.consumed != last_progress.consumed || c.finished() != last_progress.finished()) {
+            if (c.consumed != last_progress.consumed || c.finished() != last_progress.finished() ||
+                c.parked != last_progress.parked || c.retried != last_progress.retried) {
                 report_progress(false);
             }
             last_progress = c;
@@ -297,6 +427,9 @@ std::optional<std::string> Worker::run() {
         while (!fatal_ && tracker_.in_flight() > 0) {
             tracker_.wait_below(1, {}, std::chrono::steady_clock::now() + std::chrono::seconds(1), &fatal_);
         }
+        // Claimed retries too: left unrun, they would wait for their leases to run out.
+        std::unique_lock lock(parked_mutex_);
+        parked_cv_.wait(lock, [&] { return fatal_ || parked_in_flight_ == 0; });
     }
     if (fatal_) {
         for (auto& lane : lanes_) lane->abandon();

@@ -357,6 +357,57 @@ void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {
     }
 }
 
+void read_retry(Reader& r, const Reader::Scope& root, RetryConfig& retry) {
+    const auto scope = r.child(root, "retry");
+    r.check_known(scope, {"base_delay_ms", "max_delay_ms", "max_attempts", "max_age_minutes", "lease_ms",
+                          "poll_interval_ms"});
+    using std::chrono::milliseconds;
+    if (auto v = r.get_int(scope, "base_delay_ms", 1, 3600000)) retry.base_delay = milliseconds(*v);
+    if (auto v = r.get_int(scope, "max_delay_ms", 1, 24LL * 3600000)) retry.max_delay = milliseconds(*v);
+    if (auto v = r.get_int(scope, "max_attempts", 1, 1000)) retry.max_attempts = static_cast<int>(*v);
+    if (auto v = r.get_int(scope, "max_age_minutes", 1, 30LL * 24 * 60)) retry.max_age = milliseconds(*v * 60000);
+    if (auto v = r.get_int(scope, "lease_ms", 1000, 3600000)) retry.lease = milliseconds(*v);
+    if (auto v = r.get_int(scope, "poll_interval_ms", 10, 60000)) retry.poll_interval = milliseconds(*v);
+    if (retry.max_delay < retry.base_delay) {
+        r.fail({"retry", "max_delay_ms"}, "must be at least retry.base_delay_ms (" +
+                                              std::to_string(retry.base_delay.count()) + ")");
+    }
+}
+
+void read_quarantine(Reader& r, const Reader::Scope& root, QuarantineConfig& q) {
+    const auto scope = r.child(root, "quarantine");
+    r.check_known(scope, {"failure_percent", "min_operations", "window_seconds", "probe_intervals_seconds"});
+    if (auto v = r.get_int(scope, "failure_percent", 1, 100)) q.failure_ratio = static_cast<double>(*v) / 100.0;
+    if (auto v = r.get_int(scope, "min_operations", 1, 1000000)) q.min_operations = static_cast<int>(*v);
+    if (auto v = r.get_int(scope, "window_seconds", 10, 86400)) q.window = std::chrono::milliseconds(*v * 1000);
+    if (scope.node != nullptr && scope.node->is_object() && scope.node->contains("probe_intervals_seconds")) {
+        const json& list = (*scope.node)["probe_intervals_seconds"];
+        const std::vector<std::string> field = {"quarantine", "probe_intervals_seconds"};
+        if (!list.is_array() || list.empty() || list.size() > 20) r.fail(field, "must be a list of 1-20 numbers of seconds");
+        q.probe_intervals.clear();
+        for (const auto& v : list) {
+            if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > 86400) {
+                r.fail(field, "every interval must be a whole number of seconds, 1-86400");
+            }
+            q.probe_intervals.emplace_back(v.get<std::int64_t>() * 1000);
+        }
+    }
+}
+
+// A claimed retry whose lease ran out while its worker was still sending would be claimed
+// again and sent twice at once, so a lease must outlast the longest event: up to four SCIM calls
+// (find, create, find after a conflict, update), each bounded by the app's timeouts.
+void check_retry_lease(Reader& r, Config& config) {
+    std::chrono::milliseconds longest{0};
+    for (const auto& app : config.apps) longest = std::max(longest, 4 * (app.scim.connect_timeout + app.scim.timeout));
+    if (config.retry.lease.count() == 0) {
+        config.retry.lease = std::max(longest, std::chrono::milliseconds(10000));
+    } else if (config.retry.lease < longest) {
+        r.fail({"retry", "lease_ms"}, "must be at least " + std::to_string(longest.count()) +
+                                          " (4 x (connect_timeout_ms + timeout_ms) of the slowest app)");
+    }
+}
+
 std::string read_file(const std::string& path, bool& ok);
 
 std::string directory_of(const std::string& path) {
@@ -580,11 +631,14 @@ Config parse_config(std::string_view text, const std::string& source, const Envi
     Config config;
     config.source = source;
     const Reader::Scope top{&root, {}, {}};
-    r.check_known(top, {"kafka", "redis", "worker", "apps"});
+    r.check_known(top, {"kafka", "redis", "worker", "retry", "quarantine", "apps"});
     read_kafka(r, top, config.kafka);
     read_redis(r, top, config.redis);
     read_worker(r, top, config.worker);
+    read_retry(r, top, config.retry);
+    read_quarantine(r, top, config.quarantine);
     read_apps(r, root, config);
+    check_retry_lease(r, config);
     r.check_unused_env();
     return config;
 }

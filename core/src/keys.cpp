@@ -35,4 +35,38 @@ std::string KeyScheme::stats(std::string_view app) const { return app_base(app) 
 
 std::string KeyScheme::dead_letters(std::string_view app) const { return app_base(app) + "dlq"; }
 
+std::string KeyScheme::queue(std::string_view app, ObjectType type, std::string_view source_id) const {
+    return queue_prefix(app) + queue_member(type, source_id);
+}
+
+std::string KeyScheme::queue_prefix(std::string_view app) const { return app_base(app) + "queue:"; }
+
+std::string KeyScheme::due(std::string_view app) const { return app_base(app) + "due"; }
+
+std::string KeyScheme::parked(std::string_view app) const { return app_base(app) + "parked"; }
+
+std::string KeyScheme::leases(std::string_view app) const { return app_base(app) + "leases"; }
+
+std::string KeyScheme::lease_sequence(std::string_view app) const { return app_base(app) + "leaseseq"; }
+
+std::string KeyScheme::quarantine(std::string_view app) const { return app_base(app) + "quarantine"; }
+
+std::string KeyScheme::quarantine_probe(std::string_view app) const { return app_base(app) + "quarantine:probe"; }
+
+std::string KeyScheme::operations(std::string_view app, std::int64_t bucket) const {
+    return app_base(app) + "ops:" + std::to_string(bucket);
+}
+
+std::string KeyScheme::queue_member(ObjectType type, std::string_view source_id) {
+    return std::string(to_string(type)) + ":" + std::string(source_id);
+}
+
+std::optional<QueueMember> KeyScheme::parse_queue_member(std::string_view member) {
+    const auto colon = member.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    const auto type = object_type_from_string(member.substr(0, colon));
+    if (!type) return std::nullopt;
+    return QueueMember{*type, std::string(member.substr(colon + 1))};
+}
+
 }  // namespace provbridge

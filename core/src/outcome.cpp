@@ -1,5 +1,7 @@
 #include "provbridge/core/outcome.hpp"
 
+#include "provbridge/core/dead_letter.hpp"
+
 #include <array>
 #include <utility>
 
@@ -72,7 +74,22 @@ std::optional<LinkStatus> link_status_from_string(std::string_view s) {
     return value_of(kLinkStatuses, s);
 }
 
+json to_json(const AttemptFailure& f) {
+    return json{{"at_ms", f.at_ms}, {"code", f.code}, {"http_status", f.http_status}, {"detail", f.detail}};
+}
+
+AttemptFailure attempt_failure_from_json(const json& doc) {
+    AttemptFailure f;
+    f.at_ms = get_or<std::int64_t>(doc, "at_ms", 0);
+    f.code = get_or<std::string>(doc, "code", "");
+    f.http_status = get_or<long>(doc, "http_status", 0);
+    f.detail = get_or<std::string>(doc, "detail", "");
+    return f;
+}
+
 json to_json(const OutcomeRecord& r) {
+    json trail = json::array();
+    for (const auto& f : r.trail) trail.push_back(to_json(f));
     json changes = json::array();
     for (const auto& c : r.changes) {
         changes.push_back({{"path", c.path}, {"old", c.old_value}, {"new", c.new_value}});
@@ -94,6 +111,10 @@ json to_json(const OutcomeRecord& r) {
         {"scim_requests", r.scim_requests},
         {"attempts", r.attempts},
         {"changes", std::move(changes)},
+        {"error_class", r.error_class},
+        {"scim_type", r.scim_type},
+        {"first_failed_at_ms", r.first_failed_at_ms},
+        {"trail", std::move(trail)},
         {"topic", r.topic},
         {"partition", r.partition},
         {"offset", r.offset},
@@ -129,6 +150,14 @@ OutcomeRecord outcome_from_json(const json& doc) {
                                  c.value("new", json())});
         }
     }
+    r.error_class = get_or<std::string>(doc, "error_class", "");
+    r.scim_type = get_or<std::string>(doc, "scim_type", "");
+    r.first_failed_at_ms = get_or<std::int64_t>(doc, "first_failed_at_ms", 0);
+    if (const auto it = doc.find("trail"); it != doc.end() && it->is_array()) {
+        for (const auto& f : *it) {
+            if (f.is_object()) r.trail.push_back(attempt_failure_from_json(f));
+        }
+    }
     r.topic = get_or<std::string>(doc, "topic", "");
     r.partition = get_or<std::int32_t>(doc, "partition", -1);
     r.offset = get_or<std::int64_t>(doc, "offset", -1);
@@ -138,6 +167,10 @@ OutcomeRecord outcome_from_json(const json& doc) {
     r.finished_at_ms = get_or<std::int64_t>(doc, "finished_at_ms", 0);
     r.duration_ms = get_or<std::int64_t>(doc, "duration_ms", 0);
     return r;
+}
+
+std::string replay_event_id(const std::string& event_id, const std::string& entry_id) {
+    return event_id + "#replay:" + entry_id;
 }
 
 }  // namespace provbridge

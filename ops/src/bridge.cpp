@@ -5,6 +5,9 @@
 
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/consumers/kafka_source.hpp"
+#include "provbridge/consumers/parked_source.hpp"
+#include "provbridge/consumers/redis_quarantine.hpp"
+#include "provbridge/transforms/scim_protocol.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/ops/embedded_broker.hpp"
@@ -19,10 +22,12 @@ class LaneHandler final : public consumers::RecordHandler {
 public:
     LaneHandler(std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients,
                 std::unique_ptr<consumers::RedisStateStore> store,
+                std::unique_ptr<consumers::RedisQuarantineStore> operations,
                 const std::vector<consumers::AppRuntime>& apps, DeadLetterSink& dead_letters,
                 const Clock& clock, std::shared_ptr<spdlog::logger> log,
                 consumers::EventProcessor::Options options)
-        : clients_(std::move(clients)), store_(std::move(store)) {
+        : clients_(std::move(clients)), store_(std::move(store)), operations_(std::move(operations)) {
+        options.operations = operations_.get();
         std::map<std::string, ScimClient*> views;
         for (auto& [app, client] : clients_) views[app] = client.get();
         processor_ = std::make_unique<consumers::EventProcessor>(apps, std::move(views), *store_, dead_letters,
@@ -32,10 +37,15 @@ public:
     consumers::ProcessResult handle_failure(const InboundRecord& record, std::string_view what) override {
         return processor_->dead_letter_internal(record, std::string(what));
     }
+    consumers::ProcessResult handle_parked(const ClaimedHead& head) override { return processor_->process_parked(head); }
+    consumers::ProcessResult handle_parked_failure(const ClaimedHead& head, std::string_view what) override {
+        return processor_->dead_letter_internal(head.event.record, std::string(what), &head);
+    }
 
 private:
     std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients_;
     std::unique_ptr<consumers::RedisStateStore> store_;
+    std::unique_ptr<consumers::RedisQuarantineStore> operations_;
     std::unique_ptr<consumers::EventProcessor> processor_;
 };
 
@@ -201,6 +211,13 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
 
     const KeyScheme keys(config_.redis.key_prefix);
     const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(config_.redis.dedupe_ttl);
+    const auto redis = consumers::redis_options(config_.redis, redis_password);
+    quarantine_store_ = std::make_unique<consumers::RedisQuarantineStore>(redis, keys);
+    gate_ = std::make_unique<consumers::QuarantineGate>(*quarantine_store_, config_.quarantine, clock_, log_, &redactor_);
+    for (const auto& app : config_.apps) {
+        probe_clients_[app.id] =
+            std::make_unique<consumers::CurlScimClient>(consumers::scim_client_options(app, tokens.at(app.id)));
+    }
     for (int lane = 0; lane < config_.worker.concurrency; ++lane) {
         std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients;
         for (const auto& app : config_.apps) {
@@ -212,14 +229,20 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
         consumers::EventProcessor::Options processing;
         processing.limits = ParseLimits{config_.worker.max_event_bytes, config_.worker.max_event_depth};
         processing.redactor = &redactor_;
-        handlers_.push_back(std::make_unique<LaneHandler>(std::move(clients), std::move(store), apps_,
-                                                          *dead_letters_, clock_, log_, processing));
+        processing.retry = config_.retry;
+        processing.random = &random_;
+        processing.quarantine = gate_.get();
+        handlers_.push_back(std::make_unique<LaneHandler>(
+            std::move(clients), std::move(store), std::make_unique<consumers::RedisQuarantineStore>(redis, keys), apps_,
+            *dead_letters_, clock_, log_, processing));
     }
 
     consumers::WorkerOptions options;
     options.concurrency = config_.worker.concurrency;
     options.max_in_flight = config_.worker.max_in_flight;
     options.progress_interval = progress_interval;
+    options.parked_poll_interval = config_.retry.poll_interval;
+    options.max_parked_in_flight = std::max(1, config_.worker.concurrency * 2);
     auto properties = consumer_properties(config_, bootstrap, embedded, kafka_secrets);
     std::vector<std::string> topics{config_.kafka.events_topic};
     worker_ = std::make_unique<consumers::Worker>(
@@ -228,11 +251,50 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
             return std::make_unique<consumers::KafkaRecordSource>(properties, topics, listener, log, lost);
         },
         [this](int lane) { return std::move(handlers_.at(static_cast<std::size_t>(lane))); }, log_);
+    std::vector<std::string> app_ids;
+    for (const auto& app : config_.apps) app_ids.push_back(app.id);
+    auto parked = std::make_unique<consumers::StoreParkedSource>(
+        std::make_unique<consumers::RedisStateStore>(redis, keys, ttl, config_.redis.log_max_entries, clock_),
+        std::move(app_ids), config_.retry.lease, clock_, consumers::worker_owner_id());
+    parked->set_hold([gate = gate_.get()](const std::string& app) { return gate->held(app); });
+    worker_->set_parked_source(std::move(parked));
 }
 
 Bridge::~Bridge() = default;
 
-std::optional<std::string> Bridge::run() { return worker_->run(); }
+std::optional<std::string> Bridge::run() {
+    // The probe loop: re-reads every app's quarantine (other workers enter and lift them too) and
+    // probes a quarantined app when its probe is due.
+    std::vector<std::string> apps;
+    for (const auto& app : config_.apps) apps.push_back(app.id);
+    std::thread probes([this, apps] {
+        const consumers::QuarantineGate::Prober probe = [this](const std::string& app) {
+            // Entra's test connection: a filter for a user nobody has must answer 200.
+            const auto* runtime = &apps_.front();
+            for (const auto& a : apps_) {
+                if (a.config.id == app) runtime = &a;
+            }
+            const auto path = transforms::parse_scim_path("userName");
+            return probe_clients_.at(app)->send(transforms::find_request(
+                runtime->profile.users.mapping.resource_path, *path, "provbridge-probe-" + std::to_string(clock_.wall_ms())));
+        };
+        std::unique_lock lock(probe_mutex_);
+        while (!probe_stop_) {
+            lock.unlock();
+            gate_->tick(apps, probe);
+            lock.lock();
+            probe_cv_.wait_for(lock, config_.retry.poll_interval, [&] { return probe_stop_; });
+        }
+    });
+    auto result = worker_->run();
+    {
+        std::lock_guard lock(probe_mutex_);
+        probe_stop_ = true;
+    }
+    probe_cv_.notify_all();
+    probes.join();
+    return result;
+}
 
 void Bridge::request_stop() { worker_->request_stop(); }
 

@@ -272,6 +272,9 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                               {"skipped", c.skipped},
                               {"dead_lettered", c.dead_lettered},
                               {"duplicates", c.duplicates},
+                              {"parked", c.parked},
+                              {"retried", c.retried},
+                              {"lease_lost", c.lease_lost},
                               {"finished", c.finished()},
                               {"in_flight", in_flight}}
                              .dump()

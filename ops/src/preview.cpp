@@ -80,6 +80,19 @@ public:
         return CommitStatus::Recorded;
     }
     Result<bool> count_duplicate(const std::string& /*app*/) override { return true; }
+    // A preview parks nothing: it shows what the event would do now (and says when it would wait).
+    Result<ParkStatus> park(const ParkedEvent& /*event*/, ParkMode mode, std::int64_t /*due_ms*/) override {
+        return mode == ParkMode::Behind ? ParkStatus::NotQueued : ParkStatus::Parked;
+    }
+    Result<std::vector<ClaimedHead>> claim_due(const std::string& /*app*/, std::int64_t /*now_ms*/,
+                                               std::chrono::milliseconds /*lease*/, std::size_t /*max*/,
+                                               const std::string& /*owner*/) override {
+        return std::vector<ClaimedHead>{};
+    }
+    Result<LeaseStatus> reschedule(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
+                                   std::int64_t /*due_ms*/) override {
+        return LeaseStatus::Lost;
+    }
 
     std::optional<OutcomeRecord> committed;
     std::optional<OutcomeRecord> recorded;

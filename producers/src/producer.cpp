@@ -233,7 +233,9 @@ std::vector<Header> dead_letter_record_headers(const InboundRecord& original,
                                         h::kSourceTopic,    h::kSourcePartition,  h::kSourceOffset,
                                         h::kAttempts,       h::kFailedAt,         h::kTruncated,
                                         h::kOriginalSize,   h::kOriginalSha256,   h::kOriginalKeySize,
-                                        h::kHeadersDropped};
+                                        h::kHeadersDropped, h::kApp,              h::kErrorClass,
+                                        h::kHttpStatus,     h::kScimType,         h::kFirstFailedAt,
+                                        h::kErrorTrail};
     std::vector<Header> out;
     out.reserve(original.headers.size() + std::size(context));
     for (const auto& header : original.headers) {
@@ -252,6 +254,21 @@ std::vector<Header> dead_letter_record_headers(const InboundRecord& original,
     add(h::kSourceOffset, std::to_string(original.offset));
     add(h::kAttempts, std::to_string(info.attempts));
     add(h::kFailedAt, format_rfc3339_utc(info.failed_at_ms));
+    if (!info.app.empty()) add(h::kApp, info.app);
+    if (!info.error_class.empty()) add(h::kErrorClass, info.error_class);
+    if (info.http_status != 0) add(h::kHttpStatus, std::to_string(info.http_status));
+    if (!info.scim_type.empty()) add(h::kScimType, info.scim_type);
+    if (info.first_failed_at_ms != 0) add(h::kFirstFailedAt, format_rfc3339_utc(info.first_failed_at_ms));
+    if (!info.trail.empty()) {
+        nlohmann::json trail = nlohmann::json::array();
+        for (const auto& f : info.trail) {
+            trail.push_back({{"at", format_rfc3339_utc(f.at_ms)},
+                             {"code", f.code},
+                             {"http_status", f.http_status},
+                             {"detail", f.detail}});
+        }
+        add(h::kErrorTrail, trail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
     return out;
 }
 

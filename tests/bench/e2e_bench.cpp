@@ -213,6 +213,30 @@ int main(int argc, char** argv) {
         if (!wait_finished(worker, events + latency_events, std::chrono::seconds(600))) {
             throw std::runtime_error("latency run did not finish");
         }
+        std::cout << "4. Throughput with faults: a backlog of " << events
+                  << " events while the target answers 5% 429 (Retry-After: 1) and 5% 503\n";
+        const auto add_fault = [&](json rule) {
+            ScimRequest request;
+            request.method = HttpMethod::Post;
+            request.path = "/_admin/faults";
+            request.body = std::move(rule);
+            if (admin_client.send(request).status != 201) throw std::runtime_error("the target refused a fault rule");
+        };
+        add_fault({{"status", 429}, {"probability", 0.05}, {"seed", 7}, {"retryAfter", "1"}});
+        add_fault({{"status", 503}, {"probability", 0.05}, {"seed", 11}});
+        {
+            std::vector<std::future<Result<producers::DeliveryReport>>> faulted;
+            for (std::size_t i = 0; i < events; ++i) {
+                faulted.push_back(producer.send("provisioning.events", std::string(kApp) + "/user/ft-" + std::to_string(i),
+                                                assign_event("ft", i)));
+            }
+            for (auto& p : faulted) {
+                if (!p.get()) throw std::runtime_error("produce failed");
+            }
+        }
+        if (!wait_finished(worker, 2 * events + latency_events, std::chrono::seconds(900))) {
+            throw std::runtime_error("the run with faults did not finish");
+        }
         const long rss_kb = worker.peak_rss_kb();
         worker.stop(std::chrono::seconds(30));
 
@@ -224,16 +248,32 @@ int main(int argc, char** argv) {
         std::int64_t tp_last = 0;
         std::size_t created = 0;
         std::size_t throughput_done = 0;
+        std::int64_t ft_first = INT64_MAX;
+        std::int64_t ft_last = 0;
+        std::size_t ft_done = 0;
+        std::size_t ft_retried = 0;
+        std::size_t dead_lettered = 0;
+        std::vector<std::int64_t> tp_finish;
+        std::vector<std::int64_t> ft_finish;
         std::ofstream timeline(out_dir + "/e2e-throughput.csv");
         std::ofstream latency_csv(out_dir + "/e2e-latency.csv");
         timeline << "finished_at_ms\n";
         latency_csv << "latency_ms\n";
         for (const auto& r : records) {
             if (r.action == Action::Create) ++created;
+            if (r.status == OutcomeStatus::DeadLettered) ++dead_lettered;
+            if (r.object_id.rfind("ft-", 0) == 0) {
+                ft_first = std::min(ft_first, r.started_at_ms);
+                ft_last = std::max(ft_last, r.finished_at_ms);
+                ++ft_done;
+                ft_finish.push_back(r.finished_at_ms);
+                if (r.attempts > 1) ++ft_retried;
+            }
             if (r.object_id.rfind("tp-", 0) == 0) {
                 tp_first = std::min(tp_first, r.started_at_ms);
                 tp_last = std::max(tp_last, r.finished_at_ms);
                 ++throughput_done;
+                tp_finish.push_back(r.finished_at_ms);
                 timeline << r.finished_at_ms << "\n";
             } else if (r.object_id.rfind("lat-", 0) == 0 && r.answered_at_ms > 0) {
                 const double ms = static_cast<double>(r.answered_at_ms - r.produced_at_ms);
@@ -245,6 +285,35 @@ int main(int argc, char** argv) {
         latency_csv.close();
         const double tp_seconds = static_cast<double>(tp_last - tp_first) / 1000.0;
         const double throughput = tp_seconds > 0 ? static_cast<double>(throughput_done) / tp_seconds : 0;
+        const double ft_seconds = static_cast<double>(ft_last - ft_first) / 1000.0;
+        const double ft_throughput = ft_seconds > 0 ? static_cast<double>(ft_done) / ft_seconds : 0;
+        // The rate at which 99% of a backlog is done: with faults the last events finish only after
+        // their backoff (the unluckiest failed several times in a row), which says how long a
+        // retry waits, not how fast the bridge works.
+        const auto rate_99 = [](std::vector<std::int64_t> finish, std::int64_t first) {
+            if (finish.empty()) return 0.0;
+            std::sort(finish.begin(), finish.end());
+            const auto n = static_cast<std::size_t>(0.99 * static_cast<double>(finish.size()));
+            const double seconds = static_cast<double>(finish[std::max<std::size_t>(n, 1) - 1] - first) / 1000.0;
+            return seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
+        };
+        std::sort(tp_finish.begin(), tp_finish.end());
+        std::sort(ft_finish.begin(), ft_finish.end());
+        const std::int64_t ft_at_99 =
+            ft_finish.empty() ? 0 : ft_finish[static_cast<std::size_t>(0.99 * static_cast<double>(ft_finish.size() - 1))];
+        const double tp_rate_99 = rate_99(tp_finish, tp_first);
+        const double ft_rate_99 = rate_99(ft_finish, ft_first);
+        // The steady rate while the backlog is worked off: events finished between the 10th and the
+        // 90th percentile of finish times, per second (sorted above).
+        const auto rate_mid = [](const std::vector<std::int64_t>& finish) {
+            if (finish.size() < 10) return 0.0;
+            const auto lo = finish.size() / 10;
+            const auto hi = finish.size() * 9 / 10;
+            const double seconds = static_cast<double>(finish[hi] - finish[lo]) / 1000.0;
+            return seconds > 0 ? static_cast<double>(hi - lo) / seconds : 0.0;
+        };
+        const double tp_rate_mid = rate_mid(tp_finish);
+        const double ft_rate_mid = rate_mid(ft_finish);
         const json result = {{"events", events},
                              {"created", created},
                              {"throughput_events_per_s", throughput},
@@ -254,6 +323,13 @@ int main(int argc, char** argv) {
                              {"latency_p99_ms", percentile(latencies, 0.99)},
                              {"latency_max_ms", percentile(latencies, 1.0)},
                              {"worker_peak_rss_mb", static_cast<double>(rss_kb) / 1024.0},
+                             {"faults_throughput_events_per_s", ft_throughput},
+                             {"faults_retried_events", ft_retried},
+                             {"throughput_99_events_per_s", tp_rate_99},
+                             {"faults_throughput_99_events_per_s", ft_rate_99},
+                             {"throughput_mid_events_per_s", tp_rate_mid},
+                             {"faults_throughput_mid_events_per_s", ft_rate_mid},
+                             {"dead_lettered", dead_lettered},
                              {"concurrency", concurrency},
                              {"cpus", std::thread::hardware_concurrency()}};
         std::ofstream(out_dir + "/e2e.json") << result.dump(2) << "\n";
@@ -264,6 +340,18 @@ int main(int argc, char** argv) {
         std::printf("%-44s %10.1f\n", "latency p50 ms (produced -> SCIM answered)", percentile(latencies, 0.5));
         std::printf("%-44s %10.1f\n", "latency p99 ms", percentile(latencies, 0.99));
         std::printf("%-44s %10.1f\n", "worker peak RSS MB", static_cast<double>(rss_kb) / 1024.0);
+        std::printf("%-44s %10.0f\n", "with 5% 429 + 5% 503: user creations/s", ft_throughput);
+        std::printf("%-44s %9.0f%%\n", "with faults / without (all events)", throughput > 0 ? 100.0 * ft_throughput / throughput : 0);
+        std::printf("%-44s %10.0f\n", "first 99%: creations/s without faults", tp_rate_99);
+        std::printf("%-44s %10.0f\n", "first 99%: creations/s with faults", ft_rate_99);
+        std::printf("%-44s %9.0f%%\n", "with faults / without (first 99%)", tp_rate_99 > 0 ? 100.0 * ft_rate_99 / tp_rate_99 : 0);
+        std::printf("%-44s %10.0f\n", "steady (10%-90%): creations/s without faults", tp_rate_mid);
+        std::printf("%-44s %10.0f\n", "steady (10%-90%): creations/s with faults", ft_rate_mid);
+        std::printf("%-44s %9.0f%%\n", "with faults / without (steady)", tp_rate_mid > 0 ? 100.0 * ft_rate_mid / tp_rate_mid : 0);
+        std::printf("%-44s %10.1f\n", "faults run: seconds from 99% to the last",
+                    static_cast<double>(ft_last - ft_at_99) / 1000.0);
+        std::printf("%-44s %10zu\n", "events retried in the faults run", ft_retried);
+        std::printf("%-44s %10zu\n", "dead-lettered (should be 0)", dead_lettered);
         std::printf("%-44s %10zu\n", "accounts created", created);
 
         std::ofstream plot(out_dir + "/e2e.gnuplot");

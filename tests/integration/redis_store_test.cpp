@@ -12,6 +12,7 @@
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/clock.hpp"
+#include "provbridge/core/dead_letter.hpp"
 #include "provbridge/ops/local_services.hpp"
 #include "provbridge/ops/process.hpp"
 #include "redis_fixture.hpp"
@@ -750,6 +751,203 @@ TEST_F(RedisStoreTest, LinkForAnUnknownObjectTypeIsRefusedWithoutWriting) {
 }
 
 // Not an assertion on time: prints the figure for the report.
+// A record with every kind of byte: NUL, bytes that are not UTF-8, a binary key and headers.
+InboundRecord binary_record() {
+    InboundRecord r;
+    r.topic = "provisioning.events";
+    r.partition = 2;
+    r.offset = 41;
+    r.timestamp_ms = 1714557600123;
+    r.key = std::string("app/user/\xff\x00z", 12);
+    r.value = std::string("{\"id\":\"e\"}\x00\xc3\x28\xfe", 14);
+    r.headers = {{"traceparent", "00-abc-01"}, {"bin", std::string("\x00\x01\xff", 3)}, {"empty", ""},
+                 {std::string("n\xff" "ame"), "v"}};
+    return r;
+}
+
+void expect_same_record(const InboundRecord& a, const InboundRecord& b) {
+    EXPECT_EQ(a.topic, b.topic);
+    EXPECT_EQ(a.partition, b.partition);
+    EXPECT_EQ(a.offset, b.offset);
+    EXPECT_EQ(a.timestamp_ms, b.timestamp_ms);
+    EXPECT_EQ(a.key, b.key);
+    EXPECT_EQ(a.value, b.value);
+    ASSERT_EQ(a.headers.size(), b.headers.size());
+    for (std::size_t i = 0; i < a.headers.size(); ++i) {
+        EXPECT_EQ(a.headers[i].name, b.headers[i].name);
+        EXPECT_EQ(a.headers[i].value, b.headers[i].value);
+    }
+}
+
+TEST_F(RedisStoreTest, DeadLetterKeepsTheOriginalRecordByteExactly) {
+    auto store = make_store();
+    auto reader = make_reader();
+    auto record = record_for(make_event(app(), "e-orig", "u-1"), Action::Create, OutcomeStatus::DeadLettered);
+    record.code = "BadRequest";
+    auto commit = commit_of(record, std::nullopt, true);
+    commit.original = binary_record();
+    ASSERT_TRUE(store.commit(commit));
+
+    auto dlq = reader.dead_letters(app(), 10);
+    ASSERT_TRUE(dlq) << dlq.error().message;
+    ASSERT_EQ(dlq->size(), 1u);
+    auto original = consumers::original_record(dlq->front());
+    ASSERT_TRUE(original) << original.error().message;
+    ASSERT_TRUE(original->has_value());
+    expect_same_record(**original, binary_record());
+
+    // The codec on its own, and its refusals.
+    auto round = consumers::decode_record_bytes(consumers::encode_record(binary_record()), "test");
+    ASSERT_TRUE(round) << round.error().message;
+    expect_same_record(*round, binary_record());
+    EXPECT_FALSE(consumers::decode_record_bytes("{\"format\":1}", "test"));
+    EXPECT_FALSE(consumers::decode_record_bytes("not json", "test"));
+
+    // An entry without the field (written before originals were kept) has no original.
+    StreamEntry older;
+    older.id = "1-0";
+    auto none = consumers::original_record(older);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(RedisStoreTest, AnOriginalOverTheLimitIsNotIndexedButItsSizeIs) {
+    auto store = make_store();
+    auto reader = make_reader();
+    auto record = record_for(make_event(app(), "e-big", "u-1"), Action::None, OutcomeStatus::DeadLettered);
+    auto commit = commit_of(record, std::nullopt, true);
+    InboundRecord big;
+    big.value.assign(RedisStateStore::kMaxIndexedRecordBytes + 1, 'x');
+    commit.original = big;
+    ASSERT_TRUE(store.commit(commit));
+    auto dlq = reader.dead_letters(app(), 10);
+    ASSERT_TRUE(dlq);
+    ASSERT_EQ(dlq->size(), 1u);
+    EXPECT_EQ(dlq->front().fields.count("record"), 0u);
+    EXPECT_EQ(dlq->front().fields.at("record_omitted"), std::to_string(RedisStateStore::kMaxIndexedRecordBytes + 1));
+}
+
+TEST_F(RedisStoreTest, TheOutcomeOfAReplayRemovesTheEntryItReplays) {
+    auto store = make_store();
+    auto reader = make_reader();
+    const auto event = make_event(app(), "e-r", "u-1");
+    auto failed = record_for(event, Action::Create, OutcomeStatus::DeadLettered);
+    failed.code = "BadRequest";
+    auto first = commit_of(failed, std::nullopt, true);
+    first.original = binary_record();
+    ASSERT_TRUE(store.commit(first));
+    auto other = commit_of(record_for(make_event(app(), "e-other", "u-2"), Action::Create, OutcomeStatus::DeadLettered),
+                           std::nullopt, true);
+    ASSERT_TRUE(store.commit(other));
+    auto index = reader.dead_letters(app(), 10);
+    ASSERT_TRUE(index);
+    ASSERT_EQ(index->size(), 2u);
+    const std::string entry = index->front().id;
+
+    // The replay fails again: a new entry replaces the one it replays, in one step.
+    auto again = record_for(event, Action::Create, OutcomeStatus::DeadLettered);
+    again.event_id = replay_event_id("e-r", entry);
+    again.code = "Conflict";
+    auto second = commit_of(again, std::nullopt, true);
+    second.original = binary_record();
+    second.replay_of = entry;
+    ASSERT_EQ(*store.commit(second), CommitStatus::Recorded);
+    index = reader.dead_letters(app(), 10);
+    ASSERT_TRUE(index);
+    ASSERT_EQ(index->size(), 2u);
+    EXPECT_EQ(index->at(0).fields.at("event_id"), "e-other");
+    EXPECT_EQ(index->at(1).fields.at("event_id"), again.event_id);
+    EXPECT_EQ(index->at(1).fields.at("code"), "Conflict");
+    const std::string second_entry = index->at(1).id;
+
+    // The replay of the replay is applied: its entry is gone, nothing is added.
+    auto applied = record_for(event, Action::Create, OutcomeStatus::Applied);
+    applied.event_id = replay_event_id("e-r", second_entry);
+    auto third = commit_of(applied);
+    third.replay_of = second_entry;
+    ASSERT_EQ(*store.commit(third), CommitStatus::Recorded);
+    index = reader.dead_letters(app(), 10);
+    ASSERT_TRUE(index);
+    ASSERT_EQ(index->size(), 1u);
+    EXPECT_EQ(index->front().fields.at("event_id"), "e-other");
+
+    // Every outcome stays in the log, the original failure included.
+    EXPECT_EQ(*reader.count_log(app()), 4);
+    auto original = reader.outcome(app(), kSource, "e-r");
+    ASSERT_TRUE(original && original->has_value());
+    EXPECT_EQ((*original)->status, OutcomeStatus::DeadLettered);
+
+    // A replay mark that is not a stream id (any producer can set the header) changes nothing
+    // and does not fail the commit.
+    auto odd = record_for(make_event(app(), "e-odd", "u-3"), Action::Create, OutcomeStatus::Applied);
+    auto fourth = commit_of(odd);
+    fourth.replay_of = "not-an-id";
+    EXPECT_EQ(*store.commit(fourth), CommitStatus::Recorded);
+    fourth.record.event_id = "e-odd2";
+    fourth.replay_of = index->front().id + "x";
+    EXPECT_EQ(*store.commit(fourth), CommitStatus::Recorded);
+    EXPECT_EQ(*reader.count_dead_letters(app()), 1);
+}
+
+TEST_F(RedisStoreTest, DeadLettersAreListedInPagesFilteredFoundByIdAndDeleted) {
+    auto store = make_store();
+    auto reader = make_reader();
+    for (int i = 0; i < 25; ++i) {
+        auto record = record_for(make_event(app(), "e-" + std::to_string(i), "u-" + std::to_string(i)), Action::Create,
+                                 OutcomeStatus::DeadLettered);
+        record.code = i % 5 == 0 ? "Conflict" : "BadRequest";
+        ASSERT_TRUE(store.commit(commit_of(record, std::nullopt, true)));
+    }
+    // A damaged entry is listed, not fatal to the listing.
+    RedisConnection admin(options());
+    ASSERT_TRUE(admin.call({"XADD", keys().dead_letters(app()), "*", "event_id", "broken", "code", "BadRequest", "json",
+                            "{not json"}));
+
+    auto all = reader.all_dead_letters(app(), {}, 4);
+    ASSERT_TRUE(all) << all.error().message;
+    ASSERT_EQ(all->size(), 26u);
+    for (std::size_t i = 0; i < 25; ++i) EXPECT_EQ(all->at(i).fields.at("event_id"), "e-" + std::to_string(i));
+    EXPECT_TRUE(all->at(24).decode_error.empty());
+    EXPECT_FALSE(all->at(25).decode_error.empty());
+    std::set<std::string> ids;
+    for (const auto& e : *all) ids.insert(e.id);
+    EXPECT_EQ(ids.size(), 26u) << "a page boundary repeated an entry";
+
+    consumers::DeadLetterFilter conflicts;
+    conflicts.code = "Conflict";
+    auto filtered = reader.all_dead_letters(app(), conflicts, 3);
+    ASSERT_TRUE(filtered);
+    EXPECT_EQ(filtered->size(), 5u);
+    consumers::DeadLetterFilter later;
+    later.since_ms = *consumers::stream_id_ms(all->at(25).id) + 1;
+    auto none = reader.all_dead_letters(app(), later);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty());
+
+    auto one = reader.dead_letter(app(), all->at(7).id);
+    ASSERT_TRUE(one) << one.error().message;
+    ASSERT_TRUE(one->has_value());
+    EXPECT_EQ((*one)->fields.at("event_id"), "e-7");
+    auto unknown = reader.dead_letter(app(), "1-0");
+    ASSERT_TRUE(unknown);
+    EXPECT_FALSE(unknown->has_value());
+    EXPECT_FALSE(reader.dead_letter(app(), "seven"));
+
+    EXPECT_EQ(*reader.count_dead_letters(app()), 26);
+    auto removed = reader.delete_dead_letters(app(), {all->at(7).id, all->at(8).id, "1-0"});
+    ASSERT_TRUE(removed) << removed.error().message;
+    EXPECT_EQ(*removed, 2);
+    EXPECT_EQ(*reader.count_dead_letters(app()), 24);
+    EXPECT_FALSE(reader.delete_dead_letters(app(), {"x"}));
+
+    EXPECT_TRUE(consumers::is_stream_id("1712345678901-0"));
+    EXPECT_FALSE(consumers::is_stream_id("1712345678901"));
+    EXPECT_FALSE(consumers::is_stream_id("-1"));
+    EXPECT_FALSE(consumers::is_stream_id("1-2-3"));
+    EXPECT_EQ(ProvisioningLogReader::next_start("5-9"), "5-10");
+    EXPECT_EQ(ProvisioningLogReader::next_start("5-18446744073709551615"), "6-0");
+}
+
 TEST_F(RedisStoreTest, TenThousandLoadCommitPairsOnOneConnection) {
     auto store = make_store();
     constexpr int kPairs = 10000;

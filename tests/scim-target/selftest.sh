@@ -437,6 +437,223 @@ expect_js "[b.requests, Object.keys(b.byRoute).length]" "[0,0]" "reset cleared c
 scim POST /Users "$U1_BODY"
 expect_status 201 "same userName can be created again after reset"
 
+# ---------------------------------------------------------------- faults: probability, drop; latency; token rotation
+
+# treq METHOD URL [BODY]: like scim/admin (full URL), also sets CURL_RC and TIME (curl's %{time_total}, seconds)
+treq() {
+    local method="$1" url="$2" body="${3-}"
+    local args=(-s -o "$WORK/body" -w '%{http_code} %{time_total}' -X "$method" --max-time 30)
+    local auth="${AUTH-Bearer $TOKEN}"
+    if [ -n "$auth" ]; then args+=(-H "Authorization: $auth"); fi
+    if [ -n "$body" ]; then args+=(-H "Content-Type: application/scim+json" --data-binary "$body"); fi
+    local out
+    rm -f "$WORK/body"
+    out="$(curl "${args[@]}" "$url")"; CURL_RC=$?
+    STATUS="${out%% *}"; TIME="${out#* }"
+    BODY="$(cat "$WORK/body" 2>/dev/null || true)"
+}
+# expect_time EXPR DESC: EXPR over t = TIME (seconds)
+expect_time() {
+    if [ "$(jseval "(t => $1)(Number(s))" "$TIME")" = "true" ]; then ok "$2 (${TIME}s)"; else bad "$2" "time_total ${TIME}s, wanted $1 [HTTP $STATUS]"; fi
+}
+# statuses N METHOD PATH: STATUSES = space-separated statuses of N sequential SCIM requests
+FAULTED=0   # injected error answers seen in this section
+statuses() {
+    local n="$1" method="$2" path="$3" out=""
+    for _ in $(seq 1 "$n"); do
+        scim "$method" "$path"
+        out+="${out:+ }$STATUS"
+        if [ "$STATUS" != 200 ]; then FAULTED=$((FAULTED + 1)); fi
+    done
+    STATUSES="$out"
+}
+# mulberry32 SEED P N: the documented hit sequence (503 = hit, 200 = miss)
+mulberry32() {
+    jseval "(() => { let a = $1 >>> 0; const r = () => { a = (a + 0x6D2B79F5) | 0; let t = Math.imul(a ^ (a >>> 15), 1 | a);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t; return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+        return Array.from({length: $3}, () => r() < $2 ? 503 : 200).join(' '); })()" ""
+}
+
+admin POST /reset
+expect_status 204 "POST /_admin/reset before the fault/latency/token checks"
+admin GET /stats
+expect_js "[b.delayed, JSON.stringify(b.faults)]" '[0,"{\"applied\":0,\"answered\":0,\"dropped\":0,\"skipped\":0}"]' "/_admin/stats: delayed and faults counters start at 0"
+
+# probability + seed
+admin POST /faults '{"status":503,"probability":0.5,"seed":42,"match":"GET /Users"}'
+expect_status 201 "POST /_admin/faults with probability and seed"
+expect_js "JSON.stringify(b)" '[{"status":503,"match":"GET /Users","probability":0.5,"seed":42,"count":null}]' "probabilistic rule listed (count null = until removed)"
+scim POST /Users "{\"schemas\":[\"$CORE\"],\"userName\":\"random-1\"}"
+RU="$(js b.id)"
+statuses 20 GET "/Users?count=1"
+SEQ1="$STATUSES"
+scim GET "/Users/$RU"
+expect_status 200 "probabilistic rule leaves other routes alone"
+admin GET /faults
+expect_js "b.length === 1 && b[0].count === null" "true" "probabilistic rule without count is still there after 20 requests"
+admin DELETE /faults
+admin POST /faults '{"status":503,"probability":0.5,"seed":42,"match":"GET /Users"}'
+statuses 20 GET "/Users?count=1"
+SEQ2="$STATUSES"
+if [ "$SEQ1" = "$SEQ2" ]; then ok "same seed, same sequence twice: $SEQ1"; else bad "same seed, same sequence twice" "$SEQ1 / $SEQ2"; fi
+if [[ " $SEQ1 " == *" 200 "* && " $SEQ1 " == *" 503 "* ]]; then ok "p=0.5 sequence has hits and misses"; else bad "p=0.5 sequence has hits and misses" "$SEQ1"; fi
+EXPECTED_SEQ="$(mulberry32 42 0.5 20)"
+if [ "$SEQ1" = "$EXPECTED_SEQ" ]; then ok "sequence is mulberry32(seed), hit when next() < p"; else bad "sequence is mulberry32(seed)" "got $SEQ1, expected $EXPECTED_SEQ"; fi
+admin DELETE /faults
+# a miss falls through to the next rule
+admin POST /faults '{"status":503,"probability":0.5,"seed":42,"match":"GET /Users"}'
+admin POST /faults '{"status":429,"count":100}'
+expect_js "b.map(f => f.status + ':' + f.count).join(',')" "503:null,429:100" "two rules queued"
+statuses 20 GET "/Users?count=1"
+if [ "$STATUSES" = "${SEQ1//200/429}" ]; then ok "requests the probabilistic rule misses fall through to the next rule"; else bad "misses fall through to the next rule" "got $STATUSES, expected ${SEQ1//200/429}"; fi
+admin DELETE /faults
+# probability + count: stops after count hits
+admin POST /faults '{"status":500,"probability":0.5,"seed":7,"count":3,"match":"GET /Users"}'
+expect_js "[b[0].count, b[0].seed]" "[3,7]" "probabilistic rule with count"
+N500=0
+for i in $(seq 1 60); do
+    scim GET "/Users?count=1"
+    if [ "$STATUS" = 500 ]; then N500=$((N500 + 1)); FAULTED=$((FAULTED + 1)); fi
+    admin GET /faults
+    [ "$(js b.length)" = 0 ] && break
+done
+if [ "$N500" = 3 ] && [ "$(js b.length)" = 0 ]; then ok "probabilistic rule with count 3 applied 3 times, then removed (after $i requests)"; else bad "probabilistic rule with count 3" "$N500 hits, rules left: $BODY"; fi
+scim GET "/Users?count=1"
+expect_status 200 "no fault after the probabilistic rule is used up"
+admin POST /faults '{"status":503,"probability":0.25}'
+expect_js "[b[0].probability, Number.isInteger(b[0].seed), b[0].count]" "[0.25,true,null]" "no seed given: a random seed is listed"
+admin DELETE /faults
+for bodyjson in '{"status":503,"probability":0}' '{"status":503,"probability":1.5}' '{"status":503,"probability":"x"}' \
+                '{"status":503,"probability":0.5,"seed":1.5}' '{"status":503,"probability":0.5,"seed":"abc"}' \
+                '{"drop":"yes"}' '{"count":2}' '{"drop":false}' '{"drop":true,"status":42}'; do
+    admin POST /faults "$bodyjson"
+    expect_status 400 "POST /_admin/faults refused: $bodyjson"
+done
+admin GET /faults
+expect_js "b.length" "0" "refused rules were not added"
+admin POST /faults '{"status":503,"probability":1}'
+expect_js "b[0].count === 1 && !('seed' in b[0]) && !('probability' in b[0])" "true" "probability 1 is the plain rule (count 1)"
+admin DELETE /faults
+
+# drop
+admin GET /users
+USERS_BEFORE="$(js b.length)"
+admin POST /faults '{"drop":true,"match":"POST /Users"}'
+expect_status 201 "POST /_admin/faults with drop (no status)"
+expect_js "JSON.stringify(b)" '[{"match":"POST /Users","drop":true,"count":1}]' "drop rule listed"
+treq POST "$BASE/Users" "{\"schemas\":[\"$CORE\"],\"userName\":\"dropped-1\"}"
+if [ "$CURL_RC" = 52 ] || [ "$CURL_RC" = 56 ]; then ok "drop: curl gets a connection error (exit $CURL_RC)"; else bad "drop: curl gets a connection error" "curl exit $CURL_RC, HTTP $STATUS: ${BODY:0:200}"; fi
+admin GET /users
+expect_js "b.length" "$USERS_BEFORE" "drop: store not touched"
+admin GET "/requests?limit=1"
+expect_js "[b[0].method, b[0].path, b[0].body && b[0].body.userName, b[0].status]" '["POST","/Users","dropped-1",0]' "drop: request log has the body and status 0"
+treq POST "$BASE/Users" "{\"schemas\":[\"$CORE\"],\"userName\":\"dropped-1\"}"
+if [ "$CURL_RC" = 0 ] && [ "$STATUS" = 201 ]; then ok "drop rule used up: next POST /Users answered 201"; else bad "drop rule used up" "curl exit $CURL_RC, HTTP $STATUS"; fi
+admin POST /faults '{"drop":true,"delayMs":400}'
+treq GET "$BASE/Users?count=1"
+if [ "$CURL_RC" = 52 ] || [ "$CURL_RC" = 56 ]; then ok "drop with delayMs: connection error (exit $CURL_RC)"; else bad "drop with delayMs: connection error" "curl exit $CURL_RC, HTTP $STATUS"; fi
+expect_time "t >= 0.39" "drop with delayMs: dropped after the delay"
+admin POST /faults '{"drop":true,"probability":0.5,"seed":42,"count":2,"match":"GET /Users"}'
+DROPSEQ=""
+for _ in $(seq 1 10); do treq GET "$BASE/Users?count=1"; DROPSEQ+="${DROPSEQ:+ }$CURL_RC"; done
+EXPECTED_DROPSEQ="$(jseval "(() => { let n = 0; return s.split(' ').map(x => x === '503' && n < 2 ? (n++, 'X') : '0').join(' '); })()" "$(mulberry32 42 0.5 10)")"
+if [ "$(sed -E 's/\b(52|56)\b/X/g' <<<"$DROPSEQ")" = "$EXPECTED_DROPSEQ" ]; then ok "probabilistic drop with count 2 follows the seed (curl exits: $DROPSEQ)"; else bad "probabilistic drop" "curl exits $DROPSEQ, expected (X = 52/56) $EXPECTED_DROPSEQ"; fi
+admin DELETE /faults
+
+# latency
+admin GET /latency
+expect_js "JSON.stringify(b)" '{"delayMs":0}' "GET /_admin/latency: off by default"
+AUTH="Bearer $TOKEN" req PUT "$ORIGIN/_admin/latency" '{"delayMs":600}' application/json
+expect_status 200 "PUT /_admin/latency"
+expect_js "b.delayMs" "600" "PUT /_admin/latency answers the delay"
+admin GET /latency
+expect_js "b.delayMs" "600" "GET /_admin/latency reads it back"
+treq GET "$BASE/Users?count=1"
+expect_status 200 "latency: request still answered"
+expect_time "t >= 0.59 && t < 10" "latency: SCIM request takes at least the delay"
+AUTH="" treq GET "$BASE/Users?count=1"
+expect_status 401 "latency: unauthenticated request gets 401"
+expect_time "t >= 0.59" "latency: applies before auth (401 delayed too)"
+treq GET "$ORIGIN/_admin/stats"
+expect_time "t < 0.4" "latency: /_admin requests are not delayed"
+admin POST /faults '{"status":503,"delayMs":400,"match":"GET /Users"}'
+treq GET "$BASE/Users?count=1"
+expect_status 503 "latency + fault: fault still applied"
+FAULTED=$((FAULTED + 1))
+expect_time "t >= 0.99" "latency + fault delayMs add up (600 + 400 ms)"
+admin GET /stats
+expect_js "b.delayed" "3" "/_admin/stats delayed counts delayed SCIM requests"
+for bodyjson in '{"delayMs":-1}' '{"delayMs":600001}' '{}' '{"delayMs":"x"}' '[600]'; do
+    req PUT "$ORIGIN/_admin/latency" "$bodyjson" application/json
+    expect_status 400 "PUT /_admin/latency refused: $bodyjson"
+done
+admin GET /latency
+expect_js "b.delayMs" "600" "refused PUTs left the latency unchanged"
+req PUT "$ORIGIN/_admin/latency" '{"delayMs":0}' application/json
+expect_js "b.delayMs" "0" "PUT /_admin/latency 0 turns it off"
+treq GET "$BASE/Users?count=1"
+expect_time "t < 0.4" "latency off: request fast again"
+
+# token rotation
+admin GET /token
+expect_js "JSON.stringify(b)" '{"rotated":false}' "GET /_admin/token: not rotated"
+NEWTOKEN="rotated-$RANDOM$RANDOM"
+req PUT "$ORIGIN/_admin/token" "{\"token\":\"$NEWTOKEN\"}" application/json
+expect_status 200 "PUT /_admin/token"
+expect_js "JSON.stringify(b)" '{"rotated":true}' "PUT /_admin/token answers {rotated: true} only"
+admin GET /token
+expect_js "JSON.stringify(b)" '{"rotated":true}' "GET /_admin/token: rotated, token not revealed"
+if grep -q -e "$NEWTOKEN" -e "$TOKEN" <<<"$BODY"; then bad "GET /_admin/token never contains a token"; else ok "GET /_admin/token never contains a token"; fi
+scim GET "/Users?count=1"
+expect_scim_error 401 "" "rotated: old token gets 401 on /scim/v2"
+expect_header "WWW-Authenticate" "Bearer" "rotated: 401 carries WWW-Authenticate: Bearer"
+AUTH="Bearer $NEWTOKEN" scim GET "/Users?count=1"
+expect_status 200 "rotated: new token gets 200 on /scim/v2"
+admin GET /stats
+expect_status 200 "rotated: /_admin still takes the start-up token"
+AUTH="Bearer $NEWTOKEN" admin GET /stats
+expect_status 401 "rotated: /_admin refuses the rotated token"
+for bodyjson in '{"token":""}' '{"token":"a b"}' '{"token":" x"}' '{"token":123}' '{}'; do
+    req PUT "$ORIGIN/_admin/token" "$bodyjson" application/json
+    expect_status 400 "PUT /_admin/token refused: $bodyjson"
+done
+AUTH="Bearer $NEWTOKEN" scim GET "/Users?count=1"
+expect_status 200 "refused PUTs left the rotated token in place"
+req PUT "$ORIGIN/_admin/token" "{\"token\":\"$TOKEN\"}" application/json
+expect_js "b.rotated" "false" "PUT the start-up token: rotated false"
+scim GET "/Users?count=1"
+expect_status 200 "start-up token accepted again"
+AUTH="Bearer $NEWTOKEN" scim GET "/Users?count=1"
+expect_status 401 "previous rotated token now refused"
+req PUT "$ORIGIN/_admin/token" "{\"token\":\"$NEWTOKEN\"}" application/json
+admin DELETE /token
+expect_status 204 "DELETE /_admin/token"
+scim GET "/Users?count=1"
+expect_status 200 "DELETE /_admin/token restores the start-up token"
+admin GET /token
+expect_js "b.rotated" "false" "after DELETE /_admin/token: rotated false"
+
+# counters, then reset restores latency and token
+admin GET /stats
+expect_js "[b.faults.answered, b.faults.dropped, b.faults.applied === b.faults.answered + b.faults.dropped, b.faults.skipped > 0]" "[$FAULTED,4,true,true]" "/_admin/stats faults: answered, dropped, applied, skipped"
+expect_js "b.byStatus['503'] + b.byStatus['429'] + b.byStatus['500'] === $FAULTED && b.byStatus['000'] === undefined" "true" "byStatus counts answered faults, not dropped connections"
+req PUT "$ORIGIN/_admin/token" "{\"token\":\"$NEWTOKEN\"}" application/json
+req PUT "$ORIGIN/_admin/latency" '{"delayMs":5000}' application/json
+admin POST /faults '{"status":503,"probability":0.5}'
+admin POST /reset
+expect_status 204 "POST /_admin/reset"
+admin GET /latency
+expect_js "b.delayMs" "0" "reset turns latency off"
+admin GET /token
+expect_js "b.rotated" "false" "reset restores the start-up token"
+admin GET /faults
+expect_js "b.length" "0" "reset clears probabilistic rules"
+admin GET /stats
+expect_js "[b.delayed, b.faults.applied, b.faults.skipped]" "[0,0,0]" "reset clears delayed and faults counters"
+treq GET "$BASE/Users?count=1"
+if [ "$STATUS" = 200 ]; then ok "after reset: start-up token, no delay"; else bad "after reset" "HTTP $STATUS"; fi
+expect_time "t < 0.4" "after reset: no latency"
+
 # ---------------------------------------------------------------- shutdown
 
 stop_server generic

@@ -4,12 +4,37 @@
 // A real SCIM server built on SCIMMY + scimmy-routers (Express 4) with a small
 // in-memory store, plus a few handlers/middlewares in front of SCIMMY that work
 // around known SCIMMY 1.3.5 / scimmy-routers 1.3.2 quirks (see README.md), and
-// an /_admin API for tests (store dump, request log, counters, fault injection).
+// an /_admin API for tests (store dump, request log, counters, fault injection,
+// latency, token rotation).
 //
 // Usage: node server.js [--port N] [--host 127.0.0.1] [--token T] [--strict-replace]
 //                       [--behave-like generic|leapsome|elium|genesys]
 //        (token also from env SCIM_TARGET_TOKEN, mode from SCIM_TARGET_BEHAVE_LIKE;
 //         port 0 = ephemeral)
+//
+// Admin API (/_admin, always the start-up token, even after PUT /_admin/token;
+// full description in README.md):
+//   POST   /_admin/faults   {status, count, match, detail, scimType, retryAfter, delayMs,
+//                            echoAuthorization, probability, seed, drop}
+//          status     HTTP status to answer (100-599); not needed when drop is true
+//          count      applications before the rule is removed (default 1; with
+//                     probability < 1 and no count: until removed, listed as null)
+//          probability 0 < p <= 1 (default 1): each matching request is hit when the
+//                     rule's mulberry32 PRNG (seeded with `seed`, an integer; random
+//                     and listed when not given) returns a value < p; a request
+//                     that is not hit falls through to later rules / normal handling
+//          drop       true: destroy the connection (req.socket.destroy()) instead of
+//                     answering: the client sees an empty reply / connection reset
+//          delayMs    wait before answering or dropping (adds to /_admin/latency)
+//   GET    /_admin/faults, DELETE /_admin/faults
+//   PUT    /_admin/latency  {delayMs: 0..600000}: delay every /scim/v2 request
+//                            (before auth, faults and handling; 0 = off); GET reads it
+//   PUT    /_admin/token    {token}: the bearer token /scim/v2 accepts from now on (the
+//                            old one gets 401); DELETE restores the start-up token;
+//                            GET answers only {rotated: true|false}
+//   GET    /_admin/stats    {requests, byRoute, byStatus, users, groups, delayed,
+//                            faults: {applied, answered, dropped, skipped}}
+//   POST   /_admin/reset    store, counters, log, faults, latency and token back to start-up
 
 import express from "express";
 import SCIMMY from "scimmy";
@@ -578,15 +603,19 @@ function candidates(store, terms) {
 
 // ---------------------------------------------------- stats / request log ----
 
-const stats = {requests: 0, byRoute: Object.create(null), byStatus: Object.create(null)};
+const stats = {requests: 0, byRoute: Object.create(null), byStatus: Object.create(null),
+    delayed: 0, faults: {applied: 0, answered: 0, dropped: 0, skipped: 0}};
 let ring = new Array(LOG_CAPACITY);
 let ringNext = 0, ringCount = 0;
 let faults = [];
+let latencyMs = 0;         // PUT /_admin/latency: delay before every /scim/v2 request
 
 function resetStats() {
     stats.requests = 0;
     stats.byRoute = Object.create(null);
     stats.byStatus = Object.create(null);
+    stats.delayed = 0;
+    stats.faults = {applied: 0, answered: 0, dropped: 0, skipped: 0};
     ring = new Array(LOG_CAPACITY);
     ringNext = 0;
     ringCount = 0;
@@ -617,8 +646,11 @@ app.disable("x-powered-by");
 app.disable("etag");                 // ServiceProviderConfig says etag unsupported
 app.set("query parser", "simple");   // node:querystring; values always strings (or arrays if repeated)
 
-const expectedAuth = Buffer.from("Bearer " + opts.token);
-function authorised(req) {
+// /_admin always takes the start-up token; /scim/v2 takes the current one, which
+// PUT /_admin/token replaces (so a test can rotate it and still restore it).
+const startupAuth = Buffer.from("Bearer " + opts.token);
+let scimAuth = startupAuth;
+function authorised(req, expectedAuth = scimAuth) {
     const h = req.headers.authorization;
     if (typeof h !== "string") return false;
     const got = Buffer.from(h.length > 7 && /^bearer /i.test(h) ? "Bearer " + h.slice(7).trim() : h);
@@ -653,7 +685,17 @@ scim.use((req, res, next) => {
         const s = String(res.statusCode);
         stats.byStatus[s] = (stats.byStatus[s] ?? 0) + 1;
     });
+    // connection dropped (fault drop, client gone): no status, but keep the body
+    res.once("close", () => { if (entry.raw === undefined) entry.raw = req.rawBody; });
     next();
+});
+
+// 1b. latency (PUT /_admin/latency), read when the request arrives
+scim.use((req, res, next) => {
+    const ms = latencyMs;
+    if (!(ms > 0)) return next();
+    stats.delayed++;
+    setTimeout(next, ms);
 });
 
 // 2. bearer auth
@@ -666,19 +708,37 @@ scim.use((req, res, next) => {
 scim.use(jsonParser);
 
 // 4. fault injection
+// The first rule that matches the route and (probability < 1) whose PRNG draw
+// hits applies; a miss falls through to the next rules, then to normal handling.
 scim.use((req, res, next) => {
     if (!faults.length) return next();
-    const idx = faults.findIndex(f => f.remaining > 0 && (!f.match || f.match === req.routeKey));
+    let idx = -1;
+    for (let i = 0; i < faults.length; i++) {
+        const c = faults[i];
+        if (!(c.remaining > 0) || (c.match && c.match !== req.routeKey)) continue;
+        if (c.rng && !(c.rng() < c.probability)) { stats.faults.skipped++; continue; }
+        idx = i;
+        break;
+    }
     if (idx < 0) return next();
     const f = faults[idx];
-    if (--f.remaining <= 0) faults.splice(idx, 1);
-    // Some real targets quote the request's Authorization header in their error detail; the
-    // bridge must never copy the token from there into a log, Redis or a dead letter.
-    const detail = (f.detail ?? `Injected fault (${f.status})`) +
-        (f.echoAuthorization ? ` (received Authorization: ${req.headers.authorization ?? ""})` : "");
-    const respond = () => sendScimError(res, f.status, detail, f.scimType,
-        f.retryAfter !== undefined ? {"Retry-After": f.retryAfter} : undefined);
-    if (f.delayMs > 0) setTimeout(respond, f.delayMs); else respond();
+    if (--f.remaining <= 0) faults.splice(idx, 1);   // Infinity (until removed) stays
+    stats.faults.applied++;
+    let act;
+    if (f.drop) {
+        stats.faults.dropped++;
+        // no response at all: the client sees an empty reply / connection reset
+        act = () => req.socket.destroy();
+    } else {
+        stats.faults.answered++;
+        // Some real targets quote the request's Authorization header in their error detail; the
+        // bridge must never copy the token from there into a log, Redis or a dead letter.
+        const detail = (f.detail ?? `Injected fault (${f.status})`) +
+            (f.echoAuthorization ? ` (received Authorization: ${req.headers.authorization ?? ""})` : "");
+        act = () => sendScimError(res, f.status, detail, f.scimType,
+            f.retryAfter !== undefined ? {"Retry-After": f.retryAfter} : undefined);
+    }
+    if (f.delayMs > 0) setTimeout(act, f.delayMs); else act();
 });
 
 // 4b. --behave-like rules that refuse whole requests (rules on stored data are
@@ -986,7 +1046,7 @@ app.use(BASE, scim);
 
 const admin = express.Router();
 admin.use((req, res, next) => {
-    if (authorised(req)) return next();
+    if (authorised(req, startupAuth)) return next();   // never the rotated token
     res.setHeader("WWW-Authenticate", 'Bearer realm="scim-admin"');
     sendJson(res, 401, {error: "Missing or invalid bearer token"});
 });
@@ -1002,6 +1062,7 @@ admin.get("/groups", (req, res) => sendJson(res, 200, groups.list().map(r => adm
 admin.get("/stats", (req, res) => sendJson(res, 200, {
     requests: stats.requests, byRoute: stats.byRoute, byStatus: stats.byStatus,
     users: users.size, groups: groups.size,
+    delayed: stats.delayed, faults: {...stats.faults},
 }));
 admin.get("/behavior", (req, res) => {
     const m = MODES[MODE];
@@ -1030,6 +1091,8 @@ admin.post("/reset", (req, res) => {
     groups.clear();
     resetStats();
     faults = [];
+    latencyMs = 0;
+    scimAuth = startupAuth;
     res.status(204).end();
 });
 admin.get("/requests", (req, res) => {
@@ -1056,14 +1119,50 @@ function normaliseMatch(m) {
     return routeKeyOf(method, mm[2].replace(/^\/scim\/v2(?=\/|$)/i, ""));
 }
 
-admin.get("/faults", (req, res) => sendJson(res, 200, faults.map(({remaining, ...f}) => ({...f, count: remaining}))));
+// mulberry32: small deterministic PRNG, uniform in [0, 1). One per fault rule.
+function mulberry32(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6D2B79F5) | 0;
+        let t = Math.imul(a ^ (a >>> 15), 1 | a);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+// Number of a JSON number or numeric string; NaN for anything else (true, null, "").
+function numberOf(v) {
+    if (typeof v === "number") return v;
+    if (typeof v === "string" && v.trim()) return Number(v);
+    return NaN;
+}
+
+// Listing form of a rule: internal state left out, remaining as count (null = until removed).
+function faultView({remaining, rng, ...f}) {
+    return {...f, count: remaining === Infinity ? null : remaining};
+}
+
+admin.get("/faults", (req, res) => sendJson(res, 200, faults.map(faultView)));
 admin.post("/faults", (req, res) => {
     const b = req.body ?? {};
+    if (b.drop !== undefined && typeof b.drop !== "boolean") return sendJson(res, 400, {error: "'drop' must be true or false"});
+    const drop = b.drop === true;
     const status = Number(b.status);
-    if (!Number.isInteger(status) || status < 100 || status > 599)
+    if (!(drop && b.status === undefined) && (!Number.isInteger(status) || status < 100 || status > 599))
         return sendJson(res, 400, {error: "'status' must be an HTTP status code (100-599)"});
-    const count = b.count === undefined ? 1 : Number(b.count);
-    if (!Number.isInteger(count) || count < 1) return sendJson(res, 400, {error: "'count' must be a positive integer"});
+    let probability = 1;
+    if (b.probability !== undefined) {
+        probability = numberOf(b.probability);
+        if (!(probability > 0 && probability <= 1)) return sendJson(res, 400, {error: "'probability' must be a number with 0 < p <= 1"});
+    }
+    let seed;
+    if (b.seed !== undefined) {
+        seed = numberOf(b.seed);
+        if (!Number.isSafeInteger(seed)) return sendJson(res, 400, {error: "'seed' must be an integer"});
+    }
+    const random = probability < 1;
+    const count = b.count === undefined ? (random ? Infinity : 1) : Number(b.count);
+    if (count !== Infinity && (!Number.isInteger(count) || count < 1)) return sendJson(res, 400, {error: "'count' must be a positive integer"});
     let match;
     if (b.match !== undefined && b.match !== null && b.match !== "" && b.match !== "*") {
         match = typeof b.match === "string" ? normaliseMatch(b.match) : null;
@@ -1071,17 +1170,46 @@ admin.post("/faults", (req, res) => {
     }
     const delayMs = b.delayMs === undefined ? 0 : Number(b.delayMs);
     if (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > 600000) return sendJson(res, 400, {error: "'delayMs' must be 0..600000"});
-    const f = {status, remaining: count};
+    const f = b.status === undefined ? {remaining: count} : {status, remaining: count};
     if (match) f.match = match;
     if (b.retryAfter !== undefined && b.retryAfter !== null) f.retryAfter = String(b.retryAfter);
     if (typeof b.detail === "string") f.detail = b.detail;
     if (typeof b.scimType === "string") f.scimType = b.scimType;
     if (b.echoAuthorization === true) f.echoAuthorization = true;
     if (delayMs) f.delayMs = delayMs;
+    if (random) {
+        if (seed === undefined) seed = Math.floor(Math.random() * 4294967296);   // listed, so a run can be replayed
+        f.probability = probability;
+        f.seed = seed;
+        f.rng = mulberry32(seed);
+    }
+    if (drop) f.drop = true;
     faults.push(f);
-    sendJson(res, 201, faults.map(({remaining, ...x}) => ({...x, count: remaining})));
+    sendJson(res, 201, faults.map(faultView));
 });
 admin.delete("/faults", (req, res) => { faults = []; res.status(204).end(); });
+
+admin.get("/latency", (req, res) => sendJson(res, 200, {delayMs: latencyMs}));
+admin.put("/latency", (req, res) => {
+    const b = req.body;
+    const ms = b && typeof b === "object" && !Array.isArray(b) ? numberOf(b.delayMs) : NaN;
+    if (!Number.isFinite(ms) || ms < 0 || ms > 600000) return sendJson(res, 400, {error: "Body must be {\"delayMs\": 0..600000}"});
+    latencyMs = ms;
+    sendJson(res, 200, {delayMs: latencyMs});
+});
+
+// The token itself is never returned, only whether it differs from the start-up one.
+const tokenState = () => ({rotated: !scimAuth.equals(startupAuth)});
+admin.get("/token", (req, res) => sendJson(res, 200, tokenState()));
+admin.put("/token", (req, res) => {
+    const t = req.body?.token;
+    // what authorised() can match: it trims the received token, so no spaces at the ends
+    if (typeof t !== "string" || !/^[\x21-\x7e]{1,4096}$/.test(t))
+        return sendJson(res, 400, {error: "'token' must be 1-4096 printable ASCII characters without spaces"});
+    scimAuth = Buffer.from("Bearer " + t);
+    sendJson(res, 200, tokenState());
+});
+admin.delete("/token", (req, res) => { scimAuth = startupAuth; res.status(204).end(); });
 admin.use((req, res) => sendJson(res, 404, {error: "Unknown admin endpoint"}));
 admin.use((err, req, res, next) => {
     if (res.headersSent) return;

@@ -1,5 +1,7 @@
 #include "bridge_harness.hpp"
 
+#include <sys/wait.h>
+
 #include <fstream>
 #include <random>
 #include <set>
@@ -35,6 +37,7 @@ BridgeHarness::BridgeHarness(Options options)
     json app = {{"id", options_.app},
                 {"profile", options_.profile},
                 {"scim", {{"base_url", target_->base_url()}, {"token_file", dir_.path() + "/token"}}}};
+    app["scim"].update(options_.scim_extra);
     app.update(options_.app_extra);
     config_path_ = dir_.path() + "/bridge.json";
     json kafka = {{"bootstrap_servers", broker_->bootstrap_servers()},
@@ -45,6 +48,8 @@ BridgeHarness::BridgeHarness(Options options)
                                         {"redis", {{"url", redis_->url()}}},
                                         {"worker", {{"concurrency", options_.concurrency},
                                                     {"max_in_flight", options_.max_in_flight}}},
+                                        {"retry", options_.retry},
+                                        {"quarantine", options_.quarantine},
                                         {"apps", json::array({app})}}
                                        .dump(2);
     producer_ = std::make_unique<producers::KafkaProducer>(std::map<std::string, std::string>{
@@ -65,10 +70,26 @@ std::unique_ptr<ops::ChildProcess> BridgeHarness::start_worker(bool merge_stderr
     return std::make_unique<ops::ChildProcess>(std::move(options));
 }
 
-namespace {
+BridgeHarness::CliResult BridgeHarness::cli(std::vector<std::string> args, std::chrono::seconds timeout) const {
+    ops::ChildProcess::Options options;
+    options.argv = {PROVBRIDGE_BINARY};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.argv.insert(options.argv.end(), {"--config", config_path_});
+    options.merge_stderr = true;
+    ops::ChildProcess process(std::move(options));
+    CliResult result;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (auto line = process.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+               deadline - std::chrono::steady_clock::now()))) {
+        result.output += *line + "\n";
+    }
+    const auto status = process.wait(std::chrono::seconds(5));
+    if (status && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
+    return result;
+}
 
-json wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n, std::chrono::seconds timeout,
-                  std::string* transcript) {
+json BridgeHarness::wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n,
+                                 std::chrono::seconds timeout, std::string* transcript) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     json last;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -84,8 +105,6 @@ json wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t 
     ADD_FAILURE() << "the worker's " << counter << " count did not reach " << n << "; last progress: " << last.dump();
     return last;
 }
-
-}  // namespace
 
 json BridgeHarness::wait_finished(ops::ChildProcess& worker, std::uint64_t n, std::chrono::seconds timeout,
                                   std::string* transcript) {

@@ -30,6 +30,7 @@ public:
         std::string profile = "generic";
         std::string behave_like = "generic";
         nlohmann::json app_extra = nlohmann::json::object();  // merged into the app's config
+        nlohmann::json scim_extra = nlohmann::json::object();  // merged into the app's scim section
         std::string group = "test";
         int brokers = 1;
         int partitions = 3;
@@ -39,6 +40,10 @@ public:
         // recognises it and sets short group timers and fetch wait itself.
         nlohmann::json consumer_properties = nlohmann::json::object();
         nlohmann::json kafka_extra = nlohmann::json::object();  // merged into the kafka section
+        // The retry section: short backoff so that tests of retries take seconds, not minutes.
+        nlohmann::json retry = {{"base_delay_ms", 50}, {"max_delay_ms", 1000}, {"poll_interval_ms", 50}};
+        // The quarantine section: probes a second apart instead of minutes.
+        nlohmann::json quarantine = {{"probe_intervals_seconds", {1, 1, 2}}};
     };
     // The test producer's message.max.bytes: records well over the worker's limits can be sent.
     static constexpr int kProducerMaxBytes = 16 * 1024 * 1024;
@@ -52,6 +57,11 @@ public:
     std::unique_ptr<ops::ChildProcess> start_worker(bool merge_stderr = false,
                                                     const std::string& log_level = "warn",
                                                     std::vector<std::string> extra_env = {}) const;
+    // Reads progress lines until the named counter (consumed, finished, parked, retried, ...)
+    // reaches n; returns the last line read. A timeout is a test failure.
+    static nlohmann::json wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n,
+                                       std::chrono::seconds timeout = std::chrono::seconds(60),
+                                       std::string* transcript = nullptr);
     // Like wait_finished, for the `consumed` counter: the worker has the records in hand.
     static nlohmann::json wait_consumed(ops::ChildProcess& worker, std::uint64_t n,
                                         std::chrono::seconds timeout = std::chrono::seconds(60),
@@ -62,6 +72,13 @@ public:
     static nlohmann::json wait_finished(ops::ChildProcess& worker, std::uint64_t n,
                                         std::chrono::seconds timeout = std::chrono::seconds(180),
                                         std::string* transcript = nullptr);
+
+    // Runs `provbridge <args> --config <this config>` to its end; stdout and stderr, in order.
+    struct CliResult {
+        int exit_code = -1;
+        std::string output;
+    };
+    CliResult cli(std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(60)) const;
 
     // Sends one record and waits for the broker's acknowledgement (a failure fails the test).
     void send(const std::optional<std::string>& key, const std::string& value, const std::vector<Header>& headers = {});

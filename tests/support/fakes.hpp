@@ -1,10 +1,13 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "provbridge/core/clock.hpp"
@@ -29,19 +32,37 @@ private:
     std::chrono::steady_clock::time_point steady_{};
 };
 
-// An in-memory StateStore with the same once-per-event rule as the Redis one.
+// One object of one app, as the parking state of FakeStateStore is keyed.
+struct FakeObject {
+    std::string app;
+    ObjectType type = ObjectType::User;
+    std::string id;
+    auto operator<=>(const FakeObject&) const = default;
+};
+
+// An in-memory StateStore with the same rules as the Redis one: once per event, and the
+// parking queues (per object order, due heads, leases checked by commit and reschedule).
 class FakeStateStore final : public StateStore {
 public:
+    FakeStateStore() = default;
+    // The clock gives the time at which a commit makes the next event of a queue due (as the
+    // Redis store's clock does); without one, the now_ms of the last claim_due is used.
+    explicit FakeStateStore(const Clock& wall) : clock(&wall) {}
+
     Result<PriorState> load(const Event& event) override {
         std::lock_guard lock(mutex_);
         if (down) return make_error("connection refused");
         PriorState prior;
-        if (const auto it = outcomes.find(keys_.event(event.app, event.source, event.id)); it != outcomes.end()) {
+        const auto event_key = keys_.event(event.app, event.source, event.id);
+        if (const auto it = outcomes.find(event_key); it != outcomes.end()) {
             prior.recorded = it->second;
         }
         if (const auto it = links.find(keys_.link(event.app, event.object_type, event.object_id)); it != links.end()) {
             prior.link = it->second;
         }
+        const auto queue_it = queues.find(FakeObject{event.app, event.object_type, event.object_id});
+        prior.object_queued = queue_it != queues.end() && !queue_it->second.empty();
+        prior.event_parked = parked.count(event_key) > 0;
         return prior;
     }
     Result<std::optional<OutcomeRecord>> load_invalid(const std::string& app, const std::string& topic,
@@ -54,7 +75,7 @@ public:
     Result<std::optional<LinkState>> load_link(const std::string& app, ObjectType type,
                                                const std::string& source_id) override {
         std::lock_guard lock(mutex_);
-        if (down) return make_error("connection refused");
+        if (down || fail_load_link) return make_error("connection refused");
         const auto it = links.find(keys_.link(app, type, source_id));
         return it == links.end() ? std::optional<LinkState>{} : std::optional<LinkState>{it->second};
     }
@@ -71,7 +92,20 @@ public:
         const auto& r = c.record;
         const auto key = r.event_id.empty() ? keys_.invalid_record(r.app, r.topic, r.partition, r.offset)
                                             : keys_.event(r.app, r.source, r.event_id);
-        if (outcomes.count(key) > 0) return CommitStatus::AlreadyRecorded;
+        std::optional<FakeObject> head;
+        if (c.head) {
+            head = FakeObject{c.head->app, c.head->object_type, c.head->object_id};
+            if (r.event_id.empty() || head->app != r.app || r.object_type != to_string(head->type) ||
+                r.object_id != head->id) {
+                return make_error("commit names the head of another object", ErrorKind::Permanent);
+            }
+            const auto lease = leases.find(*head);
+            if (lease == leases.end() || lease->second != c.head->token) return CommitStatus::LeaseLost;
+        }
+        if (outcomes.count(key) > 0) {
+            if (head) pop_head(*head, key);
+            return CommitStatus::AlreadyRecorded;
+        }
         outcomes[key] = r;
         if (c.link) {
             const auto type = object_type_from_string(r.object_type).value_or(ObjectType::User);
@@ -80,6 +114,7 @@ public:
         }
         log.push_back(r);
         if (c.dead_letter) dead_letter_index.push_back(r);
+        if (head) pop_head(*head, key);
         return CommitStatus::Recorded;
     }
     Result<bool> count_duplicate(const std::string& app) override {
@@ -87,23 +122,142 @@ public:
         ++duplicates[app];
         return true;
     }
+    Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        const auto event_key = keys_.event(event.app, event.source, event.event_id);
+        if (parked.count(event_key) > 0) return ParkStatus::AlreadyParked;
+        const FakeObject object{event.app, event.object_type, event.object_id};
+        const auto it = queues.find(object);
+        const bool empty = it == queues.end() || it->second.empty();
+        if (empty && mode == ParkMode::Behind) return ParkStatus::NotQueued;
+        queues[object].push_back(event);
+        parked[event_key] = object;
+        if (empty) due[object] = due_ms;
+        return ParkStatus::Parked;
+    }
+    Result<std::vector<ClaimedHead>> claim_due(const std::string& app, std::int64_t now_ms,
+                                               std::chrono::milliseconds lease, std::size_t max,
+                                               const std::string& owner) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        last_claim_ms_ = now_ms;
+        // Oldest due first; ties in member order, as a Redis zset orders them.
+        std::vector<std::tuple<std::int64_t, std::string, FakeObject>> ready;
+        for (const auto& [object, at] : due) {
+            if (object.app == app && at <= now_ms) {
+                ready.emplace_back(at, KeyScheme::queue_member(object.type, object.id), object);
+            }
+        }
+        std::sort(ready.begin(), ready.end());
+        if (ready.size() > max) ready.resize(max);
+        std::vector<ClaimedHead> claimed;
+        for (const auto& [at, member, object] : ready) {
+            const auto queue_it = queues.find(object);
+            if (queue_it == queues.end() || queue_it->second.empty()) {
+                due.erase(object);
+                leases.erase(object);
+                continue;
+            }
+            ClaimedHead head;
+            head.lease = HeadLease{object.app, object.type, object.id, owner + ":" + std::to_string(++lease_sequence)};
+            head.event = queue_it->second.front();
+            head.lease_until_ms = now_ms + lease.count();
+            due[object] = head.lease_until_ms;
+            leases[object] = head.lease.token;
+            claimed.push_back(std::move(head));
+        }
+        return claimed;
+    }
+    Result<LeaseStatus> reschedule(const HeadLease& lease, const ParkedEvent& updated,
+                                   std::int64_t due_ms) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        if (updated.app != lease.app || updated.object_type != lease.object_type ||
+            updated.object_id != lease.object_id) {
+            return make_error("reschedule names the head of another object", ErrorKind::Permanent);
+        }
+        const FakeObject object{lease.app, lease.object_type, lease.object_id};
+        const auto held = leases.find(object);
+        if (held == leases.end() || held->second != lease.token) return LeaseStatus::Lost;
+        auto& queue_of = queues[object];
+        if (queue_of.empty()) {
+            queues.erase(object);
+            leases.erase(object);
+            due.erase(object);
+            return LeaseStatus::Lost;
+        }
+        queue_of.front() = updated;
+        due[object] = due_ms;
+        leases.erase(object);
+        return LeaseStatus::Held;
+    }
 
     std::optional<LinkState> link(const std::string& app, const std::string& id) const {
+        std::lock_guard lock(mutex_);
         const auto it = links.find(keys_.link(app, ObjectType::User, id));
         return it == links.end() ? std::nullopt : std::optional<LinkState>(it->second);
     }
+    // The events waiting for one object, head first (empty when none).
+    std::vector<ParkedEvent> queue(const std::string& app, ObjectType type, const std::string& id) const {
+        std::lock_guard lock(mutex_);
+        const auto it = queues.find(FakeObject{app, type, id});
+        return it == queues.end() ? std::vector<ParkedEvent>{} : it->second;
+    }
+    // When the object's head is due (the end of its lease while claimed); nullopt when none.
+    std::optional<std::int64_t> due_at(const std::string& app, ObjectType type, const std::string& id) const {
+        std::lock_guard lock(mutex_);
+        const auto it = due.find(FakeObject{app, type, id});
+        return it == due.end() ? std::nullopt : std::optional<std::int64_t>(it->second);
+    }
+    // The token of the lease on the object's head, nullopt when it is not claimed.
+    std::optional<std::string> lease_of(const std::string& app, ObjectType type, const std::string& id) const {
+        std::lock_guard lock(mutex_);
+        const auto it = leases.find(FakeObject{app, type, id});
+        return it == leases.end() ? std::nullopt : std::optional<std::string>(it->second);
+    }
+    // How many events of the app are parked (the Redis store's HLEN of its parked hash).
+    std::size_t parked_count(const std::string& app) const {
+        std::lock_guard lock(mutex_);
+        return static_cast<std::size_t>(
+            std::count_if(parked.begin(), parked.end(), [&](const auto& entry) { return entry.second.app == app; }));
+    }
 
     bool down = false;
+    bool fail_load_link = false;  // only reads of other objects' links fail (a manager lookup, say)
     std::map<std::string, OutcomeRecord> outcomes;
     std::map<std::string, LinkState> links;
     std::map<std::string, std::string> owners;
     std::vector<OutcomeRecord> log;
     std::vector<OutcomeRecord> dead_letter_index;
     std::map<std::string, int> duplicates;
+    // Parking state, as the Redis store keeps it: queues (head first), due heads (ms), leases
+    // (object → token), parked events (event key → object).
+    std::map<FakeObject, std::vector<ParkedEvent>> queues;
+    std::map<FakeObject, std::int64_t> due;
+    std::map<FakeObject, std::string> leases;
+    std::map<std::string, FakeObject> parked;
+    std::int64_t lease_sequence = 0;
+    const Clock* clock = nullptr;
 
 private:
-    std::mutex mutex_;
+    // The head's outcome exists: it leaves the queue and the next event is due at once.
+    void pop_head(const FakeObject& object, const std::string& event_key) {
+        auto& queue_of = queues[object];
+        if (!queue_of.empty()) queue_of.erase(queue_of.begin());
+        parked.erase(event_key);
+        leases.erase(object);
+        if (queue_of.empty()) {
+            queues.erase(object);
+            due.erase(object);
+        } else {
+            due[object] = clock != nullptr ? clock->wall_ms() : last_claim_ms_;
+        }
+    }
+
+    mutable std::mutex mutex_;
     KeyScheme keys_;
+    std::int64_t last_claim_ms_ = 0;
 };
 
 class FakeDeadLetterSink final : public DeadLetterSink {

@@ -292,14 +292,15 @@ TEST_F(EventProcessorTest, AccountDeletedInTheTargetIsRecreated) {
     EXPECT_EQ(store_.link("leapsome", "u1")->scim_id, "scim-2");
 }
 
-TEST_F(EventProcessorTest, ServerErrorIsDeadLetteredWithItsStatus) {
+TEST_F(EventProcessorTest, PermanentErrorIsDeadLetteredWithItsStatus) {
     scim_.push(FakeScimClient::list());
-    scim_.push(FakeScimClient::error(500, "boom"));
+    scim_.push(FakeScimClient::error(422, "title is too long"));
     const auto r = record("assigned", 1);
     const auto out = run(r);
     EXPECT_EQ(out.status, OutcomeStatus::DeadLettered);
-    EXPECT_EQ(out.code, "InternalServerError");
-    EXPECT_EQ(out.http_status, 500);
+    EXPECT_EQ(out.code, "UnprocessableEntity");
+    EXPECT_EQ(out.http_status, 422);
+    EXPECT_EQ(out.error_class, "permanent");
     ASSERT_EQ(dlq_.published.size(), 1U);
     EXPECT_EQ(dlq_.published[0].record.value, r.value);  // original bytes
     EXPECT_EQ(dlq_.published[0].reason.attempts, 1);

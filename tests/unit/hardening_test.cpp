@@ -263,7 +263,7 @@ TEST_F(ProcessorHardening, AnOutcomeRecordedByAnotherDeliveryFirstIsADuplicate) 
     theirs.status = OutcomeStatus::Applied;
     scim_.set_handler([&](const ScimRequest& request) {
         if (request.method == HttpMethod::Get) return FakeScimClient::list();
-        (void)store_.commit(Commit{theirs, std::nullopt, false});
+        (void)store_.commit(Commit{theirs, std::nullopt, false, std::nullopt, std::nullopt, {}});
         return FakeScimClient::json(201, {{"id", "scim-1"}});
     });
     const auto result = processor_->process(r);

@@ -133,7 +133,37 @@ struct Journal {
     bool released = false;
     bool holding = false;
     std::int64_t fatal_offset = -1;
+    std::set<std::int64_t> park_offsets;  // handle() answers Parked for these
+    std::vector<std::string> heads;       // claimed heads run, as object#token
+    std::set<std::thread::id> head_threads;
 };
+
+// Hands out scripted batches of due heads, one batch per claim, and remembers what was asked.
+class FakeParkedSource final : public ParkedWorkSource {
+public:
+    explicit FakeParkedSource(std::deque<std::vector<ClaimedHead>> batches) : batches_(std::move(batches)) {}
+    Result<std::vector<ClaimedHead>> claim(std::size_t max) override {
+        std::lock_guard lock(mutex_);
+        asked_.push_back(max);
+        if (batches_.empty()) return std::vector<ClaimedHead>{};
+        auto batch = std::move(batches_.front());
+        batches_.pop_front();
+        return batch;
+    }
+    std::mutex mutex_;
+    std::deque<std::vector<ClaimedHead>> batches_;
+    std::vector<std::size_t> asked_;
+};
+
+ClaimedHead head_of(std::string object_id, std::string token) {
+    ClaimedHead head;
+    head.event.app = "app";
+    head.event.object_id = object_id;
+    head.lease.app = "app";
+    head.lease.object_id = std::move(object_id);
+    head.lease.token = std::move(token);
+    return head;
+}
 
 class JournalHandler final : public RecordHandler {
 public:
@@ -147,6 +177,15 @@ public:
         }
         j_.by_key[r.key.value_or("")].push_back(r.offset);
         if (r.offset == j_.fatal_offset) return {ProcessResult::Status::Fatal, "store down", {}};
+        if (j_.park_offsets.count(r.offset) > 0) return {ProcessResult::Status::Parked, {}, {}};
+        OutcomeRecord out;
+        out.status = OutcomeStatus::Applied;
+        return {ProcessResult::Status::Recorded, {}, out};
+    }
+    ProcessResult handle_parked(const ClaimedHead& head) override {
+        std::lock_guard lock(j_.mutex);
+        j_.heads.push_back(head.event.object_id + "#" + head.lease.token);
+        j_.head_threads.insert(std::this_thread::get_id());
         OutcomeRecord out;
         out.status = OutcomeStatus::Applied;
         return {ProcessResult::Status::Recorded, {}, out};
@@ -227,7 +266,8 @@ InboundRecord record(std::int32_t partition, std::int64_t offset, std::string ke
 
 class WorkerTest : public ::testing::Test {
 protected:
-    void start(WorkerOptions options, std::uint64_t stop_after, bool scripted = false) {
+    void start(WorkerOptions options, std::uint64_t stop_after, bool scripted = false,
+               std::unique_ptr<ParkedWorkSource> parked = nullptr) {
         options.poll_timeout = 20ms;
         worker_ = std::make_unique<Worker>(
             options,
@@ -244,6 +284,7 @@ protected:
                 return std::make_unique<JournalHandler>(journal_);
             },
             nullptr);
+        if (parked) worker_->set_parked_source(std::move(parked));
         worker_->set_observer([this, stop_after](const ProcessResult&) {
             if (worker_->counters().finished() >= stop_after) worker_->request_stop();
             {
@@ -578,6 +619,47 @@ TEST_F(WorkerTest, FailurePathThatThrowsTooStopsWithoutCommittingTheRecord) {
     EXPECT_EQ(script_.started.count(2), 0U);
     EXPECT_EQ(source_->stored(kP0), 1);
     EXPECT_TRUE(source_->closed_);
+}
+
+TEST_F(WorkerTest, ClaimedRetriesRunBesideConsumedRecordsAndAParkedRecordIsCommitted) {
+    journal_.park_offsets = {1};
+    for (std::int64_t o = 0; o < 3; ++o) pending_.push_back(record(0, o, "app/user/k" + std::to_string(o)));
+    std::deque<std::vector<ClaimedHead>> batches;
+    batches.push_back({head_of("r1", "t1"), head_of("r2", "t2")});
+    batches.push_back({head_of("r3", "t3")});
+    auto parked = std::make_unique<FakeParkedSource>(std::move(batches));
+    auto* fake_parked = parked.get();
+    WorkerOptions options{4, 1000};
+    options.parked_poll_interval = 1ms;
+    options.max_parked_in_flight = 2;
+    // Two consumed records reach outcomes (one is parked) plus three claimed heads.
+    start(options, 5, false, std::move(parked));
+    join();
+    EXPECT_FALSE(result_.has_value()) << *result_;
+    const auto c = worker_->counters();
+    EXPECT_EQ(c.applied, 5U);
+    EXPECT_EQ(c.parked, 1U);
+    EXPECT_EQ(c.retried, 3U);
+    std::lock_guard lock(journal_.mutex);
+    ASSERT_EQ(journal_.heads.size(), 3U);
+    std::set<std::string> heads(journal_.heads.begin(), journal_.heads.end());
+    EXPECT_EQ(heads, (std::set<std::string>{"r1#t1", "r2#t2", "r3#t3"}));
+    // The parked record's offset counts as done: everything up to the last record is stored.
+    EXPECT_EQ(source_->stored({"events", 0}), 3);
+    std::lock_guard claims(fake_parked->mutex_);
+    ASSERT_FALSE(fake_parked->asked_.empty());
+    for (const auto asked : fake_parked->asked_) EXPECT_LE(asked, 2U) << "never more in flight than allowed";
+}
+
+TEST_F(WorkerTest, WithoutRetrySupportAClaimedHeadStopsTheWorker) {
+    std::deque<std::vector<ClaimedHead>> batches;
+    batches.push_back({head_of("r1", "t1")});
+    WorkerOptions options{2, 1000};
+    options.parked_poll_interval = 1ms;
+    start(options, 1000, /*scripted=*/true, std::make_unique<FakeParkedSource>(std::move(batches)));
+    join();
+    ASSERT_TRUE(result_.has_value());
+    EXPECT_NE(result_->find("does not run retries"), std::string::npos) << *result_;
 }
 
 }  // namespace

@@ -8,14 +8,17 @@
 
 #include <spdlog/logger.h>
 
+#include "provbridge/consumers/quarantine_gate.hpp"
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/dead_letter.hpp"
 #include "provbridge/core/event.hpp"
 #include "provbridge/core/outcome.hpp"
+#include "provbridge/core/random.hpp"
 #include "provbridge/core/redact.hpp"
 #include "provbridge/core/scim.hpp"
 #include "provbridge/core/state_store.hpp"
+#include "provbridge/transforms/failure_policy.hpp"
 #include "provbridge/transforms/mapping.hpp"
 #include "provbridge/transforms/profile.hpp"
 #include "provbridge/transforms/user_rules.hpp"
@@ -36,12 +39,19 @@ std::vector<AppRuntime> build_app_runtimes(const Config& config);
 struct ProcessResult {
     enum class Status {
         Recorded,    // the outcome is durable (or was already): the offset may be committed
-        Duplicate,   // the event already had an outcome; nothing was sent
+        Duplicate,   // the event already had an outcome (or waits in a queue already); nothing was sent
+        // The event waits durably in its object's queue, for a retry or behind an earlier event
+        // that does: the offset may be committed; its outcome comes when it is run again.
+        Parked,
+        // A claimed retry whose lease ran out and was taken over by another worker: nothing was
+        // written, the other worker's attempt stands.
+        LeaseLost,
         Fatal,       // the outcome could not be made durable (store or dead-letter sink down)
     };
     Status status = Status::Recorded;
     std::string fatal_reason;
     std::optional<OutcomeRecord> record;
+    std::int64_t due_ms = 0;  // Parked: when it runs again (0 when it waits behind another event)
 };
 
 struct ProcessorOptions {
@@ -49,6 +59,13 @@ struct ProcessorOptions {
     // Every configured secret; applied to each reason (text taken from responses and errors)
     // before it reaches a log line, Redis or a dead-letter header. Must outlive the processor.
     const Redactor* redactor = nullptr;
+    RetryConfig retry;
+    // Jitter for retry delays; nullptr: the processor's own SystemRandom.
+    Random* random = nullptr;
+    // The apps' quarantines (shared by the lanes) and this lane's view of the operation window
+    // that trips them; without them nothing is ever quarantined.
+    QuarantineGate* quarantine = nullptr;
+    QuarantineStore* operations = nullptr;
 };
 
 // Turns one Kafka record into exactly one recorded outcome: parse, de-duplicate, apply the
@@ -62,19 +79,41 @@ public:
                    StateStore& store, DeadLetterSink& dead_letters, const Clock& clock,
                    std::shared_ptr<spdlog::logger> log, Options options = {});
 
-    // Never throws: whatever is thrown while processing the record dead-letters it
-    // (InternalError), so one record can never stop a partition.
+    // A record from Kafka. Never throws: whatever is thrown while processing the record
+    // dead-letters it (InternalError), so one record can never stop a partition. An event of an
+    // object with a waiting queue is parked behind it without being run.
     ProcessResult process(const InboundRecord& record) noexcept;
+
+    // The claimed head of an object's queue: re-decided against the state as it is now (stale
+    // check, match, diff), then recorded, rescheduled or dead-lettered under its lease. Never
+    // throws, like process().
+    ProcessResult process_parked(const ClaimedHead& head) noexcept;
 
     // Dead-letters a record that could not be processed (code InternalError, the reason given),
     // once: a record that already has an outcome is reported as a duplicate. Fatal only when
-    // that outcome cannot be made durable.
-    ProcessResult dead_letter_internal(const InboundRecord& record, const std::string& what) noexcept;
+    // that outcome cannot be made durable. With a head, its lease is honoured and the head removed.
+    ProcessResult dead_letter_internal(const InboundRecord& record, const std::string& what,
+                                       const ClaimedHead* head = nullptr) noexcept;
 
 private:
     struct Context;
-    Context start(const InboundRecord& record) const;
-    ProcessResult process_record(const InboundRecord& record);
+    Context start(const InboundRecord& record, const ClaimedHead* head) const;
+    ProcessResult process_record(const InboundRecord& record, const ClaimedHead* head);
+    // nullopt when the object's queue emptied meanwhile: the event runs now.
+    std::optional<ProcessResult> park_behind(const Event& event, Context& ctx);
+    ProcessResult finish_recorded_head(const OutcomeRecord& recorded, Context& ctx);
+    // Every failed SCIM call (and every failed lookup a decision depended on) ends here: the
+    // failure policy's verdict decides between a retry and a dead letter.
+    ProcessResult fail(Context& ctx, const transforms::FailureVerdict& verdict, std::string what,
+                       std::optional<LinkState> link = std::nullopt);
+    ProcessResult retry_later(Context& ctx, const transforms::FailureVerdict& verdict, std::string what);
+    // Waits out the app's quarantine: parks the event (or puts the claimed head back) as it is,
+    // without counting an attempt.
+    ProcessResult hold(const Event& event, Context& ctx);
+    // Counts the event's SCIM operation in the app's window; may quarantine the app. Fatal only
+    // when the store fails (then the result says so).
+    std::optional<ProcessResult> count_operation(Context& ctx, bool failed);
+    transforms::FailureVerdict judge(const ScimResponse& response, transforms::ScimOperation operation) const;
     void route_unparsed(Context& ctx) const;
     ProcessResult process_invalid(std::string app, std::string code, std::string reason,
                                   const Event* event, std::string stage, Context& ctx);
@@ -104,6 +143,8 @@ private:
     const Clock& clock_;
     std::shared_ptr<spdlog::logger> log_;
     Options options_;
+    SystemRandom own_random_;
+    Random& random_;
 };
 
 }  // namespace provbridge::consumers

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "provbridge/consumers/redis.hpp"
@@ -23,23 +25,60 @@ std::string_view stats_counter(const OutcomeRecord& record);
 // else the invalid-record key of (app or KeyScheme::kInvalidApp, topic, partition, offset).
 std::string outcome_key(const KeyScheme& keys, const OutcomeRecord& record);
 
+// A parked event as it is stored in its object's queue: a JSON document in which the Kafka
+// record's key, value and headers are base64 (they are any bytes), and every other text is a
+// JSON string when it is valid UTF-8, else {"base64": ...}, so the round trip is byte-exact.
+std::string encode_parked(const ParkedEvent& event);
+// Never throws: a document that is not one of ours comes back as an Error naming `where`.
+Result<ParkedEvent> decode_parked(std::string_view text, std::string_view where);
+
+// A Kafka record as the dead-letter index keeps it (field "record" of an entry, for replay):
+// the same JSON document as the record of encode_parked, so the round trip is byte-exact.
+std::string encode_record(const InboundRecord& record);
+// Never throws, like decode_parked.
+Result<InboundRecord> decode_record_bytes(std::string_view text, std::string_view where);
+
+// Whether text is a complete Redis stream id ("<ms>-<seq>", decimal): what the commit script
+// may XDEL and what the dead-letter commands accept.
+bool is_stream_id(std::string_view text);
+// The milliseconds part of a stream id (when the entry was added, by the server's clock).
+std::optional<std::int64_t> stream_id_ms(std::string_view id);
+
 // StateStore on one Redis connection (hiredis).
 //
 // Not thread-safe: give each worker thread its own instance. load() is one pipelined round
-// trip (GET outcome + HGETALL link); commit() is one EVALSHA of a Lua script that writes the
-// outcome with SET NX EX (the dedupe guard) and, only when that succeeded, the link hash and
-// owner index (unless the stored link has a higher version: RecordedLinkKept), the log stream
-// entry, the counters and the dead-letter index, all atomically. Every key a
-// call touches carries the same {app} hash tag, so the script stays valid on Redis Cluster.
+// trip (GET outcome + HGETALL link + EXISTS queue + HEXISTS parked); commit() is one EVALSHA
+// of a Lua script that writes the outcome with SET NX EX (the dedupe guard) and, only when
+// that succeeded, the link hash and owner index (unless the stored link has a higher version:
+// RecordedLinkKept), the log stream entry, the counters and the dead-letter index, all
+// atomically; with Commit::head it first checks the lease and then also pops the head.
+// A dead-letter index entry also keeps Commit::original (field "record", see encode_record)
+// unless it is over kMaxIndexedRecordBytes, and a commit with Commit::replay_of removes that
+// entry from the app's index in the same step.
+// park(), claim_due() and reschedule() are one script each. Every key a call touches carries
+// the same {app} hash tag, so the scripts stay valid on Redis Cluster (claim_due's script
+// derives the queue keys of the heads it finds from KeyScheme::queue_prefix, in that slot).
+//
+// Parking keys (see KeyScheme): per object a list queue(), per app the zset due() of queue
+// heads, the hash parked() (event key → member) and the hash leases() (member → token). A
+// lease token is "<owner>:<n>" with n from lease_sequence(); while a head is claimed its score
+// in due() is the end of the lease.
+//
 // After construction nothing throws: failures come back as Error (see RedisErrorKind); a
 // broken connection is re-established once on the next call.
 class RedisStateStore final : public StateStore {
 public:
-    // Connects and loads the commit script (SCRIPT LOAD). Start-up only: throws
-    // std::runtime_error when Redis cannot be reached or the script is refused, and
+    // Connects and loads the scripts (SCRIPT LOAD). Start-up only: throws
+    // std::runtime_error when Redis cannot be reached or a script is refused, and
     // std::invalid_argument for a non-positive TTL or log cap.
     RedisStateStore(RedisOptions options, KeyScheme keys, std::chrono::seconds dedupe_ttl,
                     std::int64_t log_max_entries, const Clock& clock);
+
+    // Originals larger than this (key + value + headers) are not kept in the dead-letter index,
+    // which is never trimmed: the entry gets "record_omitted" = the size instead, and the record
+    // stays in the dead-letter topic. Far above worker.max_event_bytes' default (1 MiB), so only
+    // records the worker refused as too large anyway are left out.
+    static constexpr std::size_t kMaxIndexedRecordBytes = 8 * 1024 * 1024;
 
     Result<PriorState> load(const Event& event) override;
     Result<std::optional<OutcomeRecord>> load_invalid(const std::string& app,
@@ -52,19 +91,48 @@ public:
                                                   const std::string& scim_id) override;
     Result<CommitStatus> commit(const Commit& commit) override;
     Result<bool> count_duplicate(const std::string& app) override;
+    Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) override;
+    // A head whose entry cannot be decoded (or whose member names no object) is left out of the
+    // result but stays claimed: the others are returned, its lease runs out and the next claim
+    // meets it again, so it blocks its own object (whose order cannot be kept without it) and
+    // nothing else. Each such head is counted in corrupt_heads() and described, naming its
+    // queue key, in last_corrupt_head(), for the worker's metrics and operators.
+    Result<std::vector<ClaimedHead>> claim_due(const std::string& app, std::int64_t now_ms,
+                                               std::chrono::milliseconds lease, std::size_t max,
+                                               const std::string& owner) override;
+    Result<LeaseStatus> reschedule(const HeadLease& lease, const ParkedEvent& updated,
+                                   std::int64_t due_ms) override;
 
     const KeyScheme& keys() const { return keys_; }
     std::int64_t reconnects() const { return connection_.reconnects(); }
+    // Heads claim_due() met but could not return (see there), since construction.
+    std::int64_t corrupt_heads() const { return corrupt_heads_; }
+    const std::optional<Error>& last_corrupt_head() const { return last_corrupt_head_; }
 
 private:
+    struct Script {
+        std::string_view name;  // for messages
+        std::string_view source;
+        std::string sha;
+    };
+    // EVALSHA, falling back to EVAL on NOSCRIPT. argv[0] and argv[1] are left free for the
+    // command and the sha (or source); numkeys, keys and arguments follow.
+    Result<RedisReplyPtr> run(const Script& script, RedisArgv& argv);
+
     RedisConnection connection_;
     KeyScheme keys_;
     std::chrono::seconds dedupe_ttl_;
     std::int64_t log_max_entries_;
     // Stamps committed_at_ms on log entries; stream ids and expiries are left to the Redis
     // server's clock so that all workers agree on one.
+    // Also the time at which a commit makes the next event of a queue due.
     const Clock& clock_;
-    std::string script_sha_;
+    Script commit_script_;
+    Script park_script_;
+    Script claim_script_;
+    Script reschedule_script_;
+    std::int64_t corrupt_heads_ = 0;
+    std::optional<Error> last_corrupt_head_;
 };
 
 // One entry of a provisioning-log or dead-letter stream.
@@ -72,6 +140,23 @@ struct StreamEntry {
     std::string id;  // stream id, e.g. "1712345678901-0"
     std::map<std::string, std::string> fields;
     OutcomeRecord record;  // decoded from the "json" field
+    // Only from the dead-letter listings, which keep going past an entry they cannot decode:
+    // why its "json" field could not be read (record is then left default).
+    std::string decode_error;
+};
+
+// The original record kept in a dead-letter index entry ("record"): nullopt when the entry has
+// none (indexed before originals were kept, or over RedisStateStore::kMaxIndexedRecordBytes),
+// an Error when it cannot be decoded.
+Result<std::optional<InboundRecord>> original_record(const StreamEntry& entry);
+
+// A dead-letter index selection: which entries of an app, oldest first.
+struct DeadLetterFilter {
+    std::string code;           // only entries with this error code (empty: any)
+    std::int64_t since_ms = 0;  // only entries added at or after this (stream id time)
+    // false: the "record" field's value is emptied as each page is read (the field stays, so
+    // the entry still says it has one), for listings of many large originals.
+    bool keep_records = true;
 };
 
 // Read-only access to what the store wrote, for operators and tests. Owns its own connection
@@ -97,8 +182,29 @@ public:
     Result<std::int64_t> count_log(const std::string& app);
     // The oldest `count` dead-letter index entries, oldest first (replay order).
     Result<std::vector<StreamEntry>> dead_letters(const std::string& app, std::int64_t count);
+    // Every dead-letter index entry of the app that passes the filter, oldest first, read in
+    // pages of `page` entries (XRANGE ... COUNT), so an index of any size is listed without one
+    // huge reply. An entry whose JSON cannot be decoded is kept, with decode_error set.
+    Result<std::vector<StreamEntry>> all_dead_letters(const std::string& app,
+                                                      const DeadLetterFilter& filter = {},
+                                                      std::int64_t page = 500);
+    // One page: up to `count` entries from `start` (a stream id, inclusive; "-" for the
+    // beginning), oldest first, lenient like all_dead_letters. next_start() gives the next page.
+    Result<std::vector<StreamEntry>> dead_letter_page(const std::string& app, const std::string& start,
+                                                      std::int64_t count);
+    // The smallest stream id after `id` (for paging without Redis 6.2's exclusive ranges).
+    static std::string next_start(const std::string& id);
+    // The entry with this id (XRANGE id id), nullopt when the app's index has none. `id` must
+    // be a stream id (is_stream_id).
+    Result<std::optional<StreamEntry>> dead_letter(const std::string& app, const std::string& id);
+    Result<std::int64_t> count_dead_letters(const std::string& app);
+    // XDEL of these ids from the app's index (in batches); returns how many were removed.
+    Result<std::int64_t> delete_dead_letters(const std::string& app, const std::vector<std::string>& ids);
     Result<std::optional<OutcomeRecord>> outcome(const std::string& app, const std::string& source,
                                                  const std::string& event_id);
+    // The outcome of a record without an event id, by where it was read (see outcome_key).
+    Result<std::optional<OutcomeRecord>> invalid_outcome(const std::string& app, const std::string& topic,
+                                                         std::int32_t partition, std::int64_t offset);
     Result<std::optional<LinkState>> link(const std::string& app, ObjectType type,
                                           const std::string& source_id);
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "provbridge/consumers/kafka_consumer.hpp"
 #include "provbridge/consumers/offset_tracker.hpp"
 #include "provbridge/core/event.hpp"
+#include "provbridge/core/state_store.hpp"
 
 namespace provbridge::consumers {
 
@@ -50,6 +52,20 @@ public:
     // The default cannot record anything, so it stops the worker without committing the
     // record. If this throws as well, the worker stops the same way.
     virtual ProcessResult handle_failure(const InboundRecord& record, std::string_view what);
+    // The claimed head of an object's queue (a due retry). The default cannot run it: it stops
+    // the worker, and the lease lets another worker take the head over.
+    virtual ProcessResult handle_parked(const ClaimedHead& head);
+    // Like handle_failure, for a head whose handle_parked threw.
+    virtual ProcessResult handle_parked_failure(const ClaimedHead& head, std::string_view what);
+};
+
+// Where a worker finds due retries: the heads of object queues whose time has come, claimed
+// with a lease for this worker.
+class ParkedWorkSource {
+public:
+    virtual ~ParkedWorkSource() = default;
+    // Up to `max` due heads. An error is reported and the claim tried again at the next interval.
+    virtual Result<std::vector<ClaimedHead>> claim(std::size_t max) = 0;
 };
 
 struct WorkerOptions {
@@ -60,6 +76,9 @@ struct WorkerOptions {
     // before giving the partitions up uncommitted (queued records are given up at once).
     std::chrono::milliseconds revoke_timeout{60000};
     std::chrono::milliseconds progress_interval{5000};
+    // How often due retries are claimed, and how many claimed ones may wait in lanes at once.
+    std::chrono::milliseconds parked_poll_interval{200};
+    int max_parked_in_flight = 32;
 };
 
 struct WorkerCounters {
@@ -68,6 +87,10 @@ struct WorkerCounters {
     std::uint64_t skipped = 0;
     std::uint64_t dead_lettered = 0;
     std::uint64_t duplicates = 0;
+    std::uint64_t parked = 0;      // attempts that ended waiting in a queue (a retry, or behind one)
+    std::uint64_t retried = 0;     // claimed heads run again
+    std::uint64_t lease_lost = 0;  // claimed heads another worker took over
+    // Events with their one outcome (a parked event counts once its outcome is recorded).
     std::uint64_t finished() const { return applied + skipped + dead_lettered + duplicates; }
 };
 
@@ -97,6 +120,8 @@ public:
     // Called from lane threads after each record.
     void set_observer(Observer observer) { observer_ = std::move(observer); }
     void set_progress(ProgressFn progress) { progress_ = std::move(progress); }
+    // Due retries to run beside the consumed records (before run()); none when not set.
+    void set_parked_source(std::unique_ptr<ParkedWorkSource> source) { parked_source_ = std::move(source); }
     WorkerCounters counters() const;
 
     // RebalanceListener. A revoke takes the partitions' queued records out of the lanes (their
@@ -110,6 +135,11 @@ private:
     class Lane;
     void store_offsets();
     void finished(const InboundRecord& record, OffsetTracker::Epoch epoch, const ProcessResult& result);
+    void finished_parked(const ProcessResult& result);
+    void release_parked();
+    void count(const ProcessResult& result);
+    void claim_parked();
+    std::size_t lane_for_key(const std::string& key) const;
     void fail(const std::string& reason);
     void report_progress(bool final);
     std::size_t lane_for(const InboundRecord& record) const;
@@ -122,6 +152,11 @@ private:
     ProgressFn progress_;
 
     std::unique_ptr<RecordSource> source_;
+    std::unique_ptr<ParkedWorkSource> parked_source_;
+    std::atomic<std::size_t> parked_in_flight_{0};
+    std::mutex parked_mutex_;
+    std::condition_variable parked_cv_;
+    std::chrono::steady_clock::time_point next_claim_{};
     std::vector<std::unique_ptr<Lane>> lanes_;
     OffsetTracker tracker_;
     std::atomic<bool> stop_{false};
@@ -135,6 +170,9 @@ private:
     std::atomic<std::uint64_t> skipped_{0};
     std::atomic<std::uint64_t> dead_lettered_{0};
     std::atomic<std::uint64_t> duplicates_{0};
+    std::atomic<std::uint64_t> parked_{0};
+    std::atomic<std::uint64_t> retried_{0};
+    std::atomic<std::uint64_t> lease_lost_{0};
 };
 
 }  // namespace provbridge::consumers

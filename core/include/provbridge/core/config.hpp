@@ -94,6 +94,35 @@ struct WorkerConfig {
     int max_event_depth = 32;  // nested arrays/objects in an event
 };
 
+// How failed SCIM calls are retried: exponential backoff with full jitter, capped, honouring a
+// target's Retry-After; after max_attempts attempts or max_age since the first failure the
+// event is dead-lettered with its whole error trail.
+struct RetryConfig {
+    std::chrono::milliseconds base_delay{1000};
+    std::chrono::milliseconds max_delay{300000};
+    int max_attempts = 12;
+    std::chrono::milliseconds max_age{24LL * 3600 * 1000};
+    // How long a worker holds a due retry it claimed; a crashed worker's claims are taken over
+    // by another worker once this has passed. Must outlast one event's SCIM calls: unset (0),
+    // it is 4 x (connect timeout + timeout) of the slowest app, at least 10 s.
+    std::chrono::milliseconds lease{0};
+    // How often each worker looks for due retries.
+    std::chrono::milliseconds poll_interval{200};
+};
+
+// When an app is quarantined and how it is probed. Entered at once on 401/403, or when more than
+// failure_ratio of at least min_operations SCIM operations in the last `window` failed (reference
+// failures do not count). While quarantined only the probe talks to the app, at these intervals
+// (the last repeats); events are consumed and wait in their queues.
+struct QuarantineConfig {
+    double failure_ratio = 0.4;
+    int min_operations = 50;
+    std::chrono::milliseconds window{300000};
+    std::vector<std::chrono::milliseconds> probe_intervals{
+        std::chrono::minutes(1), std::chrono::minutes(2),  std::chrono::minutes(5),
+        std::chrono::minutes(15), std::chrono::minutes(30), std::chrono::minutes(60)};
+};
+
 enum class UnassignAction { Disable, Delete };
 
 struct ScimEndpointConfig {
@@ -136,6 +165,8 @@ struct Config {
     KafkaConfig kafka;
     RedisConfig redis;
     WorkerConfig worker;
+    RetryConfig retry;
+    QuarantineConfig quarantine;
     std::vector<AppConfig> apps;
 
     const AppConfig* find_app(std::string_view id) const;

@@ -1,11 +1,18 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "provbridge/core/event.hpp"
 
 namespace provbridge {
+
+// An object named by the due set's members (see KeyScheme::queue_member).
+struct QueueMember {
+    ObjectType type = ObjectType::User;
+    std::string source_id;
+};
 
 // The Redis key scheme. Every key of an app carries the app id as a hash tag ({app}) so
 // that all of one app's keys land in one Redis Cluster slot and multi-key scripts keep
@@ -31,6 +38,31 @@ public:
     std::string stats(std::string_view app) const;
     // Dead-letter index, stream.
     std::string dead_letters(std::string_view app) const;
+
+    // Events of one object waiting to run, oldest first (list of serialised ParkedEvents).
+    // Always queue_prefix(app) + queue_member(type, source_id): a script that finds a member in
+    // the due set derives the queue's key from it (it cannot be passed in before the lookup).
+    std::string queue(std::string_view app, ObjectType type, std::string_view source_id) const;
+    std::string queue_prefix(std::string_view app) const;
+    // When each queue's head is due, zset: member → ms since the epoch. While a head is
+    // claimed its score is the end of the lease, so an expired lease makes it due again.
+    std::string due(std::string_view app) const;
+    // Every parked event, hash: event key (as event()) → member of its object's queue.
+    std::string parked(std::string_view app) const;
+    // The lease on each claimed head, hash: member → token.
+    std::string leases(std::string_view app) const;
+    // Counter that makes lease tokens unique, string.
+    std::string lease_sequence(std::string_view app) const;
+    // The app's quarantine (hash; absent when not quarantined), the lock of its running probe,
+    // and one bucket of its operation window (hash ok/fail counts, expiring).
+    std::string quarantine(std::string_view app) const;
+    std::string quarantine_probe(std::string_view app) const;
+    std::string operations(std::string_view app, std::int64_t bucket) const;
+
+    // The member naming an object in due() and leases(): "<type>:<source id>". Type names
+    // hold no ':', so the first one ends the type and the id may be any text.
+    static std::string queue_member(ObjectType type, std::string_view source_id);
+    static std::optional<QueueMember> parse_queue_member(std::string_view member);
 
     // The app id used for records that name no known app (malformed events).
     static constexpr std::string_view kInvalidApp = "_invalid";

@@ -30,6 +30,16 @@ struct AttributeChange {
     nlohmann::json new_value;  // null when the attribute is removed
 };
 
+// One failed attempt, kept with a parked event and carried into its outcome and dead letter.
+struct AttemptFailure {
+    std::int64_t at_ms = 0;
+    std::string code;       // TooManyRequests, ServiceUnavailable, ConnectionFailed, ...
+    long http_status = 0;   // 0 when no HTTP response arrived
+    std::string detail;     // redacted
+};
+nlohmann::json to_json(const AttemptFailure& failure);
+AttemptFailure attempt_failure_from_json(const nlohmann::json& doc);  // lenient, like outcome_from_json
+
 // One provisioning log record: what happened to one event, with Entra-style fields.
 struct OutcomeRecord {
     // Identity of the event; empty id when the record could not be parsed.
@@ -52,6 +62,12 @@ struct OutcomeRecord {
     int scim_requests = 0;
     int attempts = 1;
     std::vector<AttributeChange> changes;
+    // For failures: transient, permanent, auth or reference (the failure policy's kind), the
+    // SCIM scimType of the last error body, and every failed attempt before the outcome.
+    std::string error_class;
+    std::string scim_type;
+    std::int64_t first_failed_at_ms = 0;
+    std::vector<AttemptFailure> trail;
 
     // Where the record was read.
     std::string topic;

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "provbridge/core/event.hpp"
 #include "provbridge/core/outcome.hpp"
@@ -15,7 +18,56 @@ struct PriorState {
     std::optional<OutcomeRecord> recorded;
     // The link of the event's object, when one exists.
     std::optional<LinkState> link;
+    // The object has events waiting in its queue (a retry, a quarantine): this one must wait
+    // behind them. Read in the same round trip as the rest, so nothing runs past a waiting head.
+    bool object_queued = false;
+    // This very event is already waiting in its object's queue (a redelivery of a parked event).
+    bool event_parked = false;
 };
+
+// An event waiting in its object's queue: the original record, kept whole because a retry
+// re-decides the event against the state as it is then (it is not a replay of the request
+// that failed), and the trail of its failed attempts.
+struct ParkedEvent {
+    InboundRecord record;  // any bytes: key, value and headers are binary-safe in the store
+    std::string app;
+    ObjectType object_type = ObjectType::User;
+    std::string object_id;
+    std::string source;    // the event's identity: (app, source, event_id) as for outcomes
+    std::string event_id;
+    int attempts = 0;                  // attempts made (0: parked behind another, never tried)
+    std::int64_t parked_at_ms = 0;     // first parked
+    std::int64_t first_failure_ms = 0; // 0 while it never failed
+    std::vector<AttemptFailure> trail; // oldest first
+};
+
+// Where a parked event should go.
+enum class ParkMode {
+    Behind,    // only behind events already queued for the object; NotQueued when there are none
+    Anywhere,  // behind them, or as the head (due at due_ms) when the queue is empty
+};
+
+enum class ParkStatus {
+    Parked,         // appended to the object's queue (as its head when it was empty)
+    AlreadyParked,  // this event is in the queue already (a redelivery); nothing changed
+    NotQueued,      // ParkMode::Behind and the queue was empty: process the event now
+};
+
+// The right to finish or reschedule the head of one object's queue, given by claim_due.
+struct HeadLease {
+    std::string app;
+    ObjectType object_type = ObjectType::User;
+    std::string object_id;
+    std::string token;  // unique per claim; finishing with a stale token changes nothing
+};
+
+struct ClaimedHead {
+    HeadLease lease;
+    ParkedEvent event;
+    std::int64_t lease_until_ms = 0;
+};
+
+enum class LeaseStatus { Held, Lost };
 
 // Everything that must become durable together once an event's outcome is decided.
 struct Commit {
@@ -24,6 +76,16 @@ struct Commit {
     std::optional<LinkState> link;
     // Also index the record in the app's dead-letter stream (for replay).
     bool dead_letter = false;
+    // The outcome is that of the claimed head of its object's queue: in the same atomic step
+    // the head is removed, the next event of the object (if any) becomes due at once, and the
+    // lease is released, but only while the lease is still held (else CommitStatus::LeaseLost
+    // and nothing at all is written).
+    std::optional<HeadLease> head;
+    // With dead_letter: the original record, kept whole in the index so that it can be replayed.
+    std::optional<InboundRecord> original;
+    // The outcome of a replay: the id of the dead-letter index entry it replays, removed from the
+    // index in the same step (it was replayed; a new failure adds a new entry).
+    std::string replay_of;
 };
 
 enum class CommitStatus {
@@ -33,6 +95,9 @@ enum class CommitStatus {
     // has a higher version than Commit::link, so the link and its owner index were left alone:
     // a newer event of the object was committed in between.
     RecordedLinkKept,
+    // Commit::head named a lease that expired and was claimed by another worker (or the head
+    // was finished already): nothing was written, the other worker's attempt stands.
+    LeaseLost,
 };
 
 // The worker's durable state. Implementations are used by one thread at a time; every
@@ -65,6 +130,22 @@ public:
 
     // Counts a redelivered event that already had an outcome.
     virtual Result<bool> count_duplicate(const std::string& app) = 0;
+
+    // Appends an event to its object's queue in one atomic step (the Kafka offset may be
+    // committed once this returned Parked or AlreadyParked). A new head is due at due_ms.
+    virtual Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) = 0;
+
+    // Claims up to `max` heads of the app's queues that are due at now_ms (oldest due first),
+    // each with a lease until now_ms + lease held by `owner` (a worker id, for operators). A
+    // head whose lease expired is due again, so a crashed worker's claims are taken over.
+    virtual Result<std::vector<ClaimedHead>> claim_due(const std::string& app, std::int64_t now_ms,
+                                                       std::chrono::milliseconds lease, std::size_t max,
+                                                       const std::string& owner) = 0;
+
+    // Puts a claimed head back, updated (attempts, trail), due again at due_ms, releasing the
+    // lease; Lost (nothing written) when the lease is no longer held.
+    virtual Result<LeaseStatus> reschedule(const HeadLease& lease, const ParkedEvent& updated,
+                                           std::int64_t due_ms) = 0;
 };
 
 }  // namespace provbridge

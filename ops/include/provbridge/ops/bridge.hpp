@@ -1,6 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -11,9 +14,11 @@
 #include <spdlog/logger.h>
 
 #include "provbridge/consumers/event_processor.hpp"
+#include "provbridge/consumers/quarantine_gate.hpp"
 #include "provbridge/consumers/worker.hpp"
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/config.hpp"
+#include "provbridge/core/random.hpp"
 #include "provbridge/core/redact.hpp"
 #include "provbridge/producers/producer.hpp"
 
@@ -65,12 +70,20 @@ private:
     Config config_;
     std::shared_ptr<spdlog::logger> log_;
     SystemClock clock_;
+    SystemRandom random_;  // retry jitter, shared by the lanes
     Redactor redactor_;  // every configured secret; before the lanes, which hold it by reference
     std::vector<consumers::AppRuntime> apps_;
     std::unique_ptr<producers::KafkaProducer> producer_;
     std::unique_ptr<producers::DeadLetterPublisher> dead_letters_;
+    // Before the lanes, which hold the gate.
+    std::unique_ptr<QuarantineStore> quarantine_store_;
+    std::unique_ptr<consumers::QuarantineGate> gate_;
+    std::map<std::string, std::unique_ptr<ScimClient>> probe_clients_;  // the probe's own connections
     std::vector<std::unique_ptr<consumers::RecordHandler>> handlers_;
     std::unique_ptr<consumers::Worker> worker_;
+    std::mutex probe_mutex_;
+    std::condition_variable probe_cv_;
+    bool probe_stop_ = false;
 };
 
 // Producer properties: the configured librdkafka properties plus the producer-only ones and

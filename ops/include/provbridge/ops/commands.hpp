@@ -1,8 +1,10 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <spdlog/logger.h>
 
@@ -57,6 +59,32 @@ struct PreviewOptions {
     bool live = false;       // read the stored link from Redis and query the target (reads only)
 };
 int preview_command(const PreviewOptions& options, std::shared_ptr<spdlog::logger> log);
+
+// `provbridge dlq list|show|replay|purge`: the dead-letter index in Redis (one stream per app,
+// never trimmed). Entry ids are Redis stream ids, unique per app only: an id without --app is
+// looked up in every configured app and in KeyScheme::kInvalidApp.
+struct DlqOptions {
+    std::string config_path;
+    std::vector<std::string> ids;  // show: exactly one; replay, purge: entries to act on
+    std::string app;               // only this app's index
+    std::string error;             // only entries with this error code
+    std::string since;             // list: RFC 3339 time or a duration back from now (90s, 15m, 1h, 2d)
+    bool all = false;              // replay, purge: every entry of every app
+    bool json = false;             // one JSON document on stdout instead of columns
+    bool yes = false;              // purge: required for a bulk selection
+    bool value = false;            // show: print the original record's value too
+    int wait_seconds = 60;         // replay: how long to wait for the replays' outcomes
+    std::string bootstrap;         // replay: Kafka bootstrap servers (overrides the config)
+};
+int dlq_list_command(const DlqOptions& options, std::shared_ptr<spdlog::logger> log);
+int dlq_show_command(const DlqOptions& options, std::shared_ptr<spdlog::logger> log);
+int dlq_replay_command(const DlqOptions& options, std::shared_ptr<spdlog::logger> log);
+int dlq_purge_command(const DlqOptions& options, std::shared_ptr<spdlog::logger> log);
+
+// Parses --since: an RFC 3339 time (2024-05-01T10:00:00Z, an offset, fractions; a date alone
+// is midnight UTC) or a duration back from now_ms (500ms, 90s, 15m, 1h30m, 2d, 1w). nullopt
+// when it is neither.
+std::optional<std::int64_t> parse_since(const std::string& text, std::int64_t now_ms);
 
 // Path of examples/demo-events.jsonl in the source tree this binary was built from.
 std::string default_demo_events();

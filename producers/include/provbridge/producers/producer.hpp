@@ -107,6 +107,15 @@ inline constexpr std::string_view kSourcePartition = "provbridge.source.partitio
 inline constexpr std::string_view kSourceOffset = "provbridge.source.offset";
 inline constexpr std::string_view kAttempts = "provbridge.attempts";
 inline constexpr std::string_view kFailedAt = "provbridge.failed_at";
+// Set when known: the app, the error class (transient, permanent, auth), the last HTTP status,
+// the SCIM scimType, the first failure (RFC 3339) and the error trail (a JSON array of
+// {at, code, http_status, detail}, oldest first).
+inline constexpr std::string_view kApp = "provbridge.app";
+inline constexpr std::string_view kErrorClass = "provbridge.error.class";
+inline constexpr std::string_view kHttpStatus = "provbridge.error.http_status";
+inline constexpr std::string_view kScimType = "provbridge.error.scim_type";
+inline constexpr std::string_view kFirstFailedAt = "provbridge.first_failed_at";
+inline constexpr std::string_view kErrorTrail = "provbridge.error.trail";
 // Only on a record too large for the dead-letter topic, which then carries the original's first
 // bytes: "true", the original value's size in bytes and its SHA-256 (lower-case hex), the
 // original key's size when the key was cut too, and how many original headers were left out.

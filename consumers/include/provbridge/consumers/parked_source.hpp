@@ -1,0 +1,43 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "provbridge/consumers/worker.hpp"
+#include "provbridge/core/clock.hpp"
+#include "provbridge/core/state_store.hpp"
+
+namespace provbridge::consumers {
+
+// Claims due retries from the state store for one worker, app by app. The apps take turns at
+// the front, so a backlog of one app cannot keep another's due retries waiting.
+class StoreParkedSource final : public ParkedWorkSource {
+public:
+    StoreParkedSource(std::unique_ptr<StateStore> store, std::vector<std::string> apps, std::chrono::milliseconds lease,
+                      const Clock& clock, std::string owner);
+    // Takes a store it does not own (tests).
+    StoreParkedSource(StateStore& store, std::vector<std::string> apps, std::chrono::milliseconds lease,
+                      const Clock& clock, std::string owner);
+
+    Result<std::vector<ClaimedHead>> claim(std::size_t max) override;
+    // Apps whose heads are not claimed now (quarantined ones): their events keep waiting.
+    void set_hold(std::function<bool(const std::string&)> held) { held_ = std::move(held); }
+
+private:
+    std::unique_ptr<StateStore> owned_;
+    StateStore& store_;
+    std::vector<std::string> apps_;
+    std::chrono::milliseconds lease_;
+    const Clock& clock_;
+    std::string owner_;
+    std::size_t next_app_ = 0;
+    std::function<bool(const std::string&)> held_;
+};
+
+// A worker's name in leases: host, process id and a random suffix, so a restarted process on the
+// same host is a different owner.
+std::string worker_owner_id();
+
+}  // namespace provbridge::consumers

@@ -1,0 +1,137 @@
+#include "provbridge/ops/quarantine_command.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "provbridge/consumers/redis.hpp"
+#include "provbridge/consumers/redis_quarantine.hpp"
+#include "provbridge/core/config.hpp"
+#include "provbridge/core/keys.hpp"
+#include "provbridge/ops/commands.hpp"
+
+namespace provbridge::ops {
+namespace {
+
+using nlohmann::json;
+
+std::string local_time(std::int64_t ms) {
+    if (ms <= 0) return "-";
+    const std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string in_words(std::int64_t ms) {
+    if (ms <= 0) return "due now";
+    if (ms < 120000) return "in " + std::to_string((ms + 999) / 1000) + " s";
+    return "in " + std::to_string((ms + 59999) / 60000) + " min";
+}
+
+}  // namespace
+
+int quarantine_command(const QuarantineOptions& options, std::shared_ptr<spdlog::logger> log) {
+    const Environment env = current_environment();
+    Config config;
+    std::string password;
+    try {
+        config = load_config(options.config_path, env);
+        if (!config.redis.password.empty()) {
+            password = resolve_secret(config.redis.password, env, config.source, "redis.password");
+        }
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    }
+    std::vector<std::string> apps;
+    for (const auto& app : config.apps) {
+        if (options.app.empty() || app.id == options.app) apps.push_back(app.id);
+    }
+    if (apps.empty()) {
+        log->error("unknown app \"{}\": it is not in {}", options.app, config.source);
+        return kExitBadConfig;
+    }
+    if (options.action == "clear" && options.app.empty()) {
+        log->error("quarantine clear needs --app");
+        return kExitBadConfig;
+    }
+    const KeyScheme keys(config.redis.key_prefix);
+    std::unique_ptr<consumers::RedisQuarantineStore> store;
+    std::unique_ptr<consumers::RedisConnection> redis;
+    try {
+        const auto redis_options = consumers::redis_options(config.redis, password);
+        store = std::make_unique<consumers::RedisQuarantineStore>(redis_options, keys);
+        redis = std::make_unique<consumers::RedisConnection>(redis_options);
+    } catch (const std::exception& e) {
+        log->error("cannot reach Redis: {}", e.what());
+        return kExitUnavailable;
+    }
+
+    if (options.action == "clear") {
+        auto lifted = store->lift(options.app);
+        if (!lifted) {
+            log->error("cannot lift the quarantine: {}", lifted.error().message);
+            return kExitUnavailable;
+        }
+        if (!*lifted) {
+            std::cout << options.app << " is not quarantined\n";
+            return kExitFailure;
+        }
+        std::cout << options.app << ": quarantine lifted; its waiting events run again (workers see it within "
+                  << config.retry.poll_interval.count() << " ms)\n";
+        return kExitOk;
+    }
+
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    json report = json::array();
+    for (const auto& app : apps) {
+        auto state = store->load(app);
+        auto parked = redis->call({"HLEN", keys.parked(app)});
+        if (!state || !parked) {
+            log->error("cannot read app {} from Redis: {}", app, !state ? state.error().message : parked.error().message);
+            return kExitUnavailable;
+        }
+        report.push_back({{"app", app},
+                          {"quarantined", state->quarantined},
+                          {"code", state->code},
+                          {"reason", state->reason},
+                          {"since", state->quarantined ? json(local_time(state->since_ms)) : json(nullptr)},
+                          {"next_probe", state->quarantined ? json(local_time(state->next_probe_ms)) : json(nullptr)},
+                          {"next_probe_in_ms", state->quarantined ? json(state->next_probe_ms - now) : json(nullptr)},
+                          {"failed_probes", state->failed_probes},
+                          {"last_probe", state->last_probe},
+                          {"waiting_events", parked->integer}});
+    }
+    if (options.json) {
+        std::cout << report.dump(2) << "\n";
+        return kExitOk;
+    }
+    const bool colour = isatty(STDOUT_FILENO) != 0;
+    for (const auto& row : report) {
+        const bool q = row["quarantined"].get<bool>();
+        std::cout << row["app"].get<std::string>() << ": "
+                  << (q ? (colour ? "\033[31mquarantined\033[0m" : "quarantined") : (colour ? "\033[32mhealthy\033[0m" : "healthy"))
+                  << ", " << row["waiting_events"].get<std::int64_t>() << " event(s) waiting\n";
+        if (!q) continue;
+        std::cout << "  reason      " << row["code"].get<std::string>() << ": " << row["reason"].get<std::string>() << "\n"
+                  << "  since       " << row["since"].get<std::string>() << "\n"
+                  << "  next probe  " << row["next_probe"].get<std::string>() << " ("
+                  << in_words(row["next_probe_in_ms"].get<std::int64_t>()) << ")\n"
+                  << "  probes      " << row["failed_probes"].get<int>() << " failed"
+                  << (row["last_probe"].get<std::string>().empty() ? std::string()
+                                                                     : ", last: " + row["last_probe"].get<std::string>())
+                  << "\n";
+    }
+    return kExitOk;
+}
+
+}  // namespace provbridge::ops
