@@ -73,10 +73,13 @@ public:
         cv_.notify_one();
     }
 
+    // A claimed retry goes first: its lease runs from the claim, so it must not wait behind a
+    // backlog of consumed records. Order holds: a consumed record of the same object queued here
+    // came after the head was parked, and parks behind it when it runs.
     void push(ClaimedHead head) {
         {
             std::lock_guard lock(mutex_);
-            queue_.push_back(Queued{{}, 0, std::move(head)});
+            queue_.push_front(Queued{{}, 0, std::move(head)});
         }
         cv_.notify_one();
     }
