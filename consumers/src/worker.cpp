@@ -342,6 +342,10 @@ void Worker::store_offsets() {
 }
 
 void Worker::on_assigned(const std::vector<TopicPartition>& partitions) {
+    // librdkafka keeps a partition's pause across a rebalance: one paused for back-pressure and
+    // assigned again would never deliver another record while the worker believes it runs.
+    // The polling loop pauses again if the lanes are still full.
+    if (source_ && !partitions.empty()) source_->resume(partitions);
     paused_ = false;
     if (log_) log_->info("assigned {} partition(s)", partitions.size());
 }
