@@ -515,21 +515,38 @@ std::string encode_parked(const ParkedEvent& event) {
     return dump(doc);
 }
 
+namespace {
+
+// A stored document of ours: JSON, an object, of the expected format version. `what` names it in
+// the error ("parked event", "stored record").
+Result<json> parse_stored(std::string_view text, std::string_view what, std::string_view where, int format) {
+    const auto corrupt = [&](const std::string& why) {
+        return make_error("corrupt " + std::string(what) + " at " + std::string(where) + ": " + why,
+                          ErrorKind::Permanent);
+    };
+    auto parsed = parse_json(text);
+    if (!parsed) return corrupt(parsed.error().message);
+    if (!parsed->is_object()) return corrupt("not an object");
+    const auto found = parsed->find("format");
+    if (found == parsed->end() || !found->is_number_integer() || found->get<int>() != format) {
+        return corrupt("unknown format " + (found == parsed->end() ? std::string("(none)") : found->dump()));
+    }
+    return std::move(parsed).value();
+}
+
+}  // namespace
+
 Result<ParkedEvent> decode_parked(std::string_view text, std::string_view where) {
     const auto corrupt = [&](const std::string& why) {
         return make_error("corrupt parked event at " + std::string(where) + ": " + why,
                           ErrorKind::Permanent);
     };
-    auto parsed = parse_json(text);
-    if (!parsed) return corrupt(parsed.error().message);
+    auto parsed = parse_stored(text, "parked event", where, kParkedFormat);
+    if (!parsed) return parsed.error();
     const auto& doc = *parsed;
-    if (!doc.is_object()) return corrupt("not an object");
     // Stored data must not turn into an exception on the hot path: every odd shape that
     // nlohmann throws on (a missing field, a string where a number belongs) ends here.
     try {
-        if (doc.at("format").get<int>() != kParkedFormat) {
-            return corrupt("unknown format " + doc.at("format").dump());
-        }
         ParkedEvent event;
         event.app = text_from_json(doc.at("app"), "app");
         const auto type = object_type_from_string(doc.at("object_type").get<std::string>());
@@ -564,21 +581,12 @@ std::string encode_record(const InboundRecord& record) {
 }
 
 Result<InboundRecord> decode_record_bytes(std::string_view text, std::string_view where) {
-    const auto corrupt = [&](const std::string& why) {
-        return make_error("corrupt stored record at " + std::string(where) + ": " + why,
-                          ErrorKind::Permanent);
-    };
-    auto parsed = parse_json(text);
-    if (!parsed) return corrupt(parsed.error().message);
-    const auto& doc = *parsed;
-    if (!doc.is_object()) return corrupt("not an object");
+    auto parsed = parse_stored(text, "stored record", where, kRecordFormat);
+    if (!parsed) return parsed.error();
     try {
-        if (doc.at("format").get<int>() != kRecordFormat) {
-            return corrupt("unknown format " + doc.at("format").dump());
-        }
-        return record_from_json(doc);
+        return record_from_json(*parsed);
     } catch (const std::exception& e) {
-        return corrupt(e.what());
+        return make_error("corrupt stored record at " + std::string(where) + ": " + e.what(), ErrorKind::Permanent);
     }
 }
 

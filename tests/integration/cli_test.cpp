@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bridge_harness.hpp"
+#include "cli_runner.hpp"
 #include "broker_fixture.hpp"
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/consumers/kafka_consumer.hpp"
@@ -25,30 +26,8 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-struct CliResult {
-    int exit_code = -1;
-    std::string output;  // stdout and stderr, in order
-};
-
-CliResult run_cli(std::vector<std::string> args, std::chrono::seconds timeout = 60s,
-                  std::vector<std::string> env = {}, std::string stdin_file = {}) {
-    ops::ChildProcess::Options options;
-    options.argv = {PROVBRIDGE_BINARY};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.merge_stderr = true;
-    options.extra_env = std::move(env);
-    options.stdin_file = std::move(stdin_file);
-    ops::ChildProcess process(std::move(options));
-    CliResult result;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (auto line = process.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
-               deadline - std::chrono::steady_clock::now()))) {
-        result.output += *line + "\n";
-    }
-    const auto status = process.wait(5s);
-    if (status && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
-    return result;
-}
+using test_support::CliResult;
+using test_support::run_cli;
 
 std::string write_file(const std::string& path, const std::string& content) {
     std::ofstream(path) << content;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bridge_harness.hpp"
+#include "cli_runner.hpp"
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/dead_letter.hpp"
@@ -27,27 +28,8 @@ using test_support::BridgeHarness;
 constexpr const char* kApp = "app";
 constexpr const char* kSource = "urn:directory:dlq";
 
-struct CliResult {
-    int exit_code = -1;
-    std::string output;  // stdout and stderr, in order
-};
-
-CliResult run_cli(std::vector<std::string> args, std::chrono::seconds timeout = 120s) {
-    ops::ChildProcess::Options options;
-    options.argv = {PROVBRIDGE_BINARY};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.merge_stderr = true;
-    ops::ChildProcess process(std::move(options));
-    CliResult result;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (auto line = process.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
-               deadline - std::chrono::steady_clock::now()))) {
-        result.output += *line + "\n";
-    }
-    const auto status = process.wait(5s);
-    if (status && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
-    return result;
-}
+using test_support::CliResult;
+using test_support::run_cli;
 
 // stdout only, for --json.
 json run_cli_json(std::vector<std::string> args, int expected_exit = 0) {

@@ -70,22 +70,9 @@ std::unique_ptr<ops::ChildProcess> BridgeHarness::start_worker(bool merge_stderr
     return std::make_unique<ops::ChildProcess>(std::move(options));
 }
 
-BridgeHarness::CliResult BridgeHarness::cli(std::vector<std::string> args, std::chrono::seconds timeout) const {
-    ops::ChildProcess::Options options;
-    options.argv = {PROVBRIDGE_BINARY};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.argv.insert(options.argv.end(), {"--config", config_path_});
-    options.merge_stderr = true;
-    ops::ChildProcess process(std::move(options));
-    CliResult result;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (auto line = process.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
-               deadline - std::chrono::steady_clock::now()))) {
-        result.output += *line + "\n";
-    }
-    const auto status = process.wait(std::chrono::seconds(5));
-    if (status && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
-    return result;
+CliResult BridgeHarness::cli(std::vector<std::string> args, std::chrono::seconds timeout) const {
+    args.insert(args.end(), {"--config", config_path_});
+    return run_cli(std::move(args), timeout);
 }
 
 json BridgeHarness::wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n,

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_runner.hpp"
 #include "provbridge/consumers/curl_scim_client.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/ops/embedded_broker.hpp"
@@ -73,11 +74,7 @@ public:
                                         std::chrono::seconds timeout = std::chrono::seconds(180),
                                         std::string* transcript = nullptr);
 
-    // Runs `provbridge <args> --config <this config>` to its end; stdout and stderr, in order.
-    struct CliResult {
-        int exit_code = -1;
-        std::string output;
-    };
+    // Runs `provbridge <args> --config <this config>` to its end.
     CliResult cli(std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(60)) const;
 
     // Sends one record and waits for the broker's acknowledgement (a failure fails the test).
