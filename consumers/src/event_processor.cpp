@@ -219,6 +219,16 @@ ProcessResult EventProcessor::process(const InboundRecord& record) noexcept {
     }
 }
 
+ProcessResult EventProcessor::process_held(const InboundRecord& record) noexcept {
+    try {
+        return process_record(record, nullptr, true);
+    } catch (const std::exception& e) {
+        return dead_letter_internal(record, e.what());
+    } catch (...) {
+        return dead_letter_internal(record, "unknown exception");
+    }
+}
+
 ProcessResult EventProcessor::process_parked(const ClaimedHead& head) noexcept {
     try {
         return process_record(head.event.record, &head);
@@ -285,7 +295,7 @@ void EventProcessor::route_unparsed(Context& ctx) const {
     }
 }
 
-ProcessResult EventProcessor::process_record(const InboundRecord& record, const ClaimedHead* head) {
+ProcessResult EventProcessor::process_record(const InboundRecord& record, const ClaimedHead* head, bool hold_back) {
     Context ctx = start(record, head);
 
     auto parsed = parse_record(record, options_.limits);
@@ -344,7 +354,10 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
             if (auto parked = park_behind(event, ctx)) return std::move(*parked);
         }
     }
-    if (options_.quarantine != nullptr && options_.quarantine->held(event.app)) return hold(event, ctx);
+    if (options_.quarantine != nullptr && options_.quarantine->held(event.app)) {
+        return hold(event, ctx, "the app is quarantined");
+    }
+    if (hold_back) return hold(event, ctx, "the app is behind");
     const auto client = clients_.find(event.app);
     ctx.client = client == clients_.end() ? nullptr : client->second;
     const auto& object = event.object_type == ObjectType::User ? app->profile.users : app->profile.groups;
@@ -690,7 +703,7 @@ std::string delay_phrase(std::int64_t ms) {
 
 }  // namespace
 
-ProcessResult EventProcessor::hold(const Event& event, Context& ctx) {
+ProcessResult EventProcessor::hold(const Event& event, Context& ctx, std::string_view why) {
     const std::int64_t now = clock_.wall_ms();
     if (ctx.head != nullptr) {
         // Claimed just before the quarantine: back into its place, due at once, to be claimed
@@ -711,8 +724,8 @@ ProcessResult EventProcessor::hold(const Event& event, Context& ctx) {
         }
     }
     if (log_) {
-        log_->debug("event {} for {}/{}/{} waits: the app is quarantined", event.id, event.app,
-                    to_string(event.object_type), event.object_id);
+        log_->debug("event {} for {}/{}/{} waits: {}", event.id, event.app, to_string(event.object_type),
+                    event.object_id, why);
     }
     ProcessResult result{ProcessResult::Status::Parked, {}, std::nullopt};
     result.due_ms = now;

@@ -19,7 +19,7 @@ StoreParkedSource::StoreParkedSource(StateStore& store, std::vector<std::string>
                                      const Clock& clock, std::string owner)
     : store_(store), apps_(std::move(apps)), lease_(lease), clock_(clock), owner_(std::move(owner)) {}
 
-Result<std::vector<ClaimedHead>> StoreParkedSource::claim(std::size_t max) {
+Result<std::vector<ClaimedHead>> StoreParkedSource::claim(std::size_t max, const AppRoom& room) {
     std::vector<ClaimedHead> claimed;
     if (apps_.empty() || max == 0) return claimed;
     const auto now = clock_.wall_ms();
@@ -31,7 +31,14 @@ Result<std::vector<ClaimedHead>> StoreParkedSource::claim(std::size_t max) {
         for (std::size_t i = 0; i < apps_.size() && claimed.size() < max; ++i) {
             const auto& app = apps_[(first + i) % apps_.size()];
             if (held_ && held_(app)) continue;
-            const std::size_t want = round == 0 ? std::min(share, max - claimed.size()) : max - claimed.size();
+            std::size_t want = round == 0 ? std::min(share, max - claimed.size()) : max - claimed.size();
+            if (room) {
+                std::size_t taken = 0;
+                for (const auto& head : claimed) taken += head.event.app == app ? 1 : 0;
+                const std::size_t free = room(app);
+                want = std::min(want, free > taken ? free - taken : 0);
+            }
+            if (want == 0) continue;
             auto heads = store_.claim_due(app, now, lease_, want, owner_);
             if (!heads) {
                 if (!claimed.empty()) return claimed;  // run what was claimed; the error recurs next time

@@ -5,6 +5,7 @@
 #include <deque>
 #include <exception>
 #include <iterator>
+#include <limits>
 #include <set>
 
 namespace provbridge::consumers {
@@ -49,8 +50,8 @@ std::string describe_exception(std::exception_ptr thrown) {
 
 }  // namespace
 
-// One thread working through a FIFO queue: all records of one object land on the same lane,
-// so per-object order is the partition order.
+// One thread working through a FIFO queue: all records of one object in memory sit on the same
+// lane, so per-object order is the partition order.
 class Worker::Lane {
 public:
     Lane(Worker& worker, std::unique_ptr<RecordHandler> handler)
@@ -65,10 +66,12 @@ public:
         if (thread_.joinable()) thread_.join();
     }
 
-    void push(InboundRecord record, OffsetTracker::Epoch epoch) {
+    // `key` is the object's placement (empty: not tracked); `held`: park it unrun.
+    void push(InboundRecord record, OffsetTracker::Epoch epoch, std::string key, bool held) {
         {
             std::lock_guard lock(mutex_);
-            queue_.push_back(Queued{std::move(record), epoch, std::nullopt});
+            queue_.push_back(
+                Queued{std::move(record), epoch, std::nullopt, std::move(key), held, std::chrono::steady_clock::now()});
         }
         cv_.notify_one();
     }
@@ -76,25 +79,34 @@ public:
     // A claimed retry goes first: its lease runs from the claim, so it must not wait behind a
     // backlog of consumed records. Order holds: a consumed record of the same object queued here
     // came after the head was parked, and parks behind it when it runs.
-    void push(ClaimedHead head) {
+    void push(ClaimedHead head, std::string key) {
         {
             std::lock_guard lock(mutex_);
-            queue_.push_front(Queued{{}, 0, std::move(head)});
+            queue_.push_front(Queued{{}, 0, std::move(head), std::move(key), false, std::chrono::steady_clock::now()});
         }
         cv_.notify_one();
     }
 
-    // Takes out the queued (not started) records of these partitions and returns how many:
+    // Takes out the queued (not started) records of these partitions and returns their keys:
     // they were revoked, and their new owner will consume them from the uncommitted offsets.
-    std::size_t drop(const std::set<TopicPartition>& partitions) {
+    std::vector<std::string> drop(const std::set<TopicPartition>& partitions) {
         std::lock_guard lock(mutex_);
         // Claimed retries belong to no partition: they stay (their lease is this worker's).
-        const auto kept = std::remove_if(queue_.begin(), queue_.end(), [&](const Queued& q) {
-            return !q.head && partitions.count(TopicPartition{q.record.topic, q.record.partition}) > 0;
+        const auto kept = std::stable_partition(queue_.begin(), queue_.end(), [&](const Queued& q) {
+            return q.head || partitions.count(TopicPartition{q.record.topic, q.record.partition}) == 0;
         });
-        const auto dropped = static_cast<std::size_t>(std::distance(kept, queue_.end()));
+        std::vector<std::string> keys;
+        for (auto it = kept; it != queue_.end(); ++it) keys.push_back(std::move(it->key));
         queue_.erase(kept, queue_.end());
-        return dropped;
+        return keys;
+    }
+
+    // How long the longest-waiting queued (not started) item has waited; zero when none waits.
+    std::chrono::steady_clock::duration oldest_wait(std::chrono::steady_clock::time_point now) {
+        std::lock_guard lock(mutex_);
+        std::chrono::steady_clock::duration oldest{0};
+        for (const auto& q : queue_) oldest = std::max(oldest, now - q.enqueued);
+        return oldest;
     }
 
     // After a fatal error nothing more is handled; queued records stay uncommitted, claimed
@@ -114,6 +126,9 @@ private:
         InboundRecord record;
         OffsetTracker::Epoch epoch = 0;
         std::optional<ClaimedHead> head;  // a due retry instead of a consumed record
+        std::string key;
+        bool held = false;
+        std::chrono::steady_clock::time_point enqueued{};
     };
 
     void loop() {
@@ -131,11 +146,15 @@ private:
                     worker_.release_parked();
                     continue;
                 }
-                worker_.finished_parked(handle(*next.head));
+                auto result = handle(*next.head);
+                if (!next.key.empty()) worker_.placed_done(next.key);
+                worker_.finished_parked(result);
                 continue;
             }
             if (worker_.fatal_) continue;
-            worker_.finished(next.record, next.epoch, handle(next.record));
+            auto result = handle(next.record, next.held);
+            if (!next.key.empty()) worker_.placed_done(next.key);
+            worker_.finished(next.record, next.epoch, result);
         }
     }
 
@@ -163,10 +182,10 @@ private:
 
     // The handler returns errors as values; an exception is a bug in it, and it must cost one
     // record (dead-lettered by handle_failure), not the lane thread and with it the process.
-    ProcessResult handle(const InboundRecord& record) {
+    ProcessResult handle(const InboundRecord& record, bool held) {
         std::string what;
         try {
-            return handler_->handle(record);
+            return held ? handler_->handle_held(record) : handler_->handle(record);
         } catch (...) {
             what = describe_exception(std::current_exception());
         }
@@ -196,6 +215,15 @@ private:
     std::thread thread_;  // last: starts after the members it uses exist
 };
 
+struct Worker::AppGroup {
+    std::string app;
+    std::size_t first = 0;  // its first lane
+    std::size_t lanes = 1;
+    std::size_t max_queued = 1;
+    std::size_t in_lanes = 0;  // its records and heads on its lanes (places_mutex_)
+    std::atomic<bool> behind{false};
+};
+
 Worker::Worker(WorkerOptions options, SourceFactory sources, HandlerFactory handlers,
                std::shared_ptr<spdlog::logger> log)
     : options_(options),
@@ -223,17 +251,97 @@ WorkerCounters Worker::counters() const {
     c.parked = parked_.load();
     c.retried = retried_.load();
     c.lease_lost = lease_lost_.load();
+    c.held = held_.load();
     return c;
 }
 
 std::size_t Worker::lane_for(const InboundRecord& record) const {
-    // The key is <app>/<type>/<id>: one object, one lane. Keyless records spread by partition.
-    if (record.key) return lane_for_key(*record.key);
+    // Keyless records (dead-lettered as KeyMismatch) spread over the shared lanes by partition.
     const std::size_t h = std::hash<std::string>{}(record.topic) ^ static_cast<std::size_t>(record.partition);
-    return h % lanes_.size();
+    return h % shared_lanes_;
 }
 
-std::size_t Worker::lane_for_key(const std::string& key) const { return std::hash<std::string>{}(key) % lanes_.size(); }
+std::optional<Worker::Placement> Worker::place(const std::string& key, bool head) {
+    std::lock_guard lock(places_mutex_);
+    if (auto it = places_.find(key); it != places_.end()) {
+        // The object has records in memory: this one goes behind them, whatever the app's room.
+        ++it->second.count;
+        if (it->second.group != nullptr) ++it->second.group->in_lanes;
+        return Placement{it->second.lane, it->second.group, it->second.held};
+    }
+    // The key is <app>/<type>/<id>: one object, one lane of its app.
+    const std::size_t h = std::hash<std::string>{}(key);
+    const auto found = group_of_.find(std::string_view(key).substr(0, key.find('/')));
+    Placement placement;
+    if (found == group_of_.end()) {
+        placement.lane = h % shared_lanes_;
+    } else {
+        AppGroup& group = *found->second;
+        // Claimed heads were claimed within the app's room; consumed records must find some.
+        if (!head && group.in_lanes >= group.max_queued) {
+            if (!group.behind) return std::nullopt;
+            placement.lane = h % shared_lanes_;
+            placement.held = true;
+        } else {
+            placement.lane = group.first + h % group.lanes;
+            placement.group = &group;
+            ++group.in_lanes;
+        }
+    }
+    places_.emplace(key, KeyPlace{placement.lane, 1, placement.group, placement.held});
+    return placement;
+}
+
+void Worker::placed_done(const std::string& key) {
+    {
+        std::lock_guard lock(places_mutex_);
+        const auto it = places_.find(key);
+        if (it == places_.end()) return;
+        if (it->second.group != nullptr && it->second.group->in_lanes > 0) --it->second.group->in_lanes;
+        if (--it->second.count == 0) places_.erase(it);
+    }
+    room_cv_.notify_all();
+}
+
+void Worker::update_stalls() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& group : groups_) {
+        std::chrono::steady_clock::duration oldest{0};
+        for (std::size_t i = 0; i < group->lanes; ++i) oldest = std::max(oldest, lanes_[group->first + i]->oldest_wait(now));
+        const bool behind = oldest >= options_.spill_after;
+        if (behind != group->behind.exchange(behind) && log_) {
+            if (behind) {
+                log_->warn("app {} is behind (a record has waited {} ms for its lanes): its next events wait in "
+                           "Redis, other apps are not held up",
+                           group->app, std::chrono::duration_cast<std::chrono::milliseconds>(oldest).count());
+            } else {
+                log_->info("app {} has caught up: its waiting events are taken back", group->app);
+            }
+        }
+    }
+}
+
+std::size_t Worker::app_room(const std::string& app) const {
+    const auto found = group_of_.find(app);
+    if (found == group_of_.end()) return std::numeric_limits<std::size_t>::max();
+    const AppGroup& group = *found->second;
+    if (group.behind) return 0;
+    std::lock_guard lock(places_mutex_);
+    return group.max_queued > group.in_lanes ? group.max_queued - group.in_lanes : 0;
+}
+
+bool Worker::dispatch(InboundRecord& record, OffsetTracker::Epoch epoch) {
+    if (!record.key) {
+        lanes_[lane_for(record)]->push(std::move(record), epoch, {}, false);
+        return true;
+    }
+    const auto placement = place(*record.key, false);
+    if (!placement) return false;
+    if (placement->held) ++held_;
+    std::string key = *record.key;
+    lanes_[placement->lane]->push(std::move(record), epoch, std::move(key), placement->held);
+    return true;
+}
 
 void Worker::fail(const std::string& reason) {
     {
@@ -306,7 +414,7 @@ void Worker::claim_parked() {
     const auto limit = static_cast<std::size_t>(std::max(1, options_.max_parked_in_flight));
     const std::size_t room = limit > parked_in_flight_ ? limit - parked_in_flight_ : 0;
     if (room == 0) return;
-    auto heads = parked_source_->claim(room);
+    auto heads = parked_source_->claim(room, [this](const std::string& app) { return app_room(app); });
     if (!heads) {
         if (log_) log_->warn("cannot claim due retries: {}", heads.error().message);
         next_claim_ = now + options_.parked_poll_interval;
@@ -317,10 +425,11 @@ void Worker::claim_parked() {
     for (auto& head : *heads) {
         ++retried_;
         ++parked_in_flight_;
-        // The same lane as the object's consumed records, so nothing of one object runs side by side.
-        const std::string key = head.event.app + "/" + std::string(to_string(head.event.object_type)) + "/" +
-                                head.event.object_id;
-        lanes_[lane_for_key(key)]->push(std::move(head));
+        // The lane of the object's records in memory, so nothing of one object runs side by side.
+        std::string key = head.event.app + "/" + std::string(to_string(head.event.object_type)) + "/" +
+                          head.event.object_id;
+        const auto placement = place(key, true);
+        lanes_[placement->lane]->push(std::move(head), std::move(key));
     }
 }
 
@@ -330,9 +439,9 @@ void Worker::report_progress(bool final) {
         progress_(c, tracker_.in_flight(), final);
     } else if (log_) {
         log_->info("{}: consumed {}, applied {}, skipped {}, dead-lettered {}, duplicates {}, parked {}, "
-                   "retried {}, in flight {}",
+                   "retried {}, held back {}, in flight {}",
                    final ? "stopped" : "progress", c.consumed, c.applied, c.skipped, c.dead_lettered,
-                   c.duplicates, c.parked, c.retried, tracker_.in_flight());
+                   c.duplicates, c.parked, c.retried, c.held, tracker_.in_flight());
     }
 }
 
@@ -363,7 +472,18 @@ void Worker::on_revoked(const std::vector<TopicPartition>& partitions) {
     // partitions' new owner, which starts from the offsets stored here.
     const std::set<TopicPartition> revoked(partitions.begin(), partitions.end());
     std::size_t dropped = 0;
-    for (auto& lane : lanes_) dropped += lane->drop(revoked);
+    for (auto& lane : lanes_) {
+        for (const auto& key : lane->drop(revoked)) {
+            ++dropped;
+            if (!key.empty()) placed_done(key);
+        }
+    }
+    // So are the records waiting for room (this runs on the polling thread, which owns them).
+    const auto before = waiting_.size();
+    std::erase_if(waiting_, [&](const Waiting& w) {
+        return revoked.count(TopicPartition{w.record.topic, w.record.partition}) > 0;
+    });
+    dropped += before - waiting_.size();
     // Dropped records stay in the tracker (so no offset passes them) but never complete: wait
     // until only they are left.
     const auto deadline = std::chrono::steady_clock::now() + options_.revoke_timeout;
@@ -388,24 +508,51 @@ std::optional<std::string> Worker::run() {
         // Joining the group is start-up: report it as the reason the worker could not run.
         return std::string("cannot join the consumer group: ") + e.what();
     }
-    const int n = std::max(1, options_.concurrency);
-    for (int i = 0; i < n; ++i) {
-        lanes_.push_back(std::make_unique<Lane>(*this, handler_factory_(i)));
+    shared_lanes_ = static_cast<std::size_t>(std::max(1, options_.concurrency));
+    std::size_t total = shared_lanes_;
+    for (const auto& app : options_.apps) {
+        auto group = std::make_unique<AppGroup>();
+        group->app = app.app;
+        group->first = total;
+        group->lanes = static_cast<std::size_t>(std::max(1, app.lanes));
+        group->max_queued = std::max(group->lanes, static_cast<std::size_t>(std::max(1, app.max_queued)));
+        total += group->lanes;
+        group_of_[group->app] = group.get();
+        groups_.push_back(std::move(group));
+    }
+    for (std::size_t i = 0; i < total; ++i) {
+        lanes_.push_back(std::make_unique<Lane>(*this, handler_factory_(static_cast<int>(i))));
     }
     const auto max_in_flight = static_cast<std::size_t>(std::max(1, options_.max_in_flight));
     auto next_progress = std::chrono::steady_clock::now() + options_.progress_interval;
     WorkerCounters last_progress{};
+    constexpr auto kStallCheck = std::chrono::milliseconds(50);
+    constexpr auto kRoomWait = std::chrono::milliseconds(10);
 
     while (!stop_ && !fatal_) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!groups_.empty() && now >= next_stall_check_) {
+            update_stalls();
+            next_stall_check_ = now + kStallCheck;
+        }
+        while (!waiting_.empty() && dispatch(waiting_.front().record, waiting_.front().epoch)) waiting_.pop_front();
         const std::size_t in_flight = tracker_.in_flight();
-        if (!paused_ && in_flight >= max_in_flight) {
+        // Two reasons to stop consuming: too much in memory overall, or a record whose app has no
+        // room yet (it is not behind, so the room comes soon).
+        if (!paused_ && (in_flight >= max_in_flight || !waiting_.empty())) {
             source_->pause(source_->assignment());
             paused_ = true;
-        } else if (paused_ && in_flight <= max_in_flight / 2) {
+            paused_for_in_flight_ = in_flight >= max_in_flight;
+        } else if (paused_ && waiting_.empty() && (!paused_for_in_flight_ || in_flight <= max_in_flight / 2)) {
             source_->resume(source_->assignment());
             paused_ = false;
         }
-        auto record = source_->poll(options_.poll_timeout);
+        if (!waiting_.empty()) {
+            // Wake as soon as a lane finishes something; the poll below only serves the group.
+            std::unique_lock lock(places_mutex_);
+            room_cv_.wait_for(lock, kRoomWait);
+        }
+        auto record = source_->poll(waiting_.empty() ? options_.poll_timeout : std::chrono::milliseconds(0));
         if (auto err = source_->fatal_error()) {
             fail("kafka: " + *err);
             break;
@@ -413,7 +560,8 @@ std::optional<std::string> Worker::run() {
         if (record) {
             ++consumed_;
             const auto epoch = tracker_.begin(TopicPartition{record->topic, record->partition}, record->offset);
-            lanes_[lane_for(*record)]->push(std::move(*record), epoch);
+            // Behind another record waiting for room, or into a lane.
+            if (!waiting_.empty() || !dispatch(*record, epoch)) waiting_.push_back(Waiting{std::move(*record), epoch});
         }
         store_offsets();
         claim_parked();
@@ -427,6 +575,20 @@ std::optional<std::string> Worker::run() {
             next_progress = std::chrono::steady_clock::now() + options_.progress_interval;
         }
     }
+    if (!fatal_) {
+        // Stopping: what waits for room runs anyway (drained like the rest), rather than
+        // staying in flight forever.
+        for (auto& w : waiting_) {
+            if (!w.record.key) {
+                lanes_[lane_for(w.record)]->push(std::move(w.record), w.epoch, {}, false);
+                continue;
+            }
+            const auto placement = place(*w.record.key, true);
+            std::string key = *w.record.key;
+            lanes_[placement->lane]->push(std::move(w.record), w.epoch, std::move(key), placement->held);
+        }
+    }
+    waiting_.clear();
 
     if (!fatal_) {
         // Drain: every record already handed to a lane reaches its outcome before we leave.

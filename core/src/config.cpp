@@ -344,7 +344,8 @@ void read_redis(Reader& r, const Reader::Scope& root, RedisConfig& redis) {
 
 void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {
     const auto scope = r.child(root, "worker");
-    r.check_known(scope, {"concurrency", "max_in_flight", "max_event_bytes", "max_event_depth"});
+    r.check_known(scope, {"concurrency", "max_in_flight", "max_event_bytes", "max_event_depth", "spill_after_ms"});
+    if (auto v = r.get_int(scope, "spill_after_ms", 10, 3600000)) worker.spill_after = std::chrono::milliseconds(*v);
     if (auto v = r.get_int(scope, "concurrency", 1, 256)) worker.concurrency = static_cast<int>(*v);
     if (auto v = r.get_int(scope, "max_event_bytes", 1024, 64 * 1024 * 1024)) {
         worker.max_event_bytes = static_cast<std::size_t>(*v);
@@ -474,8 +475,8 @@ void read_fragments(Reader& r, const Reader::Scope& scope, AppConfig& app) {
 
 AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
-    r.check_known(scope, {"id", "profile", "scim", "skip_default_access", "unassign_action",
-                          "skip_out_of_scope_deletions", "mappings", "mappings_file", "scoping"});
+    r.check_known(scope, {"id", "profile", "max_in_flight", "max_queued", "scim", "skip_default_access",
+                          "unassign_action", "skip_out_of_scope_deletions", "mappings", "mappings_file", "scoping"});
     const auto id = r.get_string(scope, "id");
     if (!id || id->empty()) {
         auto p = scope.path;
@@ -492,6 +493,8 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     Reader::Scope named{scope.node, scope.path, {"apps", app.id}};
     // The profile name is checked against the shipped profiles by transforms::build_app_profile.
     if (auto v = r.get_string(named, "profile")) app.profile = *v;
+    if (auto v = r.get_int(named, "max_in_flight", 1, 256)) app.max_in_flight = static_cast<int>(*v);
+    if (auto v = r.get_int(named, "max_queued", 1, 100000)) app.max_queued = static_cast<int>(*v);
     if (auto v = r.get_bool(named, "skip_default_access")) app.skip_default_access = *v;
     if (auto v = r.get_bool(named, "skip_out_of_scope_deletions")) app.skip_out_of_scope_deletions = *v;
     read_fragments(r, scope, app);

@@ -38,6 +38,7 @@ public:
         return processor_->dead_letter_internal(record, std::string(what));
     }
     consumers::ProcessResult handle_parked(const ClaimedHead& head) override { return processor_->process_parked(head); }
+    consumers::ProcessResult handle_held(const InboundRecord& record) override { return processor_->process_held(record); }
     consumers::ProcessResult handle_parked_failure(const ClaimedHead& head, std::string_view what) override {
         return processor_->dead_letter_internal(head.event.record, std::string(what), &head);
     }
@@ -218,7 +219,22 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
         probe_clients_[app.id] =
             std::make_unique<consumers::CurlScimClient>(consumers::scim_client_options(app, tokens.at(app.id)));
     }
-    for (int lane = 0; lane < config_.worker.concurrency; ++lane) {
+    // Each app has lanes of its own (its requests in flight), so a slow app holds up no other;
+    // a few shared lanes take what names no app and the events held back from an app that is behind.
+    consumers::WorkerOptions options;
+    options.concurrency = std::max(2, config_.worker.concurrency / 4);
+    int lanes = options.concurrency;
+    int app_lanes = 0;
+    for (const auto& app : config_.apps) {
+        consumers::AppLanes group;
+        group.app = app.id;
+        group.lanes = app.max_in_flight > 0 ? app.max_in_flight : config_.worker.concurrency;
+        group.max_queued = app.max_queued > 0 ? app.max_queued : 4 * group.lanes;
+        lanes += group.lanes;
+        app_lanes += group.lanes;
+        options.apps.push_back(std::move(group));
+    }
+    for (int lane = 0; lane < lanes; ++lane) {
         std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients;
         for (const auto& app : config_.apps) {
             clients[app.id] = std::make_unique<consumers::CurlScimClient>(
@@ -237,12 +253,11 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
             *dead_letters_, clock_, log_, processing));
     }
 
-    consumers::WorkerOptions options;
-    options.concurrency = config_.worker.concurrency;
     options.max_in_flight = config_.worker.max_in_flight;
+    options.spill_after = config_.worker.spill_after;
     options.progress_interval = progress_interval;
     options.parked_poll_interval = config_.retry.poll_interval;
-    options.max_parked_in_flight = std::max(1, config_.worker.concurrency * 2);
+    options.max_parked_in_flight = std::max(1, app_lanes * 2);
     auto properties = consumer_properties(config_, bootstrap, embedded, kafka_secrets);
     std::vector<std::string> topics{config_.kafka.events_topic};
     worker_ = std::make_unique<consumers::Worker>(

@@ -275,6 +275,7 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                               {"parked", c.parked},
                               {"retried", c.retried},
                               {"lease_lost", c.lease_lost},
+                              {"held", c.held},
                               {"finished", c.finished()},
                               {"in_flight", in_flight}}
                              .dump()

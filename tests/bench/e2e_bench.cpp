@@ -3,7 +3,10 @@
 //   1. the target's own capacity for the same requests (GET filter + POST per user),
 //   2. throughput: a backlog of N user-assign events, processed from first to last outcome,
 //   3. latency: events produced at a steady rate, event produced -> SCIM request answered,
-//   4. the worker's peak RSS.
+//   4. the worker's peak RSS, and throughput with 5% 429 + 5% 503 against without,
+//   5. app isolation: one app's throughput alone, and beside an app whose target answers after
+//      5 s (same partitions, same worker),
+//   6. the time from kill -9 of a worker to its restarted successor processing again.
 // Prints the figures, writes CSV/JSON to --out and, when gnuplot is installed, a plot.
 #include <algorithm>
 #include <atomic>
@@ -92,11 +95,11 @@ double measure_target(const std::string& base_url, int threads, std::size_t user
     return static_cast<double>(users) / seconds;
 }
 
-std::vector<OutcomeRecord> read_log(consumers::ProvisioningLogReader& reader) {
+std::vector<OutcomeRecord> read_log(consumers::ProvisioningLogReader& reader, const std::string& app = kApp) {
     std::vector<OutcomeRecord> out;
     std::string last = "0-0";
     for (;;) {
-        auto page = reader.log_since(kApp, last, 5000, std::chrono::milliseconds(0));
+        auto page = reader.log_since(app, last, 5000, std::chrono::milliseconds(0));
         if (!page || page->empty()) break;
         for (auto& e : *page) out.push_back(std::move(e.record));
         last = page->back().id;
@@ -127,6 +130,136 @@ bool wait_finished(ops::ChildProcess& worker, std::uint64_t target, std::chrono:
     return false;
 }
 
+std::string app_event(const std::string& app, const std::string& tag, std::size_t i) {
+    auto e = json::parse(assign_event(tag, i));
+    e["data"]["app"] = app;
+    return e.dump();
+}
+
+void produce_all(producers::KafkaProducer& producer, const std::string& topic,
+                 const std::vector<std::pair<std::string, std::string>>& records) {
+    std::vector<std::future<Result<producers::DeliveryReport>>> pending;
+    for (const auto& [key, value] : records) pending.push_back(producer.send(topic, key, value));
+    for (auto& p : pending) {
+        if (!p.get()) throw std::runtime_error("produce failed");
+    }
+}
+
+// Events per second of the records whose object id starts with `tag`: first start to last finish.
+double rate_of(const std::vector<OutcomeRecord>& records, const std::string& tag, std::size_t* count = nullptr) {
+    std::int64_t first = INT64_MAX;
+    std::int64_t last = 0;
+    std::size_t n = 0;
+    for (const auto& r : records) {
+        if (r.object_id.rfind(tag, 0) != 0) continue;
+        first = std::min(first, r.started_at_ms);
+        last = std::max(last, r.finished_at_ms);
+        ++n;
+    }
+    if (count != nullptr) *count = n;
+    const double seconds = static_cast<double>(last - first) / 1000.0;
+    return n > 0 && seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
+}
+
+// Steps 5 and 6, on a topic and apps of their own so that the earlier steps' events are not read.
+json run_isolation(ops::LocalRedis& redis, ops::EmbeddedBroker& broker, ops::LocalScimTarget& fast_target,
+                   consumers::CurlScimClient& fast_admin, const std::string& dir, int concurrency, std::size_t events) {
+    constexpr const char* kTopic = "isolation.events";
+    ops::LocalScimTarget slow_target(ops::default_scim_target_script(), kToken);
+    consumers::ScimClientOptions admin;
+    admin.base_url = slow_target.root_url();
+    admin.token = kToken;
+    consumers::CurlScimClient slow_admin(admin);
+    const auto call = [](consumers::CurlScimClient& client, HttpMethod method, const std::string& path, json body) {
+        ScimRequest request;
+        request.method = method;
+        request.path = path;
+        request.body = std::move(body);
+        if (client.send(request).status / 100 != 2) throw std::runtime_error("the target refused " + path);
+    };
+    call(fast_admin, HttpMethod::Post, "/_admin/reset", json::object());
+    const std::string config_path = dir + "/isolation.json";
+    std::ofstream(config_path) << json{
+        {"kafka", {{"bootstrap_servers", broker.bootstrap_servers()}, {"group_id", "bench-isolation"},
+                   {"topics", {{"events", kTopic}}},
+                   {"consumer_properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
+                                            {"fetch.wait.max.ms", "10"}}}}},
+        {"redis", {{"url", redis.url()}}},
+        {"worker", {{"concurrency", concurrency}, {"max_in_flight", 2000}}},
+        {"apps", json::array({{{"id", "fast"}, {"scim", {{"base_url", fast_target.base_url()},
+                                                          {"token_file", dir + "/token"}}}},
+                              {{"id", "slow"}, {"scim", {{"base_url", slow_target.base_url()},
+                                                          {"token_file", dir + "/token"}}}}})}}
+                                        .dump(2);
+    producers::KafkaProducer producer({{"bootstrap.servers", broker.bootstrap_servers()}, {"linger.ms", "5"}});
+    consumers::ProvisioningLogReader reader(
+        consumers::RedisOptions{"127.0.0.1", redis.port(), 0, "", std::chrono::seconds(5)}, KeyScheme("pb"));
+    const auto start_worker = [&] {
+        ops::ChildProcess::Options wopts;
+        wopts.argv = {PROVBRIDGE_BINARY, "run", "--config", config_path, "--json-progress", "--log-level", "warn"};
+        return std::make_unique<ops::ChildProcess>(std::move(wopts));
+    };
+
+    std::cout << "5. Isolation: " << events << " events of app 'fast' alone, then " << events
+              << " more beside " << events / 5 << " of app 'slow', whose target answers after 5 s\n";
+    std::vector<std::pair<std::string, std::string>> alone;
+    for (std::size_t i = 0; i < events; ++i) alone.emplace_back("fast/user/alone-" + std::to_string(i), app_event("fast", "alone", i));
+    produce_all(producer, kTopic, alone);
+    auto worker = start_worker();
+    if (!wait_finished(*worker, events, std::chrono::seconds(600))) throw std::runtime_error("isolation: alone did not finish");
+    call(slow_admin, HttpMethod::Put, "/_admin/latency", json{{"delayMs", 5000}});
+    std::vector<std::pair<std::string, std::string>> mixed;
+    for (std::size_t i = 0; i < events; ++i) {
+        if (i % 5 == 0) mixed.emplace_back("slow/user/slow-" + std::to_string(i / 5), app_event("slow", "slow", i / 5));
+        mixed.emplace_back("fast/user/beside-" + std::to_string(i), app_event("fast", "beside", i));
+    }
+    produce_all(producer, kTopic, mixed);
+    // Done when every fast event is: the slow app's cannot all be done by then (5 s each).
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(600);
+    std::size_t beside_done = 0;
+    while (SteadyClock::now() < deadline) {
+        (void)rate_of(read_log(reader, "fast"), "beside-", &beside_done);
+        if (beside_done >= events) break;
+        if (!worker->read_line(std::chrono::milliseconds(500)) && worker->wait(std::chrono::milliseconds(0))) {
+            throw std::runtime_error("isolation: the worker exited");
+        }
+    }
+    if (beside_done < events) throw std::runtime_error("isolation: the fast app did not finish beside the slow one");
+    const auto fast_log = read_log(reader, "fast");
+    std::size_t slow_done = 0;
+    (void)rate_of(read_log(reader, "slow"), "slow-", &slow_done);
+    const double alone_rate = rate_of(fast_log, "alone-");
+    const double beside_rate = rate_of(fast_log, "beside-");
+
+    // 6. kill -9 and restart: the slow target answers at once again, a new batch waits in the
+    // topic, and the clock runs from the kill to the first outcome the new worker records.
+    call(slow_admin, HttpMethod::Put, "/_admin/latency", json{{"delayMs", 0}});
+    std::cout << "6. kill -9 of the worker, restart, time until it processes again\n";
+    worker->signal(SIGKILL);
+    (void)worker->wait(std::chrono::seconds(30));
+    const auto killed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
+    std::vector<std::pair<std::string, std::string>> after;
+    for (std::size_t i = 0; i < 200; ++i) after.emplace_back("fast/user/after-" + std::to_string(i), app_event("fast", "after", i));
+    produce_all(producer, kTopic, after);
+    auto restarted = start_worker();
+    std::int64_t first_after = 0;
+    const auto restart_deadline = SteadyClock::now() + std::chrono::seconds(120);
+    while (first_after == 0 && SteadyClock::now() < restart_deadline) {
+        (void)restarted->read_line(std::chrono::milliseconds(100));
+        for (const auto& r : read_log(reader, "fast")) {
+            if (r.finished_at_ms > killed_ms && (first_after == 0 || r.finished_at_ms < first_after)) first_after = r.finished_at_ms;
+        }
+    }
+    restarted->stop(std::chrono::seconds(60));
+    if (first_after == 0) throw std::runtime_error("the restarted worker did not process anything");
+    return {{"isolation_fast_alone_events_per_s", alone_rate},
+            {"isolation_fast_beside_slow_events_per_s", beside_rate},
+            {"isolation_slow_done_when_fast_done", slow_done},
+            {"isolation_slow_events", events / 5},
+            {"kill9_to_processing_s", static_cast<double>(first_after - killed_ms) / 1000.0}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,12 +269,14 @@ int main(int argc, char** argv) {
     double latency_rate = 200;
     int concurrency = 8;
     std::size_t capacity_users = 3000;
+    std::size_t isolation_events = 3000;
     std::string out_dir = "bench-results";
     app.add_option("--events", events, "Backlog of user-assign events for the throughput run");
     app.add_option("--latency-events", latency_events, "Events for the latency run");
     app.add_option("--latency-rate", latency_rate, "Events per second produced in the latency run");
     app.add_option("--concurrency", concurrency, "Worker lanes, and client threads for the target's capacity");
     app.add_option("--capacity-users", capacity_users, "Users created to measure the target's capacity");
+    app.add_option("--isolation-events", isolation_events, "Events of the fast app in each isolation run (0: skip)");
     app.add_option("--out", out_dir, "Directory for CSV, JSON and the plot");
     CLI11_PARSE(app, argc, argv);
     std::filesystem::create_directories(out_dir);
@@ -239,6 +374,9 @@ int main(int argc, char** argv) {
         }
         const long rss_kb = worker.peak_rss_kb();
         worker.stop(std::chrono::seconds(30));
+        const json isolation = isolation_events > 0 ? run_isolation(redis, broker, target, admin_client, dir.path(),
+                                                                     concurrency, isolation_events)
+                                                    : json::object();
 
         consumers::ProvisioningLogReader reader(consumers::RedisOptions{"127.0.0.1", redis.port(), 0, "", std::chrono::seconds(5)},
                                                 KeyScheme("pb"));
@@ -314,7 +452,7 @@ int main(int argc, char** argv) {
         };
         const double tp_rate_mid = rate_mid(tp_finish);
         const double ft_rate_mid = rate_mid(ft_finish);
-        const json result = {{"events", events},
+        json result = {{"events", events},
                              {"created", created},
                              {"throughput_events_per_s", throughput},
                              {"target_capacity_creations_per_s", target_rate},
@@ -332,6 +470,7 @@ int main(int argc, char** argv) {
                              {"dead_lettered", dead_lettered},
                              {"concurrency", concurrency},
                              {"cpus", std::thread::hardware_concurrency()}};
+        result.update(isolation);
         std::ofstream(out_dir + "/e2e.json") << result.dump(2) << "\n";
         std::printf("\n%-44s %10s\n", "figure", "value");
         std::printf("%-44s %10.0f\n", "end-to-end user creations/s (backlog)", throughput);
@@ -353,6 +492,18 @@ int main(int argc, char** argv) {
         std::printf("%-44s %10zu\n", "events retried in the faults run", ft_retried);
         std::printf("%-44s %10zu\n", "dead-lettered (should be 0)", dead_lettered);
         std::printf("%-44s %10zu\n", "accounts created", created);
+        if (!isolation.empty()) {
+            const double alone = isolation["isolation_fast_alone_events_per_s"];
+            const double beside = isolation["isolation_fast_beside_slow_events_per_s"];
+            std::printf("%-44s %10.0f\n", "isolation: fast app alone, events/s", alone);
+            std::printf("%-44s %10.0f\n", "isolation: fast app beside a 5 s app, events/s", beside);
+            std::printf("%-44s %9.0f%%\n", "isolation: beside / alone", alone > 0 ? 100.0 * beside / alone : 0);
+            std::printf("%-44s %6zu / %zu\n", "isolation: slow events done meanwhile",
+                        isolation["isolation_slow_done_when_fast_done"].get<std::size_t>(),
+                        isolation["isolation_slow_events"].get<std::size_t>());
+            std::printf("%-44s %10.1f\n", "kill -9 -> restarted worker processing, s",
+                        isolation["kill9_to_processing_s"].get<double>());
+        }
 
         std::ofstream plot(out_dir + "/e2e.gnuplot");
         plot << "set terminal pngcairo size 1100,440 font 'sans,10'\nset output '" << out_dir << "/e2e.png'\n"

@@ -39,6 +39,17 @@ BridgeHarness::BridgeHarness(Options options)
                 {"scim", {{"base_url", target_->base_url()}, {"token_file", dir_.path() + "/token"}}}};
     app["scim"].update(options_.scim_extra);
     app.update(options_.app_extra);
+    json apps = json::array({app});
+    if (!options_.second_app.empty()) {
+        second_target_ = std::make_unique<ops::LocalScimTarget>(ops::default_scim_target_script(), token_, "generic");
+        json second = {{"id", options_.second_app},
+                       {"profile", "generic"},
+                       {"scim", {{"base_url", second_target_->base_url()}, {"token_file", dir_.path() + "/token"}}}};
+        second.update(options_.second_app_extra);
+        apps.push_back(std::move(second));
+    }
+    json worker = {{"concurrency", options_.concurrency}, {"max_in_flight", options_.max_in_flight}};
+    worker.update(options_.worker_extra);
     config_path_ = dir_.path() + "/bridge.json";
     json kafka = {{"bootstrap_servers", broker_->bootstrap_servers()},
                   {"group_id", options_.group},
@@ -46,11 +57,10 @@ BridgeHarness::BridgeHarness(Options options)
     kafka.update(options_.kafka_extra);
     std::ofstream(config_path_) << json{{"kafka", kafka},
                                         {"redis", {{"url", redis_->url()}}},
-                                        {"worker", {{"concurrency", options_.concurrency},
-                                                    {"max_in_flight", options_.max_in_flight}}},
+                                        {"worker", worker},
                                         {"retry", options_.retry},
                                         {"quarantine", options_.quarantine},
-                                        {"apps", json::array({app})}}
+                                        {"apps", apps}}
                                        .dump(2);
     producer_ = std::make_unique<producers::KafkaProducer>(std::map<std::string, std::string>{
         {"bootstrap.servers", broker_->bootstrap_servers()}, {"message.max.bytes", std::to_string(kProducerMaxBytes)}});
@@ -59,6 +69,24 @@ BridgeHarness::BridgeHarness(Options options)
     admin.base_url = target_->root_url();
     admin.token = token_;
     admin_ = std::make_unique<consumers::CurlScimClient>(admin);
+    if (second_target_) {
+        admin.base_url = second_target_->root_url();
+        second_admin_ = std::make_unique<consumers::CurlScimClient>(admin);
+    }
+}
+
+json BridgeHarness::second_admin(HttpMethod method, const std::string& path, std::optional<json> body) {
+    if (!second_admin_) {
+        ADD_FAILURE() << "the harness has no second app";
+        return nullptr;
+    }
+    ScimRequest request;
+    request.method = method;
+    request.path = path;
+    request.body = std::move(body);
+    const auto response = second_admin_->send(request);
+    EXPECT_EQ(response.status / 100, 2) << to_string(method) << " " << path << ": " << response.body;
+    return json::parse(response.body, nullptr, false);
 }
 
 std::unique_ptr<ops::ChildProcess> BridgeHarness::start_worker(bool merge_stderr, const std::string& log_level,

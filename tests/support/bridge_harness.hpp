@@ -45,6 +45,10 @@ public:
         nlohmann::json retry = {{"base_delay_ms", 50}, {"max_delay_ms", 1000}, {"poll_interval_ms", 50}};
         // The quarantine section: probes a second apart instead of minutes.
         nlohmann::json quarantine = {{"probe_intervals_seconds", {1, 1, 2}}};
+        // A second app with a SCIM target of its own (none when empty), for isolation tests.
+        std::string second_app;
+        nlohmann::json second_app_extra = nlohmann::json::object();
+        nlohmann::json worker_extra = nlohmann::json::object();  // merged into the worker section
     };
     // The test producer's message.max.bytes: records well over the worker's limits can be sent.
     static constexpr int kProducerMaxBytes = 16 * 1024 * 1024;
@@ -86,6 +90,9 @@ public:
                          std::vector<std::pair<std::string, std::string>> query = {},
                          std::optional<nlohmann::json> body = std::nullopt);
     nlohmann::json users() { return admin(HttpMethod::Get, "/_admin/users"); }
+    // The second app's target's admin API (Options::second_app).
+    nlohmann::json second_admin(HttpMethod method, const std::string& path,
+                                std::optional<nlohmann::json> body = std::nullopt);
     nlohmann::json requests() { return admin(HttpMethod::Get, "/_admin/requests", {{"limit", "1000"}}); }
     nlohmann::json stats() { return admin(HttpMethod::Get, "/_admin/stats"); }
     nlohmann::json user_named(const std::string& user_name);  // null when absent
@@ -117,11 +124,13 @@ private:
     ops::TempDir dir_;
     std::unique_ptr<ops::LocalRedis> redis_;
     std::unique_ptr<ops::LocalScimTarget> target_;
+    std::unique_ptr<ops::LocalScimTarget> second_target_;
     std::unique_ptr<ops::EmbeddedBroker> broker_;
     std::string config_path_;
     std::unique_ptr<producers::KafkaProducer> producer_;
     std::unique_ptr<consumers::ProvisioningLogReader> reader_;
     std::unique_ptr<consumers::CurlScimClient> admin_;
+    std::unique_ptr<consumers::CurlScimClient> second_admin_;
 };
 
 }  // namespace provbridge::test_support

@@ -174,7 +174,7 @@ protected:
     std::vector<OutcomeRecord> drain() {
         std::vector<OutcomeRecord> out;
         for (int round = 0; round < 20; ++round) {
-            auto heads = parked_.claim(10);
+            auto heads = parked_.claim(10, {});
             EXPECT_TRUE(heads.ok());
             if (!heads.ok() || heads->empty()) break;
             for (const auto& head : *heads) {

@@ -154,6 +154,7 @@ struct Journal {
     std::int64_t fatal_offset = -1;
     std::set<std::int64_t> park_offsets;  // handle() answers Parked for these
     std::vector<std::string> heads;       // claimed heads run, as object#token
+    std::vector<std::int64_t> held;       // handle_held() was called for these
     std::set<std::thread::id> head_threads;
 };
 
@@ -161,9 +162,10 @@ struct Journal {
 class FakeParkedSource final : public ParkedWorkSource {
 public:
     explicit FakeParkedSource(std::deque<std::vector<ClaimedHead>> batches) : batches_(std::move(batches)) {}
-    Result<std::vector<ClaimedHead>> claim(std::size_t max) override {
+    Result<std::vector<ClaimedHead>> claim(std::size_t max, const AppRoom& room) override {
         std::lock_guard lock(mutex_);
         asked_.push_back(max);
+        if (!room_of_.empty()) rooms_.push_back(room(room_of_));
         if (batches_.empty()) return std::vector<ClaimedHead>{};
         auto batch = std::move(batches_.front());
         batches_.pop_front();
@@ -172,6 +174,8 @@ public:
     std::mutex mutex_;
     std::deque<std::vector<ClaimedHead>> batches_;
     std::vector<std::size_t> asked_;
+    std::string room_of_;            // an app whose room each claim notes
+    std::vector<std::size_t> rooms_;
 };
 
 ClaimedHead head_of(std::string object_id, std::string token) {
@@ -200,6 +204,12 @@ public:
         OutcomeRecord out;
         out.status = OutcomeStatus::Applied;
         return {ProcessResult::Status::Recorded, {}, out};
+    }
+    ProcessResult handle_held(const InboundRecord& r) override {
+        std::lock_guard lock(j_.mutex);
+        j_.held.push_back(r.offset);
+        j_.cv.notify_all();
+        return {ProcessResult::Status::Parked, {}, {}};
     }
     ProcessResult handle_parked(const ClaimedHead& head) override {
         std::lock_guard lock(j_.mutex);
@@ -717,6 +727,82 @@ TEST_F(WorkerTest, PartitionsPausedForBackPressureDeliverAgainAfterARebalanceGiv
     worker_->request_stop();
     join();
     EXPECT_FALSE(result_.has_value());
+}
+
+WorkerOptions two_apps(std::chrono::milliseconds spill_after) {
+    WorkerOptions options{2, 1000};
+    options.apps = {AppLanes{"slow", 1, 1}, AppLanes{"fast", 2, 16}};  // fast never fills
+    options.spill_after = spill_after;
+    return options;
+}
+
+TEST_F(WorkerTest, ASlowAppDoesNotHoldUpAnotherAppAndItsBacklogIsParkedUnrun) {
+    journal_.hold_offset = 0;  // the slow app's request that does not come back
+    pending_.push_back(record(0, 0, "slow/user/1"));
+    pending_.push_back(record(0, 1, "slow/user/2"));
+    pending_.push_back(record(0, 2, "slow/user/1"));  // behind its own object's running record
+    for (std::int64_t o = 3; o < 13; ++o) pending_.push_back(record(0, o, "fast/user/" + std::to_string(o)));
+    auto parked = std::make_unique<FakeParkedSource>(std::deque<std::vector<ClaimedHead>>{});
+    parked->room_of_ = "slow";
+    auto* claims = parked.get();
+    // spill_after 0: a full app counts as behind at once, so the test needs no clock.
+    start(two_apps(0ms), 12, false, std::move(parked));
+    {
+        std::unique_lock lock(journal_.mutex);
+        // A deadline only so that a broken worker fails instead of hanging; nothing here is timed.
+        ASSERT_TRUE(journal_.cv.wait_for(lock, 60s, [&] {
+            return journal_.holding && worker_->counters().applied >= 10 && !journal_.held.empty();
+        }));
+        // Every fast event ran while the slow app's first request was still out.
+        for (std::int64_t o = 3; o < 13; ++o) {
+            EXPECT_EQ(journal_.by_key["fast/user/" + std::to_string(o)], std::vector<std::int64_t>{o});
+        }
+        // The other slow object was parked unrun; the slow object's second event waits in memory
+        // behind its first (it may not overtake it through Redis).
+        EXPECT_EQ(journal_.held, std::vector<std::int64_t>{1});
+        EXPECT_TRUE(journal_.by_key["slow/user/1"].empty());
+    }
+    {
+        std::unique_lock lock(claims->mutex_);
+        ASSERT_FALSE(claims->rooms_.empty());
+        EXPECT_EQ(claims->rooms_.back(), 0U);  // no due retries claimed for an app that is behind
+    }
+    {
+        std::lock_guard lock(journal_.mutex);
+        journal_.released = true;
+    }
+    journal_.cv.notify_all();
+    join();
+    EXPECT_FALSE(result_.has_value());
+    EXPECT_EQ(journal_.by_key["slow/user/1"], (std::vector<std::int64_t>{0, 2}));
+    EXPECT_EQ(worker_->counters().held, 1U);
+    EXPECT_EQ(worker_->counters().parked, 1U);
+    EXPECT_EQ(source_->stored({"events", 0}), 13);  // the parked one is committed too
+}
+
+TEST_F(WorkerTest, AFullAppThatIsNotBehindMakesConsumptionWaitForRoom) {
+    journal_.hold_offset = 0;
+    pending_.push_back(record(0, 0, "slow/user/1"));
+    pending_.push_back(record(0, 1, "slow/user/2"));
+    for (std::int64_t o = 2; o < 6; ++o) pending_.push_back(record(0, o, "fast/user/" + std::to_string(o)));
+    start(two_apps(std::chrono::hours(1)), 6);
+    {
+        std::unique_lock lock(source_->mutex_);
+        source_->cv_.wait(lock, [&] { return source_->pauses_ > 0; });
+    }
+    {
+        std::lock_guard lock(journal_.mutex);
+        EXPECT_TRUE(journal_.by_key["slow/user/2"].empty());
+        EXPECT_TRUE(journal_.held.empty());
+        journal_.released = true;
+    }
+    journal_.cv.notify_all();
+    join();
+    EXPECT_FALSE(result_.has_value());
+    EXPECT_TRUE(journal_.held.empty());
+    EXPECT_EQ(worker_->counters().applied, 6U);
+    EXPECT_EQ(journal_.by_key["slow/user/2"], std::vector<std::int64_t>{1});
+    EXPECT_EQ(source_->stored({"events", 0}), 6);
 }
 
 }  // namespace

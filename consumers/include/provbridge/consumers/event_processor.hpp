@@ -84,6 +84,11 @@ public:
     // object with a waiting queue is parked behind it without being run.
     ProcessResult process(const InboundRecord& record) noexcept;
 
+    // A record whose app is behind: parsed, de-duplicated and parked in its object's queue, due
+    // at once, without deciding or sending anything (a malformed one is dead-lettered as usual).
+    // It runs when a worker with room claims it. Never throws, like process().
+    ProcessResult process_held(const InboundRecord& record) noexcept;
+
     // The claimed head of an object's queue: re-decided against the state as it is now (stale
     // check, match, diff), then recorded, rescheduled or dead-lettered under its lease. Never
     // throws, like process().
@@ -98,7 +103,7 @@ public:
 private:
     struct Context;
     Context start(const InboundRecord& record, const ClaimedHead* head) const;
-    ProcessResult process_record(const InboundRecord& record, const ClaimedHead* head);
+    ProcessResult process_record(const InboundRecord& record, const ClaimedHead* head, bool hold_back = false);
     // nullopt when the object's queue emptied meanwhile: the event runs now.
     std::optional<ProcessResult> park_behind(const Event& event, Context& ctx);
     ProcessResult finish_recorded_head(const OutcomeRecord& recorded, Context& ctx);
@@ -109,7 +114,7 @@ private:
     ProcessResult retry_later(Context& ctx, const transforms::FailureVerdict& verdict, std::string what);
     // Waits out the app's quarantine: parks the event (or puts the claimed head back) as it is,
     // without counting an attempt.
-    ProcessResult hold(const Event& event, Context& ctx);
+    ProcessResult hold(const Event& event, Context& ctx, std::string_view why);
     // Counts the event's SCIM operation in the app's window; may quarantine the app. Fatal only
     // when the store fails (then the result says so).
     std::optional<ProcessResult> count_operation(Context& ctx, bool failed);

@@ -21,7 +21,7 @@ public:
     StoreParkedSource(StateStore& store, std::vector<std::string> apps, std::chrono::milliseconds lease,
                       const Clock& clock, std::string owner);
 
-    Result<std::vector<ClaimedHead>> claim(std::size_t max) override;
+    Result<std::vector<ClaimedHead>> claim(std::size_t max, const AppRoom& room) override;
     // Apps whose heads are not claimed now (quarantined ones): their events keep waiting.
     void set_hold(std::function<bool(const std::string&)> held) { held_ = std::move(held); }
 

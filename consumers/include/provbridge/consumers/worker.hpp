@@ -3,7 +3,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
+#include <map>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +60,11 @@ public:
     virtual ProcessResult handle_parked(const ClaimedHead& head);
     // Like handle_failure, for a head whose handle_parked threw.
     virtual ProcessResult handle_parked_failure(const ClaimedHead& head, std::string_view what);
+    // A record whose app is behind (its lanes are full with a backlog older than spill_after):
+    // parks it in its object's queue, due at once, without sending anything, so it waits in
+    // Redis instead of in memory and other apps' records keep flowing. The default cannot park,
+    // so it handles the record now.
+    virtual ProcessResult handle_held(const InboundRecord& record) { return handle(record); }
 };
 
 // Where a worker finds due retries: the heads of object queues whose time has come, claimed
@@ -64,8 +72,19 @@ public:
 class ParkedWorkSource {
 public:
     virtual ~ParkedWorkSource() = default;
-    // Up to `max` due heads. An error is reported and the claim tried again at the next interval.
-    virtual Result<std::vector<ClaimedHead>> claim(std::size_t max) = 0;
+    // How many more heads an app's lanes can take now.
+    using AppRoom = std::function<std::size_t(const std::string& app)>;
+    // Up to `max` due heads, no more for an app than room(app). An error is reported and the
+    // claim tried again at the next interval.
+    virtual Result<std::vector<ClaimedHead>> claim(std::size_t max, const AppRoom& room) = 0;
+};
+
+// An app's own lanes: `lanes` requests in flight at most (one per lane), and at most
+// `max_queued` of its records in memory (running or waiting on its lanes).
+struct AppLanes {
+    std::string app;
+    int lanes = 16;
+    int max_queued = 64;
 };
 
 struct WorkerOptions {
@@ -79,6 +98,15 @@ struct WorkerOptions {
     // How often due retries are claimed, and how many claimed ones may wait in lanes at once.
     std::chrono::milliseconds parked_poll_interval{200};
     int max_parked_in_flight = 32;
+    // Each configured app runs on lanes of its own, so a slow app's requests never hold up
+    // another's. `concurrency` shared lanes take records of no configured app and the records
+    // held back from an app that is behind. Empty: every record runs on the shared lanes.
+    std::vector<AppLanes> apps{};
+    // An app whose lanes are full and whose oldest waiting record has waited this long is
+    // behind: its next records are parked in Redis (RecordHandler::handle_held) instead of
+    // queued in memory, and none of its due retries are claimed until it catches up. A full app
+    // that is not behind makes consumption wait for room (back-pressure).
+    std::chrono::milliseconds spill_after{1000};
 };
 
 struct WorkerCounters {
@@ -90,6 +118,7 @@ struct WorkerCounters {
     std::uint64_t parked = 0;      // attempts that ended waiting in a queue (a retry, or behind one)
     std::uint64_t retried = 0;     // claimed heads run again
     std::uint64_t lease_lost = 0;  // claimed heads another worker took over
+    std::uint64_t held = 0;        // records parked unrun because their app was behind
     // Events with their one outcome (a parked event counts once its outcome is recorded).
     std::uint64_t finished() const { return applied + skipped + dead_lettered + duplicates; }
 };
@@ -133,13 +162,31 @@ public:
 
 private:
     class Lane;
+    struct AppGroup;
+    // Where an object's records in memory are: all on one lane, so they run in order.
+    struct KeyPlace {
+        std::size_t lane = 0;
+        std::size_t count = 0;
+        AppGroup* group = nullptr;  // its app's group when on the app's lanes, else nullptr
+        bool held = false;          // on a shared lane, to be parked unrun
+    };
+    struct Placement {
+        std::size_t lane = 0;
+        AppGroup* group = nullptr;
+        bool held = false;
+    };
+    // nullopt: the record's app is full but not behind; it waits for room.
+    std::optional<Placement> place(const std::string& key, bool head);
+    void placed_done(const std::string& key);
+    void update_stalls();
+    std::size_t app_room(const std::string& app) const;
+    bool dispatch(InboundRecord& record, OffsetTracker::Epoch epoch);
     void store_offsets();
     void finished(const InboundRecord& record, OffsetTracker::Epoch epoch, const ProcessResult& result);
     void finished_parked(const ProcessResult& result);
     void release_parked();
     void count(const ProcessResult& result);
     void claim_parked();
-    std::size_t lane_for_key(const std::string& key) const;
     void fail(const std::string& reason);
     void report_progress(bool final);
     std::size_t lane_for(const InboundRecord& record) const;
@@ -158,6 +205,21 @@ private:
     std::condition_variable parked_cv_;
     std::chrono::steady_clock::time_point next_claim_{};
     std::vector<std::unique_ptr<Lane>> lanes_;
+    std::size_t shared_lanes_ = 1;
+    std::vector<std::unique_ptr<AppGroup>> groups_;
+    std::map<std::string, AppGroup*, std::less<>> group_of_;
+    mutable std::mutex places_mutex_;
+    std::condition_variable room_cv_;  // a lane finished something: an app may have room again
+    std::unordered_map<std::string, KeyPlace> places_;
+    // Consumed records waiting, in order, for room on their app's lanes (consumption pauses
+    // meanwhile). Only the polling thread touches them.
+    struct Waiting {
+        InboundRecord record;
+        OffsetTracker::Epoch epoch = 0;
+    };
+    std::deque<Waiting> waiting_;
+    bool paused_for_in_flight_ = false;
+    std::chrono::steady_clock::time_point next_stall_check_{};
     OffsetTracker tracker_;
     std::atomic<bool> stop_{false};
     std::atomic<bool> fatal_{false};
@@ -173,6 +235,7 @@ private:
     std::atomic<std::uint64_t> parked_{0};
     std::atomic<std::uint64_t> retried_{0};
     std::atomic<std::uint64_t> lease_lost_{0};
+    std::atomic<std::uint64_t> held_{0};
 };
 
 }  // namespace provbridge::consumers

@@ -92,6 +92,9 @@ struct WorkerConfig {
     // Records over these are dead-lettered (InvalidEvent) before they are parsed.
     std::size_t max_event_bytes = 1024 * 1024;
     int max_event_depth = 32;  // nested arrays/objects in an event
+    // An app whose oldest waiting event has waited this long for its lanes is behind: its next
+    // events wait in Redis (parked, offsets committed) so that they do not hold up other apps.
+    std::chrono::milliseconds spill_after{1000};
 };
 
 // How failed SCIM calls are retried: exponential backoff with full jitter, capped, honouring a
@@ -145,6 +148,10 @@ struct ConfigFragment {
 struct AppConfig {
     std::string id;
     std::string profile = "generic";
+    // Requests in flight to the app at most (its own lanes); 0: worker.concurrency.
+    int max_in_flight = 0;
+    // Its events in memory at most (running or waiting for a lane); 0: 4 x max_in_flight.
+    int max_queued = 0;
     ScimEndpointConfig scim;
     // The seeds' rule: users assigned with the role "Default Access" are not provisioned.
     // Unset: the profile decides (every shipped profile says true).
