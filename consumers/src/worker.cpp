@@ -223,6 +223,8 @@ WorkerCounters Worker::counters() const {
     c.parked = parked_.load();
     c.retried = retried_.load();
     c.lease_lost = lease_lost_.load();
+    c.offset_gaps = offset_gaps_.load();
+    c.events_lost_to_retention = events_lost_to_retention_.load();
     return c;
 }
 

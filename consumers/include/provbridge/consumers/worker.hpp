@@ -90,6 +90,8 @@ struct WorkerCounters {
     std::uint64_t parked = 0;      // attempts that ended waiting in a queue (a retry, or behind one)
     std::uint64_t retried = 0;     // claimed heads run again
     std::uint64_t lease_lost = 0;  // claimed heads another worker took over
+    std::uint64_t offset_gaps = 0;               // partitions that went on past a retention gap
+    std::uint64_t events_lost_to_retention = 0;  // offsets in those gaps: events never read
     // Events with their one outcome (a parked event counts once its outcome is recorded).
     std::uint64_t finished() const { return applied + skipped + dead_lettered + duplicates; }
 };
@@ -123,6 +125,11 @@ public:
     // Due retries to run beside the consumed records (before run()); none when not set.
     void set_parked_source(std::unique_ptr<ParkedWorkSource> source) { parked_source_ = std::move(source); }
     WorkerCounters counters() const;
+    // A partition went on past events retention removed (the consumer's GapListener). Any thread.
+    void count_offset_gap(std::uint64_t lost) {
+        ++offset_gaps_;
+        events_lost_to_retention_ += lost;
+    }
 
     // RebalanceListener. A revoke takes the partitions' queued records out of the lanes (their
     // offsets stay unstored, so the new owner gets them), waits up to revoke_timeout for the
@@ -173,6 +180,8 @@ private:
     std::atomic<std::uint64_t> parked_{0};
     std::atomic<std::uint64_t> retried_{0};
     std::atomic<std::uint64_t> lease_lost_{0};
+    std::atomic<std::uint64_t> offset_gaps_{0};
+    std::atomic<std::uint64_t> events_lost_to_retention_{0};
 };
 
 }  // namespace provbridge::consumers
