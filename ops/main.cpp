@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
     QuarantineOptions quarantine;
     auto* quarantine_cmd = app.add_subcommand("quarantine", "An app's quarantine: status, or clear it by hand");
     quarantine_cmd->require_subcommand(1);
-    auto* quarantine_status = quarantine_cmd->add_subcommand("status", "Quarantine state of every app (or one)");
+    auto* quarantine_status =
+        quarantine_cmd->add_subcommand("status", "Quarantine state of every app (or one), and broker offset gaps");
     auto* quarantine_clear = quarantine_cmd->add_subcommand("clear", "Lift an app's quarantine now");
     for (auto* sub : {quarantine_status, quarantine_clear}) {
         sub->add_option("--config", quarantine.config_path, "Configuration file")->required();

@@ -68,13 +68,15 @@ std::map<std::string, std::string> KafkaConsumer::effective_properties(std::map<
 
 KafkaConsumer::KafkaConsumer(std::map<std::string, std::string> properties,
                              std::vector<std::string> topics, RebalanceListener& listener,
-                             std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds lost_timeout)
-    : log_(std::move(log)), listener_(listener), loss_(lost_timeout) {
+                             std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds lost_timeout,
+                             GapListener* gaps)
+    : log_(std::move(log)), listener_(listener), gaps_(gaps), loss_(lost_timeout) {
     if (!log_) throw std::invalid_argument("KafkaConsumer needs a logger");
     const auto group = properties.find("group.id");
     if (group == properties.end() || group->second.empty()) {
         throw std::runtime_error("kafka property \"group.id\": is required for the consumer");
     }
+    group_ = group->second;
     if (topics.empty()) throw std::runtime_error("KafkaConsumer: no topics to subscribe to");
     if (const auto it = properties.find("bootstrap.servers"); it != properties.end()) bootstrap_ = it->second;
 
@@ -159,7 +161,10 @@ std::optional<InboundRecord> KafkaConsumer::poll_once(std::chrono::milliseconds 
         KafkaMessagePtr message(
             rd_kafka_consumer_poll(handle_.get(), static_cast<int>(std::max<long long>(left.count(), 0))));
         if (!message) return std::nullopt;
-        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) return to_inbound_record(*message);
+        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            follow(*message);
+            return to_inbound_record(*message);
+        }
         if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
             note_fatal(handle_.get());
             return std::nullopt;
@@ -171,6 +176,68 @@ std::optional<InboundRecord> KafkaConsumer::poll_once(std::chrono::milliseconds 
                        rd_kafka_err2name(message->err));
         }
         if (SteadyClock::now() >= deadline) return std::nullopt;
+    }
+}
+
+void KafkaConsumer::read_committed(const rd_kafka_topic_partition_list_t* partitions) {
+    TopicPartitionListPtr list(rd_kafka_topic_partition_list_copy(partitions));
+    const rd_kafka_resp_err_t err =
+        rd_kafka_committed(handle_.get(), list.get(), static_cast<int>(kGapCheckTimeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_->warn("kafka: cannot read the committed offsets of {} ({}): if retention removed events there "
+                   "before the group read them, it will not be noticed",
+                   describe(from_kafka_list(partitions)), kafka_error_text(err));
+        return;
+    }
+    for (int i = 0; i < list->cnt; ++i) {
+        const auto& elem = list->elems[i];
+        // No committed offset: a new group starts at the log start by design, not past a gap.
+        if (elem.err != RD_KAFKA_RESP_ERR_NO_ERROR || elem.offset < 0) continue;
+        expected_[TopicPartition{elem.topic, elem.partition}] = elem.offset;
+    }
+}
+
+void KafkaConsumer::follow(const rd_kafka_message_t& message) {
+    TopicPartition tp{rd_kafka_topic_name(message.rkt), message.partition};
+    const auto it = expected_.find(tp);
+    if (it == expected_.end()) {
+        expected_.emplace(std::move(tp), message.offset + 1);
+        return;
+    }
+    const std::int64_t expected = it->second;
+    it->second = message.offset + 1;
+    if (message.offset <= expected) return;
+    // A jump. The fetch that brought this record reported the log start with it; ask the leader
+    // only when no fetch has.
+    std::int64_t low = RD_KAFKA_OFFSET_INVALID;
+    std::int64_t high = RD_KAFKA_OFFSET_INVALID;
+    rd_kafka_resp_err_t err =
+        rd_kafka_get_watermark_offsets(handle_.get(), tp.topic.c_str(), tp.partition, &low, &high);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || low < 0) {
+        err = rd_kafka_query_watermark_offsets(handle_.get(), tp.topic.c_str(), tp.partition, &low, &high,
+                                               static_cast<int>(kGapCheckTimeout.count()));
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_->error("kafka: {}[{}] went on at offset {} where group {} was to continue at {}, and its log start "
+                    "cannot be read ({}): up to {} event(s) may have been removed by retention before the group "
+                    "read them",
+                    tp.topic, tp.partition, message.offset, group_, expected, kafka_error_text(err),
+                    message.offset - expected);
+        return;
+    }
+    const auto gap = find_offset_gap(expected, message.offset, low);
+    if (!gap) return;
+    log_->error("kafka: offset gap on {}[{}]: group {} was to continue at offset {}, but the broker's log starts at "
+                "{}: {} event(s) were removed by retention before the group read them and will not be provisioned; "
+                "send them again from the source or run a full sync",
+                tp.topic, tp.partition, group_, gap->committed, gap->log_start, gap->lost);
+    if (gaps_ == nullptr) return;
+    try {
+        gaps_->on_offset_gap(group_, tp, *gap);
+    } catch (const std::exception& e) {
+        log_->error("offset gap listener failed: {}", e.what());
+    } catch (...) {
+        log_->error("offset gap listener failed");
     }
 }
 
@@ -291,6 +358,7 @@ void KafkaConsumer::handle_rebalance(rd_kafka_resp_err_t err,
             log_->error("cannot take assignment {}: {}", describe(list), kafka_error_text(aerr));
         }
         log_->info("kafka partitions assigned: {}", describe(list));
+        read_committed(partitions);
         try {
             listener_.on_assigned(list);
         } catch (const std::exception& e) {
@@ -302,6 +370,7 @@ void KafkaConsumer::handle_rebalance(rd_kafka_resp_err_t err,
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         log_->info("kafka partitions revoked: {}", describe(list));
+        for (const auto& tp : list) expected_.erase(tp);
         try {
             listener_.on_revoked(list);
         } catch (const std::exception& e) {
@@ -319,6 +388,7 @@ void KafkaConsumer::handle_rebalance(rd_kafka_resp_err_t err,
         return;
     }
     log_->error("kafka rebalance error: {}", kafka_error_text(err));
+    expected_.clear();
     rd_kafka_assign(rk, nullptr);
 }
 

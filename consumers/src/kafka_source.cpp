@@ -4,8 +4,9 @@ namespace provbridge::consumers {
 
 KafkaRecordSource::KafkaRecordSource(std::map<std::string, std::string> properties,
                                      std::vector<std::string> topics, RebalanceListener& listener,
-                                     std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds lost_timeout)
-    : log_(log), consumer_(std::move(properties), std::move(topics), listener, std::move(log), lost_timeout) {}
+                                     std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds lost_timeout,
+                                     GapListener* gaps)
+    : log_(log), consumer_(std::move(properties), std::move(topics), listener, std::move(log), lost_timeout, gaps) {}
 
 std::optional<InboundRecord> KafkaRecordSource::poll(std::chrono::milliseconds timeout) {
     return consumer_.poll(timeout);

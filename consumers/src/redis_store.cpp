@@ -6,10 +6,12 @@
 #include <exception>
 #include <limits>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 
 #include "provbridge/core/json_util.hpp"
 
@@ -159,6 +161,33 @@ redis.call('LSET', KEYS[1], 0, ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
+)lua";
+
+// KEYS: 1 the offset gaps hash. ARGV: 1 the partition's field, 2 the new gap's JSON document
+// without its closing brace, 3 its lost offsets, 4 when it was found (ms).
+// Returns the partition's new value: the new gap plus the totals carried forward from the value
+// before (gaps, total_lost, first_detected_at_ms); a value that is not one of ours counts as no
+// earlier gap. The totals are joined to the document as text so that no number passes through
+// cjson's 14-digit encoding.
+constexpr std::string_view kOffsetGapScript = R"lua(
+local gaps, total, first = 1, tonumber(ARGV[3]), ARGV[4]
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local ok, prev = pcall(cjson.decode, old)
+  if ok and type(prev) == 'table' then
+    gaps = (type(prev.gaps) == 'number' and prev.gaps or 1) + 1
+    local before = prev.total_lost
+    if type(before) ~= 'number' then before = prev.lost end
+    if type(before) == 'number' then total = total + before end
+    local since = prev.first_detected_at_ms
+    if type(since) ~= 'number' then since = prev.detected_at_ms end
+    if type(since) == 'number' then first = string.format('%d', since) end
+  end
+end
+local doc = ARGV[2] .. ',"gaps":' .. string.format('%d', gaps) .. ',"total_lost":' ..
+            string.format('%d', total) .. ',"first_detected_at_ms":' .. first .. '}'
+redis.call('HSET', KEYS[1], ARGV[1], doc)
+return doc
 )lua";
 
 // Invalid UTF-8 in a record (a source id from a Kafka key, say) must not throw on the hot path.
@@ -974,6 +1003,41 @@ Result<LeaseStatus> RedisStateStore::reschedule(const HeadLease& lease, const Pa
 
 // ---------------------------------------------------------------------------------------------
 
+RedisOffsetGapStore::RedisOffsetGapStore(RedisOptions options, KeyScheme keys, const Clock& clock,
+                                         std::shared_ptr<spdlog::logger> log)
+    : connection_(std::move(options)), keys_(std::move(keys)), clock_(clock), log_(std::move(log)) {
+    if (!log_) throw std::invalid_argument("RedisOffsetGapStore needs a logger");
+}
+
+Result<OffsetGapRecord> RedisOffsetGapStore::record(const std::string& group, const TopicPartition& partition,
+                                                    const OffsetGap& gap, std::int64_t detected_at_ms) {
+    std::string doc = encode_new_offset_gap(group, partition, gap, detected_at_ms);
+    doc.pop_back();  // the script adds the totals and closes the object
+    const auto field = offset_gap_field(partition);
+    // A gap is rare: EVAL each time rather than keeping a script loaded.
+    auto reply = connection_.command({"EVAL", std::string(kOffsetGapScript), "1", keys_.offset_gaps(), field, doc,
+                                      std::to_string(gap.lost), std::to_string(detected_at_ms)});
+    if (!reply) return reply.error();
+    const auto& result = **reply;
+    if (result.type != REDIS_REPLY_STRING) return unexpected_reply("offset gap script", result);
+    return decode_offset_gap(field, text_of(result));
+}
+
+void RedisOffsetGapStore::on_offset_gap(const std::string& group, const TopicPartition& partition,
+                                        const OffsetGap& gap) {
+    if (observer_) observer_(gap);
+    auto recorded = record(group, partition, gap, clock_.wall_ms());
+    if (!recorded) {
+        log_->error("cannot record the offset gap of {}[{}] in Redis ({}): {}", partition.topic, partition.partition,
+                    keys_.offset_gaps(), recorded.error().message);
+        return;
+    }
+    if (recorded->gaps > 1) {
+        log_->error("{}[{}] has had {} offset gaps: {} event(s) lost to retention in all", partition.topic,
+                    partition.partition, recorded->gaps, recorded->total_lost);
+    }
+}
+
 ProvisioningLogReader::ProvisioningLogReader(RedisOptions options, KeyScheme keys)
     : connection_(std::move(options)), keys_(std::move(keys)) {}
 
@@ -1181,6 +1245,24 @@ Result<std::optional<LinkState>> ProvisioningLogReader::link(const std::string& 
     auto reply = connection_.command({"HGETALL", key});
     if (!reply) return reply.error();
     return decode_link(**reply, key);
+}
+
+Result<std::vector<OffsetGapRecord>> ProvisioningLogReader::offset_gaps() {
+    const auto key = keys_.offset_gaps();
+    auto reply = connection_.command({"HGETALL", key});
+    if (!reply) return reply.error();
+    const auto& array = **reply;
+    if (array.type != REDIS_REPLY_ARRAY) return unexpected_reply("HGETALL " + key, array);
+    std::vector<OffsetGapRecord> records;
+    for (std::size_t i = 0; i + 1 < array.elements; i += 2) {
+        const auto field = text_of(*array.element[i]);
+        auto decoded = decode_offset_gap(field, text_of(*array.element[i + 1]));
+        records.push_back(decoded ? std::move(decoded).value() : undecodable_offset_gap(field, decoded.error()));
+    }
+    std::sort(records.begin(), records.end(), [](const OffsetGapRecord& a, const OffsetGapRecord& b) {
+        return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+    });
+    return records;
 }
 
 }  // namespace provbridge::consumers

@@ -252,6 +252,8 @@ WorkerCounters Worker::counters() const {
     c.retried = retried_.load();
     c.lease_lost = lease_lost_.load();
     c.held = held_.load();
+    c.offset_gaps = offset_gaps_.load();
+    c.events_lost_to_retention = events_lost_to_retention_.load();
     return c;
 }
 
@@ -439,9 +441,12 @@ void Worker::report_progress(bool final) {
         progress_(c, tracker_.in_flight(), final);
     } else if (log_) {
         log_->info("{}: consumed {}, applied {}, skipped {}, dead-lettered {}, duplicates {}, parked {}, "
-                   "retried {}, held back {}, in flight {}",
+                   "retried {}, held back {}, in flight {}{}",
                    final ? "stopped" : "progress", c.consumed, c.applied, c.skipped, c.dead_lettered,
-                   c.duplicates, c.parked, c.retried, c.held, tracker_.in_flight());
+                   c.duplicates, c.parked, c.retried, c.held, tracker_.in_flight(),
+                   c.offset_gaps > 0 ? ", events lost to retention " + std::to_string(c.events_lost_to_retention) +
+                                           " in " + std::to_string(c.offset_gaps) + " gap(s)"
+                                     : std::string());
     }
 }
 

@@ -57,6 +57,8 @@ std::string KeyScheme::operations(std::string_view app, std::int64_t bucket) con
     return app_base(app) + "ops:" + std::to_string(bucket);
 }
 
+std::string KeyScheme::offset_gaps() const { return prefix_ + ":offset_gaps"; }
+
 std::string KeyScheme::queue_member(ObjectType type, std::string_view source_id) {
     return std::string(to_string(type)) + ":" + std::string(source_id);
 }

@@ -260,12 +260,17 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     options.max_parked_in_flight = std::max(1, app_lanes * 2);
     auto properties = consumer_properties(config_, bootstrap, embedded, kafka_secrets);
     std::vector<std::string> topics{config_.kafka.events_topic};
+    offset_gaps_ = std::make_unique<consumers::RedisOffsetGapStore>(redis, keys, clock_, log_);
     worker_ = std::make_unique<consumers::Worker>(
         options,
-        [properties, topics, log = log_, lost = config_.kafka.lost_timeout](consumers::RebalanceListener& listener) {
-            return std::make_unique<consumers::KafkaRecordSource>(properties, topics, listener, log, lost);
+        [properties, topics, log = log_, lost = config_.kafka.lost_timeout,
+         gaps = offset_gaps_.get()](consumers::RebalanceListener& listener) {
+            return std::make_unique<consumers::KafkaRecordSource>(properties, topics, listener, log, lost, gaps);
         },
         [this](int lane) { return std::move(handlers_.at(static_cast<std::size_t>(lane))); }, log_);
+    offset_gaps_->set_observer([worker = worker_.get()](const consumers::OffsetGap& gap) {
+        worker->count_offset_gap(static_cast<std::uint64_t>(gap.lost));
+    });
     std::vector<std::string> app_ids;
     for (const auto& app : config_.apps) app_ids.push_back(app.id);
     auto parked = std::make_unique<consumers::StoreParkedSource>(

@@ -276,6 +276,8 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                               {"retried", c.retried},
                               {"lease_lost", c.lease_lost},
                               {"held", c.held},
+                              {"offset_gaps", c.offset_gaps},
+                              {"events_lost_to_retention", c.events_lost_to_retention},
                               {"finished", c.finished()},
                               {"in_flight", in_flight}}
                              .dump()

@@ -10,6 +10,7 @@
 
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/consumers/redis_quarantine.hpp"
+#include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/ops/commands.hpp"
@@ -18,6 +19,10 @@ namespace provbridge::ops {
 namespace {
 
 using nlohmann::json;
+
+// A gap found this recently makes `status` exit 1: it still needs an operator (a replay from
+// the source or a full sync); older ones stay listed as history.
+constexpr std::chrono::milliseconds kRecentGap = std::chrono::hours(24);
 
 std::string local_time(std::int64_t ms) {
     if (ms <= 0) return "-";
@@ -33,6 +38,27 @@ std::string in_words(std::int64_t ms) {
     if (ms <= 0) return "due now";
     if (ms < 120000) return "in " + std::to_string((ms + 999) / 1000) + " s";
     return "in " + std::to_string((ms + 59999) / 60000) + " min";
+}
+
+json gap_json(const consumers::OffsetGapRecord& record, std::int64_t now) {
+    json row{{"topic", record.topic}, {"partition", record.partition}};
+    if (!record.decode_error.empty()) {
+        // Nobody can tell when or how much: it needs an operator as much as a new gap does.
+        row["decode_error"] = record.decode_error;
+        row["recent"] = true;
+        return row;
+    }
+    row.update({{"group", record.group},
+                {"committed", record.gap.committed},
+                {"log_start", record.gap.log_start},
+                {"lost", record.gap.lost},
+                {"detected_at", local_time(record.detected_at_ms)},
+                {"detected_at_ms", record.detected_at_ms},
+                {"recent", now - record.detected_at_ms < kRecentGap.count()},
+                {"gaps", record.gaps},
+                {"total_lost", record.total_lost},
+                {"first_detected_at", local_time(record.first_detected_at_ms)}});
+    return row;
 }
 
 }  // namespace
@@ -64,11 +90,11 @@ int quarantine_command(const QuarantineOptions& options, std::shared_ptr<spdlog:
     }
     const KeyScheme keys(config.redis.key_prefix);
     std::unique_ptr<consumers::RedisQuarantineStore> store;
-    std::unique_ptr<consumers::RedisConnection> redis;
+    std::unique_ptr<consumers::ProvisioningLogReader> reader;
     try {
         const auto redis_options = consumers::redis_options(config.redis, password);
         store = std::make_unique<consumers::RedisQuarantineStore>(redis_options, keys);
-        redis = std::make_unique<consumers::RedisConnection>(redis_options);
+        reader = std::make_unique<consumers::ProvisioningLogReader>(redis_options, keys);
     } catch (const std::exception& e) {
         log->error("cannot reach Redis: {}", e.what());
         return kExitUnavailable;
@@ -95,7 +121,7 @@ int quarantine_command(const QuarantineOptions& options, std::shared_ptr<spdlog:
     json report = json::array();
     for (const auto& app : apps) {
         auto state = store->load(app);
-        auto parked = redis->call({"HLEN", keys.parked(app)});
+        auto parked = reader->connection().call({"HLEN", keys.parked(app)});
         if (!state || !parked) {
             log->error("cannot read app {} from Redis: {}", app, !state ? state.error().message : parked.error().message);
             return kExitUnavailable;
@@ -111,9 +137,22 @@ int quarantine_command(const QuarantineOptions& options, std::shared_ptr<spdlog:
                           {"last_probe", state->last_probe},
                           {"waiting_events", parked->integer}});
     }
+    // Not per app: a partition carries every app's events, so they are shown whatever --app says.
+    auto gaps = reader->offset_gaps();
+    if (!gaps) {
+        log->error("cannot read the offset gaps from Redis: {}", gaps.error().message);
+        return kExitUnavailable;
+    }
+    json gap_report = json::array();
+    bool recent_gap = false;
+    for (const auto& record : *gaps) {
+        gap_report.push_back(gap_json(record, now));
+        recent_gap = recent_gap || gap_report.back().value("recent", false);
+    }
+    const int exit_code = recent_gap ? kExitFailure : kExitOk;
     if (options.json) {
-        std::cout << report.dump(2) << "\n";
-        return kExitOk;
+        std::cout << json{{"apps", report}, {"offset_gaps", gap_report}}.dump(2) << "\n";
+        return exit_code;
     }
     const bool colour = isatty(STDOUT_FILENO) != 0;
     for (const auto& row : report) {
@@ -131,7 +170,31 @@ int quarantine_command(const QuarantineOptions& options, std::shared_ptr<spdlog:
                                                                      : ", last: " + row["last_probe"].get<std::string>())
                   << "\n";
     }
-    return kExitOk;
+    if (gap_report.empty()) {
+        std::cout << "offset gaps: none\n";
+        return exit_code;
+    }
+    std::cout << (colour ? "\033[31moffset gaps\033[0m" : "offset gaps")
+              << ": events retention removed from Kafka before the consumer group read them; they were never "
+                 "provisioned. Send them again from the source or run a full sync.\n";
+    for (const auto& row : gap_report) {
+        std::cout << "  " << row["topic"].get<std::string>() << "[" << row["partition"].get<int>() << "]";
+        if (row.contains("decode_error")) {
+            std::cout << "  unreadable: " << row["decode_error"].get<std::string>() << "\n";
+            continue;
+        }
+        const auto lost = row["lost"].get<std::int64_t>();
+        std::cout << "  group " << row["group"].get<std::string>() << ": offsets "
+                  << row["committed"].get<std::int64_t>() << " to " << row["log_start"].get<std::int64_t>() - 1 << " lost (" << lost << " event(s)), found "
+                  << row["detected_at"].get<std::string>();
+        if (row["gaps"].get<std::int64_t>() > 1) {
+            std::cout << "; " << row["gaps"].get<std::int64_t>() << " gaps since "
+                      << row["first_detected_at"].get<std::string>() << ", " << row["total_lost"].get<std::int64_t>()
+                      << " event(s) lost in all";
+        }
+        std::cout << "\n";
+    }
+    return exit_code;
 }
 
 }  // namespace provbridge::ops

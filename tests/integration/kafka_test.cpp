@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "broker_fixture.hpp"
+#include "kafka_inspect.hpp"
 #include "provbridge/consumers/kafka_consumer.hpp"
 #include "provbridge/ops/embedded_broker.hpp"
 #include "provbridge/ops/process.hpp"
@@ -72,6 +74,29 @@ std::string user_event(const std::string& id, const std::string& app, const std:
 const Header* find_header(const std::vector<Header>& headers, const std::string& name) {
     const auto it = std::find_if(headers.begin(), headers.end(), [&](const Header& h) { return h.name == name; });
     return it == headers.end() ? nullptr : &*it;
+}
+
+// Gaps as the consumer reports them.
+class RecordingGapListener : public consumers::GapListener {
+public:
+    struct Report {
+        std::string group;
+        TopicPartition partition;
+        consumers::OffsetGap gap;
+    };
+    void on_offset_gap(const std::string& group, const TopicPartition& partition,
+                       const consumers::OffsetGap& gap) override {
+        reports.push_back({group, partition, gap});
+    }
+    std::vector<Report> reports;  // the polling thread is the test's
+};
+
+// More than the embedded broker keeps of a partition (5 MB), so its log start moves on.
+void overflow_partition(KafkaProducer& producer, const std::string& topic) {
+    const std::string filler(100 * 1024, 'f');
+    std::vector<std::future<Result<producers::DeliveryReport>>> sent;
+    for (int i = 0; i < 60; ++i) sent.push_back(producer.send(topic, "filler", filler, {}));
+    for (auto& report : sent) ASSERT_TRUE(report.get().ok());
 }
 
 class KafkaIntegration : public BrokerTest {};
@@ -465,6 +490,73 @@ TEST_F(KafkaIntegration, BinaryModeEventIsParsedAndPauseHoldsRecordsBack) {
     ASSERT_TRUE(event->role.has_value());
     EXPECT_EQ(*event->role, "User");
     EXPECT_EQ(event->attributes["mail"], "ada@contoso.com");
+}
+
+TEST_F(KafkaIntegration, ACommittedOffsetRetentionRemovedIsReportedAndTheLogStartIsReadOn) {
+    const std::string topic = make_topic("gap", 1);
+    const std::string group = group_name("g");
+    KafkaProducer producer(producer_properties(bootstrap()));
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(producer.send_and_wait(topic, "k", "r" + std::to_string(i), {}, kDeliveryTimeout).ok());
+    }
+    {
+        RecordingListener listener;
+        KafkaConsumer first(consumer_properties(bootstrap(), group), {topic}, listener, test_logger("kafka-test"));
+        ASSERT_EQ(consume(first, 5, kJoinDeadline).size(), 5U);
+        ASSERT_TRUE(first.store_offset({topic, 0}, 3).ok());
+        ASSERT_TRUE(first.commit_sync().ok());
+        first.close();
+    }
+    overflow_partition(producer, topic);
+    const auto position = test_support::group_position(bootstrap(), group, topic, 1);
+    ASSERT_EQ(position.committed[0], 3);
+    const std::int64_t log_start = position.start[0];
+    ASSERT_GT(log_start, 5) << "the broker kept the whole partition";
+
+    RecordingListener listener;
+    RecordingGapListener gaps;
+    KafkaConsumer second(consumer_properties(bootstrap(), group), {topic}, listener, test_logger("kafka-test"), 0ms,
+                         &gaps);
+    const auto left = static_cast<std::size_t>(position.end[0] - log_start);
+    auto records = consume(second, left, kJoinDeadline);
+    ASSERT_EQ(records.size(), left) << "every record still in the log is read";
+    EXPECT_EQ(records.front().offset, log_start);
+    ASSERT_EQ(gaps.reports.size(), 1U);
+    EXPECT_EQ(gaps.reports[0].group, group);
+    EXPECT_EQ(gaps.reports[0].partition, (TopicPartition{topic, 0}));
+    EXPECT_EQ(gaps.reports[0].gap, (consumers::OffsetGap{3, log_start, log_start - 3}));
+}
+
+TEST_F(KafkaIntegration, APartitionLeftBehindByTheLogStartWhileAssignedIsReported) {
+    const std::string topic = make_topic("behind", 1);
+    RecordingListener listener;
+    RecordingGapListener gaps;
+    const std::string group = group_name("g");
+    KafkaConsumer consumer(consumer_properties(bootstrap(), group), {topic}, listener, test_logger("kafka-test"), 0ms,
+                           &gaps);
+    ASSERT_TRUE(poll_until_assigned(consumer, listener, kJoinDeadline).empty());
+    KafkaProducer producer(producer_properties(bootstrap()));
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(producer.send_and_wait(topic, "k", "r" + std::to_string(i), {}, kDeliveryTimeout).ok());
+    }
+    ASSERT_EQ(consume(consumer, 5, 10s).size(), 5U);
+    EXPECT_TRUE(gaps.reports.empty()) << "a group without a committed offset starts at the log start by design";
+    // Paused as the worker pauses for back-pressure, while retention overtakes it.
+    consumer.pause({{topic, 0}});
+    overflow_partition(producer, topic);
+    const auto position = test_support::group_position(bootstrap(), group, topic, 1);
+    const std::int64_t log_start = position.start[0];
+    ASSERT_GT(log_start, 5);
+    consumer.resume({{topic, 0}});
+    auto records = consume(consumer, 1, 10s);
+    ASSERT_EQ(records.size(), 1U);
+    EXPECT_EQ(records[0].offset, log_start);
+    ASSERT_EQ(gaps.reports.size(), 1U);
+    EXPECT_EQ(gaps.reports[0].gap, (consumers::OffsetGap{5, log_start, log_start - 5}));
+    // Reading on through the log is no further gap.
+    EXPECT_EQ(consume(consumer, static_cast<std::size_t>(position.end[0] - log_start - 1), 10s).size(),
+              static_cast<std::size_t>(position.end[0] - log_start - 1));
+    EXPECT_EQ(gaps.reports.size(), 1U);
 }
 
 }  // namespace

@@ -972,6 +972,56 @@ TEST_F(RedisStoreTest, TenThousandLoadCommitPairsOnOneConnection) {
     EXPECT_EQ(stats->at("events"), kPairs);
 }
 
+TEST_F(RedisStoreTest, OffsetGapsAreKeptPerPartitionWithTheirTotalsAndListedInOrder) {
+    auto log = std::make_shared<spdlog::logger>("gaps-test");  // no sinks: the errors are expected
+    consumers::RedisOffsetGapStore store(options(), keys(), clock_, log);
+    std::vector<consumers::OffsetGap> observed;
+    store.set_observer([&](const consumers::OffsetGap& gap) { observed.push_back(gap); });
+    const TopicPartition p3{"provisioning.events", 3};
+    const TopicPartition p0{"provisioning.events", 0};
+    // Offsets and times beyond 14 digits: nothing may pass through a lossy number encoding.
+    constexpr std::int64_t kBig = 123456789012345678;
+    auto first = store.record("provbridge", p3, {kBig, kBig + 997, 997}, 1700000000123);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first->gaps, 1);
+    EXPECT_EQ(first->total_lost, 997);
+    EXPECT_EQ(first->first_detected_at_ms, 1700000000123);
+    auto second = store.record("provbridge", p3, {kBig + 2000, kBig + 2500, 500}, 1700000999999);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(second->gap, (consumers::OffsetGap{kBig + 2000, kBig + 2500, 500}));
+    EXPECT_EQ(second->detected_at_ms, 1700000999999);
+    EXPECT_EQ(second->gaps, 2);
+    EXPECT_EQ(second->total_lost, 1497);
+    EXPECT_EQ(second->first_detected_at_ms, 1700000000123);
+    store.on_offset_gap("other \"group\"", p0, {3, 1000, 997});
+    ASSERT_EQ(observed.size(), 1U);
+    EXPECT_EQ(observed[0], (consumers::OffsetGap{3, 1000, 997}));
+
+    RedisConnection admin(options());
+    ASSERT_TRUE(admin.call({"HSET", keys().offset_gaps(), "broken/7", "not json"}));
+    auto reader = make_reader();
+    auto gaps = reader.offset_gaps();
+    ASSERT_TRUE(gaps) << gaps.error().message;
+    ASSERT_EQ(gaps->size(), 3U);
+    EXPECT_EQ((*gaps)[0].topic, "broken");
+    EXPECT_EQ((*gaps)[0].partition, 7);
+    EXPECT_NE((*gaps)[0].decode_error.find("broken/7"), std::string::npos) << (*gaps)[0].decode_error;
+    EXPECT_EQ((*gaps)[1].partition, 0);
+    EXPECT_EQ((*gaps)[1].group, "other \"group\"");
+    EXPECT_EQ((*gaps)[1].gap.lost, 997);
+    EXPECT_GT((*gaps)[1].detected_at_ms, 1700000999999) << "recorded at the clock's time";
+    EXPECT_EQ((*gaps)[2].partition, 3);
+    EXPECT_EQ((*gaps)[2].gap.committed, kBig + 2000);
+    EXPECT_EQ((*gaps)[2].total_lost, 1497);
+    EXPECT_TRUE((*gaps)[2].decode_error.empty());
+
+    // A value that is not one of ours is replaced, counted as the first gap.
+    auto over = store.record("provbridge", {"broken", 7}, {1, 2, 1}, 5);
+    ASSERT_TRUE(over) << over.error().message;
+    EXPECT_EQ(over->gaps, 1);
+    EXPECT_EQ(over->total_lost, 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 class RedisConnectionTest : public RedisTest {};

@@ -194,7 +194,10 @@ TEST(Quarantine, ARotatedTokenQuarantinesTheAppAndTheFixedTokenLiftsItWithNothin
     EXPECT_EQ(fields["reason"].find(bridge.token()), std::string::npos);
     const auto status = bridge.cli({"quarantine", "status", "--app", "crm", "--json"});
     EXPECT_EQ(status.exit_code, 0) << status.output;
-    const json report = json::parse(status.output.substr(status.output.find('[')), nullptr, false);
+    const json status_doc = json::parse(status.output.substr(status.output.find('{')), nullptr, false);
+    ASSERT_TRUE(status_doc.is_object()) << status.output;
+    EXPECT_EQ(status_doc["offset_gaps"], json::array()) << status.output;
+    const json& report = status_doc["apps"];
     ASSERT_TRUE(report.is_array() && report.size() == 1) << status.output;
     EXPECT_EQ(report[0]["quarantined"], true);
     EXPECT_EQ(report[0]["code"], "Unauthorized");

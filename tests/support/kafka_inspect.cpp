@@ -35,6 +35,7 @@ GroupPosition group_position(const std::string& bootstrap, const std::string& gr
             throw std::runtime_error(std::string("watermarks: ") + rd_kafka_err2str(e));
         }
         pos.end.push_back(high);
+        pos.start.push_back(low);
     }
     return pos;
 }

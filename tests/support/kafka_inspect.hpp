@@ -11,6 +11,7 @@ namespace provbridge::test_support {
 struct GroupPosition {
     std::vector<std::int64_t> committed;  // per partition; 0 when nothing was committed
     std::vector<std::int64_t> end;        // high watermarks
+    std::vector<std::int64_t> start;      // low watermarks: where each partition's log starts
     std::int64_t committed_total() const;
     std::int64_t end_total() const;
 };

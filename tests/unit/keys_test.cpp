@@ -30,6 +30,8 @@ TEST(KeyScheme, KeysAreReadable) {
     EXPECT_EQ(keys.link("elium", ObjectType::Group, "g1"), "pb:{elium}:link:group:g1");
     EXPECT_EQ(keys.log("elium"), "pb:{elium}:log");
     EXPECT_EQ(keys.invalid_record(KeyScheme::kInvalidApp, "t", 0, 7), "pb:{_invalid}:rec:t:0:7");
+    EXPECT_EQ(keys.offset_gaps(), "pb:offset_gaps");
+    EXPECT_EQ(KeyScheme("prod").offset_gaps(), "prod:offset_gaps");
 }
 
 TEST(KeyScheme, SourceAndIdCannotCollide) {

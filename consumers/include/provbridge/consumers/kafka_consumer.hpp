@@ -12,6 +12,7 @@
 
 #include <spdlog/logger.h>
 
+#include "provbridge/consumers/offset_gap.hpp"
 #include "provbridge/core/event.hpp"
 #include "provbridge/core/result.hpp"
 #include "provbridge/producers/kafka.hpp"
@@ -71,6 +72,11 @@ private:
 // With a lost_timeout, every broker unreachable for that long and a failing metadata request
 // make fatal_error() report "lost Kafka at <bootstrap>", so a worker stops instead of waiting
 // forever on a cluster that is gone.
+// Retention gaps: auto.offset.reset=earliest silently carries on from the log start when the
+// group's offset is no longer in the log. So the consumer follows each assigned partition's
+// position (the committed offset read at assignment, then each record's offset + 1); a record
+// past that position while the broker's log starts past it too is an OffsetGap: logged as an
+// error and told to the GapListener, and consumption goes on from the log start.
 // Throws only from the constructor. poll()/close() must be called from one thread;
 // pause/resume/store_offset/commit_sync/assignment may be called from any thread.
 // The listener must outlive the consumer (the destructor closes, which revokes).
@@ -78,9 +84,12 @@ class KafkaConsumer {
 public:
     // properties: client_properties(...) plus group.id (and e.g. session.timeout.ms).
     // lost_timeout zero: never give up on the cluster.
+    // gaps: told about retention gaps (may be null; they are logged either way); must outlive
+    // the consumer.
     KafkaConsumer(std::map<std::string, std::string> properties, std::vector<std::string> topics,
                   RebalanceListener& listener, std::shared_ptr<spdlog::logger> log,
-                  std::chrono::milliseconds lost_timeout = std::chrono::milliseconds(0));
+                  std::chrono::milliseconds lost_timeout = std::chrono::milliseconds(0),
+                  GapListener* gaps = nullptr);
     ~KafkaConsumer();
     KafkaConsumer(const KafkaConsumer&) = delete;
     KafkaConsumer& operator=(const KafkaConsumer&) = delete;
@@ -114,6 +123,10 @@ public:
     // The properties the consumer really runs with: `properties` plus the enforced ones.
     static std::map<std::string, std::string> effective_properties(std::map<std::string, std::string> properties);
 
+    // Bound of each broker request the gap check makes on the polling thread: the committed
+    // offsets at assignment, and the log start when no fetch has reported it.
+    static constexpr std::chrono::milliseconds kGapCheckTimeout{5000};
+
 private:
     static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t* partitions, void* opaque);
@@ -123,10 +136,17 @@ private:
     void note_fatal(rd_kafka_t* rk);
     std::optional<InboundRecord> poll_once(std::chrono::milliseconds timeout);
     void check_lost();
+    void read_committed(const rd_kafka_topic_partition_list_t* partitions);
+    void follow(const rd_kafka_message_t& message);
 
     // Declared before handle_ so librdkafka's last log lines in rd_kafka_destroy still have it.
     std::shared_ptr<spdlog::logger> log_;
     RebalanceListener& listener_;
+    GapListener* gaps_;
+    std::string group_;
+    // Per assigned partition, the offset its next record should have. Only the polling thread
+    // touches it (the rebalance callback runs inside poll and close).
+    std::map<TopicPartition, std::int64_t> expected_;
     producers::KafkaHandlePtr handle_;
     bool closed_ = false;
     bool abandoned_ = false;  // closed after a fatal error: destroyed without a consumer close

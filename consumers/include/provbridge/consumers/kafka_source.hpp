@@ -15,10 +15,11 @@ namespace provbridge::consumers {
 // The worker's RecordSource on a real Kafka consumer group member.
 class KafkaRecordSource final : public RecordSource {
 public:
-    // lost_timeout: see KafkaConsumer; zero never gives up on the cluster.
+    // lost_timeout and gaps: see KafkaConsumer; zero never gives up on the cluster.
     KafkaRecordSource(std::map<std::string, std::string> properties, std::vector<std::string> topics,
                       RebalanceListener& listener, std::shared_ptr<spdlog::logger> log,
-                      std::chrono::milliseconds lost_timeout = std::chrono::milliseconds(0));
+                      std::chrono::milliseconds lost_timeout = std::chrono::milliseconds(0),
+                      GapListener* gaps = nullptr);
 
     std::optional<InboundRecord> poll(std::chrono::milliseconds timeout) override;
     void pause(const std::vector<TopicPartition>& partitions) override;

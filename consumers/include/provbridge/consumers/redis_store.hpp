@@ -3,12 +3,17 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <spdlog/logger.h>
+
+#include "provbridge/consumers/offset_gap.hpp"
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/keys.hpp"
@@ -135,6 +140,35 @@ private:
     std::optional<Error> last_corrupt_head_;
 };
 
+// Keeps every offset gap a consumer finds (the GapListener of `provbridge run`), for operators:
+// one field per partition of the hash KeyScheme::offset_gaps() holding the latest gap, with the
+// partition's gap count, lost total and first detection carried forward in the same script.
+// One connection, used from the polling thread; not thread-safe.
+class RedisOffsetGapStore final : public GapListener {
+public:
+    // Told of every gap before it is written, whether or not the write succeeds (the worker's
+    // counters).
+    using Observer = std::function<void(const OffsetGap&)>;
+
+    // Connects; throws std::runtime_error at start-up like RedisConnection.
+    RedisOffsetGapStore(RedisOptions options, KeyScheme keys, const Clock& clock,
+                        std::shared_ptr<spdlog::logger> log);
+
+    void set_observer(Observer observer) { observer_ = std::move(observer); }
+    // The partition's value as it is after this gap.
+    Result<OffsetGapRecord> record(const std::string& group, const TopicPartition& partition, const OffsetGap& gap,
+                                   std::int64_t detected_at_ms);
+    // Records at the clock's time; a failed write is logged (the consumer has logged the gap).
+    void on_offset_gap(const std::string& group, const TopicPartition& partition, const OffsetGap& gap) override;
+
+private:
+    RedisConnection connection_;
+    KeyScheme keys_;
+    const Clock& clock_;
+    std::shared_ptr<spdlog::logger> log_;
+    Observer observer_;
+};
+
 // One entry of a provisioning-log or dead-letter stream.
 struct StreamEntry {
     std::string id;  // stream id, e.g. "1712345678901-0"
@@ -207,6 +241,9 @@ public:
                                                          std::int32_t partition, std::int64_t offset);
     Result<std::optional<LinkState>> link(const std::string& app, ObjectType type,
                                           const std::string& source_id);
+    // Every partition's offset gaps (RedisOffsetGapStore), by topic and partition. A value that
+    // cannot be decoded is kept, with decode_error set.
+    Result<std::vector<OffsetGapRecord>> offset_gaps();
 
     RedisConnection& connection() { return connection_; }
 

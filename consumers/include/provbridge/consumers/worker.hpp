@@ -119,6 +119,8 @@ struct WorkerCounters {
     std::uint64_t retried = 0;     // claimed heads run again
     std::uint64_t lease_lost = 0;  // claimed heads another worker took over
     std::uint64_t held = 0;        // records parked unrun because their app was behind
+    std::uint64_t offset_gaps = 0;               // partitions that went on past a retention gap
+    std::uint64_t events_lost_to_retention = 0;  // offsets in those gaps: events never read
     // Events with their one outcome (a parked event counts once its outcome is recorded).
     std::uint64_t finished() const { return applied + skipped + dead_lettered + duplicates; }
 };
@@ -152,6 +154,11 @@ public:
     // Due retries to run beside the consumed records (before run()); none when not set.
     void set_parked_source(std::unique_ptr<ParkedWorkSource> source) { parked_source_ = std::move(source); }
     WorkerCounters counters() const;
+    // A partition went on past events retention removed (the consumer's GapListener). Any thread.
+    void count_offset_gap(std::uint64_t lost) {
+        ++offset_gaps_;
+        events_lost_to_retention_ += lost;
+    }
 
     // RebalanceListener. A revoke takes the partitions' queued records out of the lanes (their
     // offsets stay unstored, so the new owner gets them), waits up to revoke_timeout for the
@@ -236,6 +243,8 @@ private:
     std::atomic<std::uint64_t> retried_{0};
     std::atomic<std::uint64_t> lease_lost_{0};
     std::atomic<std::uint64_t> held_{0};
+    std::atomic<std::uint64_t> offset_gaps_{0};
+    std::atomic<std::uint64_t> events_lost_to_retention_{0};
 };
 
 }  // namespace provbridge::consumers

@@ -59,6 +59,11 @@ public:
     std::string quarantine_probe(std::string_view app) const;
     std::string operations(std::string_view app, std::int64_t bucket) const;
 
+    // Offsets the consumer group never read because retention removed them first, hash:
+    // "<topic>/<partition>" → JSON of the partition's latest gap and totals. Not per app (a
+    // partition carries every app's events), so it has no hash tag.
+    std::string offset_gaps() const;
+
     // The member naming an object in due() and leases(): "<type>:<source id>". Type names
     // hold no ':', so the first one ends the type and the id may be any text.
     static std::string queue_member(ObjectType type, std::string_view source_id);

@@ -22,6 +22,10 @@
 #include "provbridge/core/redact.hpp"
 #include "provbridge/producers/producer.hpp"
 
+namespace provbridge::consumers {
+class RedisOffsetGapStore;
+}
+
 namespace provbridge::ops {
 
 // The worker of `provbridge run`, wired from a configuration: a consumer-group member on the
@@ -80,6 +84,8 @@ private:
     std::unique_ptr<consumers::QuarantineGate> gate_;
     std::map<std::string, std::unique_ptr<ScimClient>> probe_clients_;  // the probe's own connections
     std::vector<std::unique_ptr<consumers::RecordHandler>> handlers_;
+    // Retention gaps the consumer finds: recorded in Redis and counted. Outlives the worker.
+    std::unique_ptr<consumers::RedisOffsetGapStore> offset_gaps_;
     std::unique_ptr<consumers::Worker> worker_;
     std::mutex probe_mutex_;
     std::condition_variable probe_cv_;
