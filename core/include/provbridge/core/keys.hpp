@@ -59,6 +59,10 @@ public:
     std::string quarantine_probe(std::string_view app) const;
     std::string operations(std::string_view app, std::int64_t bucket) const;
 
+    // The live workers of the group, zset: owner id -> Redis time (ms) of its last heartbeat.
+    // Not per app: the rate limits of every app are split by it.
+    std::string workers() const;
+
     // The member naming an object in due() and leases(): "<type>:<source id>". Type names
     // hold no ':', so the first one ends the type and the id may be any text.
     static std::string queue_member(ObjectType type, std::string_view source_id);
