@@ -114,6 +114,7 @@ struct EventProcessor::Context {
     OutcomeRecord out;
     std::chrono::steady_clock::time_point started;
     ScimClient* client = nullptr;
+    AppRateLimiter* limiter = nullptr;  // the app's, when it has one
     const ClaimedHead* head = nullptr;  // set when running the claimed head of a queue
     const Event* event = nullptr;       // once parsed
     std::string replay_of;              // the dead-letter index entry a replayed record came from
@@ -360,6 +361,8 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
     if (hold_back) return hold(event, ctx, "the app is behind");
     const auto client = clients_.find(event.app);
     ctx.client = client == clients_.end() ? nullptr : client->second;
+    const auto limiter = options_.rate_limiters.find(event.app);
+    ctx.limiter = limiter == options_.rate_limiters.end() ? nullptr : limiter->second;
     const auto& object = event.object_type == ObjectType::User ? app->profile.users : app->profile.groups;
     if (!object.rules.enabled) {
         return skip(ctx, "not_supported_by_app", object.rules.disabled_reason, std::nullopt);
@@ -957,7 +960,14 @@ void EventProcessor::redact_outcome(OutcomeRecord& out, std::optional<LinkState>
 }
 
 ScimResponse EventProcessor::send(Context& ctx, const ScimRequest& request) {
+    if (ctx.limiter != nullptr) {
+        const auto turn = ctx.limiter->reserve();
+        if (turn > clock_.steady_now()) clock_.wait_until(turn);
+    }
     ScimResponse response = ctx.client->send(request);
+    if (ctx.limiter != nullptr && response.transport == TransportStatus::Ok && response.status == 429) {
+        ctx.limiter->throttled();
+    }
     ++ctx.out.scim_requests;
     ctx.out.http_status = response.status;
     ctx.out.answered_at_ms = clock_.wall_ms();

@@ -473,10 +473,24 @@ void read_fragments(Reader& r, const Reader::Scope& scope, AppConfig& app) {
     }
 }
 
+void read_rate_limit(Reader& r, const Reader::Scope& app_scope, RateLimitConfig& limit) {
+    const auto scope = r.child(app_scope, "rate_limit");
+    r.check_known(scope, {"requests_per_second", "burst"});
+    if (auto v = r.get_int(scope, "requests_per_second", 0, 100000)) limit.requests_per_second = static_cast<int>(*v);
+    const auto burst = r.get_int(scope, "burst", 1, 1000000);
+    if (burst && limit.requests_per_second == 0) {
+        auto p = scope.path;
+        p.emplace_back("burst");
+        r.fail(p, "needs rate_limit.requests_per_second (without a limit there is no burst to set)");
+    }
+    limit.burst = burst ? static_cast<int>(*burst) : std::max(1, limit.requests_per_second);
+}
+
 AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
     r.check_known(scope, {"id", "profile", "max_in_flight", "max_queued", "scim", "skip_default_access",
-                          "unassign_action", "skip_out_of_scope_deletions", "mappings", "mappings_file", "scoping"});
+                          "unassign_action", "skip_out_of_scope_deletions", "mappings", "mappings_file", "scoping",
+                          "rate_limit"});
     const auto id = r.get_string(scope, "id");
     if (!id || id->empty()) {
         auto p = scope.path;
@@ -498,6 +512,7 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     if (auto v = r.get_bool(named, "skip_default_access")) app.skip_default_access = *v;
     if (auto v = r.get_bool(named, "skip_out_of_scope_deletions")) app.skip_out_of_scope_deletions = *v;
     read_fragments(r, scope, app);
+    read_rate_limit(r, named, app.rate_limit);
     if (auto v = r.get_string(named, "unassign_action")) {
         if (*v == "disable") {
             app.unassign_action = UnassignAction::Disable;

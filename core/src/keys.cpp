@@ -33,6 +33,8 @@ std::string KeyScheme::log(std::string_view app) const { return app_base(app) + 
 
 std::string KeyScheme::stats(std::string_view app) const { return app_base(app) + "stats"; }
 
+std::string KeyScheme::workers() const { return prefix_ + ":workers"; }
+
 std::string KeyScheme::dead_letters(std::string_view app) const { return app_base(app) + "dlq"; }
 
 std::string KeyScheme::queue(std::string_view app, ObjectType type, std::string_view source_id) const {

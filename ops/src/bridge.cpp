@@ -219,6 +219,15 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
         probe_clients_[app.id] =
             std::make_unique<consumers::CurlScimClient>(consumers::scim_client_options(app, tokens.at(app.id)));
     }
+    // Split across the live workers, counted by a heartbeat in Redis (not a round trip per request).
+    const std::string owner = consumers::worker_owner_id();
+    std::vector<consumers::AppRateLimiter*> limiters;
+    for (const auto& app : config_.apps) {
+        limiters_[app.id] = std::make_unique<consumers::AppRateLimiter>(app.id, app.rate_limit, clock_, log_);
+        limiters.push_back(limiters_[app.id].get());
+    }
+    heartbeat_ = std::make_unique<consumers::RedisWorkerHeartbeat>(redis, keys, owner, kHeartbeatInterval);
+    share_ = std::make_unique<consumers::RateShare>(std::move(limiters), log_);
     // Each app has lanes of its own (its requests in flight), so a slow app holds up no other;
     // a few shared lanes take what names no app and the events held back from an app that is behind.
     consumers::WorkerOptions options;
@@ -248,6 +257,7 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
         processing.retry = config_.retry;
         processing.random = &random_;
         processing.quarantine = gate_.get();
+        for (const auto& [app, limiter] : limiters_) processing.rate_limiters[app] = limiter.get();
         handlers_.push_back(std::make_unique<LaneHandler>(
             std::move(clients), std::move(store), std::make_unique<consumers::RedisQuarantineStore>(redis, keys), apps_,
             *dead_letters_, clock_, log_, processing));
@@ -275,12 +285,18 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     for (const auto& app : config_.apps) app_ids.push_back(app.id);
     auto parked = std::make_unique<consumers::StoreParkedSource>(
         std::make_unique<consumers::RedisStateStore>(redis, keys, ttl, config_.redis.log_max_entries, clock_),
-        std::move(app_ids), config_.retry.lease, clock_, consumers::worker_owner_id());
+        std::move(app_ids), config_.retry.lease, clock_, owner);
     parked->set_hold([gate = gate_.get()](const std::string& app) { return gate->held(app); });
     worker_->set_parked_source(std::move(parked));
 }
 
 Bridge::~Bridge() = default;
+
+std::map<std::string, consumers::RateLimitSnapshot> Bridge::rate_limits() const {
+    std::map<std::string, consumers::RateLimitSnapshot> out;
+    for (const auto& [app, limiter] : limiters_) out[app] = limiter->snapshot();
+    return out;
+}
 
 std::optional<std::string> Bridge::run() {
     // The probe loop: re-reads every app's quarantine (other workers enter and lift them too) and
@@ -295,8 +311,14 @@ std::optional<std::string> Bridge::run() {
                 if (a.config.id == app) runtime = &a;
             }
             const auto path = transforms::parse_scim_path("userName");
-            return probe_clients_.at(app)->send(transforms::find_request(
+            // The probe takes its turn like any request: never refused, but never on top of the rate.
+            auto& limiter = *limiters_.at(app);
+            const auto turn = limiter.reserve();
+            if (turn > clock_.steady_now()) clock_.wait_until(turn);
+            auto response = probe_clients_.at(app)->send(transforms::find_request(
                 runtime->profile.users.mapping.resource_path, *path, "provbridge-probe-" + std::to_string(clock_.wall_ms())));
+            if (response.transport == TransportStatus::Ok && response.status == 429) limiter.throttled();
+            return response;
         };
         std::unique_lock lock(probe_mutex_);
         while (!probe_stop_) {
@@ -306,6 +328,17 @@ std::optional<std::string> Bridge::run() {
             probe_cv_.wait_for(lock, config_.retry.poll_interval, [&] { return probe_stop_; });
         }
     });
+    // Its own thread: a probe waiting on a slow app must not stop the heartbeat, or the other
+    // workers would stop counting this one and take its share on top of what it sends.
+    std::thread heartbeat([this] {
+        std::unique_lock lock(probe_mutex_);
+        while (!probe_stop_) {
+            lock.unlock();
+            share_->update(heartbeat_->beat());
+            lock.lock();
+            probe_cv_.wait_for(lock, heartbeat_->interval(), [&] { return probe_stop_; });
+        }
+    });
     auto result = worker_->run();
     {
         std::lock_guard lock(probe_mutex_);
@@ -313,6 +346,8 @@ std::optional<std::string> Bridge::run() {
     }
     probe_cv_.notify_all();
     probes.join();
+    heartbeat.join();
+    (void)heartbeat_->leave();
     return result;
 }
 

@@ -265,7 +265,15 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
         return kExitUnavailable;
     }
     if (options.json_progress) {
-        bridge->worker().set_progress([](const consumers::WorkerCounters& c, std::size_t in_flight, bool final) {
+        bridge->worker().set_progress([&bridge](const consumers::WorkerCounters& c, std::size_t in_flight,
+                                                bool final) {
+            json limits = json::object();
+            for (const auto& [app, l] : bridge->rate_limits()) {
+                limits[app] = {{"configured", l.configured}, {"burst", l.burst}, {"workers", l.workers},
+                               {"rate", l.rate > 0 ? json(l.rate) : json(nullptr)}, {"lowered", l.lowered},
+                               {"requests", l.requests}, {"delayed", l.delayed}, {"throttled", l.throttled},
+                               {"slowdowns", l.slowdowns}};
+            }
             std::cout << json{{"event", final ? "stopped" : "progress"},
                               {"consumed", c.consumed},
                               {"applied", c.applied},
@@ -279,7 +287,8 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                               {"offset_gaps", c.offset_gaps},
                               {"events_lost_to_retention", c.events_lost_to_retention},
                               {"finished", c.finished()},
-                              {"in_flight", in_flight}}
+                              {"in_flight", in_flight},
+                              {"rate_limits", std::move(limits)}}
                              .dump()
                       << std::endl;
         });

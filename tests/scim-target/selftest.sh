@@ -424,6 +424,7 @@ expect_js "b.length" "2" "/_admin/requests?limit=2"
 expect_js "[b[0].method, b[0].path, b[0].query.filter, b[0].query.count, b[0].body, b[0].status]" \
     "$(json "['GET', '/Users', 'userName eq \"a\\\\\"b\\\\\\\\c ÜNÏ\"', '5', null, 200]")" "request log: GET with decoded query, null body"
 expect_js "[b[1].method, b[1].path, b[1].body.userName, b[1].status]" '["POST","/Users","log-\"q\"",201]' "request log: POST with parsed body"
+expect_js "typeof b[0].at === 'number' && b[0].at <= b[1].at && Math.abs(b[1].at - Date.now()) < 60000" "true" "request log: arrival times, in order"
 admin GET "/requests?limit=1000"
 if grep -q "$TOKEN" <<<"$BODY"; then bad "request log never stores the token"; else ok "request log never stores the token"; fi
 expect_js "b.every(e => !('headers' in e))" "true" "request log has no headers"

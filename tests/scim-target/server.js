@@ -40,6 +40,7 @@ import express from "express";
 import SCIMMY from "scimmy";
 import SCIMMYRouters from "scimmy-routers";
 import {randomUUID, timingSafeEqual} from "node:crypto";
+import {performance} from "node:perf_hooks";
 
 const BASE = "/scim/v2";
 const ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
@@ -672,7 +673,10 @@ scim.use((req, res, next) => {
     const rel = req.path;
     const key = routeKeyOf(req.method, rel);
     req.routeKey = key;
-    const entry = {method: req.method, path: safeDecode(rel), query: {...req.query}, raw: undefined, status: 0};
+    // at: arrival in ms since the epoch, from the monotonic clock (fractional), so tests can
+    // check the pace the target was sent requests at.
+    const entry = {method: req.method, path: safeDecode(rel), query: {...req.query}, raw: undefined, status: 0,
+        at: performance.timeOrigin + performance.now()};
     req.logEntry = entry;
     stats.requests++;
     stats.byRoute[key] = (stats.byRoute[key] ?? 0) + 1;
@@ -1106,7 +1110,7 @@ admin.get("/requests", (req, res) => {
         if (e.raw && e.raw.length) {
             try { body = JSON.parse(e.raw.toString("utf8")); } catch { body = null; }
         }
-        out.push({method: e.method, path: e.path, query: e.query, body, status: e.status});
+        out.push({method: e.method, path: e.path, query: e.query, body, status: e.status, at: e.at});
     }
     sendJson(res, 200, out);
 });

@@ -22,14 +22,23 @@ class FakeClock final : public Clock {
 public:
     std::chrono::system_clock::time_point wall_now() const override { return wall_; }
     std::chrono::steady_clock::time_point steady_now() const override { return steady_; }
+    // Waiting is time passing: the clock moves to `at` (never back), and the waits are kept.
+    void wait_until(std::chrono::steady_clock::time_point at) const override {
+        waits.push_back(at);
+        if (at > steady_) {
+            wall_ += std::chrono::duration_cast<std::chrono::system_clock::duration>(at - steady_);
+            steady_ = at;
+        }
+    }
     void advance(std::chrono::milliseconds d) {
         wall_ += d;
         steady_ += d;
     }
+    mutable std::vector<std::chrono::steady_clock::time_point> waits;
 
 private:
-    std::chrono::system_clock::time_point wall_{std::chrono::milliseconds(1'790'000'000'000)};
-    std::chrono::steady_clock::time_point steady_{};
+    mutable std::chrono::system_clock::time_point wall_{std::chrono::milliseconds(1'790'000'000'000)};
+    mutable std::chrono::steady_clock::time_point steady_{};
 };
 
 // One object of one app, as the parking state of FakeStateStore is keyed.

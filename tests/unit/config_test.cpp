@@ -118,6 +118,38 @@ TEST(Config, StructuralErrors) {
               "apps[0].unassign_action");
 }
 
+TEST(Config, RateLimitsDefaultToNoneAndBurstDefaultsToOneSecondsWorth) {
+    const Config none = parse_config(kMinimal, "bridge.json", {});
+    EXPECT_EQ(none.apps[0].rate_limit.requests_per_second, 0);
+    EXPECT_EQ(none.apps[0].rate_limit.burst, 1);
+    const auto app = [](const std::string& rate_limit) {
+        return R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"},"rate_limit":)" + rate_limit +
+               "}]}";
+    };
+    const Config rate = parse_config(app(R"({"requests_per_second": 20})"), "bridge.json", {});
+    EXPECT_EQ(rate.apps[0].rate_limit.requests_per_second, 20);
+    EXPECT_EQ(rate.apps[0].rate_limit.burst, 20);
+    const Config both = parse_config(app(R"({"requests_per_second": 20, "burst": 5})"), "bridge.json", {});
+    EXPECT_EQ(both.apps[0].rate_limit.burst, 5);
+    const Config from_env = parse_config(app("{}"), "bridge.json",
+                                         {{"PROVBRIDGE__APPS__A__RATE_LIMIT__REQUESTS_PER_SECOND", "7"},
+                                          {"PROVBRIDGE__APPS__A__RATE_LIMIT__BURST", "2"}});
+    EXPECT_EQ(from_env.apps[0].rate_limit.requests_per_second, 7);
+    EXPECT_EQ(from_env.apps[0].rate_limit.burst, 2);
+
+    const auto negative = expect_error(app(R"({"requests_per_second": -1})"));
+    EXPECT_EQ(negative.file(), "bridge.json");
+    EXPECT_EQ(negative.field(), "apps[0].rate_limit.requests_per_second");
+    EXPECT_NE(negative.reason().find("between 0 and"), std::string::npos) << negative.reason();
+    EXPECT_EQ(expect_error(app(R"({"requests_per_second": 2.5})")).field(), "apps[0].rate_limit.requests_per_second");
+    EXPECT_EQ(expect_error(app(R"({"requests_per_second": 10, "burst": 0})")).field(), "apps[0].rate_limit.burst");
+    const auto lonely = expect_error(app(R"({"burst": 5})"));
+    EXPECT_EQ(lonely.field(), "apps[0].rate_limit.burst");
+    EXPECT_NE(lonely.reason().find("requests_per_second"), std::string::npos) << lonely.reason();
+    EXPECT_EQ(expect_error(app(R"({"rps": 5})")).field(), "apps[0].rate_limit.rps");
+    EXPECT_EQ(expect_error(app("20")).field(), "apps[0].rate_limit");
+}
+
 TEST(Config, EnvironmentOverridesFields) {
     const Environment env{{"PROVBRIDGE__KAFKA__BOOTSTRAP_SERVERS", "broker:9092"},
                           {"PROVBRIDGE__REDIS__URL", "redis://r:7000/1"},

@@ -9,6 +9,7 @@
 #include <spdlog/logger.h>
 
 #include "provbridge/consumers/quarantine_gate.hpp"
+#include "provbridge/consumers/rate_limiter.hpp"
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/dead_letter.hpp"
@@ -66,6 +67,10 @@ struct ProcessorOptions {
     // that trips them; without them nothing is ever quarantined.
     QuarantineGate* quarantine = nullptr;
     QuarantineStore* operations = nullptr;
+    // Each app's rate limit, shared by the lanes (must outlive the processor): every SCIM request
+    // waits for its turn (through Clock::wait_until) and a 429 slows the app down. An app
+    // without one (nullptr or missing) is sent to as fast as the lanes go.
+    std::map<std::string, AppRateLimiter*> rate_limiters;
 };
 
 // Turns one Kafka record into exactly one recorded outcome: parse, de-duplicate, apply the

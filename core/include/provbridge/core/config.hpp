@@ -137,6 +137,13 @@ struct ScimEndpointConfig {
     std::string ca_file;
 };
 
+// The app's request rate (a token bucket), split evenly across the live workers. Whatever the
+// limit, a 429 lowers the rate for a while (AIMD, see transforms/rate_limit).
+struct RateLimitConfig {
+    int requests_per_second = 0;  // 0: no limit
+    int burst = 1;                // sent at once after an idle time; default max(1, requests_per_second)
+};
+
 // JSON from the configuration that another library interprets (mappings, scoping), with where
 // it came from so that library's errors can name the file and field.
 struct ConfigFragment {
@@ -165,6 +172,7 @@ struct AppConfig {
     ConfigFragment mappings;
     // Scoping filters: {"users": [filters], "groups": [filters]}.
     ConfigFragment scoping;
+    RateLimitConfig rate_limit;
 };
 
 struct Config {

@@ -63,6 +63,9 @@ public:
     // "<topic>/<partition>" → JSON of the partition's latest gap and totals. Not per app (a
     // partition carries every app's events), so it has no hash tag.
     std::string offset_gaps() const;
+    // The live workers of the group, zset: owner id -> Redis time (ms) of its last heartbeat.
+    // Not per app: the rate limits of every app are split by it.
+    std::string workers() const;
 
     // The member naming an object in due() and leases(): "<type>:<source id>". Type names
     // hold no ':', so the first one ends the type and the id may be any text.

@@ -15,6 +15,8 @@
 
 #include "provbridge/consumers/event_processor.hpp"
 #include "provbridge/consumers/quarantine_gate.hpp"
+#include "provbridge/consumers/rate_limiter.hpp"
+#include "provbridge/consumers/worker_heartbeat.hpp"
 #include "provbridge/consumers/worker.hpp"
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/config.hpp"
@@ -45,6 +47,8 @@ public:
     std::optional<std::string> run();
     void request_stop();
     consumers::Worker& worker() { return *worker_; }
+    // Each app's rate limiter in this worker: its share, current rate and what it did.
+    std::map<std::string, consumers::RateLimitSnapshot> rate_limits() const;
 
     // Against the embedded broker (in-process, or `provbridge broker` recognised by its cluster
     // id) unless configured otherwise: a worker restarted after kill -9 gets its partitions
@@ -53,6 +57,8 @@ public:
     static constexpr int kEmbeddedHeartbeatIntervalMs = 1000;
     // librdkafka's default receive.message.max.bytes: the largest record a consumer takes in.
     static constexpr long long kConsumerReceiveMaxBytes = 100000000;
+    // How often a worker tells Redis it is alive; the others count it for 3 of these.
+    static constexpr std::chrono::milliseconds kHeartbeatInterval{1000};
 
     // Consumer properties: the configured librdkafka properties, the resolved Kafka secrets,
     // group.id, group.instance.id, and for the embedded broker short group timers and fetch wait.
@@ -83,6 +89,10 @@ private:
     std::unique_ptr<QuarantineStore> quarantine_store_;
     std::unique_ptr<consumers::QuarantineGate> gate_;
     std::map<std::string, std::unique_ptr<ScimClient>> probe_clients_;  // the probe's own connections
+    // Before the lanes, which hold them: one per app, shared by every lane (and the probe).
+    std::map<std::string, std::unique_ptr<consumers::AppRateLimiter>> limiters_;
+    std::unique_ptr<consumers::RedisWorkerHeartbeat> heartbeat_;
+    std::unique_ptr<consumers::RateShare> share_;
     std::vector<std::unique_ptr<consumers::RecordHandler>> handlers_;
     // Retention gaps the consumer finds: recorded in Redis and counted. Outlives the worker.
     std::unique_ptr<consumers::RedisOffsetGapStore> offset_gaps_;
