@@ -475,7 +475,8 @@ void read_fragments(Reader& r, const Reader::Scope& scope, AppConfig& app) {
 AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
     r.check_known(scope, {"id", "profile", "scim", "skip_default_access", "unassign_action",
-                          "skip_out_of_scope_deletions", "mappings", "mappings_file", "scoping"});
+                          "skip_out_of_scope_deletions", "deletion_threshold", "mappings", "mappings_file",
+                          "scoping"});
     const auto id = r.get_string(scope, "id");
     if (!id || id->empty()) {
         auto p = scope.path;
@@ -495,6 +496,12 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     if (auto v = r.get_bool(named, "skip_default_access")) app.skip_default_access = *v;
     if (auto v = r.get_bool(named, "skip_out_of_scope_deletions")) app.skip_out_of_scope_deletions = *v;
     read_fragments(r, scope, app);
+    const auto threshold = r.child(named, "deletion_threshold");
+    r.check_known(threshold, {"max_operations", "window_minutes"});
+    if (auto v = r.get_int(threshold, "max_operations", 0, 1000000)) app.deletion_threshold.max_operations = *v;
+    if (auto v = r.get_int(threshold, "window_minutes", 1, 7 * 24 * 60)) {
+        app.deletion_threshold.window = std::chrono::minutes(*v);
+    }
     if (auto v = r.get_string(named, "unassign_action")) {
         if (*v == "disable") {
             app.unassign_action = UnassignAction::Disable;
