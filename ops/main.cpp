@@ -7,6 +7,7 @@
 
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/commands.hpp"
+#include "provbridge/ops/deletes_command.hpp"
 #include "provbridge/ops/quarantine_command.hpp"
 #include "provbridge/ops/local_services.hpp"
 
@@ -109,6 +110,25 @@ int main(int argc, char** argv) {
     quarantine_status->add_flag("--json", quarantine.json, "Print one JSON document");
     quarantine_clear->add_option("--app", quarantine.app, "The app to lift")->required();
 
+    DeletesOptions deletes;
+    auto* deletes_cmd = app.add_subcommand(
+        "deletes", "Disables and deletes the deletion threshold staged: status, allow or discard them");
+    deletes_cmd->require_subcommand(1);
+    auto* deletes_status = deletes_cmd->add_subcommand("status", "The threshold, its window and what it staged");
+    auto* deletes_allow =
+        deletes_cmd->add_subcommand("allow", "Send an app's staged operations (once, past the threshold)");
+    auto* deletes_discard =
+        deletes_cmd->add_subcommand("discard", "Record an app's staged operations as skipped without sending them");
+    for (auto* sub : {deletes_status, deletes_allow, deletes_discard}) {
+        sub->add_option("--config", deletes.config_path, "Configuration file")->required();
+        sub->add_flag("--json", deletes.json, "Print one JSON document");
+    }
+    deletes_status->add_option("--app", deletes.app, "Only this app");
+    for (auto* sub : {deletes_allow, deletes_discard}) {
+        sub->add_option("--app", deletes.app, "The app")->required();
+        sub->add_option("--object", deletes.object, "Only this object's staged operation, as TYPE/ID (user/u42)");
+    }
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -135,6 +155,10 @@ int main(int argc, char** argv) {
     if (*quarantine_status || *quarantine_clear) {
         quarantine.action = *quarantine_clear ? "clear" : "status";
         return quarantine_command(quarantine, log);
+    }
+    if (*deletes_status || *deletes_allow || *deletes_discard) {
+        deletes.action = *deletes_allow ? "allow" : *deletes_discard ? "discard" : "status";
+        return deletes_command(deletes, log);
     }
     return kExitBadConfig;
 }

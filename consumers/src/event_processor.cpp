@@ -5,6 +5,7 @@
 
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/keys.hpp"
+#include "provbridge/transforms/deletion_threshold.hpp"
 #include "provbridge/transforms/quarantine_policy.hpp"
 #include "provbridge/transforms/scim_protocol.hpp"
 
@@ -118,6 +119,10 @@ struct EventProcessor::Context {
     const ClaimedHead* head = nullptr;  // set when running the claimed head of a queue
     const Event* event = nullptr;       // once parsed
     std::string replay_of;              // the dead-letter index entry a replayed record came from
+    const AppRuntime* app = nullptr;    // once the event names a configured app
+    // The deletion threshold admitted and counted this event's disable or delete: a retry of it
+    // is not counted again.
+    bool deletion_counted = false;
     // The lookups a decision made (SelectUniqueValue, references): their failures void it.
     const TargetUniqueness* uniqueness = nullptr;
     const StoreReferences* references = nullptr;
@@ -317,6 +322,7 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
     ctx.event = &event;
 
     const AppRuntime* app = find_app(event.app);
+    ctx.app = app;
     if (app == nullptr) {
         return process_invalid(std::string(KeyScheme::kInvalidApp), "UnknownApp",
                                "unknown app \"" + event.app + "\": it is not in the configuration",
@@ -354,6 +360,16 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
             // nullopt: the queue emptied between the load and the park, nothing to wait for.
             if (auto parked = park_behind(event, ctx)) return std::move(*parked);
         }
+    }
+    if (head != nullptr && head->event.deletion.mark == DeletionMark::Discarded) {
+        // An operator discarded the staged operation: its outcome is recorded here, like every
+        // outcome, and the object's next event runs. Nothing is sent, quarantine or not.
+        const auto action = head->event.deletion.action;
+        return skip(ctx, "deletion_discarded",
+                    "the " + std::string(action == Action::None ? "operation" : to_string(action)) +
+                        " staged by the deletion threshold was discarded by an operator (provbridge deletes "
+                        "discard); nothing was sent",
+                    std::nullopt);
     }
     if (options_.quarantine != nullptr && options_.quarantine->held(event.app)) {
         return hold(event, ctx, "the app is quarantined");
@@ -637,6 +653,7 @@ ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Lin
                     (why.empty() ? std::string() : why + "; ") + "the account is already inactive in the target",
                     std::move(next));
     }
+    if (auto held = guard_deletion(ctx, Action::Disable)) return std::move(*held);
     const auto request = transforms::patch_request("/Users", link.scim_id, transforms::disable_operations());
     const auto response = send(ctx, request);
     if (succeeded(response)) {
@@ -660,6 +677,7 @@ ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Lin
 
 ProcessResult EventProcessor::remove(const LinkState& link, LinkState next, Context& ctx) {
     ctx.out.scim_id = link.scim_id;
+    if (auto held = guard_deletion(ctx, Action::Delete)) return std::move(*held);
     const auto request = transforms::delete_request("/Users", link.scim_id);
     const auto response = send(ctx, request);
     const bool deleted = succeeded(response);
@@ -733,6 +751,61 @@ ProcessResult EventProcessor::hold(const Event& event, Context& ctx, std::string
     ProcessResult result{ProcessResult::Status::Parked, {}, std::nullopt};
     result.due_ms = now;
     return result;
+}
+
+std::optional<ProcessResult> EventProcessor::guard_deletion(Context& ctx, Action action) {
+    if (ctx.app == nullptr || !ctx.app->config.deletion_threshold.enabled()) return std::nullopt;
+    const DeletionMark mark = ctx.head != nullptr ? ctx.head->event.deletion.mark : DeletionMark::None;
+    if (mark == DeletionMark::Counted) return std::nullopt;
+    const bool allowed = mark == DeletionMark::Allowed;
+    auto window = store_.admit_deletion(ctx.out.app, clock_.wall_ms(), ctx.app->config.deletion_threshold, allowed);
+    if (!window) {
+        // Not knowing the count is neither "admitted" (it could pass the threshold) nor "staged"
+        // (it would wait for an operator for nothing): the store failed, the event is retried.
+        const std::string detail = redact(window.error().message);
+        return fail(ctx,
+                    transforms::FailureVerdict{transforms::Disposition::Retry, transforms::FailureKind::Transient,
+                                               "StateStoreUnavailable", detail, 0, {}, std::nullopt},
+                    "asking the deletion threshold failed: " + detail);
+    }
+    if (window->admission == DeletionAdmission::Staged) return stage(ctx, action, *window);
+    ctx.deletion_counted = true;
+    if (allowed) {
+        ctx.out.reason = with_notes(ctx.out.reason, {"staged by the deletion threshold, then allowed by an operator"});
+    }
+    return std::nullopt;
+}
+
+ProcessResult EventProcessor::stage(Context& ctx, Action action, const DeletionWindow& window) {
+    const std::int64_t now = clock_.wall_ms();
+    ParkedEvent parked = ctx.head != nullptr ? ctx.head->event : parked_event(ctx.record, *ctx.event);
+    if (parked.parked_at_ms == 0) parked.parked_at_ms = now;
+    parked.deletion = DeletionHold{DeletionMark::Staged, action, now};
+    if (ctx.head != nullptr) {
+        auto staged = store_.stage(ctx.head->lease, parked, now);
+        if (!staged) {
+            return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(staged.error().message), {}};
+        }
+        if (*staged == LeaseStatus::Lost) return ProcessResult{ProcessResult::Status::LeaseLost, {}, std::nullopt};
+    } else {
+        auto status = store_.park(parked, ParkMode::Staged, now);
+        if (!status) {
+            return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
+        }
+        if (*status == ParkStatus::AlreadyParked) {
+            (void)store_.count_duplicate(ctx.out.app);
+            return ProcessResult{ProcessResult::Status::Duplicate, {}, std::nullopt};
+        }
+    }
+    if (log_) {
+        log_->warn("event {} for {}/{}/{}: {} staged, not sent: {}; see `provbridge deletes status --app {}`, then "
+                   "allow or discard it",
+                   ctx.out.event_id, ctx.out.app, ctx.out.object_type, ctx.out.object_id, to_string(action),
+                   transforms::staged_reason(ctx.app->config.deletion_threshold, window), ctx.out.app);
+    }
+    // Like a parked retry: durable, so the offset may be committed; its outcome comes when an
+    // operator allows it (and it runs) or discards it.
+    return ProcessResult{ProcessResult::Status::Parked, {}, std::nullopt};
 }
 
 std::optional<ProcessResult> EventProcessor::count_operation(Context& ctx, bool failed) {
@@ -831,6 +904,7 @@ ProcessResult EventProcessor::retry_later(Context& ctx, const transforms::Failur
     what = redact(std::move(what));
     ParkedEvent parked = ctx.head != nullptr ? ctx.head->event : parked_event(ctx.record, *ctx.event);
     parked.attempts = ctx.out.attempts;
+    if (ctx.deletion_counted) parked.deletion.mark = DeletionMark::Counted;
     if (parked.parked_at_ms == 0) parked.parked_at_ms = now;
     if (parked.first_failure_ms == 0) parked.first_failure_ms = now;
     parked.trail.push_back(AttemptFailure{now, verdict.code, verdict.http_status, what});

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "provbridge/transforms/rolling_window.hpp"
+
 namespace provbridge::consumers {
 namespace {
 
@@ -135,15 +137,11 @@ Result<bool> RedisQuarantineStore::lift(const std::string& app) {
 
 Result<OperationWindow> RedisQuarantineStore::record_operation(const std::string& app, bool failed,
                                                               std::int64_t now_ms, std::chrono::milliseconds window) {
-    // About 30 buckets per window, none shorter than 10 s: the window slides in steps of a
-    // bucket, which is precise enough for a ratio over minutes and keeps the script small.
-    const std::int64_t bucket_ms = std::max<std::int64_t>(10000, window.count() / 30);
-    const std::int64_t current = now_ms / bucket_ms;
-    const std::int64_t buckets = std::max<std::int64_t>(1, window.count() / bucket_ms);
-    RedisArgv keys{keys_.operations(app, current)};
-    for (std::int64_t b = current - buckets + 1; b <= current; ++b) keys.push_back(keys_.operations(app, b));
-    auto reply = run(kRecordScript, record_sha_, std::move(keys),
-                     {failed ? "fail" : "ok", std::to_string(window.count() + 2 * bucket_ms)});
+    const auto buckets = transforms::window_buckets(window, now_ms);
+    RedisArgv keys{keys_.operations(app, buckets.current)};
+    for (std::int64_t b = buckets.first; b <= buckets.current; ++b) keys.push_back(keys_.operations(app, b));
+    auto reply =
+        run(kRecordScript, record_sha_, std::move(keys), {failed ? "fail" : "ok", std::to_string(buckets.ttl_ms)});
     if (!reply) return reply.error();
     if (reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
         return make_error("unexpected reply to the operation window script");

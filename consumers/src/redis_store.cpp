@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "provbridge/core/json_util.hpp"
+#include "provbridge/transforms/rolling_window.hpp"
 
 namespace provbridge::consumers {
 namespace {
@@ -106,8 +107,9 @@ if kept then return 2 end
 return 1
 )lua";
 
-// KEYS: 1 the object's queue, 2 due set, 3 parked hash. ARGV: 1 event key, 2 member,
-// 3 serialised event, 4 "1": only behind queued events (ParkMode::Behind), 5 due ms of a new head.
+// KEYS: 1 the object's queue, 2 due set, 3 parked hash, 4 staged set. ARGV: 1 event key,
+// 2 member, 3 serialised event, 4 mode: "1" only behind queued events (ParkMode::Behind), "2" a
+// new head is staged (ParkMode::Staged), "0" anywhere; 5 due ms (staged: the time) of a new head.
 // Returns 0: parked; 1: already parked, nothing changed; 2: not queued, nothing changed.
 // The parked hash answers "is this event queued anywhere?" without scanning a list.
 constexpr std::string_view kParkScript = R"lua(
@@ -116,7 +118,13 @@ local queued = redis.call('LLEN', KEYS[1])
 if queued == 0 and ARGV[4] == '1' then return 2 end
 redis.call('RPUSH', KEYS[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-if queued == 0 then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2]) end
+if queued == 0 then
+  if ARGV[4] == '2' then
+    redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
+  else
+    redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
+  end
+end
 return 0
 )lua";
 
@@ -188,6 +196,39 @@ local doc = ARGV[2] .. ',"gaps":' .. string.format('%d', gaps) .. ',"total_lost"
             string.format('%d', total) .. ',"first_detected_at_ms":' .. first .. '}'
 redis.call('HSET', KEYS[1], ARGV[1], doc)
 return doc
+)lua";
+
+// KEYS: 1 the object's queue, 2 due set, 3 leases hash, 4 staged set. ARGV: 1 member, 2 token,
+// 3 updated entry, 4 staged ms. Returns 1: staged (lease released); 0: lease not held, nothing
+// written. Like reschedule, but the head leaves the due set: only an operator brings it back.
+constexpr std::string_view kStageScript = R"lua(
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('LLEN', KEYS[1]) == 0 then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+redis.call('LSET', KEYS[1], 0, ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+)lua";
+
+// KEYS: 1 the bucket of now, 2 staged set, 3.. the window's buckets. ARGV: 1 max operations,
+// 2 bucket ttl ms, 3 "1": allowed by an operator. Returns {admitted 1/0, counted, staged}.
+// transforms::judge_deletion in Lua: the check and the count are one step, so workers racing
+// for the last places under the threshold cannot overshoot it.
+constexpr std::string_view kAdmitScript = R"lua(
+local staged = redis.call('ZCARD', KEYS[2])
+local counted = 0
+for i = 3, #KEYS do counted = counted + (tonumber(redis.call('GET', KEYS[i])) or 0) end
+if ARGV[3] ~= '1' and (staged > 0 or counted >= tonumber(ARGV[1])) then
+  return {0, counted, staged}
+end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, counted + 1, staged}
 )lua";
 
 // Invalid UTF-8 in a record (a source id from a Kafka key, say) must not throw on the hot path.
@@ -528,7 +569,7 @@ std::string encode_parked(const ParkedEvent& event) {
                          {"http_status", failure.http_status},
                          {"detail", text_to_json(failure.detail)}});
     }
-    const json doc = {
+    json doc = {
         {"format", kParkedFormat},
         {"app", text_to_json(event.app)},
         {"object_type", std::string(to_string(event.object_type))},
@@ -541,6 +582,12 @@ std::string encode_parked(const ParkedEvent& event) {
         {"trail", std::move(trail)},
         {"record", record_to_json(event.record)},
     };
+    // Only when set, so that what is parked without the deletion threshold reads as before.
+    if (event.deletion.mark != DeletionMark::None) {
+        doc["deletion"] = {{"mark", std::string(to_string(event.deletion.mark))},
+                           {"action", std::string(to_string(event.deletion.action))},
+                           {"staged_at_ms", event.deletion.staged_at_ms}};
+    }
     return dump(doc);
 }
 
@@ -597,6 +644,12 @@ Result<ParkedEvent> decode_parked(std::string_view text, std::string_view where)
             event.trail.push_back(std::move(f));
         }
         event.record = record_from_json(doc.at("record"));
+        if (const auto held = doc.find("deletion"); held != doc.end()) {
+            const auto mark = deletion_mark_from_string(held->at("mark").get<std::string>());
+            const auto action = action_from_string(held->at("action").get<std::string>());
+            if (!mark || !action) return corrupt("unknown deletion hold " + held->dump());
+            event.deletion = DeletionHold{*mark, *action, held->at("staged_at_ms").get<std::int64_t>()};
+        }
         return event;
     } catch (const std::exception& e) {
         return corrupt(e.what());
@@ -659,10 +712,13 @@ RedisStateStore::RedisStateStore(RedisOptions options, KeyScheme keys,
       commit_script_{"commit", kCommitScript, {}},
       park_script_{"park", kParkScript, {}},
       claim_script_{"claim", kClaimScript, {}},
-      reschedule_script_{"reschedule", kRescheduleScript, {}} {
+      reschedule_script_{"reschedule", kRescheduleScript, {}},
+      stage_script_{"stage", kStageScript, {}},
+      admit_script_{"admit deletion", kAdmitScript, {}} {
     if (dedupe_ttl_.count() <= 0) throw std::invalid_argument("redis dedupe TTL must be positive");
     if (log_max_entries_ <= 0) throw std::invalid_argument("redis log cap must be positive");
-    for (auto* script : {&commit_script_, &park_script_, &claim_script_, &reschedule_script_}) {
+    for (auto* script :
+         {&commit_script_, &park_script_, &claim_script_, &reschedule_script_, &stage_script_, &admit_script_}) {
         auto sha = connection_.command({"SCRIPT", "LOAD", std::string(script->source)});
         if (!sha) {
             throw std::runtime_error("cannot load the " + std::string(script->name) +
@@ -884,16 +940,18 @@ Result<ParkStatus> RedisStateStore::park(const ParkedEvent& event, ParkMode mode
                           ErrorKind::Permanent);
     }
     const auto& app = event.app;
+    const char* mode_arg = mode == ParkMode::Behind ? "1" : mode == ParkMode::Staged ? "2" : "0";
     RedisArgv argv = {"",
                       "",
-                      "3",
+                      "4",
                       keys_.queue(app, event.object_type, event.object_id),
                       keys_.due(app),
                       keys_.parked(app),
+                      keys_.staged(app),
                       keys_.event(app, event.source, event.event_id),
                       KeyScheme::queue_member(event.object_type, event.object_id),
                       encode_parked(event),
-                      mode == ParkMode::Behind ? "1" : "0",
+                      mode_arg,
                       std::to_string(due_ms)};
     auto reply = run(park_script_, argv);
     if (!reply) return reply.error();
@@ -999,6 +1057,58 @@ Result<LeaseStatus> RedisStateStore::reschedule(const HeadLease& lease, const Pa
         case 1: return LeaseStatus::Held;
         default: return unexpected_reply("reschedule script", result);
     }
+}
+
+Result<LeaseStatus> RedisStateStore::stage(const HeadLease& lease, const ParkedEvent& updated,
+                                           std::int64_t staged_ms) {
+    if (updated.app != lease.app || updated.object_type != lease.object_type ||
+        updated.object_id != lease.object_id) {
+        return make_error("cannot stage event '" + updated.event_id + "' as the head of " + lease.app + "/" +
+                              KeyScheme::queue_member(lease.object_type, lease.object_id),
+                          ErrorKind::Permanent);
+    }
+    RedisArgv argv = {"",
+                      "",
+                      "4",
+                      keys_.queue(lease.app, lease.object_type, lease.object_id),
+                      keys_.due(lease.app),
+                      keys_.leases(lease.app),
+                      keys_.staged(lease.app),
+                      KeyScheme::queue_member(lease.object_type, lease.object_id),
+                      lease.token,
+                      encode_parked(updated),
+                      std::to_string(staged_ms)};
+    auto reply = run(stage_script_, argv);
+    if (!reply) return reply.error();
+    const auto& result = **reply;
+    if (result.type != REDIS_REPLY_INTEGER) return unexpected_reply("stage script", result);
+    switch (result.integer) {
+        case 0: return LeaseStatus::Lost;
+        case 1: return LeaseStatus::Held;
+        default: return unexpected_reply("stage script", result);
+    }
+}
+
+Result<DeletionWindow> RedisStateStore::admit_deletion(const std::string& app, std::int64_t now_ms,
+                                                       const DeletionThresholdConfig& threshold, bool allowed) {
+    const auto buckets = transforms::window_buckets(threshold.window, now_ms);
+    RedisArgv argv = {"", "", "", keys_.deletions(app, buckets.current), keys_.staged(app)};
+    for (std::int64_t b = buckets.first; b <= buckets.current; ++b) argv.push_back(keys_.deletions(app, b));
+    argv[2] = std::to_string(argv.size() - 3);
+    argv.insert(argv.end(), {std::to_string(threshold.max_operations), std::to_string(buckets.ttl_ms),
+                             allowed ? "1" : "0"});
+    auto reply = run(admit_script_, argv);
+    if (!reply) return reply.error();
+    const auto& result = **reply;
+    if (result.type != REDIS_REPLY_ARRAY || result.elements != 3) return unexpected_reply("admit script", result);
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (result.element[i]->type != REDIS_REPLY_INTEGER) return unexpected_reply("admit script", result);
+    }
+    DeletionWindow window;
+    window.admission = result.element[0]->integer == 1 ? DeletionAdmission::Admitted : DeletionAdmission::Staged;
+    window.counted = static_cast<std::int64_t>(result.element[1]->integer);
+    window.staged = static_cast<std::int64_t>(result.element[2]->integer);
+    return window;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -489,8 +489,8 @@ void read_rate_limit(Reader& r, const Reader::Scope& app_scope, RateLimitConfig&
 AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
     r.check_known(scope, {"id", "profile", "max_in_flight", "max_queued", "scim", "skip_default_access",
-                          "unassign_action", "skip_out_of_scope_deletions", "mappings", "mappings_file", "scoping",
-                          "rate_limit"});
+                          "unassign_action", "skip_out_of_scope_deletions", "deletion_threshold", "mappings",
+                          "mappings_file", "scoping", "rate_limit"});
     const auto id = r.get_string(scope, "id");
     if (!id || id->empty()) {
         auto p = scope.path;
@@ -513,6 +513,12 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     if (auto v = r.get_bool(named, "skip_out_of_scope_deletions")) app.skip_out_of_scope_deletions = *v;
     read_fragments(r, scope, app);
     read_rate_limit(r, named, app.rate_limit);
+    const auto threshold = r.child(named, "deletion_threshold");
+    r.check_known(threshold, {"max_operations", "window_minutes"});
+    if (auto v = r.get_int(threshold, "max_operations", 0, 1000000)) app.deletion_threshold.max_operations = *v;
+    if (auto v = r.get_int(threshold, "window_minutes", 1, 7 * 24 * 60)) {
+        app.deletion_threshold.window = std::chrono::minutes(*v);
+    }
     if (auto v = r.get_string(named, "unassign_action")) {
         if (*v == "disable") {
             app.unassign_action = UnassignAction::Disable;

@@ -61,6 +61,12 @@ std::string KeyScheme::operations(std::string_view app, std::int64_t bucket) con
 
 std::string KeyScheme::offset_gaps() const { return prefix_ + ":offset_gaps"; }
 
+std::string KeyScheme::deletions(std::string_view app, std::int64_t bucket) const {
+    return app_base(app) + "deletes:" + std::to_string(bucket);
+}
+
+std::string KeyScheme::staged(std::string_view app) const { return app_base(app) + "staged"; }
+
 std::string KeyScheme::queue_member(ObjectType type, std::string_view source_id) {
     return std::string(to_string(type)) + ":" + std::string(source_id);
 }

@@ -93,6 +93,15 @@ public:
                                    std::int64_t /*due_ms*/) override {
         return LeaseStatus::Lost;
     }
+    Result<LeaseStatus> stage(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
+                              std::int64_t /*staged_ms*/) override {
+        return LeaseStatus::Lost;
+    }
+    // Counting would be a write: the preview shows the operation as it would be sent.
+    Result<DeletionWindow> admit_deletion(const std::string& /*app*/, std::int64_t /*now_ms*/,
+                                          const DeletionThresholdConfig& /*threshold*/, bool /*allowed*/) override {
+        return DeletionWindow{};
+    }
 
     std::optional<OutcomeRecord> committed;
     std::optional<OutcomeRecord> recorded;

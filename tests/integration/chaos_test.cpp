@@ -76,6 +76,9 @@ TEST(Chaos, FaultsAndThreeKillsLoseNothingAndApplyNothingTwice) {
     // over quickly; many attempts, so that no run of bad luck dead-letters an event.
     options.scim_extra = {{"connect_timeout_ms", 500}, {"timeout_ms", 2000}};
     options.retry["max_attempts"] = 60;
+    // The generated stream unassigns and deletes far more users than the deletion threshold
+    // allows in an hour, on purpose, and its model of the target knows nothing of staging.
+    options.app_extra["deletion_threshold"] = {{"max_operations", 0}};
     BridgeHarness bridge(options);
     bridge.admin(HttpMethod::Post, "/_admin/faults", {}, json{{"status", 429}, {"probability", 0.05}, {"seed", 1}, {"retryAfter", "1"}});
     bridge.admin(HttpMethod::Post, "/_admin/faults", {}, json{{"status", 503}, {"probability", 0.05}, {"seed", 2}});

@@ -14,6 +14,8 @@
 #include "provbridge/core/dead_letter.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/core/state_store.hpp"
+#include "provbridge/transforms/deletion_threshold.hpp"
+#include "provbridge/transforms/rolling_window.hpp"
 
 namespace provbridge::test_support {
 
@@ -142,7 +144,7 @@ public:
         if (empty && mode == ParkMode::Behind) return ParkStatus::NotQueued;
         queues[object].push_back(event);
         parked[event_key] = object;
-        if (empty) due[object] = due_ms;
+        if (empty) (mode == ParkMode::Staged ? staged : due)[object] = due_ms;
         return ParkStatus::Parked;
     }
     Result<std::vector<ClaimedHead>> claim_due(const std::string& app, std::int64_t now_ms,
@@ -201,6 +203,71 @@ public:
         leases.erase(object);
         return LeaseStatus::Held;
     }
+    Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        if (updated.app != lease.app || updated.object_type != lease.object_type ||
+            updated.object_id != lease.object_id) {
+            return make_error("stage names the head of another object", ErrorKind::Permanent);
+        }
+        const FakeObject object{lease.app, lease.object_type, lease.object_id};
+        const auto held = leases.find(object);
+        if (held == leases.end() || held->second != lease.token) return LeaseStatus::Lost;
+        auto& queue_of = queues[object];
+        leases.erase(object);
+        due.erase(object);
+        if (queue_of.empty()) {
+            queues.erase(object);
+            return LeaseStatus::Lost;
+        }
+        queue_of.front() = updated;
+        staged[object] = staged_ms;
+        return LeaseStatus::Held;
+    }
+    Result<DeletionWindow> admit_deletion(const std::string& app, std::int64_t now_ms,
+                                          const DeletionThresholdConfig& threshold, bool allowed) override {
+        std::lock_guard lock(mutex_);
+        if (down || fail_admit) return make_error("connection refused");
+        const auto buckets = transforms::window_buckets(threshold.window, now_ms);
+        DeletionWindow window;
+        for (std::int64_t b = buckets.first; b <= buckets.current; ++b) {
+            const auto it = deletion_buckets.find({app, b});
+            if (it != deletion_buckets.end()) window.counted += it->second;
+        }
+        window.staged = static_cast<std::int64_t>(
+            std::count_if(staged.begin(), staged.end(), [&](const auto& entry) { return entry.first.app == app; }));
+        window.admission = transforms::judge_deletion(threshold, window.counted, window.staged, allowed);
+        if (window.admission == DeletionAdmission::Admitted) {
+            ++deletion_buckets[{app, buckets.current}];
+            ++window.counted;
+        }
+        return window;
+    }
+
+    // What `provbridge deletes allow|discard` does (RedisDeletionControl::release): the app's
+    // staged heads (or one object's) get the mark and are due at now_ms. Returns those released.
+    std::vector<FakeObject> release_staged(const std::string& app, DeletionMark mark, std::int64_t now_ms,
+                                           std::optional<FakeObject> only = std::nullopt) {
+        std::lock_guard lock(mutex_);
+        std::vector<FakeObject> released;
+        for (auto it = staged.begin(); it != staged.end();) {
+            const FakeObject object = it->first;
+            if (object.app != app || (only && object != *only)) {
+                ++it;
+                continue;
+            }
+            it = staged.erase(it);
+            auto& queue_of = queues[object];
+            if (queue_of.empty()) {
+                queues.erase(object);
+                continue;
+            }
+            queue_of.front().deletion.mark = mark;
+            due[object] = now_ms;
+            released.push_back(object);
+        }
+        return released;
+    }
 
     std::optional<LinkState> link(const std::string& app, const std::string& id) const {
         std::lock_guard lock(mutex_);
@@ -234,6 +301,7 @@ public:
 
     bool down = false;
     bool fail_load_link = false;  // only reads of other objects' links fail (a manager lookup, say)
+    bool fail_admit = false;      // only the deletion threshold's question fails
     std::map<std::string, OutcomeRecord> outcomes;
     std::map<std::string, LinkState> links;
     std::map<std::string, std::string> owners;
@@ -246,6 +314,10 @@ public:
     std::map<FakeObject, std::int64_t> due;
     std::map<FakeObject, std::string> leases;
     std::map<std::string, FakeObject> parked;
+    // The deletion threshold: heads staged (object → ms when staged; not due), and the counted
+    // disables and deletes per (app, bucket of transforms::window_buckets).
+    std::map<FakeObject, std::int64_t> staged;
+    std::map<std::pair<std::string, std::int64_t>, std::int64_t> deletion_buckets;
     std::int64_t lease_sequence = 0;
     const Clock* clock = nullptr;
 

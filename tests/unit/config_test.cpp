@@ -318,6 +318,40 @@ TEST(KafkaSettings, SecretsResolveAtStartNamingTheField) {
     }
 }
 
+TEST(DeletionThresholdSettings, DefaultToEntrasFiveHundredPerHour) {
+    const Config c = parse_config(kMinimal, "bridge.json", {});
+    EXPECT_EQ(c.apps[0].deletion_threshold.max_operations, 500);
+    EXPECT_EQ(c.apps[0].deletion_threshold.window, std::chrono::minutes(60));
+    EXPECT_TRUE(c.apps[0].deletion_threshold.enabled());
+}
+
+TEST(DeletionThresholdSettings, AreReadPerAppAndOverriddenFromTheEnvironment) {
+    const Config c = parse_config(R"({"apps":[
+        {"id":"a","deletion_threshold":{"max_operations":5,"window_minutes":15},"scim":{"base_url":"https://x","token_env":"T"}},
+        {"id":"b","deletion_threshold":{"max_operations":0},"scim":{"base_url":"https://y","token_env":"T"}}]})",
+                                  "bridge.json", {{"PROVBRIDGE__APPS__A__DELETION_THRESHOLD__WINDOW_MINUTES", "120"}});
+    EXPECT_EQ(c.apps[0].deletion_threshold.max_operations, 5);
+    EXPECT_EQ(c.apps[0].deletion_threshold.window, std::chrono::minutes(120));
+    EXPECT_FALSE(c.apps[1].deletion_threshold.enabled());
+    EXPECT_EQ(c.apps[1].deletion_threshold.window, std::chrono::minutes(60));
+}
+
+TEST(DeletionThresholdSettings, BadValuesNameTheirField) {
+    const auto negative = expect_error(
+        R"({"apps":[{"id":"a","deletion_threshold":{"max_operations":-1},"scim":{"base_url":"https://x","token_env":"T"}}]})");
+    EXPECT_EQ(negative.field(), "apps[0].deletion_threshold.max_operations");
+    EXPECT_NE(negative.reason().find("between 0 and"), std::string::npos) << negative.reason();
+    EXPECT_EQ(expect_error(R"({"apps":[{"id":"a","deletion_threshold":{"window_minutes":0},"scim":{"base_url":"https://x","token_env":"T"}}]})")
+                  .field(),
+              "apps[0].deletion_threshold.window_minutes");
+    EXPECT_EQ(expect_error(R"({"apps":[{"id":"a","deletion_threshold":{"max":5},"scim":{"base_url":"https://x","token_env":"T"}}]})")
+                  .field(),
+              "apps[0].deletion_threshold.max");
+    EXPECT_EQ(expect_error(R"({"apps":[{"id":"a","deletion_threshold":5,"scim":{"base_url":"https://x","token_env":"T"}}]})")
+                  .field(),
+              "apps[0].deletion_threshold");
+}
+
 TEST(Config, MissingFileIsAClearError) {
     try {
         load_config("/nonexistent/bridge.json", {});

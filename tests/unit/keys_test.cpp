@@ -59,6 +59,13 @@ TEST(KeyScheme, QueueKeyIsItsPrefixAndMember) {
     EXPECT_NE(KeyScheme::queue_member(ObjectType::User, "g"), KeyScheme::queue_member(ObjectType::Group, "g"));
 }
 
+TEST(KeyScheme, DeletionThresholdKeysShareTheAppsSlot) {
+    const KeyScheme keys("pb");
+    EXPECT_EQ(keys.deletions("crm", 14916666), "pb:{crm}:deletes:14916666");
+    EXPECT_EQ(keys.staged("crm"), "pb:{crm}:staged");
+    EXPECT_NE(keys.deletions("crm", 1), keys.operations("crm", 1)) << "not the quarantine's window";
+}
+
 TEST(KeyScheme, PrefixSeparatesDeployments) {
     EXPECT_NE(KeyScheme("one").log("a"), KeyScheme("two").log("a"));
 }

@@ -120,6 +120,11 @@ private:
     // Waits out the app's quarantine: parks the event (or puts the claimed head back) as it is,
     // without counting an attempt.
     ProcessResult hold(const Event& event, Context& ctx, std::string_view why);
+    // The deletion threshold, asked right before a disable or delete is sent: nullopt when it
+    // may go out (counted), else the event is staged (or, the store failing, retried) and the
+    // result says so.
+    std::optional<ProcessResult> guard_deletion(Context& ctx, Action action);
+    ProcessResult stage(Context& ctx, Action action, const DeletionWindow& window);
     // Counts the event's SCIM operation in the app's window; may quarantine the app. Fatal only
     // when the store fails (then the result says so).
     std::optional<ProcessResult> count_operation(Context& ctx, bool failed);

@@ -60,14 +60,16 @@ std::optional<std::int64_t> stream_id_ms(std::string_view id);
 // A dead-letter index entry also keeps Commit::original (field "record", see encode_record)
 // unless it is over kMaxIndexedRecordBytes, and a commit with Commit::replay_of removes that
 // entry from the app's index in the same step.
-// park(), claim_due() and reschedule() are one script each. Every key a call touches carries
-// the same {app} hash tag, so the scripts stay valid on Redis Cluster (claim_due's script
-// derives the queue keys of the heads it finds from KeyScheme::queue_prefix, in that slot).
+// park(), claim_due(), reschedule(), stage() and admit_deletion() are one script each. Every
+// key a call touches carries the same {app} hash tag, so the scripts stay valid on Redis Cluster
+// (claim_due's script derives the queue keys of the heads it finds from KeyScheme::queue_prefix,
+// in that slot).
 //
 // Parking keys (see KeyScheme): per object a list queue(), per app the zset due() of queue
 // heads, the hash parked() (event key → member) and the hash leases() (member → token). A
 // lease token is "<owner>:<n>" with n from lease_sequence(); while a head is claimed its score
-// in due() is the end of the lease.
+// in due() is the end of the lease. A head staged by the deletion threshold is in the zset
+// staged() instead of due(), so claim_due never sees it (RedisDeletionControl releases it).
 //
 // After construction nothing throws: failures come back as Error (see RedisErrorKind); a
 // broken connection is re-established once on the next call.
@@ -107,6 +109,11 @@ public:
                                                const std::string& owner) override;
     Result<LeaseStatus> reschedule(const HeadLease& lease, const ParkedEvent& updated,
                                    std::int64_t due_ms) override;
+    Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms) override;
+    // One script over the window's buckets (KeyScheme::deletions, a string counter each) and
+    // the app's staged set.
+    Result<DeletionWindow> admit_deletion(const std::string& app, std::int64_t now_ms,
+                                          const DeletionThresholdConfig& threshold, bool allowed) override;
 
     const KeyScheme& keys() const { return keys_; }
     std::int64_t reconnects() const { return connection_.reconnects(); }
@@ -136,6 +143,8 @@ private:
     Script park_script_;
     Script claim_script_;
     Script reschedule_script_;
+    Script stage_script_;
+    Script admit_script_;
     std::int64_t corrupt_heads_ = 0;
     std::optional<Error> last_corrupt_head_;
 };

@@ -128,6 +128,16 @@ struct QuarantineConfig {
 
 enum class UnassignAction { Disable, Delete };
 
+// Entra's accidental-deletions prevention, per operation: once an app's disables and deletes
+// within the rolling `window` reach max_operations, further ones are staged (they wait, unsent,
+// at the head of their object's queue) until an operator allows or discards them with
+// `provbridge deletes`. Entra's default threshold is 500; 0 turns the check off.
+struct DeletionThresholdConfig {
+    std::int64_t max_operations = 500;
+    std::chrono::milliseconds window{std::chrono::minutes(60)};
+    bool enabled() const { return max_operations > 0; }
+};
+
 struct ScimEndpointConfig {
     std::string base_url;  // without trailing slash
     SecretRef token;
@@ -167,6 +177,7 @@ struct AppConfig {
     // Entra's SkipOutOfScopeDeletions: accounts that fall out of scope are left alone instead of
     // being disabled.
     bool skip_out_of_scope_deletions = false;
+    DeletionThresholdConfig deletion_threshold;
     // The app's own mappings over the profile's: {"users": [rows], "groups": [rows]}, inline or
     // from mappings_file.
     ConfigFragment mappings;

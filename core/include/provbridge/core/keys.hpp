@@ -58,6 +58,11 @@ public:
     std::string quarantine(std::string_view app) const;
     std::string quarantine_probe(std::string_view app) const;
     std::string operations(std::string_view app, std::int64_t bucket) const;
+    // The deletion threshold: one bucket of the app's window of disables and deletes sent
+    // (string counter, expiring), and the heads staged by it, zset: member → ms when staged.
+    // A staged head is in staged() instead of due(), so no worker claims it.
+    std::string deletions(std::string_view app, std::int64_t bucket) const;
+    std::string staged(std::string_view app) const;
 
     // Offsets the consumer group never read because retention removed them first, hash:
     // "<topic>/<partition>" → JSON of the partition's latest gap and totals. Not per app (a

@@ -4,8 +4,10 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "provbridge/core/config.hpp"
 #include "provbridge/core/event.hpp"
 #include "provbridge/core/outcome.hpp"
 #include "provbridge/core/result.hpp"
@@ -25,6 +27,27 @@ struct PriorState {
     bool event_parked = false;
 };
 
+// What the deletion threshold (see transforms/deletion_threshold.hpp) says about a parked event.
+enum class DeletionMark {
+    None,
+    // Held for an operator: the head of its queue, in the app's staged set instead of the due set.
+    Staged,
+    // An operator allowed it: it runs once without asking the threshold (it is still counted).
+    Allowed,
+    // An operator discarded it: recorded as skipped (deletion_discarded), nothing is sent.
+    Discarded,
+    // Admitted and counted already: a retry of it is neither asked about nor counted again.
+    Counted,
+};
+std::string_view to_string(DeletionMark mark);
+std::optional<DeletionMark> deletion_mark_from_string(std::string_view s);
+
+struct DeletionHold {
+    DeletionMark mark = DeletionMark::None;
+    Action action = Action::None;    // the operation held: Disable or Delete
+    std::int64_t staged_at_ms = 0;   // when it was staged (0 if it never was)
+};
+
 // An event waiting in its object's queue: the original record, kept whole because a retry
 // re-decides the event against the state as it is then (it is not a replay of the request
 // that failed), and the trail of its failed attempts.
@@ -39,12 +62,16 @@ struct ParkedEvent {
     std::int64_t parked_at_ms = 0;     // first parked
     std::int64_t first_failure_ms = 0; // 0 while it never failed
     std::vector<AttemptFailure> trail; // oldest first
+    DeletionHold deletion;
 };
 
 // Where a parked event should go.
 enum class ParkMode {
     Behind,    // only behind events already queued for the object; NotQueued when there are none
     Anywhere,  // behind them, or as the head (due at due_ms) when the queue is empty
+    // Behind them, or as a head that is not due but staged (in the app's staged set at due_ms,
+    // the time it was staged) when the queue is empty: it runs only once an operator releases it.
+    Staged,
 };
 
 enum class ParkStatus {
@@ -68,6 +95,16 @@ struct ClaimedHead {
 };
 
 enum class LeaseStatus { Held, Lost };
+
+// The deletion threshold's answer for one disable or delete about to be sent.
+enum class DeletionAdmission { Admitted, Staged };
+struct DeletionWindow {
+    DeletionAdmission admission = DeletionAdmission::Admitted;
+    // Disables and deletes counted in the app's window (this one included when admitted).
+    std::int64_t counted = 0;
+    // Operations of the app staged before this one.
+    std::int64_t staged = 0;
+};
 
 // Everything that must become durable together once an event's outcome is decided.
 struct Commit {
@@ -146,6 +183,18 @@ public:
     // lease; Lost (nothing written) when the lease is no longer held.
     virtual Result<LeaseStatus> reschedule(const HeadLease& lease, const ParkedEvent& updated,
                                            std::int64_t due_ms) = 0;
+
+    // Stages a claimed head (updated: its DeletionHold): it stays the head of its queue but
+    // leaves the due set for the app's staged set (at staged_ms) and the lease is released, so
+    // no worker claims it until an operator releases it. Lost (nothing written) as reschedule.
+    virtual Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms) = 0;
+
+    // Asks the app's deletion window whether a disable or delete may be sent now, in one atomic
+    // step, by transforms::judge_deletion: admitted (and counted in the bucket of now_ms) unless
+    // the window holds threshold.max_operations already or the app has staged operations.
+    // `allowed` (an operator released it): admitted and counted regardless.
+    virtual Result<DeletionWindow> admit_deletion(const std::string& app, std::int64_t now_ms,
+                                                  const DeletionThresholdConfig& threshold, bool allowed) = 0;
 };
 
 }  // namespace provbridge

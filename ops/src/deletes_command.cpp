@@ -1,0 +1,225 @@
+// `provbridge deletes`: what the deletion threshold staged, for operators: status, allow, discard.
+#include "provbridge/ops/deletes_command.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "provbridge/consumers/redis.hpp"
+#include "provbridge/consumers/redis_deletions.hpp"
+#include "provbridge/core/config.hpp"
+#include "provbridge/core/keys.hpp"
+#include "provbridge/ops/commands.hpp"
+#include "provbridge/producers/producer.hpp"
+#include "provbridge/transforms/deletion_threshold.hpp"
+
+namespace provbridge::ops {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kListedRows = 100;  // rows of the plain listing; --json lists every one
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string time_text(std::int64_t ms) { return ms > 0 ? producers::format_rfc3339_utc(ms) : "-"; }
+
+// Stored text shown as it is when plain, JSON-quoted otherwise (nothing plays with the terminal).
+std::string shown(const std::string& text) {
+    const std::string quoted = json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+    if (quoted.size() == text.size() + 2 && quoted.compare(1, text.size(), text) == 0) return text;
+    return quoted;
+}
+
+// Display width for alignment: code points, not bytes.
+std::size_t width(const std::string& text) {
+    return static_cast<std::size_t>(std::count_if(
+        text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::string object_text(const consumers::StagedOperation& op) {
+    return std::string(to_string(op.object_type)) + "/" + shown(op.object_id);
+}
+
+json operation_json(const consumers::StagedOperation& op) {
+    return {{"object_type", std::string(to_string(op.object_type))},
+            {"object_id", op.object_id},
+            {"action", std::string(to_string(op.action))},
+            {"event_id", op.event_id},
+            {"source", op.source},
+            {"staged_at", time_text(op.staged_at_ms)},
+            {"waiting_behind", op.waiting_behind}};
+}
+
+json threshold_json(const DeletionThresholdConfig& t) {
+    return {{"enabled", t.enabled()},
+            {"max_operations", t.max_operations},
+            {"window_minutes", std::chrono::duration_cast<std::chrono::minutes>(t.window).count()}};
+}
+
+std::string dump(const json& doc) { return doc.dump(2, ' ', false, json::error_handler_t::replace); }
+
+// A Redis call failed mid-command: unreachable is exit 3, anything else (a refused command,
+// corrupt data) a failure of the command.
+int redis_failure(const Error& error, const std::shared_ptr<spdlog::logger>& log) {
+    log->error("Redis: {}", error.message);
+    const auto kind = consumers::redis_error_kind(error);
+    return kind == consumers::RedisErrorKind::Io || kind == consumers::RedisErrorKind::Timeout ? kExitUnavailable
+                                                                                            : kExitFailure;
+}
+
+void print_status(const std::string& app, const AppConfig& config, const consumers::DeletionStatus& s) {
+    const auto& t = config.deletion_threshold;
+    std::cout << app << ": ";
+    if (t.enabled()) {
+        std::cout << s.counted << " of " << t.max_operations << " disables and deletes within "
+                  << transforms::window_phrase(t.window);
+    } else {
+        std::cout << "deletion threshold off (deletion_threshold.max_operations 0)";
+    }
+    std::cout << ", " << s.staged << " staged";
+    if (s.staged == 0) {
+        std::cout << "\n";
+        return;
+    }
+    std::cout << ", waiting for an operator since " << time_text(s.oldest_staged_ms) << "\n";
+    std::vector<std::vector<std::string>> rows = {{"staged at", "action", "object", "event", "waiting behind"}};
+    for (std::size_t i = 0; i < s.operations.size() && i < kListedRows; ++i) {
+        const auto& op = s.operations[i];
+        rows.push_back({time_text(op.staged_at_ms), std::string(to_string(op.action)), object_text(op),
+                        shown(op.event_id), std::to_string(op.waiting_behind)});
+    }
+    std::vector<std::size_t> widths(rows.front().size(), 0);
+    for (const auto& row : rows) {
+        for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
+    }
+    for (const auto& row : rows) {
+        std::string line = " ";
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            line += " " + row[c];
+            if (c + 1 < row.size()) line += std::string(widths[c] - width(row[c]) + 1, ' ');
+        }
+        std::cout << line << "\n";
+    }
+    if (s.operations.size() > kListedRows) {
+        std::cout << "  … and " << s.operations.size() - kListedRows << " more (--json lists every one)\n";
+    }
+    for (const auto& problem : s.unreadable) std::cout << "  unreadable: " << shown(problem) << "\n";
+    std::cout << "  provbridge deletes allow --app " << app << " [--object TYPE/ID]    send them\n"
+              << "  provbridge deletes discard --app " << app << " [--object TYPE/ID]  record them skipped, send nothing\n";
+}
+
+}  // namespace
+
+int deletes_command(const DeletesOptions& options, std::shared_ptr<spdlog::logger> log) {
+    const Environment env = current_environment();
+    Config config;
+    std::string password;
+    try {
+        config = load_config(options.config_path, env);
+        if (!config.redis.password.empty()) {
+            password = resolve_secret(config.redis.password, env, config.source, "redis.password");
+        }
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    }
+    const bool release = options.action == "allow" || options.action == "discard";
+    if (release && options.app.empty()) {
+        log->error("deletes {} needs --app", options.action);
+        return kExitBadConfig;
+    }
+    std::vector<const AppConfig*> apps;
+    for (const auto& app : config.apps) {
+        if (options.app.empty() || app.id == options.app) apps.push_back(&app);
+    }
+    if (apps.empty()) {
+        log->error("unknown app \"{}\": it is not in {}", options.app, config.source);
+        return kExitBadConfig;
+    }
+    std::optional<QueueMember> object;
+    if (!options.object.empty()) {
+        if (!release) {
+            log->error("--object goes with deletes allow or discard");
+            return kExitBadConfig;
+        }
+        const auto slash = options.object.find('/');
+        const auto type = slash == std::string::npos ? std::nullopt
+                                                     : object_type_from_string(options.object.substr(0, slash));
+        if (!type || slash + 1 == options.object.size()) {
+            log->error("--object \"{}\": give the object as TYPE/ID, e.g. user/u42", shown(options.object));
+            return kExitBadConfig;
+        }
+        object = QueueMember{*type, options.object.substr(slash + 1)};
+    }
+    std::unique_ptr<consumers::RedisDeletionControl> control;
+    try {
+        control = std::make_unique<consumers::RedisDeletionControl>(consumers::redis_options(config.redis, password),
+                                                                    KeyScheme(config.redis.key_prefix));
+    } catch (const std::exception& e) {
+        log->error("cannot reach Redis: {}", e.what());
+        return kExitUnavailable;
+    }
+
+    if (release) {
+        const auto& app = *apps.front();
+        const DeletionMark mark = options.action == "allow" ? DeletionMark::Allowed : DeletionMark::Discarded;
+        auto released = control->release(app.id, object, mark, now_ms());
+        if (!released) return redis_failure(released.error(), log);
+        const std::string verb = options.action == "allow" ? "allowed" : "discarded";
+        if (options.json) {
+            json ops = json::array();
+            for (const auto& op : *released) ops.push_back(operation_json(op));
+            std::cout << dump(json{{"app", app.id}, {"mark", verb}, {"released", released->size()}, {"operations", ops}})
+                      << "\n";
+        } else if (released->empty()) {
+            std::cout << app.id << ": nothing staged"
+                      << (object ? " for " + std::string(to_string(object->type)) + "/" + shown(object->source_id) : "")
+                      << "\n";
+        } else {
+            for (const auto& op : *released) {
+                std::cout << verb << " " << to_string(op.action) << " of " << object_text(op) << " (event "
+                          << shown(op.event_id) << ")\n";
+            }
+            std::cout << app.id << ": " << released->size() << " staged operation(s) " << verb
+                      << (mark == DeletionMark::Allowed ? "; workers send them"
+                                                        : "; workers record them as skipped (deletion_discarded)")
+                      << " within " << config.retry.poll_interval.count()
+                      << " ms, and the later events of those objects follow\n";
+        }
+        return released->empty() ? kExitFailure : kExitOk;
+    }
+
+    const std::int64_t now = now_ms();
+    json report = json::array();
+    for (const auto* app : apps) {
+        auto status = control->status(app->id, app->deletion_threshold, now);
+        if (!status) return redis_failure(status.error(), log);
+        if (!options.json) {
+            print_status(app->id, *app, *status);
+            continue;
+        }
+        json ops = json::array();
+        for (const auto& op : status->operations) ops.push_back(operation_json(op));
+        report.push_back({{"app", app->id},
+                          {"threshold", threshold_json(app->deletion_threshold)},
+                          {"in_window", status->counted},
+                          {"staged", status->staged},
+                          {"oldest_staged", status->oldest_staged_ms > 0 ? json(time_text(status->oldest_staged_ms))
+                                                                         : json(nullptr)},
+                          {"operations", ops},
+                          {"unreadable", status->unreadable}});
+    }
+    if (options.json) std::cout << dump(report) << "\n";
+    return kExitOk;
+}
+
+}  // namespace provbridge::ops

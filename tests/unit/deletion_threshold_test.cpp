@@ -1,0 +1,456 @@
+// The deletion threshold: the pure rule (transforms/deletion_threshold), its window, and the
+// processor staging disables and deletes in the one parking mechanism (FakeStateStore), with
+// allowed and discarded operations running through the claim and commit paths like any retry.
+#include <gtest/gtest.h>
+
+#include "fake_random.hpp"
+#include "fake_scim_client.hpp"
+#include "fakes.hpp"
+#include "provbridge/consumers/event_processor.hpp"
+#include "provbridge/consumers/redis_store.hpp"
+#include "provbridge/transforms/deletion_threshold.hpp"
+#include "provbridge/transforms/rolling_window.hpp"
+
+namespace provbridge {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test_support::FakeObject;
+using test_support::FakeScimClient;
+
+DeletionThresholdConfig threshold(std::int64_t max, std::chrono::milliseconds window = 60min) {
+    DeletionThresholdConfig t;
+    t.max_operations = max;
+    t.window = window;
+    return t;
+}
+
+TEST(DeletionThreshold, AdmitsBelowTheThresholdAndStagesFromItOn) {
+    const auto t = threshold(3);
+    EXPECT_EQ(transforms::judge_deletion(t, 0, 0, false), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(t, 2, 0, false), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(t, 3, 0, false), DeletionAdmission::Staged);
+    EXPECT_EQ(transforms::judge_deletion(t, 40, 0, false), DeletionAdmission::Staged);
+}
+
+TEST(DeletionThreshold, OnceSomethingIsStagedEverythingWaitsForTheOperator) {
+    // The window may have slid below the threshold: what comes after a staged operation still
+    // must not overtake the operator's answer.
+    EXPECT_EQ(transforms::judge_deletion(threshold(3), 0, 1, false), DeletionAdmission::Staged);
+}
+
+TEST(DeletionThreshold, AnAllowedOperationAndAThresholdThatIsOffAlwaysPass) {
+    EXPECT_EQ(transforms::judge_deletion(threshold(3), 9, 4, true), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(threshold(0), 1000000, 7, false), DeletionAdmission::Admitted);
+}
+
+TEST(DeletionThreshold, TheDefaultIsEntrasFiveHundredInAnHour) {
+    const DeletionThresholdConfig t;
+    EXPECT_TRUE(t.enabled());
+    EXPECT_EQ(t.max_operations, 500);
+    EXPECT_EQ(t.window, 60min);
+}
+
+TEST(DeletionThreshold, TheWindowIsThirtyBucketsOfAtLeastTenSeconds) {
+    const auto hour = transforms::window_buckets(60min, 3'600'000LL * 1000 + 5);
+    EXPECT_EQ(hour.bucket_ms, 120'000);
+    EXPECT_EQ(hour.current - hour.first + 1, 30);
+    EXPECT_EQ(hour.current, (3'600'000LL * 1000 + 5) / 120'000);
+    EXPECT_EQ(hour.ttl_ms, 3'600'000 + 240'000);
+    const auto short_window = transforms::window_buckets(1min, 0);
+    EXPECT_EQ(short_window.bucket_ms, 10'000);
+    EXPECT_EQ(short_window.current - short_window.first + 1, 6);
+}
+
+TEST(DeletionThreshold, TheReasonSaysWhatWasReachedOrWhatItWaitsBehind) {
+    EXPECT_EQ(transforms::staged_reason(threshold(5), DeletionWindow{DeletionAdmission::Staged, 5, 0}),
+              "5 disables and deletes within 60 min reached the app's deletion threshold (5)");
+    EXPECT_EQ(transforms::staged_reason(threshold(5, 24h), DeletionWindow{DeletionAdmission::Staged, 1, 2}),
+              "2 staged operations of the app wait for an operator");
+    EXPECT_EQ(transforms::staged_reason(threshold(5), DeletionWindow{DeletionAdmission::Staged, 0, 1}),
+              "1 staged operation of the app waits for an operator");
+    EXPECT_EQ(transforms::window_phrase(24h), "1 d");
+    EXPECT_EQ(transforms::window_phrase(3h), "3 h");
+    EXPECT_EQ(transforms::window_phrase(90min), "90 min");
+}
+
+}  // namespace
+}  // namespace provbridge
+
+namespace provbridge::consumers {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test_support::FakeObject;
+using test_support::FakeScimClient;
+
+json person(const std::string& user) {
+    return {{"userPrincipalName", user + "@contoso.com"}, {"mail", user + "@contoso.com"}, {"mailNickname", user},
+            {"givenName", user}, {"surname", "Tester"}, {"displayName", user + " Tester"},
+            {"jobTitle", "Engineer"}, {"accountEnabled", true}};
+}
+
+class DeletionStagingTest : public ::testing::Test {
+protected:
+    DeletionStagingTest() : store_(clock_) { configure(3); }
+
+    void configure(std::int64_t max, UnassignAction unassign = UnassignAction::Disable) {
+        AppConfig app;
+        app.id = "crm";
+        app.scim.base_url = "https://scim.example/scim/v2";
+        app.deletion_threshold.max_operations = max;
+        app.unassign_action = unassign;
+        Config config;
+        config.source = "test.json";
+        config.apps.push_back(app);
+        apps_ = build_app_runtimes(config);
+        ProcessorOptions options;
+        options.retry.base_delay = 1000ms;
+        options.retry.max_delay = 8000ms;
+        options.retry.max_attempts = 5;
+        options.retry.max_age = 1h;
+        options.random = &random_;
+        processor_ = std::make_unique<EventProcessor>(apps_, std::map<std::string, ScimClient*>{{"crm", &scim_}},
+                                                      store_, dlq_, clock_, nullptr, options);
+    }
+
+    // A provisioned, active account for the user (as a create would have left it).
+    void link(const std::string& user) {
+        LinkState state;
+        state.scim_id = "scim-" + user;
+        state.version = 1;
+        state.status = LinkStatus::Active;
+        state.applied = {{"userName", user + "@contoso.com"}, {"active", true}};
+        store_.links[KeyScheme().link("crm", ObjectType::User, user)] = state;
+    }
+
+    InboundRecord record(const std::string& user, const std::string& type, std::int64_t version,
+                         const json& attributes = nullptr) {
+        ++sequence_;
+        json data = {{"app", "crm"},
+                     {"object",
+                      {{"type", "user"}, {"id", user}, {"version", version},
+                       {"attributes", attributes.is_null() ? person(user) : attributes}}}};
+        if (type == "assigned" || type == "updated") data["assignment"] = {{"role", "User"}};
+        const json event = {{"specversion", "1.0"},
+                            {"id", "e" + std::to_string(sequence_) + "-" + user},
+                            {"source", "urn:directory:contoso"},
+                            {"type", "provisioning.user." + type},
+                            {"data", data}};
+        InboundRecord r;
+        r.topic = "provisioning.events";
+        r.partition = 0;
+        r.offset = sequence_;
+        r.key = "crm/user/" + user;
+        r.value = event.dump();
+        return r;
+    }
+
+    std::vector<ClaimedHead> claim() {
+        auto heads = store_.claim_due("crm", clock_.wall_ms(), 60s, 100, "w1");
+        EXPECT_TRUE(heads.ok());
+        return heads.ok() ? std::move(heads).value() : std::vector<ClaimedHead>{};
+    }
+
+    std::size_t sent(HttpMethod method) const {
+        std::size_t n = 0;
+        for (const auto& r : scim_.requests()) n += r.method == method ? 1 : 0;
+        return n;
+    }
+
+    static FakeObject user(const std::string& id) { return FakeObject{"crm", ObjectType::User, id}; }
+
+    std::int64_t counted() const {
+        std::int64_t n = 0;
+        for (const auto& [key, count] : store_.deletion_buckets) n += key.first == "crm" ? count : 0;
+        return n;
+    }
+
+    // Unassigns u0..u(n-1), each linked and active; the target answers every disable 200.
+    std::vector<ProcessResult> unassign(int n) {
+        std::vector<ProcessResult> results;
+        for (int i = 0; i < n; ++i) {
+            const std::string id = "u" + std::to_string(i);
+            link(id);
+            scim_.push(FakeScimClient::json(200, {{"id", "scim-" + id}, {"active", false}}));
+            results.push_back(processor_->process(record(id, "unassigned", 2)));
+        }
+        return results;
+    }
+
+    FakeScimClient scim_;
+    test_support::FakeClock clock_;
+    test_support::FakeStateStore store_;
+    test_support::FakeDeadLetterSink dlq_;
+    test_support::FakeRandom random_ = test_support::FakeRandom::always_bound();
+    std::vector<AppRuntime> apps_;
+    std::unique_ptr<EventProcessor> processor_;
+    int sequence_ = 0;
+};
+
+TEST_F(DeletionStagingTest, DisablesBeyondTheThresholdAreStagedNotSent) {
+    // Three answers are queued for five disables: the two staged ones must not ask for any.
+    for (int i = 0; i < 3; ++i) scim_.push(FakeScimClient::json(200, {{"active", false}}));
+    std::vector<ProcessResult> results;
+    for (int i = 0; i < 5; ++i) {
+        const std::string id = "u" + std::to_string(i);
+        link(id);
+        results.push_back(processor_->process(record(id, "unassigned", 2)));
+    }
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(results[i].status, ProcessResult::Status::Recorded) << i << results[i].fatal_reason;
+        EXPECT_EQ(results[i].record->action, Action::Disable);
+    }
+    for (int i = 3; i < 5; ++i) {
+        EXPECT_EQ(results[i].status, ProcessResult::Status::Parked) << i;
+        EXPECT_EQ(results[i].due_ms, 0);
+    }
+    EXPECT_EQ(sent(HttpMethod::Patch), 3U);
+    EXPECT_EQ(store_.log.size(), 3U) << "a staged operation has no outcome yet";
+    EXPECT_EQ(counted(), 3) << "staged operations are not counted";
+
+    // Staged: each the head of its object's queue, in the staged set, not due.
+    ASSERT_EQ(store_.staged.size(), 2U);
+    for (const char* id : {"u3", "u4"}) {
+        EXPECT_EQ(store_.staged.count(user(id)), 1U) << id;
+        EXPECT_FALSE(store_.due_at("crm", ObjectType::User, id).has_value()) << id;
+        const auto queue = store_.queue("crm", ObjectType::User, id);
+        ASSERT_EQ(queue.size(), 1U);
+        EXPECT_EQ(queue[0].deletion.mark, DeletionMark::Staged);
+        EXPECT_EQ(queue[0].deletion.action, Action::Disable);
+        EXPECT_EQ(queue[0].deletion.staged_at_ms, clock_.wall_ms());
+        EXPECT_EQ(queue[0].attempts, 0) << "staging is not an attempt";
+    }
+    EXPECT_TRUE(claim().empty()) << "no worker claims a staged head";
+    EXPECT_EQ(store_.link("crm", "u3")->status, LinkStatus::Active) << "the link is left as it was";
+}
+
+TEST_F(DeletionStagingTest, LaterEventsOfAStagedObjectWaitBehindIt) {
+    unassign(4);  // u3 is staged
+    ASSERT_EQ(store_.staged.count(user("u3")), 1U);
+    const auto update = processor_->process(record("u3", "updated", 3));
+    EXPECT_EQ(update.status, ProcessResult::Status::Parked);
+    const auto queue = store_.queue("crm", ObjectType::User, "u3");
+    ASSERT_EQ(queue.size(), 2U);
+    EXPECT_EQ(queue[1].deletion.mark, DeletionMark::None);
+    EXPECT_TRUE(claim().empty());
+}
+
+TEST_F(DeletionStagingTest, OnceStagedTheNextOperationIsStagedTooEvenAfterTheWindowSlid) {
+    unassign(4);
+    clock_.advance(2h);  // the three counted ones have left the window
+    link("u9");
+    const auto result = processor_->process(record("u9", "unassigned", 2));
+    EXPECT_EQ(result.status, ProcessResult::Status::Parked);
+    EXPECT_EQ(store_.staged.count(user("u9")), 1U);
+    EXPECT_EQ(sent(HttpMethod::Patch), 3U);
+}
+
+TEST_F(DeletionStagingTest, AnAllowedOperationIsSentOnceCountedAndRecordedWithItsHistory) {
+    unassign(5);  // u3, u4 staged
+    const auto released = store_.release_staged("crm", DeletionMark::Allowed, clock_.wall_ms(), user("u3"));
+    ASSERT_EQ(released.size(), 1U);
+    const auto heads = claim();
+    ASSERT_EQ(heads.size(), 1U);
+    EXPECT_EQ(heads[0].event.deletion.mark, DeletionMark::Allowed);
+    scim_.push(FakeScimClient::json(200, {{"active", false}}));
+    const auto result = processor_->process_parked(heads[0]);
+    ASSERT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
+    EXPECT_EQ(result.record->action, Action::Disable);
+    EXPECT_EQ(result.record->status, OutcomeStatus::Applied);
+    EXPECT_NE(result.record->reason.find("staged by the deletion threshold, then allowed by an operator"),
+              std::string::npos)
+        << result.record->reason;
+    EXPECT_EQ(sent(HttpMethod::Patch), 4U);
+    EXPECT_EQ(counted(), 4) << "an allowed operation passes the threshold but is counted";
+    EXPECT_EQ(store_.link("crm", "u3")->status, LinkStatus::Disabled);
+    EXPECT_TRUE(store_.queue("crm", ObjectType::User, "u3").empty());
+    EXPECT_EQ(store_.staged.count(user("u4")), 1U) << "only the object named was released";
+}
+
+TEST_F(DeletionStagingTest, AfterAnAllowedOperationTheObjectsNextEventRuns) {
+    unassign(4);  // u3 staged
+    ASSERT_EQ(processor_->process(record("u3", "updated", 3, person("u3"))).status, ProcessResult::Status::Parked);
+    store_.release_staged("crm", DeletionMark::Allowed, clock_.wall_ms());
+    auto heads = claim();
+    ASSERT_EQ(heads.size(), 1U);
+    scim_.push(FakeScimClient::json(200, {{"active", false}}));
+    ASSERT_EQ(processor_->process_parked(heads[0]).status, ProcessResult::Status::Recorded);
+    heads = claim();
+    ASSERT_EQ(heads.size(), 1U) << "the update behind it is due now";
+    EXPECT_EQ(heads[0].event.deletion.mark, DeletionMark::None);
+    const auto update = processor_->process_parked(heads[0]);
+    ASSERT_EQ(update.status, ProcessResult::Status::Recorded) << update.fatal_reason;
+    // An update of a user who is no longer assigned: nothing to send.
+    EXPECT_EQ(update.record->status, OutcomeStatus::Skipped);
+    EXPECT_EQ(update.record->code, "not_assigned");
+    EXPECT_TRUE(store_.queue("crm", ObjectType::User, "u3").empty());
+}
+
+TEST_F(DeletionStagingTest, ADiscardedOperationIsRecordedSkippedWithoutSendingAnything) {
+    unassign(5);
+    ASSERT_EQ(processor_->process(record("u4", "updated", 3)).status, ProcessResult::Status::Parked);
+    const auto released = store_.release_staged("crm", DeletionMark::Discarded, clock_.wall_ms());
+    ASSERT_EQ(released.size(), 2U);
+    EXPECT_TRUE(store_.staged.empty());
+    const auto before = scim_.requests().size();
+    for (const auto& head : claim()) {
+        const auto result = processor_->process_parked(head);
+        ASSERT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
+        EXPECT_EQ(result.record->status, OutcomeStatus::Skipped);
+        EXPECT_EQ(result.record->code, "deletion_discarded");
+        EXPECT_EQ(result.record->action, Action::None);
+        EXPECT_NE(result.record->reason.find("disable staged by the deletion threshold was discarded"),
+                  std::string::npos)
+            << result.record->reason;
+    }
+    EXPECT_EQ(scim_.requests().size(), before) << "a discarded operation sends nothing";
+    EXPECT_EQ(counted(), 3);
+    EXPECT_EQ(store_.link("crm", "u3")->status, LinkStatus::Active) << "the account is left as it was";
+    EXPECT_TRUE(store_.queue("crm", ObjectType::User, "u3").empty());
+    // u4's update behind the discarded head is due now, and runs against the untouched account.
+    const auto next = claim();
+    ASSERT_EQ(next.size(), 1U);
+    EXPECT_EQ(next[0].lease.object_id, "u4");
+    EXPECT_EQ(store_.log.size(), 5U);
+}
+
+TEST_F(DeletionStagingTest, DeletesAreStagedLikeDisables) {
+    configure(1, UnassignAction::Delete);
+    link("u0");
+    link("u1");
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(processor_->process(record("u0", "deleted", 2)).status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(processor_->process(record("u1", "unassigned", 2)).status, ProcessResult::Status::Parked);
+    EXPECT_EQ(sent(HttpMethod::Delete), 1U);
+    const auto queue = store_.queue("crm", ObjectType::User, "u1");
+    ASSERT_EQ(queue.size(), 1U);
+    EXPECT_EQ(queue[0].deletion.action, Action::Delete);
+}
+
+TEST_F(DeletionStagingTest, AnOperationThatIsNotSentIsNotCounted) {
+    LinkState inactive;
+    inactive.scim_id = "scim-u0";
+    inactive.version = 1;
+    inactive.status = LinkStatus::Active;
+    inactive.applied = {{"active", false}};
+    store_.links[KeyScheme().link("crm", ObjectType::User, "u0")] = inactive;
+    const auto result = processor_->process(record("u0", "unassigned", 2));
+    ASSERT_EQ(result.status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(result.record->code, "no_change");
+    EXPECT_EQ(counted(), 0);
+}
+
+TEST_F(DeletionStagingTest, WithTheThresholdOffNothingIsCountedOrStaged) {
+    configure(0);
+    const auto results = unassign(6);
+    for (const auto& r : results) EXPECT_EQ(r.status, ProcessResult::Status::Recorded);
+    EXPECT_TRUE(store_.deletion_buckets.empty());
+    EXPECT_TRUE(store_.staged.empty());
+}
+
+TEST_F(DeletionStagingTest, AStoreThatCannotAnswerIsATransientFailureNotAnAnswer) {
+    link("u0");
+    store_.fail_admit = true;
+    const auto result = processor_->process(record("u0", "unassigned", 2));
+    ASSERT_EQ(result.status, ProcessResult::Status::Parked);
+    EXPECT_GT(result.due_ms, clock_.wall_ms()) << "retried after a backoff, not staged";
+    EXPECT_EQ(sent(HttpMethod::Patch), 0U);
+    EXPECT_TRUE(store_.staged.empty());
+    const auto queue = store_.queue("crm", ObjectType::User, "u0");
+    ASSERT_EQ(queue.size(), 1U);
+    ASSERT_EQ(queue[0].trail.size(), 1U);
+    EXPECT_EQ(queue[0].trail[0].code, "StateStoreUnavailable");
+    EXPECT_EQ(queue[0].deletion.mark, DeletionMark::None);
+
+    store_.fail_admit = false;
+    clock_.advance(1s);
+    const auto heads = claim();
+    ASSERT_EQ(heads.size(), 1U);
+    scim_.push(FakeScimClient::json(200, {{"active", false}}));
+    const auto retried = processor_->process_parked(heads[0]);
+    ASSERT_EQ(retried.status, ProcessResult::Status::Recorded) << retried.fatal_reason;
+    EXPECT_EQ(retried.record->action, Action::Disable);
+    EXPECT_EQ(counted(), 1);
+}
+
+TEST_F(DeletionStagingTest, ARetryOfACountedOperationIsNotCountedAgain) {
+    link("u0");
+    scim_.push(FakeScimClient::error(503, "busy"));
+    ASSERT_EQ(processor_->process(record("u0", "unassigned", 2)).status, ProcessResult::Status::Parked);
+    EXPECT_EQ(counted(), 1);
+    ASSERT_EQ(store_.queue("crm", ObjectType::User, "u0").front().deletion.mark, DeletionMark::Counted);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        clock_.advance(10s);
+        const auto heads = claim();
+        ASSERT_EQ(heads.size(), 1U);
+        scim_.push(attempt == 0 ? FakeScimClient::error(503, "busy") : FakeScimClient::json(200, {{"active", false}}));
+        (void)processor_->process_parked(heads[0]);
+    }
+    EXPECT_EQ(counted(), 1) << "one operation, however many attempts";
+    EXPECT_EQ(store_.link("crm", "u0")->status, LinkStatus::Disabled);
+}
+
+TEST_F(DeletionStagingTest, AClaimedRetryThatBecomesADisableIsStagedInPlace) {
+    unassign(3);  // the window is full, nothing staged yet
+    link("u7");
+    // u7's unassign fails the store's question once, so it waits as a retry; by its retry the
+    // window is still full: the claimed head is staged under its lease.
+    store_.fail_admit = true;
+    ASSERT_EQ(processor_->process(record("u7", "unassigned", 2)).status, ProcessResult::Status::Parked);
+    store_.fail_admit = false;
+    clock_.advance(1s);
+    auto heads = claim();
+    ASSERT_EQ(heads.size(), 1U);
+    const auto result = processor_->process_parked(heads[0]);
+    EXPECT_EQ(result.status, ProcessResult::Status::Parked);
+    EXPECT_EQ(store_.staged.count(user("u7")), 1U);
+    EXPECT_FALSE(store_.due_at("crm", ObjectType::User, "u7").has_value());
+    EXPECT_FALSE(store_.lease_of("crm", ObjectType::User, "u7").has_value()) << "the lease is released";
+    const auto queue = store_.queue("crm", ObjectType::User, "u7");
+    ASSERT_EQ(queue.size(), 1U);
+    EXPECT_EQ(queue[0].deletion.mark, DeletionMark::Staged);
+    EXPECT_EQ(queue[0].trail.size(), 1U) << "its history is kept";
+    EXPECT_TRUE(claim().empty());
+}
+
+TEST_F(DeletionStagingTest, ARedeliveryOfAStagedEventIsADuplicate) {
+    unassign(3);
+    link("u5");
+    const auto r = record("u5", "unassigned", 2);
+    ASSERT_EQ(processor_->process(r).status, ProcessResult::Status::Parked);
+    EXPECT_EQ(processor_->process(r).status, ProcessResult::Status::Duplicate);
+    EXPECT_EQ(store_.queue("crm", ObjectType::User, "u5").size(), 1U);
+}
+
+TEST(StagedEntry, TheHoldRoundTripsAndAnEntryWithoutOneReadsAsNone) {
+    ParkedEvent event;
+    event.app = "crm";
+    event.object_id = "u1";
+    event.source = "urn:directory:contoso";
+    event.event_id = "e1";
+    event.record.key = "crm/user/u1";
+    event.record.value = "{}";
+    const auto plain = decode_parked(encode_parked(event), "test");
+    ASSERT_TRUE(plain.ok()) << plain.error().message;
+    EXPECT_EQ(plain->deletion.mark, DeletionMark::None);
+    EXPECT_EQ(encode_parked(event).find("deletion"), std::string::npos) << "entries without a hold are unchanged";
+    for (const auto mark : {DeletionMark::Staged, DeletionMark::Allowed, DeletionMark::Discarded, DeletionMark::Counted}) {
+        event.deletion = DeletionHold{mark, Action::Delete, 1'790'000'000'123};
+        const auto decoded = decode_parked(encode_parked(event), "test");
+        ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+        EXPECT_EQ(decoded->deletion.mark, mark) << to_string(mark);
+        EXPECT_EQ(decoded->deletion.action, Action::Delete);
+        EXPECT_EQ(decoded->deletion.staged_at_ms, 1'790'000'000'123);
+    }
+    auto doc = json::parse(encode_parked(event));
+    doc["deletion"]["mark"] = "forgotten";
+    const auto unknown = decode_parked(doc.dump(), "pb:{crm}:queue:user:u1");
+    ASSERT_FALSE(unknown.ok());
+    EXPECT_NE(unknown.error().message.find("pb:{crm}:queue:user:u1"), std::string::npos) << unknown.error().message;
+}
+
+}  // namespace
+}  // namespace provbridge::consumers
