@@ -30,7 +30,12 @@ std::int64_t AppRateLimiter::now_ms() const {
 
 void AppRateLimiter::follow(std::int64_t now) {
     const double rate = adaptive_.rate(now);
-    if (rate != bucket_.rate()) bucket_.set_rate(rate, now);
+    if (rate != bucket_.rate()) {
+        bucket_.set_rate(rate, now);
+        // An app without a configured limit has no burst of its own: a tenth of a second's worth
+        // lets its lanes send side by side, as they did before the 429.
+        if (config_.requests_per_second == 0) bucket_.set_burst(std::max(1.0, rate / 10.0), now);
+    }
     const bool lowered = adaptive_.lowered(now);
     if (lowered_ && !lowered && log_) {
         if (config_.requests_per_second > 0) {

@@ -101,11 +101,49 @@ public:
         return keys;
     }
 
-    // How long the longest-waiting queued (not started) item has waited; zero when none waits.
-    std::chrono::steady_clock::duration oldest_wait(std::chrono::steady_clock::time_point now) {
+    struct Evicted {
+        InboundRecord record;
+        OffsetTracker::Epoch epoch = 0;
+        std::string key;
+    };
+    // Takes out the queued records of objects that have nothing running or claimed here: all
+    // of such an object's records in memory are on this lane, so they leave together, in order.
+    std::vector<Evicted> evict() {
         std::lock_guard lock(mutex_);
-        std::chrono::steady_clock::duration oldest{0};
-        for (const auto& q : queue_) oldest = std::max(oldest, now - q.enqueued);
+        std::set<std::string> staying;
+        if (!running_key_.empty()) staying.insert(running_key_);
+        for (const auto& q : queue_) {
+            if (q.head || q.held) staying.insert(q.key);
+        }
+        std::vector<Evicted> out;
+        std::deque<Queued> kept;
+        for (auto& q : queue_) {
+            if (!q.head && !q.held && !q.key.empty() && staying.count(q.key) == 0) {
+                out.push_back(Evicted{std::move(q.record), q.epoch, std::move(q.key)});
+            } else {
+                kept.push_back(std::move(q));
+            }
+        }
+        queue_.swap(kept);
+        return out;
+    }
+
+    // How long items take here: the moving mean of the finished ones, or, while none has
+    // finished, how long the current one has run so far.
+    std::optional<double> item_ms(std::chrono::steady_clock::time_point now) {
+        std::lock_guard lock(mutex_);
+        const double running =
+            running_since_ ? std::chrono::duration<double, std::milli>(now - *running_since_).count() : -1;
+        const double best = std::max(mean_ms_, running);
+        if (best < 0) return std::nullopt;
+        return best;
+    }
+
+    // How long the longest-waiting queued (not started) item has waited; zero when none waits.
+    std::optional<std::chrono::steady_clock::duration> oldest_wait(std::chrono::steady_clock::time_point now) {
+        std::lock_guard lock(mutex_);
+        std::optional<std::chrono::steady_clock::duration> oldest;
+        for (const auto& q : queue_) oldest = std::max(oldest.value_or(now - q.enqueued), now - q.enqueued);
         return oldest;
     }
 
@@ -140,6 +178,8 @@ private:
                 if (queue_.empty()) return;
                 next = std::move(queue_.front());
                 queue_.pop_front();
+                running_key_ = next.key;
+                running_since_ = std::chrono::steady_clock::now();
             }
             if (next.head) {
                 if (worker_.fatal_) {
@@ -147,15 +187,27 @@ private:
                     continue;
                 }
                 auto result = handle(*next.head);
-                if (!next.key.empty()) worker_.placed_done(next.key);
+                done(next.key);
                 worker_.finished_parked(result);
                 continue;
             }
             if (worker_.fatal_) continue;
             auto result = handle(next.record, next.held);
-            if (!next.key.empty()) worker_.placed_done(next.key);
+            done(next.key);
             worker_.finished(next.record, next.epoch, result);
         }
+    }
+
+    void done(const std::string& key) {
+        {
+            std::lock_guard lock(mutex_);
+            running_key_.clear();
+            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                         *running_since_).count();
+            mean_ms_ = mean_ms_ < 0 ? ms : 0.8 * mean_ms_ + 0.2 * ms;
+            running_since_.reset();
+        }
+        if (!key.empty()) worker_.placed_done(key);
     }
 
     ProcessResult handle(const ClaimedHead& head) {
@@ -211,6 +263,9 @@ private:
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<Queued> queue_;
+    std::string running_key_;  // the key of the item being handled, if any
+    std::optional<std::chrono::steady_clock::time_point> running_since_;
+    double mean_ms_ = -1;  // moving mean of how long an item takes here; negative: none yet
     bool closing_ = false;
     std::thread thread_;  // last: starts after the members it uses exist
 };
@@ -263,7 +318,7 @@ std::size_t Worker::lane_for(const InboundRecord& record) const {
     return h % shared_lanes_;
 }
 
-std::optional<Worker::Placement> Worker::place(const std::string& key, bool head) {
+Worker::Placement Worker::place(const std::string& key, bool head) {
     std::lock_guard lock(places_mutex_);
     if (auto it = places_.find(key); it != places_.end()) {
         // The object has records in memory: this one goes behind them, whatever the app's room.
@@ -279,9 +334,9 @@ std::optional<Worker::Placement> Worker::place(const std::string& key, bool head
         placement.lane = h % shared_lanes_;
     } else {
         AppGroup& group = *found->second;
-        // Claimed heads were claimed within the app's room; consumed records must find some.
-        if (!head && group.in_lanes >= group.max_queued) {
-            if (!group.behind) return std::nullopt;
+        // Claimed heads were claimed within the app's room; an app that is behind gets no more
+        // records in memory than its bound.
+        if (!head && group.behind && group.in_lanes >= group.max_queued) {
             placement.lane = h % shared_lanes_;
             placement.held = true;
         } else {
@@ -302,47 +357,87 @@ void Worker::placed_done(const std::string& key) {
         if (it->second.group != nullptr && it->second.group->in_lanes > 0) --it->second.group->in_lanes;
         if (--it->second.count == 0) places_.erase(it);
     }
-    room_cv_.notify_all();
 }
 
 void Worker::update_stalls() {
     const auto now = std::chrono::steady_clock::now();
     for (auto& group : groups_) {
-        std::chrono::steady_clock::duration oldest{0};
-        for (std::size_t i = 0; i < group->lanes; ++i) oldest = std::max(oldest, lanes_[group->first + i]->oldest_wait(now));
-        const bool behind = oldest >= options_.spill_after;
+        std::optional<std::chrono::steady_clock::duration> oldest;
+        for (std::size_t i = 0; i < group->lanes; ++i) {
+            if (auto wait = lanes_[group->first + i]->oldest_wait(now)) oldest = std::max(oldest.value_or(*wait), *wait);
+        }
+        // A backlog alone is not being behind: an app is, when its records wait and each takes so
+        // long that its bounded share of memory (max_queued over its lanes) would still wait
+        // longer than spill_after. A fast app working off a backlog stays in memory.
+        double item_ms = 0;
+        for (std::size_t i = 0; i < group->lanes; ++i) {
+            item_ms += lanes_[group->first + i]->item_ms(now).value_or(0);
+        }
+        item_ms /= static_cast<double>(group->lanes);
+        const double slow_ms = std::chrono::duration<double, std::milli>(options_.spill_after).count() *
+                               static_cast<double>(group->lanes) / static_cast<double>(group->max_queued);
+        const bool behind = oldest && *oldest >= options_.spill_after && item_ms >= slow_ms;
         if (behind != group->behind.exchange(behind) && log_) {
             if (behind) {
-                log_->warn("app {} is behind (a record has waited {} ms for its lanes): its next events wait in "
+                log_->warn("app {} is behind (an event has waited {} ms for its lanes): its waiting events wait in "
                            "Redis, other apps are not held up",
-                           group->app, std::chrono::duration_cast<std::chrono::milliseconds>(oldest).count());
+                           group->app, std::chrono::duration_cast<std::chrono::milliseconds>(*oldest).count());
             } else {
                 log_->info("app {} has caught up: its waiting events are taken back", group->app);
             }
+        }
+        if (behind) evict(*group);
+    }
+}
+
+void Worker::evict(AppGroup& group) {
+    for (std::size_t i = 0; i < group.lanes; ++i) {
+        auto evicted = lanes_[group.first + i]->evict();
+        if (evicted.empty()) continue;
+        std::vector<std::size_t> to;
+        {
+            std::lock_guard lock(places_mutex_);
+            // Every record of these objects in memory was just taken out: forget where they
+            // were, then place them again, held, each object's on one shared lane in order.
+            for (const auto& e : evicted) {
+                auto it = places_.find(e.key);
+                if (it == places_.end()) continue;
+                if (it->second.group != nullptr && it->second.group->in_lanes > 0) --it->second.group->in_lanes;
+                if (--it->second.count == 0) places_.erase(it);
+            }
+            for (const auto& e : evicted) {
+                auto [it, fresh] = places_.try_emplace(e.key);
+                if (fresh) it->second = KeyPlace{std::hash<std::string>{}(e.key) % shared_lanes_, 0, nullptr, true};
+                ++it->second.count;
+                to.push_back(it->second.lane);
+            }
+        }
+        held_ += evicted.size();
+        for (std::size_t k = 0; k < evicted.size(); ++k) {
+            lanes_[to[k]]->push(std::move(evicted[k].record), evicted[k].epoch, std::move(evicted[k].key), true);
         }
     }
 }
 
 std::size_t Worker::app_room(const std::string& app) const {
+    // An app that is behind takes no due retries until it catches up; any other app takes what
+    // the worker's budget for claimed retries (max_parked_in_flight) allows: they go to the front
+    // of their lanes, so a retry does not wait behind a backlog.
     const auto found = group_of_.find(app);
-    if (found == group_of_.end()) return std::numeric_limits<std::size_t>::max();
-    const AppGroup& group = *found->second;
-    if (group.behind) return 0;
-    std::lock_guard lock(places_mutex_);
-    return group.max_queued > group.in_lanes ? group.max_queued - group.in_lanes : 0;
+    if (found != group_of_.end() && found->second->behind) return 0;
+    return std::numeric_limits<std::size_t>::max();
 }
 
-bool Worker::dispatch(InboundRecord& record, OffsetTracker::Epoch epoch) {
+void Worker::dispatch(InboundRecord record, OffsetTracker::Epoch epoch) {
     if (!record.key) {
-        lanes_[lane_for(record)]->push(std::move(record), epoch, {}, false);
-        return true;
+        const auto lane = lane_for(record);
+        lanes_[lane]->push(std::move(record), epoch, {}, false);
+        return;
     }
     const auto placement = place(*record.key, false);
-    if (!placement) return false;
-    if (placement->held) ++held_;
+    if (placement.held) ++held_;
     std::string key = *record.key;
-    lanes_[placement->lane]->push(std::move(record), epoch, std::move(key), placement->held);
-    return true;
+    lanes_[placement.lane]->push(std::move(record), epoch, std::move(key), placement.held);
 }
 
 void Worker::fail(const std::string& reason) {
@@ -431,7 +526,7 @@ void Worker::claim_parked() {
         std::string key = head.event.app + "/" + std::string(to_string(head.event.object_type)) + "/" +
                           head.event.object_id;
         const auto placement = place(key, true);
-        lanes_[placement->lane]->push(std::move(head), std::move(key));
+        lanes_[placement.lane]->push(std::move(head), std::move(key));
     }
 }
 
@@ -483,12 +578,7 @@ void Worker::on_revoked(const std::vector<TopicPartition>& partitions) {
             if (!key.empty()) placed_done(key);
         }
     }
-    // So are the records waiting for room (this runs on the polling thread, which owns them).
-    const auto before = waiting_.size();
-    std::erase_if(waiting_, [&](const Waiting& w) {
-        return revoked.count(TopicPartition{w.record.topic, w.record.partition}) > 0;
-    });
-    dropped += before - waiting_.size();
+
     // Dropped records stay in the tracker (so no offset passes them) but never complete: wait
     // until only they are left.
     const auto deadline = std::chrono::steady_clock::now() + options_.revoke_timeout;
@@ -532,7 +622,6 @@ std::optional<std::string> Worker::run() {
     auto next_progress = std::chrono::steady_clock::now() + options_.progress_interval;
     WorkerCounters last_progress{};
     constexpr auto kStallCheck = std::chrono::milliseconds(50);
-    constexpr auto kRoomWait = std::chrono::milliseconds(10);
 
     while (!stop_ && !fatal_) {
         const auto now = std::chrono::steady_clock::now();
@@ -540,24 +629,15 @@ std::optional<std::string> Worker::run() {
             update_stalls();
             next_stall_check_ = now + kStallCheck;
         }
-        while (!waiting_.empty() && dispatch(waiting_.front().record, waiting_.front().epoch)) waiting_.pop_front();
         const std::size_t in_flight = tracker_.in_flight();
-        // Two reasons to stop consuming: too much in memory overall, or a record whose app has no
-        // room yet (it is not behind, so the room comes soon).
-        if (!paused_ && (in_flight >= max_in_flight || !waiting_.empty())) {
+        if (!paused_ && in_flight >= max_in_flight) {
             source_->pause(source_->assignment());
             paused_ = true;
-            paused_for_in_flight_ = in_flight >= max_in_flight;
-        } else if (paused_ && waiting_.empty() && (!paused_for_in_flight_ || in_flight <= max_in_flight / 2)) {
+        } else if (paused_ && in_flight <= max_in_flight / 2) {
             source_->resume(source_->assignment());
             paused_ = false;
         }
-        if (!waiting_.empty()) {
-            // Wake as soon as a lane finishes something; the poll below only serves the group.
-            std::unique_lock lock(places_mutex_);
-            room_cv_.wait_for(lock, kRoomWait);
-        }
-        auto record = source_->poll(waiting_.empty() ? options_.poll_timeout : std::chrono::milliseconds(0));
+        auto record = source_->poll(options_.poll_timeout);
         if (auto err = source_->fatal_error()) {
             fail("kafka: " + *err);
             break;
@@ -565,8 +645,7 @@ std::optional<std::string> Worker::run() {
         if (record) {
             ++consumed_;
             const auto epoch = tracker_.begin(TopicPartition{record->topic, record->partition}, record->offset);
-            // Behind another record waiting for room, or into a lane.
-            if (!waiting_.empty() || !dispatch(*record, epoch)) waiting_.push_back(Waiting{std::move(*record), epoch});
+            dispatch(std::move(*record), epoch);
         }
         store_offsets();
         claim_parked();
@@ -580,20 +659,6 @@ std::optional<std::string> Worker::run() {
             next_progress = std::chrono::steady_clock::now() + options_.progress_interval;
         }
     }
-    if (!fatal_) {
-        // Stopping: what waits for room runs anyway (drained like the rest), rather than
-        // staying in flight forever.
-        for (auto& w : waiting_) {
-            if (!w.record.key) {
-                lanes_[lane_for(w.record)]->push(std::move(w.record), w.epoch, {}, false);
-                continue;
-            }
-            const auto placement = place(*w.record.key, true);
-            std::string key = *w.record.key;
-            lanes_[placement->lane]->push(std::move(w.record), w.epoch, std::move(key), placement->held);
-        }
-    }
-    waiting_.clear();
 
     if (!fatal_) {
         // Drain: every record already handed to a lane reaches its outcome before we leave.

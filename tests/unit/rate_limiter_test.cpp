@@ -68,8 +68,9 @@ TEST(AppRateLimiter, AnAppWithoutALimitIsSlowedFromItsOwnPaceThenUnlimitedAgain)
     limiter.throttled();
     auto s = limiter.snapshot();
     EXPECT_TRUE(s.lowered);
-    EXPECT_DOUBLE_EQ(s.rate, 20) << "half of the 40 requests of the last second";
-    EXPECT_EQ(after(clock, limiter.reserve()), 50ms);
+    // One of the 40 requests of the last second was refused: 1/40 off the pace of 40/s.
+    EXPECT_DOUBLE_EQ(s.rate, 39);
+    EXPECT_EQ(after(clock, limiter.reserve()), 26ms);  // 1000 / 39, rounded up
     clock.advance(10s);
     s = limiter.snapshot();
     EXPECT_FALSE(s.lowered);
@@ -91,11 +92,12 @@ TEST(AppRateLimiter, LiveWorkersSplitTheRateAndTheBurst) {
     EXPECT_EQ(after(clock, limiter.reserve()), 0ms);
     EXPECT_EQ(after(clock, limiter.reserve()), 50ms);
     EXPECT_EQ(after(clock, limiter.reserve()), 150ms);
-    // A 429 halves this worker's share, and its recovery is back to the share.
+    // A 429 for one of the 4 requests of the last second takes a quarter off this worker's
+    // share, and its recovery is back to the share.
     limiter.throttled();
-    EXPECT_DOUBLE_EQ(limiter.snapshot().rate, 5);
+    EXPECT_DOUBLE_EQ(limiter.snapshot().rate, 7.5);
     limiter.set_workers(1);  // the other worker left: the lowered rate keeps its proportion
-    EXPECT_DOUBLE_EQ(limiter.snapshot().rate, 10);
+    EXPECT_DOUBLE_EQ(limiter.snapshot().rate, 15);
     clock.advance(10s);
     EXPECT_DOUBLE_EQ(limiter.snapshot().rate, 20);
 }

@@ -101,7 +101,10 @@ bool AdaptiveRate::throttled(std::int64_t now_ms, double measured_rate, double r
         // Without a configured limit the app's own pace is the base. A 429 answered after a long
         // request may find no request in the last second: the base is then what the decrease
         // turns into the minimum, so that the app is still held back while it recovers.
-        base_ = configured_ > 0 ? configured_ : std::max(measured_rate, policy_.floor_min / policy_.decrease_factor);
+        // The pace an unlimited app has been seen to manage stays its base: measured again after
+        // a slowdown, it would be what the slowdown left, and each 429 would ratchet it down.
+        base_ = configured_ > 0 ? configured_
+                                : std::max({base_, measured_rate, policy_.floor_min / policy_.decrease_factor});
         current = base_;
     }
     const double factor = std::max(policy_.decrease_factor, 1.0 - std::clamp(refused_share, 0.0, 1.0));

@@ -79,8 +79,8 @@ public:
     virtual Result<std::vector<ClaimedHead>> claim(std::size_t max, const AppRoom& room) = 0;
 };
 
-// An app's own lanes: `lanes` requests in flight at most (one per lane), and at most
-// `max_queued` of its records in memory (running or waiting on its lanes).
+// An app's own lanes: `lanes` requests in flight at most (one per lane), and, while it is behind,
+// at most `max_queued` of its records in memory (running or waiting on its lanes).
 struct AppLanes {
     std::string app;
     int lanes = 16;
@@ -102,10 +102,12 @@ struct WorkerOptions {
     // another's. `concurrency` shared lanes take records of no configured app and the records
     // held back from an app that is behind. Empty: every record runs on the shared lanes.
     std::vector<AppLanes> apps{};
-    // An app whose lanes are full and whose oldest waiting record has waited this long is
-    // behind: its next records are parked in Redis (RecordHandler::handle_held) instead of
-    // queued in memory, and none of its due retries are claimed until it catches up. A full app
-    // that is not behind makes consumption wait for room (back-pressure).
+    // An app whose oldest waiting record has waited this long for its lanes, and whose records
+    // take so long each that max_queued of them over its lanes would take longer, is behind: its
+    // waiting records, and its next ones beyond max_queued, are parked in Redis
+    // (RecordHandler::handle_held) instead of kept in memory, and none of its due retries are
+    // claimed until it catches up. An app that is not behind keeps its records in memory, up to
+    // the worker's max_in_flight (back-pressure).
     std::chrono::milliseconds spill_after{1000};
 };
 
@@ -182,12 +184,14 @@ private:
         AppGroup* group = nullptr;
         bool held = false;
     };
-    // nullopt: the record's app is full but not behind; it waits for room.
-    std::optional<Placement> place(const std::string& key, bool head);
+    Placement place(const std::string& key, bool head);
     void placed_done(const std::string& key);
     void update_stalls();
+    // Moves an app's queued records (of objects with nothing running or claimed on its lanes)
+    // to the shared lanes, to be parked unrun, in order.
+    void evict(AppGroup& group);
     std::size_t app_room(const std::string& app) const;
-    bool dispatch(InboundRecord& record, OffsetTracker::Epoch epoch);
+    void dispatch(InboundRecord record, OffsetTracker::Epoch epoch);
     void store_offsets();
     void finished(const InboundRecord& record, OffsetTracker::Epoch epoch, const ProcessResult& result);
     void finished_parked(const ProcessResult& result);
@@ -216,16 +220,7 @@ private:
     std::vector<std::unique_ptr<AppGroup>> groups_;
     std::map<std::string, AppGroup*, std::less<>> group_of_;
     mutable std::mutex places_mutex_;
-    std::condition_variable room_cv_;  // a lane finished something: an app may have room again
     std::unordered_map<std::string, KeyPlace> places_;
-    // Consumed records waiting, in order, for room on their app's lanes (consumption pauses
-    // meanwhile). Only the polling thread touches them.
-    struct Waiting {
-        InboundRecord record;
-        OffsetTracker::Epoch epoch = 0;
-    };
-    std::deque<Waiting> waiting_;
-    bool paused_for_in_flight_ = false;
     std::chrono::steady_clock::time_point next_stall_check_{};
     OffsetTracker tracker_;
     std::atomic<bool> stop_{false};
