@@ -34,6 +34,10 @@ struct RateLimitSnapshot {
 // this worker's share of the configured rate, lowered on 429s and recovering gradually
 // (transforms::AdaptiveRate). Thread-safe: the pure parts run under a mutex; the wait itself
 // is the caller's (Clock::wait_until), outside it, so lanes queue in the order they reserved.
+// The share of an unlimited app's requests of the last second that must be answered 429 before
+// it is slowed down.
+inline constexpr double kUnlimitedSlowdownShare = 0.2;
+
 class AppRateLimiter {
 public:
     AppRateLimiter(std::string app, RateLimitConfig config, const Clock& clock,
