@@ -215,33 +215,21 @@ EventProcessor::Context EventProcessor::start(const InboundRecord& record, const
     return ctx;
 }
 
-ProcessResult EventProcessor::process(const InboundRecord& record) noexcept {
-    try {
-        return process_record(record, nullptr);
-    } catch (const std::exception& e) {
-        return dead_letter_internal(record, e.what());
-    } catch (...) {
-        return dead_letter_internal(record, "unknown exception");
-    }
-}
+ProcessResult EventProcessor::process(const InboundRecord& record) noexcept { return guarded(record, nullptr, false); }
 
-ProcessResult EventProcessor::process_held(const InboundRecord& record) noexcept {
-    try {
-        return process_record(record, nullptr, true);
-    } catch (const std::exception& e) {
-        return dead_letter_internal(record, e.what());
-    } catch (...) {
-        return dead_letter_internal(record, "unknown exception");
-    }
-}
+ProcessResult EventProcessor::process_held(const InboundRecord& record) noexcept { return guarded(record, nullptr, true); }
 
 ProcessResult EventProcessor::process_parked(const ClaimedHead& head) noexcept {
+    return guarded(head.event.record, &head, false);
+}
+
+ProcessResult EventProcessor::guarded(const InboundRecord& record, const ClaimedHead* head, bool hold_back) noexcept {
     try {
-        return process_record(head.event.record, &head);
+        return process_record(record, head, hold_back);
     } catch (const std::exception& e) {
-        return dead_letter_internal(head.event.record, e.what(), &head);
+        return dead_letter_internal(record, e.what(), head);
     } catch (...) {
-        return dead_letter_internal(head.event.record, "unknown exception", &head);
+        return dead_letter_internal(record, "unknown exception", head);
     }
 }
 

@@ -26,6 +26,22 @@
 #include "provbridge/producers/kafka.hpp"
 
 namespace provbridge::ops {
+
+std::optional<OperatorConfig> load_operator_config(const std::string& path, spdlog::logger& log) {
+    const Environment env = current_environment();
+    try {
+        OperatorConfig out;
+        out.config = load_config(path, env);
+        if (!out.config.redis.password.empty()) {
+            out.redis_password = resolve_secret(out.config.redis.password, env, out.config.source, "redis.password");
+        }
+        return out;
+    } catch (const ConfigError& e) {
+        log.error("configuration refused: {}", e.what());
+        return std::nullopt;
+    }
+}
+
 namespace {
 
 using nlohmann::json;

@@ -120,18 +120,10 @@ void print_status(const std::string& app, const AppConfig& config, const consume
 }  // namespace
 
 int deletes_command(const DeletesOptions& options, std::shared_ptr<spdlog::logger> log) {
-    const Environment env = current_environment();
-    Config config;
-    std::string password;
-    try {
-        config = load_config(options.config_path, env);
-        if (!config.redis.password.empty()) {
-            password = resolve_secret(config.redis.password, env, config.source, "redis.password");
-        }
-    } catch (const ConfigError& e) {
-        log->error("configuration refused: {}", e.what());
-        return kExitBadConfig;
-    }
+    auto loaded = load_operator_config(options.config_path, *log);
+    if (!loaded) return kExitBadConfig;
+    const Config& config = loaded->config;
+    const std::string& password = loaded->redis_password;
     const bool release = options.action == "allow" || options.action == "discard";
     if (release && options.app.empty()) {
         log->error("deletes {} needs --app", options.action);

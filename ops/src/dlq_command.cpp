@@ -184,17 +184,10 @@ std::string configured_apps(const Config& config) {
 
 // kExitOk and a ready context, or the exit code (the reason is logged).
 int open_context(const DlqOptions& options, const std::shared_ptr<spdlog::logger>& log, Context& ctx) {
-    const Environment env = current_environment();
-    std::string password;
-    try {
-        ctx.config = load_config(options.config_path, env);
-        if (!ctx.config.redis.password.empty()) {
-            password = resolve_secret(ctx.config.redis.password, env, ctx.config.source, "redis.password");
-        }
-    } catch (const ConfigError& e) {
-        log->error("configuration refused: {}", e.what());
-        return kExitBadConfig;
-    }
+    auto loaded = load_operator_config(options.config_path, *log);
+    if (!loaded) return kExitBadConfig;
+    ctx.config = std::move(loaded->config);
+    const std::string password = std::move(loaded->redis_password);
     if (!options.app.empty()) {
         if (options.app != KeyScheme::kInvalidApp && ctx.config.find_app(options.app) == nullptr) {
             log->error("no app \"{}\" in {} (configured: {})", options.app, ctx.config.source,

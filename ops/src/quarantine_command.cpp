@@ -64,18 +64,10 @@ json gap_json(const consumers::OffsetGapRecord& record, std::int64_t now) {
 }  // namespace
 
 int quarantine_command(const QuarantineOptions& options, std::shared_ptr<spdlog::logger> log) {
-    const Environment env = current_environment();
-    Config config;
-    std::string password;
-    try {
-        config = load_config(options.config_path, env);
-        if (!config.redis.password.empty()) {
-            password = resolve_secret(config.redis.password, env, config.source, "redis.password");
-        }
-    } catch (const ConfigError& e) {
-        log->error("configuration refused: {}", e.what());
-        return kExitBadConfig;
-    }
+    auto loaded = load_operator_config(options.config_path, *log);
+    if (!loaded) return kExitBadConfig;
+    const Config& config = loaded->config;
+    const std::string& password = loaded->redis_password;
     std::vector<std::string> apps;
     for (const auto& app : config.apps) {
         if (options.app.empty() || app.id == options.app) apps.push_back(app.id);

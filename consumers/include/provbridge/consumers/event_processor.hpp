@@ -108,7 +108,9 @@ public:
 private:
     struct Context;
     Context start(const InboundRecord& record, const ClaimedHead* head) const;
-    ProcessResult process_record(const InboundRecord& record, const ClaimedHead* head, bool hold_back = false);
+    // The one exception boundary of process(), process_held() and process_parked().
+    ProcessResult guarded(const InboundRecord& record, const ClaimedHead* head, bool hold_back) noexcept;
+    ProcessResult process_record(const InboundRecord& record, const ClaimedHead* head, bool hold_back);
     // nullopt when the object's queue emptied meanwhile: the event runs now.
     std::optional<ProcessResult> park_behind(const Event& event, Context& ctx);
     ProcessResult finish_recorded_head(const OutcomeRecord& recorded, Context& ctx);

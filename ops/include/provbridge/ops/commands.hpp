@@ -8,6 +8,8 @@
 
 #include <spdlog/logger.h>
 
+#include "provbridge/core/config.hpp"
+
 namespace provbridge::ops {
 
 // Exit codes shared by every command.
@@ -15,6 +17,14 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;      // the command ran and reports a failure
 inline constexpr int kExitBadConfig = 2;    // configuration or arguments refused at start
 inline constexpr int kExitUnavailable = 3;  // a required service could not be reached
+
+// What an operator command (dlq, quarantine, deletes) reads at start: the configuration and the
+// Redis password it names. nullopt when either is refused (logged; exit kExitBadConfig).
+struct OperatorConfig {
+    Config config;
+    std::string redis_password;
+};
+std::optional<OperatorConfig> load_operator_config(const std::string& path, spdlog::logger& log);
 
 struct BrokerOptions {
     std::string config_path;  // optional: topics and partition counts come from it
