@@ -134,8 +134,10 @@ TEST(RateLimits, ABurstOf429sLowersTheRateAndItRecovers) {
         }
     }
     ASSERT_TRUE(lowered) << "the limiter never reported a lowered rate; last progress: " << last.dump();
-    // Halved at the first 429; a progress line may come a moment into the recovery.
-    EXPECT_LE(lowest, 0.6 * kRate) << last.dump();
+    // How far it drops depends on the share of the last second's requests that were refused when
+    // the 429 came, which depends on how the answers interleave (the share rule itself is a unit
+    // test's); here it is enough that it dropped, and stayed above the floor.
+    EXPECT_LT(lowest, kRate) << last.dump();
     EXPECT_GE(lowest, 1.0) << "never below the floor";
     EXPECT_TRUE(recovered) << "the rate did not recover; last progress: " << last.dump();
     const json& limit = last["rate_limits"]["crm"];
