@@ -699,7 +699,9 @@ scim.use((req, res, next) => {
     const ms = latencyMs;
     if (!(ms > 0)) return next();
     stats.delayed++;
-    setTimeout(next, ms);
+    // A client that gave up meanwhile (timeout, killed) gets nothing: reading its body now
+    // would fail and be answered as a 500 no one receives.
+    setTimeout(() => { if (!req.socket?.destroyed && !res.destroyed) next(); }, ms);
 });
 
 // 2. bearer auth
