@@ -371,13 +371,7 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
     if (!object.rules.enabled) {
         return skip(ctx, "not_supported_by_app", object.rules.disabled_reason, std::nullopt);
     }
-    if (event.object_type == ObjectType::User) {
-        return process_user(event, *app, prior->link, ctx);
-    }
-    return skip(ctx, "unsupported",
-                "group provisioning is not available in this version; the event is recorded and "
-                "can be replayed once it is",
-                std::nullopt);
+    return process_object(event, *app, prior->link, ctx);
 }
 
 ProcessResult EventProcessor::process_invalid(std::string app, std::string code, std::string reason,
@@ -412,21 +406,26 @@ ProcessResult EventProcessor::process_invalid(std::string app, std::string code,
     return dead_letter(ctx, std::move(code), std::move(reason), std::move(stage), std::nullopt);
 }
 
-ProcessResult EventProcessor::process_user(const Event& event, const AppRuntime& app,
-                                           const std::optional<LinkState>& link, Context& ctx) {
+ProcessResult EventProcessor::process_object(const Event& received, const AppRuntime& app,
+                                             const std::optional<LinkState>& link, Context& ctx) {
     if (ctx.client == nullptr) {
         return dead_letter(ctx, "NotConfigured", "no SCIM client for app " + app.config.id, "dispatch", std::nullopt);
     }
+    const bool user = received.object_type == ObjectType::User;
+    const auto& object = user ? app.profile.users : app.profile.groups;
+    std::optional<Event> enriched;
+    const Event& event = transforms::with_object_id(received, object, enriched);
     StoreReferences references(store_, app.config.id);
     TargetUniqueness uniqueness([this, &ctx](const ScimRequest& request) { return send(ctx, request); },
                                 [this](const ScimResponse& response) {
                                     return judge(response, transforms::ScimOperation::Find);
                                 },
-                                app.profile.users.mapping.resource_path);
+                                object.mapping.resource_path);
     const transforms::DecisionHooks hooks{&uniqueness, &references};
     ctx.uniqueness = &uniqueness;
     ctx.references = &references;
-    UserDecision decision = transforms::decide_user(event, link, app.rules, app.profile.users, hooks);
+    UserDecision decision = user ? transforms::decide_user(event, link, app.rules, object, hooks)
+                                 : transforms::decide_group(event, link, app.rules, object, hooks);
     if (auto failed = lookup_failure(ctx.uniqueness, ctx.references)) return fail(ctx, failed->first, std::move(failed->second));
     if (decision.step == UserDecision::Step::Skip) {
         return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
@@ -438,12 +437,13 @@ ProcessResult EventProcessor::process_user(const Event& event, const AppRuntime&
     next.version = std::max(next.version, event.version);
     switch (decision.step) {
         case UserDecision::Step::Provision:
-            return provision(event, app, link, std::move(decision), hooks, ctx);
+            return provision(event, object, link, std::move(decision), hooks, ctx);
         case UserDecision::Step::Disable:
             if (!decision.reason.empty()) ctx.out.reason = decision.reason;
             return disable(*link, std::move(next), decision.status_after, ctx);
         case UserDecision::Step::Delete:
-            return remove(*link, std::move(next), ctx);
+            if (!decision.reason.empty()) ctx.out.reason = decision.reason;
+            return remove(object.mapping.resource_path, *link, std::move(next), ctx);
         case UserDecision::Step::Skip:
         case UserDecision::Step::Refuse:
             break;
@@ -451,10 +451,11 @@ ProcessResult EventProcessor::process_user(const Event& event, const AppRuntime&
     return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
 }
 
-ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& app,
+ProcessResult EventProcessor::provision(const Event& event, const transforms::ObjectProfile& object,
                                         const std::optional<LinkState>& link, UserDecision decision,
                                         transforms::DecisionHooks hooks, Context& ctx) {
-    const auto& mapping = app.profile.users.mapping;
+    const auto& mapping = object.mapping;
+    const bool group = event.object_type == ObjectType::Group;
     LinkState next = link.value_or(LinkState{});
     next.version = std::max(next.version, event.version);
     std::string note = with_notes("", decision.notes);
@@ -487,7 +488,7 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
         note += "the linked account " + link->scim_id + " no longer existed in the target; ";
         next.scim_id.clear();
         next.applied = json::object();
-        const bool creatable = transforms::prepare_create(decision, event, app.profile.users, hooks);
+        const bool creatable = transforms::prepare_create(decision, event, object, hooks);
         if (auto failed = lookup_failure(ctx.uniqueness, ctx.references)) {
             return fail(ctx, failed->first, note + failed->second);
         }
@@ -500,7 +501,9 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
     }
 
     for (const auto& candidate : decision.match_candidates) {
-        const auto request = transforms::find_request(mapping.resource_path, candidate.mapping->target, candidate.value);
+        auto request = transforms::find_request(mapping.resource_path, candidate.mapping->target, candidate.value);
+        // A group's members can be thousands: matching needs none of them.
+        if (group) request.query.emplace_back("excludedAttributes", "members");
         const auto response = send(ctx, request);
         if (!succeeded(response)) {
             const auto verdict = judge(response, transforms::ScimOperation::Find);
@@ -520,12 +523,30 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
                                "dispatch", std::nullopt);
         }
         if (list.resources.size() == 1) {
-            return adopt(app, event, list.resources[0], std::move(next), decision,
-                         note + "matched an existing account by " + candidate.mapping->target.to_string(), ctx);
+            return adopt(object, event, list.resources[0], std::move(next), decision,
+                         note + "matched an existing " + (group ? "group" : "account") + " by " +
+                             candidate.mapping->target.to_string(),
+                         ctx);
         }
     }
 
-    if (!app.profile.users.rules.create) {
+    if (!object.rules.create && group) {
+        // The app only takes groups that exist (Genesys Cloud): creating it there is the
+        // operator's part, so the event waits for it, retried like a failed call (then replayable
+        // from the dead-letter queue), without counting against the app's health.
+        transforms::FailureVerdict missing;
+        missing.disposition = transforms::Disposition::Retry;
+        missing.kind = transforms::FailureKind::Reference;
+        missing.code = "GroupNotFoundInTarget";
+        const auto* name = decision.match_candidates.empty() ? nullptr : &decision.match_candidates.front();
+        missing.detail = "no group " +
+                         (name != nullptr ? "with " + transforms::eq_filter(name->mapping->target, name->value) + " "
+                                          : std::string()) +
+                         "exists in the app, which does not create groups: create the group in the app first, with "
+                         "the same name; this event is retried until it is there";
+        return fail(ctx, missing, note + missing.detail);
+    }
+    if (!object.rules.create) {
         return dead_letter(ctx, "NotPermitted",
                            note + "no existing account matched and the app does not allow creating users",
                            "dispatch", std::nullopt);
@@ -561,7 +582,8 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
         // whose filter hides it, a concurrent create, or our own earlier POST whose answer was
         // lost). Look it up once more and link.
         const auto& candidate = decision.match_candidates.front();
-        const auto find = transforms::find_request(mapping.resource_path, candidate.mapping->target, candidate.value);
+        auto find = transforms::find_request(mapping.resource_path, candidate.mapping->target, candidate.value);
+        if (group) find.query.emplace_back("excludedAttributes", "members");
         const auto found = send(ctx, find);
         if (!succeeded(found)) {
             const auto lookup = judge(found, transforms::ScimOperation::Find);
@@ -571,8 +593,9 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
         }
         const auto list = transforms::parse_list_response(found.body);
         if (list.valid && list.resources.size() == 1) {
-            return adopt(app, event, list.resources[0], std::move(next), decision,
-                         note + "POST answered 409 (" + verdict.detail + "); linked the existing account found by " +
+            return adopt(object, event, list.resources[0], std::move(next), decision,
+                         note + "POST answered 409 (" + verdict.detail + "); linked the existing " +
+                             (group ? "group" : "account") + " found by " +
                              candidate.mapping->target.to_string(),
                          ctx);
         }
@@ -580,16 +603,18 @@ ProcessResult EventProcessor::provision(const Event& event, const AppRuntime& ap
     return fail(ctx, verdict, note + describe(request) + " failed: " + verdict.detail);
 }
 
-ProcessResult EventProcessor::adopt(const AppRuntime& app, const Event& event, const json& resource, LinkState next,
-                                    const UserDecision& decision, const std::string& how, Context& ctx) {
-    const auto& mapping = app.profile.users.mapping;
+ProcessResult EventProcessor::adopt(const transforms::ObjectProfile& object, const Event& event, const json& resource,
+                                    LinkState next, const UserDecision& decision, const std::string& how,
+                                    Context& ctx) {
+    const auto& mapping = object.mapping;
+    const std::string app_id = event.app;
     const auto id = resource.find("id");
     if (id == resource.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
         return dead_letter(ctx, "ServiceIncompatible", "a matched resource has no id", "dispatch", std::nullopt);
     }
     // One account, one source object: two directory users with the same userName must not
     // take turns overwriting one account (Entra's DuplicateSourceEntries).
-    auto owner = store_.load_owner(app.config.id, event.object_type, id->get<std::string>());
+    auto owner = store_.load_owner(app_id, event.object_type, id->get<std::string>());
     if (!owner) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + owner.error().message, {}};
     if (*owner && **owner != event.object_id) {
         return dead_letter(ctx, "DuplicateSourceEntries",
@@ -663,10 +688,11 @@ ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Lin
     return fail(ctx, verdict, describe(request) + " failed: " + verdict.detail);
 }
 
-ProcessResult EventProcessor::remove(const LinkState& link, LinkState next, Context& ctx) {
+ProcessResult EventProcessor::remove(const std::string& resource_path, const LinkState& link, LinkState next,
+                                     Context& ctx) {
     ctx.out.scim_id = link.scim_id;
     if (auto held = guard_deletion(ctx, Action::Delete)) return std::move(*held);
-    const auto request = transforms::delete_request("/Users", link.scim_id);
+    const auto request = transforms::delete_request(resource_path, link.scim_id);
     const auto response = send(ctx, request);
     const bool deleted = succeeded(response);
     const auto verdict = deleted ? transforms::FailureVerdict{} : judge(response, transforms::ScimOperation::Delete);
@@ -872,7 +898,9 @@ ProcessResult EventProcessor::fail(Context& ctx, const transforms::FailureVerdic
             }
             return retry_later(ctx, verdict, std::move(what));
         case transforms::Disposition::Retry:
-            if (auto fatal = count_operation(ctx, true)) return std::move(*fatal);
+            if (verdict.kind != transforms::FailureKind::Reference) {
+                if (auto fatal = count_operation(ctx, true)) return std::move(*fatal);
+            }
             return retry_later(ctx, verdict, std::move(what));
         case transforms::Disposition::Conflict:
         case transforms::Disposition::Gone:

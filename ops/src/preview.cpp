@@ -81,8 +81,10 @@ public:
     }
     Result<bool> count_duplicate(const std::string& /*app*/) override { return true; }
     // A preview parks nothing: it shows what the event would do now (and says when it would wait).
-    Result<ParkStatus> park(const ParkedEvent& /*event*/, ParkMode mode, std::int64_t /*due_ms*/) override {
-        return mode == ParkMode::Behind ? ParkStatus::NotQueued : ParkStatus::Parked;
+    Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t /*due_ms*/) override {
+        if (mode == ParkMode::Behind) return ParkStatus::NotQueued;
+        if (!event.trail.empty()) waits = event.trail.back();
+        return ParkStatus::Parked;
     }
     Result<std::vector<ClaimedHead>> claim_due(const std::string& /*app*/, std::int64_t /*now_ms*/,
                                                std::chrono::milliseconds /*lease*/, std::size_t /*max*/,
@@ -105,6 +107,7 @@ public:
 
     std::optional<OutcomeRecord> committed;
     std::optional<OutcomeRecord> recorded;
+    std::optional<AttemptFailure> waits;  // the failure a park would have waited on
 
 private:
     StateStore* state_;
@@ -140,8 +143,13 @@ PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<
         link = prior->link;
         result.already = store.recorded;
     }
-    if (parsed->object_type == ObjectType::User && app.profile.users.rules.enabled) {
-        result.decision = transforms::decide_user(*parsed, link, app.rules, app.profile.users);
+    const bool user = parsed->object_type == ObjectType::User;
+    const auto& object = user ? app.profile.users : app.profile.groups;
+    if (object.rules.enabled) {
+        std::optional<Event> enriched;
+        const Event& subject = transforms::with_object_id(*parsed, object, enriched);
+        result.decision = user ? transforms::decide_user(subject, link, app.rules, object)
+                               : transforms::decide_group(subject, link, app.rules, object);
     }
 
     DryRunClient client(reads, result.exchanges);
@@ -153,6 +161,7 @@ PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<
     if (!keyed.key) keyed.key = record_key(*parsed);
     const auto processed = processor.process(keyed);
     if (processed.record) result.outcome = processed.record;
+    if (processed.status == consumers::ProcessResult::Status::Parked) result.waits = store.waits;
     return result;
 }
 
@@ -199,6 +208,10 @@ void print_preview(const PreviewResult& r, const std::string& base_url, std::ost
         out << "\n";
     }
     out << "4. Action: ";
+    if (!r.outcome && r.waits) {
+        out << "none now: it would wait for a retry (" << r.waits->code << "): " << r.waits->detail << "\n";
+        return;
+    }
     if (!r.outcome) {
         out << "none could be decided\n";
         return;

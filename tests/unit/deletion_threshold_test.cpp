@@ -6,6 +6,7 @@
 #include "fake_random.hpp"
 #include "fake_scim_client.hpp"
 #include "fakes.hpp"
+#include "processor_setup.hpp"
 #include "provbridge/consumers/event_processor.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
@@ -97,21 +98,11 @@ protected:
     DeletionStagingTest() : store_(clock_) { configure(3); }
 
     void configure(std::int64_t max, UnassignAction unassign = UnassignAction::Disable) {
-        AppConfig app;
-        app.id = "crm";
-        app.scim.base_url = "https://scim.example/scim/v2";
+        auto app = test_support::test_app("crm");
         app.deletion_threshold.max_operations = max;
         app.unassign_action = unassign;
-        Config config;
-        config.source = "test.json";
-        config.apps.push_back(app);
-        apps_ = build_app_runtimes(config);
-        ProcessorOptions options;
-        options.retry.base_delay = 1000ms;
-        options.retry.max_delay = 8000ms;
-        options.retry.max_attempts = 5;
-        options.retry.max_age = 1h;
-        options.random = &random_;
+        apps_ = test_support::runtimes_of(app);
+        auto options = test_support::retry_options(random_, 8000ms, 5, 1h);
         processor_ = std::make_unique<EventProcessor>(apps_, std::map<std::string, ScimClient*>{{"crm", &scim_}},
                                                       store_, dlq_, clock_, nullptr, options);
     }

@@ -348,19 +348,6 @@ TEST_F(EventProcessorTest, UnknownAppIsDeadLettered) {
     EXPECT_EQ(dlq_.published.size(), 1U);
 }
 
-TEST_F(EventProcessorTest, GroupEventsAreSkippedWithAReason) {
-    json event = {{"specversion", "1.0"}, {"id", "g-1"}, {"source", "urn:directory:contoso"},
-                  {"type", "provisioning.group.assigned"},
-                  {"data", {{"app", "leapsome"}, {"object", {{"type", "group"}, {"id", "g1"}, {"version", 1},
-                                                              {"attributes", {{"displayName", "Eng"}}}}}}}};
-    InboundRecord r;
-    r.value = event.dump();
-    rekey(r);
-    const auto out = run(r);
-    EXPECT_EQ(out.status, OutcomeStatus::Skipped);
-    EXPECT_EQ(out.code, "unsupported");
-}
-
 TEST_F(EventProcessorTest, UnavailableStoreOrDeadLetterTopicIsFatal) {
     store_.down = true;
     EXPECT_EQ(processor_->process(record("assigned", 1)).status, ProcessResult::Status::Fatal);

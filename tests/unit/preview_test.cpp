@@ -1,3 +1,5 @@
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 #include "fake_scim_client.hpp"
@@ -66,6 +68,40 @@ TEST_F(PreviewTest, LiveSendsReadsOnlyAndStillDecidesAnEventThatHasAnOutcome) {
     EXPECT_FALSE(r.exchanges[0].sent);
     EXPECT_TRUE(reads_.requests().empty());  // nothing reached the target
     EXPECT_EQ(state_.log.size(), 1U);        // and nothing was recorded
+}
+
+TEST_F(PreviewTest, AGroupEventIsPreviewedLikeAUserEventAndAWaitIsSaidWithItsReason) {
+    InboundRecord group;
+    group.topic = "provisioning.events";
+    group.value = json{{"specversion", "1.0"}, {"id", "p-2"}, {"source", "urn:directory:x"},
+                       {"type", "provisioning.group.assigned"},
+                       {"data", {{"app", "crm"}, {"object", {{"type", "group"}, {"id", "g1"}, {"version", 1},
+                                                              {"attributes", {{"displayName", "Sales"}}}}}}}}
+                      .dump();
+    const auto created = preview_event(apps_[0], apps_, group, nullptr, nullptr);
+    ASSERT_EQ(created.decision.match_candidates.size(), 1U);
+    ASSERT_TRUE(created.outcome.has_value());
+    EXPECT_EQ(created.outcome->action, Action::Create);
+    ASSERT_EQ(created.exchanges.size(), 2U);
+    EXPECT_EQ(created.exchanges[1].request.path, "/Groups");
+    EXPECT_EQ((*created.exchanges[1].request.body)["externalId"], "g1");
+
+    // Genesys creates no groups: offline nothing matches, so the event would wait, and says why.
+    AppConfig genesys;
+    genesys.id = "crm";
+    genesys.profile = "genesys";
+    genesys.scim.base_url = "https://scim.example/v2";
+    Config config;
+    config.apps.push_back(genesys);
+    const auto apps = consumers::build_app_runtimes(config);
+    const auto waits = preview_event(apps[0], apps, group, nullptr, nullptr);
+    EXPECT_FALSE(waits.outcome.has_value());
+    ASSERT_TRUE(waits.waits.has_value());
+    EXPECT_EQ(waits.waits->code, "GroupNotFoundInTarget");
+    std::ostringstream printed;
+    print_preview(waits, "https://scim.example/v2", printed);
+    EXPECT_NE(printed.str().find("it would wait for a retry (GroupNotFoundInTarget)"), std::string::npos)
+        << printed.str();
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "fake_random.hpp"
 #include "fake_scim_client.hpp"
 #include "fakes.hpp"
+#include "processor_setup.hpp"
 #include "provbridge/consumers/event_processor.hpp"
 #include "provbridge/consumers/parked_source.hpp"
 #include "provbridge/consumers/quarantine_gate.hpp"
@@ -136,17 +137,8 @@ json ada(const std::string& title = "Engineer") {
 class QuarantinedProcessingTest : public ::testing::Test {
 protected:
     QuarantinedProcessingTest() {
-        AppConfig app;
-        app.id = "crm";
-        app.scim.base_url = "https://scim.example/scim/v2";
-        Config config;
-        config.source = "test.json";
-        config.apps.push_back(app);
-        apps_ = build_app_runtimes(config);
-        ProcessorOptions options;
-        options.retry.base_delay = 1000ms;
-        options.retry.max_delay = 1000ms;
-        options.random = &random_;
+        apps_ = test_support::runtimes_of(test_support::test_app("crm"));
+        auto options = test_support::retry_options(random_, 1000ms);
         options.quarantine = &gate_;
         options.operations = &windows_;
         processor_ = std::make_unique<EventProcessor>(apps_, std::map<std::string, ScimClient*>{{"crm", &scim_}}, store_,

@@ -5,6 +5,7 @@
 #include "fake_random.hpp"
 #include "fake_scim_client.hpp"
 #include "fakes.hpp"
+#include "processor_setup.hpp"
 #include "provbridge/consumers/event_processor.hpp"
 #include "provbridge/consumers/rate_limiter.hpp"
 
@@ -123,13 +124,7 @@ TEST(RateShare, GivesTheLiveCountToEveryLimiterAndKeepsItWhenTheHeartbeatFails) 
 class RateLimitedProcessingTest : public ::testing::Test {
 protected:
     RateLimitedProcessingTest() {
-        AppConfig app;
-        app.id = "crm";
-        app.scim.base_url = "https://scim.example/scim/v2";
-        Config config;
-        config.source = "test.json";
-        config.apps.push_back(app);
-        apps_ = build_app_runtimes(config);
+        apps_ = test_support::runtimes_of(test_support::test_app("crm"));
         ProcessorOptions options;
         options.random = &random_;
         options.rate_limiters = {{"crm", &limiter_}};

@@ -6,6 +6,7 @@
 #include "fake_random.hpp"
 #include "fake_scim_client.hpp"
 #include "fakes.hpp"
+#include "processor_setup.hpp"
 #include "provbridge/consumers/event_processor.hpp"
 
 namespace provbridge::consumers {
@@ -31,20 +32,10 @@ protected:
     RetryTest() { configure(nullptr); }
 
     void configure(json user_mappings) {
-        AppConfig app;
-        app.id = "leapsome";
-        app.scim.base_url = "https://scim.example/scim/v2";
+        auto app = test_support::test_app("leapsome");
         if (!user_mappings.is_null()) app.mappings = ConfigFragment{{{"users", user_mappings}}, "test.json", "apps[0].mappings"};
-        Config config;
-        config.source = "test.json";
-        config.apps.push_back(app);
-        apps_ = build_app_runtimes(config);
-        ProcessorOptions options;
-        options.retry.base_delay = 1000ms;
-        options.retry.max_delay = 8000ms;
-        options.retry.max_attempts = 4;
-        options.retry.max_age = 1h;
-        options.random = &random_;
+        apps_ = test_support::runtimes_of(app);
+        const auto options = test_support::retry_options(random_, 8000ms, 4, 1h);
         processor_ = std::make_unique<EventProcessor>(apps_, std::map<std::string, ScimClient*>{{"leapsome", &scim_}},
                                                       store_, dlq_, clock_, nullptr, options);
     }

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "provbridge/transforms/user_rules.hpp"
+#include "provbridge/transforms/scoping.hpp"
 
 namespace provbridge::transforms {
 namespace {
@@ -125,6 +126,84 @@ TEST_F(UserRulesTest, DisabledDirectoryAccountIsProvisionedInactive) {
     const auto d = decide(e, std::nullopt);
     ASSERT_EQ(d.step, Step::Provision);
     EXPECT_EQ(d.desired_create["active"], false);
+}
+
+class GroupRulesTest : public ::testing::Test {
+protected:
+    Event event(EventType type, std::int64_t version, std::string name = "Engineering") {
+        Event e;
+        e.id = "g" + std::to_string(version);
+        e.source = "urn:directory:contoso";
+        e.type = type;
+        e.app = "app";
+        e.object_type = ObjectType::Group;
+        e.object_id = "g1";
+        e.version = version;
+        e.role = "User";
+        e.attributes = {{"displayName", std::move(name)}};
+        return e;
+    }
+    static LinkState linked(std::int64_t version = 1) {
+        LinkState l;
+        l.scim_id = "group-1";
+        l.version = version;
+        l.status = LinkStatus::Active;
+        return l;
+    }
+    UserDecision decide(const Event& e, const std::optional<LinkState>& l) {
+        std::optional<Event> enriched;
+        return decide_group(with_object_id(e, groups_, enriched), l, rules_, groups_);
+    }
+    void scope_to_engineering() {
+        auto parsed = parse_scoping(json::array(
+            {{{"name", "eng"},
+              {"clauses", json::array({{{"attribute", "displayName"}, {"operator", "EQUALS"}, {"value", "Engineering"}}})}}}));
+        groups_.scoping = std::get<Scoping>(std::move(parsed));
+    }
+
+    AppRules rules_;
+    ObjectProfile groups_ = builtin_profile("generic").groups;
+};
+
+TEST_F(GroupRulesTest, AnAssignedGroupIsMatchedOnDisplayName) {
+    const auto d = decide(event(EventType::GroupAssigned, 1), std::nullopt);
+    ASSERT_EQ(d.step, Step::Provision);
+    ASSERT_EQ(d.match_candidates.size(), 1U);
+    EXPECT_EQ(d.match_candidates[0].mapping->target.to_string(), "displayName");
+    EXPECT_EQ(d.match_candidates[0].value, "Engineering");
+    EXPECT_EQ(d.desired_create["externalId"], "g1");
+}
+
+TEST_F(GroupRulesTest, AGroupLeavingItsScopeIsDeletedUnlessTheAppSaysToLeaveIt) {
+    scope_to_engineering();
+    EXPECT_EQ(decide(event(EventType::GroupAssigned, 1, "Sales"), std::nullopt).code, "out_of_scope");
+    const auto d = decide(event(EventType::GroupUpdated, 2, "Sales"), linked());
+    EXPECT_EQ(d.step, Step::Delete);
+    EXPECT_EQ(d.code, "out_of_scope");
+    rules_.skip_out_of_scope_deletions = true;
+    const auto kept = decide(event(EventType::GroupUpdated, 2, "Sales"), linked());
+    EXPECT_EQ(kept.step, Step::Skip);
+    ASSERT_TRUE(kept.link_on_skip.has_value());
+    EXPECT_EQ(kept.link_on_skip->status, LinkStatus::OutOfScope);
+    // Back in scope, an update provisions it again.
+    EXPECT_EQ(decide(event(EventType::GroupUpdated, 3), kept.link_on_skip).step, Step::Provision);
+}
+
+TEST_F(GroupRulesTest, AnAppThatKeepsItsGroupsIsNeverAskedToDeleteOne) {
+    groups_.rules.remove = false;
+    const auto d = decide(event(EventType::GroupDeleted, 2), linked());
+    EXPECT_EQ(d.step, Step::Skip);
+    EXPECT_EQ(d.code, "delete_not_supported");
+    ASSERT_TRUE(d.link_on_skip.has_value());
+    EXPECT_EQ(d.link_on_skip->status, LinkStatus::Deleted);
+    EXPECT_EQ(d.link_on_skip->version, 2);
+    EXPECT_EQ(decide(event(EventType::GroupUnassigned, 2), std::nullopt).code, "not_provisioned");
+}
+
+TEST_F(GroupRulesTest, AWrongAttributeTypeIsRefusedBeforeAnythingIsSent) {
+    auto e = event(EventType::GroupAssigned, 1);
+    e.attributes["displayName"] = json::array({"a", "b"});
+    EXPECT_EQ(decide(e, std::nullopt).step, Step::Refuse);
 }
 
 }  // namespace

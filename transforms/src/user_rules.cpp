@@ -86,6 +86,23 @@ bool finish_create(UserDecision& d, const ObjectProfile& users) {
     return true;
 }
 
+// Stale events are skipped before anything else. An event whose snapshot is read (assigned,
+// updated) is checked before scoping and mapping read it: a wrong type is the producer's
+// mistake, and must be refused with its name rather than turned into a filter or a value.
+std::optional<UserDecision> stale_or_malformed(const Event& event, const std::optional<LinkState>& link,
+                                               const ObjectProfile& object, bool reads_snapshot) {
+    if (link && event.version < link->version) {
+        return skip("stale", "version " + std::to_string(event.version) + " is older than the applied version " +
+                                 std::to_string(link->version));
+    }
+    if (!reads_snapshot) return std::nullopt;
+    if (auto problem = check_source_attributes(object.source_attributes, event.attributes)) {
+        return refuse(std::move(*problem));
+    }
+    if (auto problem = check_identifier_sources(object.mapping, event.attributes)) return refuse(std::move(*problem));
+    return std::nullopt;
+}
+
 SourceContext context_of(const Event& event, DecisionHooks hooks) {
     return SourceContext{event.attributes, soft_deleted(event), event.role, hooks.unique_values, {}};
 }
@@ -167,19 +184,11 @@ std::optional<std::string> apply_email_rule(const ObjectRules& rules, const Obje
 
 UserDecision decide_user(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
                          const ObjectProfile& users, DecisionHooks hooks) {
-    if (link && event.version < link->version) {
-        return skip("stale", "version " + std::to_string(event.version) + " is older than the applied version " +
-                                 std::to_string(link->version));
+    if (auto early = stale_or_malformed(event, link, users,
+                                        event.type == EventType::UserAssigned || event.type == EventType::UserUpdated)) {
+        return std::move(*early);
     }
     const bool active = is_linked_active(link);
-    if (event.type == EventType::UserAssigned || event.type == EventType::UserUpdated) {
-        // Before scoping and mapping read them: a wrong type is the producer's mistake, and must
-        // be refused with its name rather than turned into a filter or a value.
-        if (auto problem = check_source_attributes(users.source_attributes, event.attributes)) {
-            return refuse(std::move(*problem));
-        }
-        if (auto problem = check_identifier_sources(users.mapping, event.attributes)) return refuse(std::move(*problem));
-    }
     const auto scoped = [&]() -> std::optional<UserDecision> {
         const auto verdict = evaluate_scope(users.scoping, event.attributes);
         if (verdict.in_scope) return std::nullopt;
@@ -253,6 +262,87 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
         }
         default:
             return skip("unsupported", "not a user event");
+    }
+}
+
+const Event& with_object_id(const Event& event, const ObjectProfile& object, std::optional<Event>& storage) {
+    const auto& read = object.source_attributes;
+    if (event.attributes.contains("objectId") || std::find(read.begin(), read.end(), "objectId") == read.end()) {
+        return event;
+    }
+    storage = event;
+    storage->attributes["objectId"] = event.object_id;
+    return *storage;
+}
+
+UserDecision decide_group(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
+                          const ObjectProfile& groups, DecisionHooks hooks) {
+    if (auto early = stale_or_malformed(event, link, groups,
+                                        event.type == EventType::GroupAssigned || event.type == EventType::GroupUpdated)) {
+        return std::move(*early);
+    }
+    const bool active = is_linked_active(link);
+    // A group leaves the app by being deleted there (groups have no soft delete), unless the
+    // app keeps its groups: then it stays as it is and is no longer managed.
+    const auto leave = [&](std::string code, std::string reason, LinkStatus after) {
+        if (!has_target_account(link)) {
+            return skip(code.empty() ? "not_provisioned" : code,
+                        reason.empty() ? "the group has no counterpart in the app" : reason + "; nothing to remove",
+                        with_version(link, event.version, after));
+        }
+        if (!groups.rules.remove) {
+            const std::string why = reason.empty() ? std::string() : reason + "; ";
+            return skip(code.empty() ? "delete_not_supported" : code,
+                        why + "the app does not delete groups: the group " + link->scim_id +
+                            " stays in the app and is no longer managed",
+                        with_version(link, event.version, after));
+        }
+        UserDecision d;
+        d.step = Step::Delete;
+        d.code = std::move(code);
+        d.reason = std::move(reason);
+        d.status_after = after;
+        return d;
+    };
+    const auto scoped = [&]() -> std::optional<UserDecision> {
+        const auto verdict = evaluate_scope(groups.scoping, event.attributes);
+        if (verdict.in_scope) return std::nullopt;
+        const std::string reason = "out of scope: " + verdict.reason;
+        if (active && rules.skip_out_of_scope_deletions) {
+            return skip("out_of_scope", reason + "; the group is left alone (skip_out_of_scope_deletions)",
+                        with_version(link, event.version, LinkStatus::OutOfScope));
+        }
+        if (active) return leave("out_of_scope", reason, LinkStatus::OutOfScope);
+        return skip("out_of_scope", reason, with_version(link, event.version, LinkStatus::OutOfScope));
+    };
+    switch (event.type) {
+        case EventType::GroupAssigned: {
+            if (rules.skip_default_access && event.role && iequals(*event.role, kDefaultAccessRole)) {
+                const std::string reason = "the assignment's role is Default Access, which this app does not provision";
+                if (active) return leave("not_entitled", reason, LinkStatus::NotEntitled);
+                return skip("not_entitled", "not effectively entitled: " + reason,
+                            with_version(link, event.version, LinkStatus::NotEntitled));
+            }
+            if (auto out = scoped()) return *out;
+            return decide_provision(event, link, groups, hooks);
+        }
+        case EventType::GroupUpdated: {
+            const bool assigned = active || (link && link->status == LinkStatus::OutOfScope);
+            if (!assigned) return skip("not_assigned", "the group is not assigned to the app");
+            if (auto out = scoped()) return *out;
+            return decide_provision(event, link, groups, hooks);
+        }
+        case EventType::GroupUnassigned:
+            return leave("", "", LinkStatus::Disabled);
+        case EventType::GroupDeleted:
+            return leave("", "", LinkStatus::Deleted);
+        case EventType::GroupMembersAdded:
+        case EventType::GroupMembersRemoved:
+            return skip("unsupported",
+                        "group membership changes are not provisioned in this version; the event is recorded and "
+                        "can be replayed once they are");
+        default:
+            return skip("unsupported", "not a group event");
     }
 }
 

@@ -134,14 +134,17 @@ private:
     void route_unparsed(Context& ctx) const;
     ProcessResult process_invalid(std::string app, std::string code, std::string reason,
                                   const Event* event, std::string stage, Context& ctx);
-    ProcessResult process_user(const Event& event, const AppRuntime& app,
-                               const std::optional<LinkState>& link, Context& ctx);
-    ProcessResult provision(const Event& event, const AppRuntime& app, const std::optional<LinkState>& link,
-                            transforms::UserDecision decision, transforms::DecisionHooks hooks, Context& ctx);
-    ProcessResult adopt(const AppRuntime& app, const Event& event, const nlohmann::json& resource, LinkState next,
-                        const transforms::UserDecision& decision, const std::string& how, Context& ctx);
+    // Users and groups: the same steps, each with its object's profile (mapping, rules).
+    ProcessResult process_object(const Event& event, const AppRuntime& app,
+                                 const std::optional<LinkState>& link, Context& ctx);
+    ProcessResult provision(const Event& event, const transforms::ObjectProfile& object,
+                            const std::optional<LinkState>& link, transforms::UserDecision decision,
+                            transforms::DecisionHooks hooks, Context& ctx);
+    ProcessResult adopt(const transforms::ObjectProfile& object, const Event& event, const nlohmann::json& resource,
+                        LinkState next, const transforms::UserDecision& decision, const std::string& how,
+                        Context& ctx);
     ProcessResult disable(const LinkState& link, LinkState next, LinkStatus after, Context& ctx);
-    ProcessResult remove(const LinkState& link, LinkState next, Context& ctx);
+    ProcessResult remove(const std::string& resource_path, const LinkState& link, LinkState next, Context& ctx);
     ProcessResult skip(Context& ctx, std::string code, std::string reason, std::optional<LinkState> link);
     ProcessResult dead_letter(Context& ctx, std::string code, std::string reason, std::string stage,
                               std::optional<LinkState> link);

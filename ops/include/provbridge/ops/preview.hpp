@@ -29,6 +29,7 @@ struct PreviewResult {
     std::vector<Exchange> exchanges;         // in order: reads that were sent, writes that were not
     std::optional<OutcomeRecord> outcome;    // what would be recorded
     std::optional<OutcomeRecord> already;    // the event id already has this outcome
+    std::optional<AttemptFailure> waits;     // no outcome yet: it would be parked for a retry, why
     bool live = false;
 };
 

@@ -67,6 +67,18 @@ struct UserDecision {
 UserDecision decide_user(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
                          const ObjectProfile& users, DecisionHooks hooks = {});
 
+// Entra's objectId is the directory object's own id, which the contract carries as
+// data.object.id rather than among the attributes. When the object's mappings or scoping read
+// objectId and the snapshot has none, returns a copy (kept in `storage`) that has it; otherwise
+// the event itself.
+const Event& with_object_id(const Event& event, const ObjectProfile& object, std::optional<Event>& storage);
+
+// What a group event means for the target; the same decision type as a user's, with no
+// Disable step (a group leaving the app is deleted there, or left alone when the app keeps its
+// groups). Membership events are not decided here.
+UserDecision decide_group(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
+                          const ObjectProfile& groups, DecisionHooks hooks = {});
+
 // Fills desired_create, applies the app's email rule to it and sets the match candidates: for
 // a decision about an object that turns out to have no account after all (it was deleted in
 // the target). Returns false when the object cannot be created (step and reason are set).

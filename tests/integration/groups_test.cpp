@@ -1,0 +1,123 @@
+// Group lifecycle against real parts: the provbridge binary, the embedded broker, Redis and the
+// SCIMMY target, generic (groups created, renamed, deleted) and behaving like Genesys Cloud
+// (groups only matched and PATCHed; a missing one waits until it is created there).
+#include <csignal>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bridge_harness.hpp"
+
+namespace provbridge {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using test_support::BridgeHarness;
+
+constexpr const char* kSource = "urn:directory:groups";
+
+json group_event(const std::string& id, const std::string& type, const std::string& group, std::int64_t version,
+                 const std::string& name) {
+    return {{"specversion", "1.0"}, {"id", id}, {"source", kSource}, {"type", "provisioning.group." + type},
+            {"data", {{"app", "app"},
+                      {"object", {{"type", "group"}, {"id", group}, {"version", version},
+                                  {"attributes", {{"displayName", name}}}}},
+                      {"assignment", {{"role", "User"}}}}}};
+}
+
+std::unique_ptr<BridgeHarness> harness(const std::string& profile, const std::string& behave_like) {
+    BridgeHarness::Options options;
+    options.profile = profile;
+    options.behave_like = behave_like;
+    options.group = "groups-" + profile;
+    return std::make_unique<BridgeHarness>(options);
+}
+
+OutcomeRecord outcome(BridgeHarness& bridge, const std::string& event_id) {
+    auto r = bridge.reader().outcome("app", kSource, event_id);
+    EXPECT_TRUE(r.ok() && r->has_value()) << event_id;
+    return r.ok() && r->has_value() ? **r : OutcomeRecord{};
+}
+
+std::size_t requests_to(BridgeHarness& bridge, const std::string& method, const std::string& path_prefix) {
+    std::size_t n = 0;
+    for (const auto& r : bridge.requests()) {
+        if (r["method"] == method && r["path"].get<std::string>().rfind(path_prefix, 0) == 0) ++n;
+    }
+    return n;
+}
+
+TEST(GroupLifecycle, AGroupIsCreatedRenamedAndDeletedAndARedeliveryChangesNothing) {
+    auto bridge = harness("generic", "generic");
+    auto worker = bridge->start_worker();
+    bridge->send_event(group_event("g-1", "assigned", "eng", 1, "Engineering"));
+    BridgeHarness::wait_finished(*worker, 1, 60s);
+    json groups = bridge->admin(HttpMethod::Get, "/_admin/groups");
+    ASSERT_EQ(groups.size(), 1U) << groups.dump();
+    EXPECT_EQ(groups[0]["displayName"], "Engineering");
+    EXPECT_EQ(groups[0]["externalId"], "eng");
+    const std::string id = groups[0]["id"];
+    EXPECT_EQ(outcome(*bridge, "g-1").scim_id, id);
+    // The match asked for no members.
+    bool matched_without_members = false;
+    for (const auto& r : bridge->requests()) {
+        if (r["method"] == "GET" && r["path"] == "/Groups") {
+            matched_without_members = r["query"].dump().find("excludedAttributes") != std::string::npos;
+        }
+    }
+    EXPECT_TRUE(matched_without_members) << bridge->requests().dump();
+
+    bridge->send_event(group_event("g-1", "assigned", "eng", 1, "Engineering"));  // redelivered
+    bridge->send_event(group_event("g-2", "updated", "eng", 2, "Engineering EU"));
+    // finished counts the duplicate delivery too: the redelivered event, then the update.
+    auto progress = BridgeHarness::wait_finished(*worker, 3, 60s);
+    EXPECT_EQ(progress["duplicates"], 1) << progress.dump();
+    groups = bridge->admin(HttpMethod::Get, "/_admin/groups");
+    ASSERT_EQ(groups.size(), 1U) << groups.dump();
+    EXPECT_EQ(groups[0]["id"], id);
+    EXPECT_EQ(groups[0]["displayName"], "Engineering EU");
+    EXPECT_EQ(outcome(*bridge, "g-2").action, Action::Update);
+    EXPECT_EQ(requests_to(*bridge, "POST", "/Groups"), 1U);
+
+    bridge->send_event(group_event("g-3", "unassigned", "eng", 3, "Engineering EU"));
+    progress = BridgeHarness::wait_finished(*worker, 4, 60s);
+    EXPECT_EQ(bridge->admin(HttpMethod::Get, "/_admin/groups").size(), 0U);
+    EXPECT_EQ(outcome(*bridge, "g-3").action, Action::Delete);
+    EXPECT_EQ(progress["applied"], 3) << progress.dump();
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
+TEST(GroupLifecycle, GenesysGroupsAreOnlyMatchedAndAMissingOneIsAppliedOnceItExists) {
+    auto bridge = harness("genesys", "genesys");
+    bridge->admin(HttpMethod::Post, "/_admin/groups", {}, json{{"displayName", "Support"}});
+    auto worker = bridge->start_worker();
+    bridge->send_event(group_event("s-1", "assigned", "support", 1, "Support"));
+    bridge->send_event(group_event("m-1", "assigned", "sales", 1, "Sales"));  // not in Genesys yet
+    BridgeHarness::wait_finished(*worker, 1, 60s);
+    BridgeHarness::wait_counter(*worker, "parked", 1, 60s);
+    EXPECT_EQ(outcome(*bridge, "s-1").status, OutcomeStatus::Applied);
+
+    // The operator creates the group in Genesys; the next retry finds and links it.
+    bridge->admin(HttpMethod::Post, "/_admin/groups", {}, json{{"displayName", "Sales"}});
+    const auto progress = BridgeHarness::wait_finished(*worker, 2, 60s);
+    const auto sales = outcome(*bridge, "m-1");
+    EXPECT_EQ(sales.status, OutcomeStatus::Applied) << sales.reason;
+    EXPECT_GE(sales.attempts, 2);
+    EXPECT_EQ(progress["dead_lettered"], 0) << progress.dump();
+
+    bridge->send_event(group_event("s-2", "deleted", "support", 2, "Support"));
+    BridgeHarness::wait_finished(*worker, 3, 60s);
+    EXPECT_EQ(outcome(*bridge, "s-2").code, "delete_not_supported");
+    const json groups = bridge->admin(HttpMethod::Get, "/_admin/groups");
+    EXPECT_EQ(groups.size(), 2U) << "Genesys groups are never deleted: " << groups.dump();
+    EXPECT_EQ(requests_to(*bridge, "POST", "/Groups"), 0U);
+    EXPECT_EQ(requests_to(*bridge, "DELETE", "/Groups"), 0U);
+    for (const auto& g : groups) EXPECT_FALSE(g["externalId"].is_null()) << "linked and PATCHed: " << g.dump();
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
+}  // namespace
+}  // namespace provbridge
