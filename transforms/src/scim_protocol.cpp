@@ -1,5 +1,7 @@
 #include "provbridge/transforms/scim_protocol.hpp"
 
+#include <algorithm>
+
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/transforms/mapping.hpp"
 
@@ -71,6 +73,33 @@ ScimRequest delete_request(const std::string& resource_path, const std::string& 
 
 json disable_operations() {
     return json::array({{{"op", "replace"}, {"path", "active"}, {"value", false}}});
+}
+
+std::vector<json> membership_operations(const std::vector<std::string>& add, const std::vector<std::string>& remove,
+                                        std::size_t batch) {
+    batch = std::max<std::size_t>(1, batch);
+    std::vector<json> lists;
+    json current = json::array();
+    std::size_t in_current = 0;
+    const auto close = [&] {
+        if (in_current == 0) return;
+        lists.push_back(std::move(current));
+        current = json::array();
+        in_current = 0;
+    };
+    for (std::size_t i = 0; i < add.size(); i += batch) {
+        json values = json::array();
+        for (std::size_t j = i; j < std::min(add.size(), i + batch); ++j) values.push_back({{"value", add[j]}});
+        in_current = values.size();
+        current.push_back({{"op", "add"}, {"path", "members"}, {"value", std::move(values)}});
+        if (in_current == batch) close();
+    }
+    for (const auto& id : remove) {
+        current.push_back({{"op", "remove"}, {"path", "members[value eq " + scim_string_literal(id) + "]"}});
+        if (++in_current == batch) close();
+    }
+    close();
+    return lists;
 }
 
 ResponseVerdict classify(const ScimResponse& response) {

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,14 @@ ScimRequest delete_request(const std::string& resource_path, const std::string& 
 
 // The soft delete: one replace of active with the JSON boolean false.
 nlohmann::json disable_operations();
+
+// Membership changes of one group as PatchOp operation lists (RFC 7644 §3.5.2), each touching
+// at most `batch` members (at least 1): the additions as one `add` of `members` per list, the
+// removals as one `remove` with the path `members[value eq "<id>"]` each, which servers that
+// refuse a value on remove accept too. Additions fill the first lists; removals follow. Ids are
+// the members' ids in the target.
+std::vector<nlohmann::json> membership_operations(const std::vector<std::string>& add,
+                                                  const std::vector<std::string>& remove, std::size_t batch);
 
 // How a SCIM response is to be treated, and the Entra-style error code for the log.
 enum class ResponseClass {
