@@ -126,6 +126,9 @@ struct EventProcessor::Context {
     // The lookups a decision made (SelectUniqueValue, references): their failures void it.
     const TargetUniqueness* uniqueness = nullptr;
     const StoreReferences* references = nullptr;
+    // The object's account in the target before this event ("" when none): when this event
+    // changes it, what its groups were sent is out of date (follow-ups).
+    std::string previous_account;
 };
 
 namespace {
@@ -333,6 +336,12 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
         return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(prior.error().message), {}};
     }
     if (prior->recorded) {
+        // The worker may have died between the outcome and its follow-ups: park them again
+        // (each has a fixed id, so what is parked or done already is not parked twice).
+        if (prior->recorded->status == OutcomeStatus::Applied && !prior->recorded->scim_id.empty()) {
+            // Parked only: forgetting again could drop what a follow-up has sent since.
+            if (auto fatal = park_follow_ups(event, false, true)) return std::move(*fatal);
+        }
         if (head != nullptr) return finish_recorded_head(*prior->recorded, ctx);
         // A redelivery or a re-produced event: its one outcome exists already.
         (void)store_.count_duplicate(event.app);
@@ -415,6 +424,11 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
     const auto& object = user ? app.profile.users : app.profile.groups;
     std::optional<Event> enriched;
     const Event& event = transforms::with_object_id(received, object, enriched);
+    ctx.previous_account = transforms::has_target_account(link) ? link->scim_id : std::string();
+    if (event.type == EventType::GroupMembersAdded || event.type == EventType::GroupMembersRemoved ||
+        event.type == EventType::GroupMembersSync) {
+        return process_membership(event, app, link, ctx);
+    }
     StoreReferences references(store_, app.config.id);
     TargetUniqueness uniqueness([this, &ctx](const ScimRequest& request) { return send(ctx, request); },
                                 [this](const ScimResponse& response) {
@@ -449,6 +463,174 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
             break;
     }
     return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
+}
+
+namespace {
+
+constexpr const char* kFollowUpSource = "urn:provbridge:follow-up";
+
+std::vector<std::string> sorted_unique(std::vector<std::string> ids) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+}
+
+}  // namespace
+
+std::optional<ProcessResult> EventProcessor::park_follow_ups(const Event& cause, bool forget, bool park) {
+    // Membership events and follow-ups are the group's own business: they get no follow-ups.
+    if (options_.membership == nullptr || cause.type == EventType::GroupMembersAdded ||
+        cause.type == EventType::GroupMembersRemoved || cause.type == EventType::GroupMembersSync) {
+        return std::nullopt;
+    }
+    auto& store = *options_.membership;
+    const auto failed = [this](const Error& error) {
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(error.message), {}};
+    };
+    std::vector<std::string> groups;
+    if (cause.object_type == ObjectType::Group) {
+        groups.push_back(cause.object_id);
+        if (forget) {
+            if (auto forgot = store.forget_applied(cause.app, cause.object_id); !forgot) return failed(forgot.error());
+        }
+    } else {
+        auto of = store.groups_of(cause.app, cause.object_id);
+        if (!of) return failed(of.error());
+        groups = std::move(of).value();
+        // The user's account is new or gone: the groups no longer have the one they were sent.
+        for (const auto& group : groups) {
+            if (!forget) break;
+            if (auto forgot = store.record_applied(cause.app, group, {}, {cause.object_id}); !forgot) {
+                return failed(forgot.error());
+            }
+        }
+    }
+    if (!park) return std::nullopt;
+    for (const auto& group : groups) {
+        ParkedEvent parked;
+        parked.app = cause.app;
+        parked.object_type = ObjectType::Group;
+        parked.object_id = group;
+        parked.source = kFollowUpSource;
+        // Fixed by its cause, so that parking it again after a crash finds it (or its outcome).
+        parked.event_id = "sync:" + group + ":" + cause.source + ":" + cause.id;
+        parked.parked_at_ms = clock_.wall_ms();
+        parked.record.key = cause.app + "/group/" + group;
+        parked.record.value = json{{"specversion", "1.0"},
+                                   {"id", parked.event_id},
+                                   {"source", kFollowUpSource},
+                                   {"type", to_string(EventType::GroupMembersSync)},
+                                   {"data", {{"app", cause.app},
+                                             {"object", {{"type", "group"}, {"id", group}, {"version", 0}}}}}}
+                                  .dump();
+        auto status = store_.park(parked, ParkMode::Anywhere, parked.parked_at_ms);
+        if (!status) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
+    }
+    return std::nullopt;
+}
+
+ProcessResult EventProcessor::process_membership(const Event& event, const AppRuntime& app,
+                                                 const std::optional<LinkState>& link, Context& ctx) {
+    if (options_.membership == nullptr) {
+        return skip(ctx, "unsupported", "membership changes need the membership store, which this run has not got (a preview, say)", std::nullopt);
+    }
+    const bool sync = event.type == EventType::GroupMembersSync;
+    if (!sync && link && event.version < link->version) {
+        return skip(ctx, "stale", "version " + std::to_string(event.version) + " is older than the applied version " +
+                                      std::to_string(link->version), std::nullopt);
+    }
+    auto& store = *options_.membership;
+    if (!sync) {
+        const auto members = sorted_unique(event.members);
+        const bool added = event.type == EventType::GroupMembersAdded;
+        auto changed = store.change_members(app.config.id, event.object_id, added ? members : std::vector<std::string>{},
+                                            added ? std::vector<std::string>{} : members);
+        if (!changed) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(changed.error().message), {}};
+    }
+    if (!transforms::has_target_account(link)) {
+        // Recorded, not lost: the group's create (or link) sends the members it has by then.
+        return skip(ctx, "group_not_provisioned",
+                    "the membership is recorded; it is sent once the group is provisioned in the app", std::nullopt);
+    }
+    LinkState next = *link;
+    if (!sync) next.version = std::max(next.version, event.version);
+    return sync_members(app, next, ctx);
+}
+
+ProcessResult EventProcessor::sync_members(const AppRuntime& app, LinkState next, Context& ctx) {
+    auto& store = *options_.membership;
+    const std::string& group = ctx.out.object_id;
+    const std::string& path = app.profile.groups.mapping.resource_path;
+    auto membership = store.load_membership(app.config.id, group);
+    if (!membership) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(membership.error().message), {}};
+    std::vector<std::string> candidates;
+    for (const auto& member : membership->members) {
+        if (!membership->applied.contains(member)) candidates.push_back(member);
+    }
+    std::vector<std::pair<std::string, std::string>> removals;
+    for (const auto& [member, target_id] : membership->applied) {
+        if (!std::binary_search(membership->members.begin(), membership->members.end(), member)) {
+            removals.emplace_back(member, target_id);
+        }
+    }
+    auto links = store.load_user_links(app.config.id, candidates);
+    if (!links) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(links.error().message), {}};
+    std::vector<std::pair<std::string, std::string>> additions;
+    std::size_t pending = 0;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+        const auto& member_link = (*links)[i];
+        if (transforms::has_target_account(member_link)) {
+            additions.emplace_back(candidates[i], member_link->scim_id);
+        } else {
+            ++pending;  // sent by the follow-up its own provisioning parks
+        }
+    }
+    const std::string waiting =
+        pending == 0 ? std::string() : count_phrase(pending, "member") + " not provisioned yet (sent once they are)";
+    ctx.out.scim_id = next.scim_id;
+    if (additions.empty() && removals.empty()) {
+        return skip(ctx, "no_change", waiting.empty() ? "the group already has its members in the app" : waiting, next);
+    }
+    const auto batch = static_cast<std::size_t>(std::max(1, app.config.member_batch));
+    // Each PATCH is recorded once accepted: a retry or a restart sends only what is left.
+    const auto apply = [&](const std::vector<std::pair<std::string, std::string>>& members,
+                           bool add) -> std::optional<ProcessResult> {
+        for (std::size_t first = 0; first < members.size(); first += batch) {
+            const std::vector<std::pair<std::string, std::string>> chunk(
+                members.begin() + static_cast<long>(first),
+                members.begin() + static_cast<long>(std::min(members.size(), first + batch)));
+            std::vector<std::string> ids;
+            for (const auto& m : chunk) ids.push_back(m.second);
+            const auto operations = transforms::membership_operations(add ? ids : std::vector<std::string>{},
+                                                                      add ? std::vector<std::string>{} : ids, batch);
+            const auto request = transforms::patch_request(path, next.scim_id, operations.front());
+            const auto response = send(ctx, request);
+            if (!succeeded(response)) {
+                const auto verdict = judge(response, transforms::ScimOperation::Update);
+                return fail(ctx, verdict, describe(request) + " failed: " + verdict.detail);
+            }
+            std::vector<std::string> sources;
+            for (const auto& m : chunk) sources.push_back(m.first);
+            auto recorded = add ? store.record_applied(app.config.id, group, chunk, {})
+                                : store.record_applied(app.config.id, group, {}, sources);
+            if (!recorded) {
+                return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(recorded.error().message), {}};
+            }
+        }
+        return std::nullopt;
+    };
+    if (auto failed = apply(additions, true)) return std::move(*failed);
+    if (auto failed = apply(removals, false)) return std::move(*failed);
+    ctx.out.action = Action::Update;
+    ctx.out.status = OutcomeStatus::Applied;
+    json added = json::array();
+    json removed = json::array();
+    for (const auto& m : additions) added.push_back(m.first);
+    for (const auto& m : removals) removed.push_back(m.first);
+    ctx.out.changes.push_back({"members", removed.empty() ? json(nullptr) : removed, added.empty() ? json(nullptr) : added});
+    ctx.out.reason = "added " + count_phrase(additions.size(), "member") + ", removed " + std::to_string(removals.size()) +
+                     (waiting.empty() ? std::string() : "; " + waiting);
+    return finish(ctx, std::move(next), false);
 }
 
 ProcessResult EventProcessor::provision(const Event& event, const transforms::ObjectProfile& object,
@@ -997,6 +1179,9 @@ ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link
     ctx.out.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - ctx.started).count();
     redact_outcome(ctx.out, link);
+    const std::string account = transforms::has_target_account(link) ? link->scim_id : std::string();
+    const bool account_changed = !dead_letter && ctx.event != nullptr && link.has_value() &&
+                                 ctx.out.status != OutcomeStatus::DeadLettered && account != ctx.previous_account;
     Commit commit{ctx.out, std::move(link), dead_letter,
                   ctx.head != nullptr ? std::optional<HeadLease>(ctx.head->lease) : std::nullopt,
                   dead_letter ? std::optional<InboundRecord>(ctx.record) : std::nullopt, ctx.replay_of};
@@ -1021,6 +1206,11 @@ ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link
     if (*committed == CommitStatus::RecordedLinkKept && log_) {
         log_->warn("event {} for {}/{}/{}: a newer version of the object was recorded meanwhile; its link was kept",
                    ctx.out.event_id, ctx.out.app, ctx.out.object_type, ctx.out.object_id);
+    }
+    // After the commit, so that the follow-up finds the account; a crash in between leaves the
+    // offset uncommitted, and the redelivery parks them (see the duplicate path).
+    if (account_changed) {
+        if (auto fatal = park_follow_ups(*ctx.event, true, !account.empty())) return std::move(*fatal);
     }
     return ProcessResult{ProcessResult::Status::Recorded, {}, std::move(ctx.out)};
 }

@@ -932,6 +932,130 @@ Result<bool> RedisStateStore::count_duplicate(const std::string& app) {
     return true;
 }
 
+namespace {
+
+// Every reply of a pipeline must be of the expected type; an error reply is the store failing.
+std::optional<Error> check_replies(const std::vector<RedisReplyPtr>& replies, const std::string& what) {
+    for (const auto& reply : replies) {
+        if (reply->type == REDIS_REPLY_ERROR) return make_error(what + ": " + text_of(*reply));
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> strings_of(const redisReply& reply) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < reply.elements; ++i) out.push_back(text_of(*reply.element[i]));
+    return out;
+}
+
+}  // namespace
+
+Result<bool> RedisStateStore::change_members(const std::string& app, const std::string& group,
+                                             const std::vector<std::string>& added,
+                                             const std::vector<std::string>& removed) {
+    if (added.empty() && removed.empty()) return true;
+    const auto members = keys_.members(app, group);
+    // MULTI/EXEC: the set and the reverse index change together or not at all.
+    connection_.append({"MULTI"});
+    if (!added.empty()) {
+        RedisArgv add{"SADD", members};
+        add.insert(add.end(), added.begin(), added.end());
+        connection_.append(std::move(add));
+        for (const auto& user : added) connection_.append({"SADD", keys_.member_of(app, user), group});
+    }
+    if (!removed.empty()) {
+        RedisArgv remove{"SREM", members};
+        remove.insert(remove.end(), removed.begin(), removed.end());
+        connection_.append(std::move(remove));
+        for (const auto& user : removed) connection_.append({"SREM", keys_.member_of(app, user), group});
+    }
+    connection_.append({"EXEC"});
+    auto replies = connection_.get_replies();
+    if (!replies) return replies.error();
+    if (auto error = check_replies(*replies, "changing the members of " + members)) return *error;
+    if (replies->back()->type != REDIS_REPLY_ARRAY) return unexpected_reply("EXEC " + members, *replies->back());
+    return true;
+}
+
+Result<GroupMembership> RedisStateStore::load_membership(const std::string& app, const std::string& group) {
+    const auto members = keys_.members(app, group);
+    const auto applied = keys_.applied_members(app, group);
+    connection_.append({"SMEMBERS", members});
+    connection_.append({"HGETALL", applied});
+    auto replies = connection_.get_replies();
+    if (!replies) return replies.error();
+    const auto& listed = *(*replies)[0];
+    const auto& sent = *(*replies)[1];
+    if (listed.type != REDIS_REPLY_ARRAY) return unexpected_reply("SMEMBERS " + members, listed);
+    if (sent.type != REDIS_REPLY_ARRAY) return unexpected_reply("HGETALL " + applied, sent);
+    GroupMembership out;
+    out.members = strings_of(listed);
+    std::sort(out.members.begin(), out.members.end());
+    for (std::size_t i = 0; i + 1 < sent.elements; i += 2) {
+        out.applied[text_of(*sent.element[i])] = text_of(*sent.element[i + 1]);
+    }
+    return out;
+}
+
+Result<bool> RedisStateStore::record_applied(const std::string& app, const std::string& group,
+                                             const std::vector<std::pair<std::string, std::string>>& added,
+                                             const std::vector<std::string>& removed) {
+    if (added.empty() && removed.empty()) return true;
+    const auto applied = keys_.applied_members(app, group);
+    if (!added.empty()) {
+        RedisArgv set{"HSET", applied};
+        for (const auto& [user, target_id] : added) {
+            set.push_back(user);
+            set.push_back(target_id);
+        }
+        connection_.append(std::move(set));
+    }
+    if (!removed.empty()) {
+        RedisArgv del{"HDEL", applied};
+        del.insert(del.end(), removed.begin(), removed.end());
+        connection_.append(std::move(del));
+    }
+    auto replies = connection_.get_replies();
+    if (!replies) return replies.error();
+    if (auto error = check_replies(*replies, "recording the members of " + applied)) return *error;
+    return true;
+}
+
+Result<bool> RedisStateStore::forget_applied(const std::string& app, const std::string& group) {
+    auto reply = connection_.command({"DEL", keys_.applied_members(app, group)});
+    if (!reply) return reply.error();
+    return true;
+}
+
+Result<std::vector<std::string>> RedisStateStore::groups_of(const std::string& app, const std::string& user) {
+    const auto key = keys_.member_of(app, user);
+    auto reply = connection_.command({"SMEMBERS", key});
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_ARRAY) return unexpected_reply("SMEMBERS " + key, **reply);
+    auto groups = strings_of(**reply);
+    std::sort(groups.begin(), groups.end());
+    return groups;
+}
+
+Result<std::vector<std::optional<LinkState>>> RedisStateStore::load_user_links(const std::string& app,
+                                                                               const std::vector<std::string>& users) {
+    std::vector<std::optional<LinkState>> out;
+    // In slices, so that one group of many thousands does not become one enormous reply.
+    constexpr std::size_t kSlice = 500;
+    for (std::size_t first = 0; first < users.size(); first += kSlice) {
+        const std::size_t last = std::min(users.size(), first + kSlice);
+        for (std::size_t i = first; i < last; ++i) connection_.append({"HGETALL", keys_.link(app, ObjectType::User, users[i])});
+        auto replies = connection_.get_replies();
+        if (!replies) return replies.error();
+        for (std::size_t i = first; i < last; ++i) {
+            auto link = decode_link(*(*replies)[i - first], keys_.link(app, ObjectType::User, users[i]));
+            if (!link) return link.error();
+            out.push_back(std::move(link).value());
+        }
+    }
+    return out;
+}
+
 Result<ParkStatus> RedisStateStore::park(const ParkedEvent& event, ParkMode mode,
                                          std::int64_t due_ms) {
     if (event.app.empty() || event.event_id.empty()) {

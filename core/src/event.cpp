@@ -18,7 +18,7 @@ struct TypeName {
     std::string_view name;
 };
 
-constexpr std::array<TypeName, 10> kEventTypes{{
+constexpr std::array<TypeName, 11> kEventTypes{{
     {EventType::UserAssigned, "provisioning.user.assigned"},
     {EventType::UserUnassigned, "provisioning.user.unassigned"},
     {EventType::UserUpdated, "provisioning.user.updated"},
@@ -29,6 +29,7 @@ constexpr std::array<TypeName, 10> kEventTypes{{
     {EventType::GroupDeleted, "provisioning.group.deleted"},
     {EventType::GroupMembersAdded, "provisioning.group.members.added"},
     {EventType::GroupMembersRemoved, "provisioning.group.members.removed"},
+    {EventType::GroupMembersSync, "provisioning.group.members.sync"},
 }};
 
 // A contract violation: the same record fails the same way however often it is read.

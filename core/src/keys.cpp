@@ -37,6 +37,18 @@ std::string KeyScheme::workers() const { return prefix_ + ":workers"; }
 
 std::string KeyScheme::dead_letters(std::string_view app) const { return app_base(app) + "dlq"; }
 
+std::string KeyScheme::members(std::string_view app, std::string_view group_id) const {
+    return app_base(app) + "members:" + std::string(group_id);
+}
+
+std::string KeyScheme::member_of(std::string_view app, std::string_view user_id) const {
+    return app_base(app) + "member_of:" + std::string(user_id);
+}
+
+std::string KeyScheme::applied_members(std::string_view app, std::string_view group_id) const {
+    return app_base(app) + "applied:" + std::string(group_id);
+}
+
 std::string KeyScheme::queue(std::string_view app, ObjectType type, std::string_view source_id) const {
     return queue_prefix(app) + queue_member(type, source_id);
 }

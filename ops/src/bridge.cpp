@@ -28,6 +28,7 @@ public:
                 consumers::EventProcessor::Options options)
         : clients_(std::move(clients)), store_(std::move(store)), operations_(std::move(operations)) {
         options.operations = operations_.get();
+        options.membership = store_.get();
         std::map<std::string, ScimClient*> views;
         for (auto& [app, client] : clients_) views[app] = client.get();
         processor_ = std::make_unique<consumers::EventProcessor>(apps, std::move(views), *store_, dead_letters,

@@ -2,6 +2,9 @@
 // SCIMMY target, generic (groups created, renamed, deleted) and behaving like Genesys Cloud
 // (groups only matched and PATCHed; a missing one waits until it is created there).
 #include <csignal>
+#include <map>
+#include <set>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -52,7 +55,8 @@ TEST(GroupLifecycle, AGroupIsCreatedRenamedAndDeletedAndARedeliveryChangesNothin
     auto bridge = harness("generic", "generic");
     auto worker = bridge->start_worker();
     bridge->send_event(group_event("g-1", "assigned", "eng", 1, "Engineering"));
-    BridgeHarness::wait_finished(*worker, 1, 60s);
+    // The create, then its members follow-up (no members: nothing sent).
+    BridgeHarness::wait_finished(*worker, 2, 60s);
     json groups = bridge->admin(HttpMethod::Get, "/_admin/groups");
     ASSERT_EQ(groups.size(), 1U) << groups.dump();
     EXPECT_EQ(groups[0]["displayName"], "Engineering");
@@ -71,7 +75,7 @@ TEST(GroupLifecycle, AGroupIsCreatedRenamedAndDeletedAndARedeliveryChangesNothin
     bridge->send_event(group_event("g-1", "assigned", "eng", 1, "Engineering"));  // redelivered
     bridge->send_event(group_event("g-2", "updated", "eng", 2, "Engineering EU"));
     // finished counts the duplicate delivery too: the redelivered event, then the update.
-    auto progress = BridgeHarness::wait_finished(*worker, 3, 60s);
+    auto progress = BridgeHarness::wait_finished(*worker, 4, 60s);
     EXPECT_EQ(progress["duplicates"], 1) << progress.dump();
     groups = bridge->admin(HttpMethod::Get, "/_admin/groups");
     ASSERT_EQ(groups.size(), 1U) << groups.dump();
@@ -81,7 +85,7 @@ TEST(GroupLifecycle, AGroupIsCreatedRenamedAndDeletedAndARedeliveryChangesNothin
     EXPECT_EQ(requests_to(*bridge, "POST", "/Groups"), 1U);
 
     bridge->send_event(group_event("g-3", "unassigned", "eng", 3, "Engineering EU"));
-    progress = BridgeHarness::wait_finished(*worker, 4, 60s);
+    progress = BridgeHarness::wait_finished(*worker, 5, 60s);
     EXPECT_EQ(bridge->admin(HttpMethod::Get, "/_admin/groups").size(), 0U);
     EXPECT_EQ(outcome(*bridge, "g-3").action, Action::Delete);
     EXPECT_EQ(progress["applied"], 3) << progress.dump();
@@ -95,20 +99,21 @@ TEST(GroupLifecycle, GenesysGroupsAreOnlyMatchedAndAMissingOneIsAppliedOnceItExi
     auto worker = bridge->start_worker();
     bridge->send_event(group_event("s-1", "assigned", "support", 1, "Support"));
     bridge->send_event(group_event("m-1", "assigned", "sales", 1, "Sales"));  // not in Genesys yet
-    BridgeHarness::wait_finished(*worker, 1, 60s);
+    // Finished counts each group's members follow-up too (no members: nothing sent).
+    BridgeHarness::wait_finished(*worker, 2, 60s);
     BridgeHarness::wait_counter(*worker, "parked", 1, 60s);
     EXPECT_EQ(outcome(*bridge, "s-1").status, OutcomeStatus::Applied);
 
     // The operator creates the group in Genesys; the next retry finds and links it.
     bridge->admin(HttpMethod::Post, "/_admin/groups", {}, json{{"displayName", "Sales"}});
-    const auto progress = BridgeHarness::wait_finished(*worker, 2, 60s);
+    const auto progress = BridgeHarness::wait_finished(*worker, 4, 60s);
     const auto sales = outcome(*bridge, "m-1");
     EXPECT_EQ(sales.status, OutcomeStatus::Applied) << sales.reason;
     EXPECT_GE(sales.attempts, 2);
     EXPECT_EQ(progress["dead_lettered"], 0) << progress.dump();
 
     bridge->send_event(group_event("s-2", "deleted", "support", 2, "Support"));
-    BridgeHarness::wait_finished(*worker, 3, 60s);
+    BridgeHarness::wait_finished(*worker, 5, 60s);
     EXPECT_EQ(outcome(*bridge, "s-2").code, "delete_not_supported");
     const json groups = bridge->admin(HttpMethod::Get, "/_admin/groups");
     EXPECT_EQ(groups.size(), 2U) << "Genesys groups are never deleted: " << groups.dump();
@@ -117,6 +122,87 @@ TEST(GroupLifecycle, GenesysGroupsAreOnlyMatchedAndAMissingOneIsAppliedOnceItExi
     for (const auto& g : groups) EXPECT_FALSE(g["externalId"].is_null()) << "linked and PATCHed: " << g.dump();
     worker->signal(SIGTERM);
     EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
+json members_event(const std::string& id, const std::string& change, const std::string& group, std::int64_t version,
+                   const std::vector<std::string>& users) {
+    return {{"specversion", "1.0"}, {"id", id}, {"source", kSource}, {"type", "provisioning.group.members." + change},
+            {"data", {{"app", "app"}, {"object", {{"type", "group"}, {"id", group}, {"version", version}}},
+                      {"members", users}}}};
+}
+
+json user_event(const std::string& id, const std::string& user) {
+    return {{"specversion", "1.0"}, {"id", id}, {"source", kSource}, {"type", "provisioning.user.assigned"},
+            {"data", {{"app", "app"},
+                      {"object", {{"type", "user"}, {"id", user}, {"version", 1},
+                                  {"attributes", {{"userPrincipalName", user + "@contoso.com"}, {"mailNickname", user},
+                                                  {"displayName", user}, {"accountEnabled", true}}}}},
+                      {"assignment", {{"role", "User"}}}}}};
+}
+
+// The target's group named `name`: its members' userNames.
+std::set<std::string> member_names(BridgeHarness& bridge, const std::string& name) {
+    std::map<std::string, std::string> user_names;
+    for (const auto& u : bridge.users()) user_names[u["id"].get<std::string>()] = u["userName"].get<std::string>();
+    std::set<std::string> out;
+    for (const auto& g : bridge.admin(HttpMethod::Get, "/_admin/groups")) {
+        if (g["displayName"] != name) continue;
+        for (const auto& m : g.value("members", json::array())) {
+            const auto found = user_names.find(m["value"].get<std::string>());
+            out.insert(found == user_names.end() ? "?" + m["value"].get<std::string>() : found->second);
+        }
+    }
+    return out;
+}
+
+// Events of one group and its members, in the order given, through one worker, until the
+// group in the target has `expected` as members (how many follow-ups run depends on how the
+// users' lanes and the group's interleave, so the outcomes are not counted).
+void run_until_members(BridgeHarness& bridge, const std::vector<json>& events, const std::set<std::string>& expected) {
+    auto worker = bridge.start_worker();
+    for (const auto& e : events) bridge.send_event(e);
+    BridgeHarness::wait_finished(*worker, events.size(), 90s);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (member_names(bridge, "Engineering") != expected && std::chrono::steady_clock::now() < deadline) {
+        (void)worker->read_line(1s);  // progress lines come as follow-ups finish
+    }
+    EXPECT_EQ(member_names(bridge, "Engineering"), expected);
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+    std::size_t failed = 0;
+    for (const auto& r : bridge.requests()) failed += r["status"].get<int>() >= 400 ? 1 : 0;
+    EXPECT_EQ(failed, 0U) << bridge.requests().dump();
+}
+
+TEST(GroupMembers, MembersArriveWhicheverComesFirstTheGroupTheUsersOrTheMembership) {
+    const std::set<std::string> expected = {"ada@contoso.com", "bob@contoso.com", "eve@contoso.com"};
+    const auto group = [](std::int64_t v) { return group_event("ga-" + std::to_string(v), "assigned", "eng", v, "Engineering"); };
+    const auto joined = members_event("m-1", "added", "eng", 2, {"ada", "bob", "eve"});
+    const std::vector<json> people = {user_event("u-ada", "ada"), user_event("u-bob", "bob"), user_event("u-eve", "eve")};
+    {
+        // Group first, then the membership, then the users: each user's create sends it.
+        auto bridge = harness("generic", "generic");
+        std::vector<json> events = {group(1), joined};
+        events.insert(events.end(), people.begin(), people.end());
+        run_until_members(*bridge, events, expected);
+    }
+    {
+        // Members first, then the users, then the group: the group's create sends them all.
+        auto bridge = harness("generic", "generic");
+        std::vector<json> events = {members_event("m-1", "added", "eng", 1, {"ada", "bob", "eve"})};
+        events.insert(events.end(), people.begin(), people.end());
+        events.push_back(group(2));
+        run_until_members(*bridge, events, expected);
+    }
+    {
+        // Users first, then the group and the membership, then one leaves.
+        auto bridge = harness("generic", "generic");
+        std::vector<json> events = people;
+        events.push_back(group(1));
+        events.push_back(joined);
+        events.push_back(members_event("m-2", "removed", "eng", 3, {"bob"}));
+        run_until_members(*bridge, events, {"ada@contoso.com", "eve@contoso.com"});
+    }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/dead_letter.hpp"
 #include "provbridge/core/keys.hpp"
+#include "provbridge/core/membership.hpp"
 #include "provbridge/core/state_store.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
 #include "provbridge/transforms/rolling_window.hpp"
@@ -53,7 +55,7 @@ struct FakeObject {
 
 // An in-memory StateStore with the same rules as the Redis one: once per event, and the
 // parking queues (per object order, due heads, leases checked by commit and reschedule).
-class FakeStateStore final : public StateStore {
+class FakeStateStore final : public StateStore, public MembershipStore {
 public:
     FakeStateStore() = default;
     // The clock gives the time at which a commit makes the next event of a queue due (as the
@@ -293,6 +295,62 @@ public:
         return it == leases.end() ? std::nullopt : std::optional<std::string>(it->second);
     }
     // How many events of the app are parked (the Redis store's HLEN of its parked hash).
+    Result<bool> change_members(const std::string& app, const std::string& group, const std::vector<std::string>& added,
+                                const std::vector<std::string>& removed) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        for (const auto& user : added) {
+            members[{app, group}].insert(user);
+            member_of[{app, user}].insert(group);
+        }
+        for (const auto& user : removed) {
+            members[{app, group}].erase(user);
+            member_of[{app, user}].erase(group);
+        }
+        return true;
+    }
+    Result<GroupMembership> load_membership(const std::string& app, const std::string& group) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        GroupMembership out;
+        const auto& listed = members[{app, group}];
+        out.members.assign(listed.begin(), listed.end());
+        out.applied = applied_members[{app, group}];
+        return out;
+    }
+    Result<bool> record_applied(const std::string& app, const std::string& group,
+                                const std::vector<std::pair<std::string, std::string>>& added,
+                                const std::vector<std::string>& removed) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        for (const auto& [user, id] : added) applied_members[{app, group}][user] = id;
+        for (const auto& user : removed) applied_members[{app, group}].erase(user);
+        return true;
+    }
+    Result<bool> forget_applied(const std::string& app, const std::string& group) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        applied_members.erase({app, group});
+        return true;
+    }
+    Result<std::vector<std::string>> groups_of(const std::string& app, const std::string& user) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        const auto& groups = member_of[{app, user}];
+        return std::vector<std::string>(groups.begin(), groups.end());
+    }
+    Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
+                                                                  const std::vector<std::string>& users) override {
+        std::lock_guard lock(mutex_);
+        if (down || fail_load_link) return make_error("connection refused");
+        std::vector<std::optional<LinkState>> out;
+        for (const auto& user : users) {
+            const auto it = links.find(keys_.link(app, ObjectType::User, user));
+            out.push_back(it == links.end() ? std::nullopt : std::optional<LinkState>(it->second));
+        }
+        return out;
+    }
+
     std::size_t parked_count(const std::string& app) const {
         std::lock_guard lock(mutex_);
         return static_cast<std::size_t>(
@@ -320,6 +378,11 @@ public:
     std::map<std::pair<std::string, std::int64_t>, std::int64_t> deletion_buckets;
     std::int64_t lease_sequence = 0;
     const Clock* clock = nullptr;
+    // Membership, as the Redis store keeps it: (app, group) → members, (app, user) → groups,
+    // (app, group) → member → id in the target.
+    std::map<std::pair<std::string, std::string>, std::set<std::string>> members;
+    std::map<std::pair<std::string, std::string>, std::set<std::string>> member_of;
+    std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> applied_members;
 
 private:
     // The head's outcome exists: it leaves the queue and the next event is due at once.

@@ -118,6 +118,16 @@ TEST(Config, StructuralErrors) {
               "apps[0].unassign_action");
 }
 
+TEST(Config, MemberBatchDefaultsToAHundredAndIsBounded) {
+    EXPECT_EQ(parse_config(kMinimal, "bridge.json", {}).apps[0].member_batch, 100);
+    const auto app = [](const std::string& batch) {
+        return R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"},"member_batch":)" + batch + "}]}";
+    };
+    EXPECT_EQ(parse_config(app("25"), "bridge.json", {}).apps[0].member_batch, 25);
+    EXPECT_EQ(expect_error(app("0")).field(), "apps[0].member_batch");
+    EXPECT_EQ(expect_error(app("5000")).field(), "apps[0].member_batch");
+}
+
 TEST(Config, RateLimitsDefaultToNoneAndBurstDefaultsToOneSecondsWorth) {
     const Config none = parse_config(kMinimal, "bridge.json", {});
     EXPECT_EQ(none.apps[0].rate_limit.requests_per_second, 0);

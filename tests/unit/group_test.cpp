@@ -2,6 +2,8 @@
 // PATCHed minimally, deleted (or left alone where the app keeps its groups), and, where the app
 // never creates groups (Genesys), a missing group waits for a retry that does not count against
 // the app's health.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "fake_quarantine.hpp"
@@ -22,7 +24,7 @@ using test_support::FakeScimClient;
 QuarantineConfig quarantine_policy() {
     QuarantineConfig q;
     q.failure_ratio = 0.4;
-    q.min_operations = 2;
+    q.min_operations = 50;
     return q;
 }
 
@@ -35,6 +37,7 @@ protected:
         auto options = test_support::retry_options(random_, 8000ms, 3, 1h);
         options.quarantine = &gate_;
         options.operations = &windows_;
+        options.membership = &store_;
         processor_ = std::make_unique<EventProcessor>(apps_, std::map<std::string, ScimClient*>{{"crm", &scim_}}, store_,
                                                       dlq_, clock_, nullptr, options);
     }
@@ -56,6 +59,57 @@ protected:
         return r;
     }
 
+    InboundRecord members(const std::string& change, std::int64_t version, const std::vector<std::string>& users) {
+        auto r = record("members." + change, version);
+        auto doc = json::parse(r.value);
+        doc["data"]["members"] = users;
+        r.value = doc.dump();
+        return r;
+    }
+
+    InboundRecord user(const std::string& id, std::int64_t version = 1) {
+        ++sequence_;
+        json event = {{"specversion", "1.0"}, {"id", "u-" + std::to_string(sequence_)}, {"source", "urn:test"},
+                      {"type", "provisioning.user.assigned"},
+                      {"data", {{"app", "crm"},
+                                {"object", {{"type", "user"}, {"id", id}, {"version", version},
+                                            {"attributes", {{"userPrincipalName", id + "@contoso.com"},
+                                                            {"mailNickname", id}, {"accountEnabled", true}}}}},
+                                {"assignment", {{"role", "User"}}}}}};
+        InboundRecord r;
+        r.topic = "events";
+        r.offset = sequence_;
+        r.key = "crm/user/" + id;
+        r.value = event.dump();
+        return r;
+    }
+
+    // Users already provisioned: links to t-<id>.
+    void linked_users(const std::vector<std::string>& ids) {
+        for (const auto& id : ids) {
+            store_.links[KeyScheme("pb").link("crm", ObjectType::User, id)] = LinkState{"t-" + id, 1, LinkStatus::Active, {}};
+        }
+    }
+
+    // Runs the due head of the group's queue (a follow-up) and returns its outcome.
+    OutcomeRecord run_group_head() {
+        auto heads = store_.claim_due("crm", clock_.wall_ms(), 60s, 10, "w1");
+        EXPECT_TRUE(heads.ok());
+        if (!heads.ok() || heads->size() != 1) {
+            ADD_FAILURE() << "expected one due head";
+            return {};
+        }
+        auto result = processor_->process_parked(heads->front());
+        EXPECT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
+        return result.record.value_or(OutcomeRecord{});
+    }
+
+    std::set<std::string> applied() {
+        std::set<std::string> out;
+        for (const auto& [member, id] : store_.applied_members[{"crm", "g1"}]) out.insert(member + "=" + id);
+        return out;
+    }
+
     OutcomeRecord run(const InboundRecord& r) {
         auto result = processor_->process(r);
         EXPECT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
@@ -72,7 +126,15 @@ protected:
         scim_.push(FakeScimClient::list());
         scim_.push(FakeScimClient::json(201, {{"id", "group-1"}, {"displayName", "Engineering"}}));
         ASSERT_EQ(run(record("assigned", 1)).action, Action::Create);
+        drain_follow_up();
         baseline_ = scim_.requests().size();
+    }
+
+    // A group that got an account parks a members follow-up in its own queue; with no members
+    // recorded it sends nothing.
+    void drain_follow_up() {
+        ASSERT_EQ(store_.queue("crm", ObjectType::Group, "g1").size(), 1U);
+        EXPECT_EQ(run_group_head().code, "no_change");
     }
 
     std::vector<ScimRequest> new_requests() const {
@@ -182,6 +244,7 @@ TEST_F(GroupTest, GenesysMatchesExistingGroupsAndNeverDeletesThem) {
     scim_.push(FakeScimClient::list(json::array({{{"id", "gen-1"}, {"displayName", "Engineering"}}})));
     scim_.push(FakeScimClient::json(200, {{"id", "gen-1"}}));
     EXPECT_EQ(run(record("assigned", 1)).status, OutcomeStatus::Applied);
+    drain_follow_up();
     baseline_ = scim_.requests().size();
     const auto out = run(record("deleted", 2));
     EXPECT_EQ(out.status, OutcomeStatus::Skipped);
@@ -247,16 +310,156 @@ TEST_F(GroupTest, EliumSkipsGroupEvents) {
     EXPECT_TRUE(scim_.requests().empty());
 }
 
-TEST_F(GroupTest, MembershipEventsAreRecordedAsNotYetSupported) {
+std::vector<std::string> users(std::size_t n) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back("u" + std::to_string(i));
+    return out;
+}
+
+TEST_F(GroupTest, MembersOfAProvisionedGroupArePatchedInBatchesOfAHundred) {
     create_group();
-    auto r = record("members.added", 2);
-    auto doc = json::parse(r.value);
-    doc["data"]["members"] = json::array({"u1"});
-    r.value = doc.dump();
-    const auto out = run(r);
-    EXPECT_EQ(out.status, OutcomeStatus::Skipped);
-    EXPECT_EQ(out.code, "unsupported");
+    linked_users(users(250));
+    for (int i = 0; i < 3; ++i) scim_.push(FakeScimClient::http(204));
+    const auto out = run(members("added", 2, users(250)));
+    EXPECT_EQ(out.status, OutcomeStatus::Applied) << out.reason;
+    EXPECT_EQ(out.action, Action::Update);
+    EXPECT_EQ(out.reason, "added 250 members, removed 0");
+    const auto requests = new_requests();
+    ASSERT_EQ(requests.size(), 3U);
+    std::set<std::string> sent;
+    for (const auto& r : requests) {
+        EXPECT_EQ(r.method, HttpMethod::Patch);
+        EXPECT_EQ(r.path, "/Groups/group-1");
+        const auto& ops = (*r.body)["Operations"];
+        ASSERT_EQ(ops.size(), 1U);
+        EXPECT_EQ(ops[0]["op"], "add");
+        EXPECT_LE(ops[0]["value"].size(), 100U);
+        for (const auto& v : ops[0]["value"]) sent.insert(v["value"].get<std::string>());
+    }
+    EXPECT_EQ(sent.size(), 250U);
+    EXPECT_TRUE(sent.contains("t-u249"));
+    EXPECT_EQ(applied().size(), 250U);
+
+    // A delta that repeats what the group has sends nothing.
+    baseline_ = scim_.requests().size();
+    EXPECT_EQ(processor_->process(members("added", 3, {"u1"})).record->code, "no_change");
     EXPECT_TRUE(new_requests().empty());
+}
+
+TEST_F(GroupTest, RemovedMembersAreTakenOutByValueFilter) {
+    create_group();
+    linked_users({"u1", "u2"});
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(run(members("added", 2, {"u1", "u2"})).status, OutcomeStatus::Applied);
+    baseline_ = scim_.requests().size();
+    scim_.push(FakeScimClient::http(204));
+    const auto out = run(members("removed", 3, {"u2"}));
+    EXPECT_EQ(out.status, OutcomeStatus::Applied);
+    const auto requests = new_requests();
+    ASSERT_EQ(requests.size(), 1U);
+    EXPECT_EQ((*requests[0].body)["Operations"][0], json({{"op", "remove"}, {"path", R"(members[value eq "t-u2"])"}}));
+    EXPECT_EQ(applied(), (std::set<std::string>{"u1=t-u1"}));
+    // An older delta replayed after it is stale, never applied over the newer one.
+    EXPECT_EQ(run(members("added", 2, {"u2"})).code, "stale");
+}
+
+TEST_F(GroupTest, AMemberWhoIsNotProvisionedYetIsSentOnceTheUserIs) {
+    create_group();
+    const auto waiting = run(members("added", 2, {"ada"}));
+    EXPECT_EQ(waiting.code, "no_change");
+    EXPECT_NE(waiting.reason.find("1 member not provisioned yet"), std::string::npos) << waiting.reason;
+    EXPECT_TRUE(new_requests().empty());
+
+    // The user's create parks a follow-up in the group's queue, which sends the member.
+    scim_.push(FakeScimClient::list());
+    scim_.push(FakeScimClient::json(201, {{"id", "t-ada"}}));
+    ASSERT_EQ(run(user("ada")).action, Action::Create);
+    const auto queued = store_.queue("crm", ObjectType::Group, "g1");
+    ASSERT_EQ(queued.size(), 1U);
+    EXPECT_EQ(queued[0].event_id.rfind("sync:g1:", 0), 0U) << queued[0].event_id;
+    baseline_ = scim_.requests().size();
+    scim_.push(FakeScimClient::http(204));
+    const auto synced = run_group_head();
+    EXPECT_EQ(synced.status, OutcomeStatus::Applied) << synced.reason;
+    const auto requests = new_requests();
+    ASSERT_EQ(requests.size(), 1U);
+    EXPECT_EQ((*requests[0].body)["Operations"][0]["value"], json::array({{{"value", "t-ada"}}}));
+    EXPECT_EQ(applied(), (std::set<std::string>{"ada=t-ada"}));
+    EXPECT_TRUE(store_.queue("crm", ObjectType::Group, "g1").empty());
+}
+
+TEST_F(GroupTest, MembersRecordedBeforeTheGroupExistsAreSentAfterItIsCreated) {
+    linked_users({"u1", "u2"});
+    const auto early = run(members("added", 1, {"u1", "u2"}));
+    EXPECT_EQ(early.code, "group_not_provisioned");
+    EXPECT_TRUE(scim_.requests().empty());
+    scim_.push(FakeScimClient::list());
+    scim_.push(FakeScimClient::json(201, {{"id", "group-1"}}));
+    ASSERT_EQ(run(record("assigned", 2)).action, Action::Create);
+    baseline_ = scim_.requests().size();
+    scim_.push(FakeScimClient::http(204));
+    const auto synced = run_group_head();
+    EXPECT_EQ(synced.status, OutcomeStatus::Applied) << synced.reason;
+    EXPECT_EQ(new_requests().size(), 1U);
+    EXPECT_EQ(applied(), (std::set<std::string>{"u1=t-u1", "u2=t-u2"}));
+}
+
+TEST_F(GroupTest, AFailedBatchIsRetriedAndOnlyWhatIsLeftIsSent) {
+    create_group();
+    linked_users(users(250));
+    scim_.push(FakeScimClient::http(204));
+    scim_.push(FakeScimClient::error(503, "busy"));
+    ASSERT_EQ(processor_->process(members("added", 2, users(250))).status, ProcessResult::Status::Parked);
+    EXPECT_EQ(applied().size(), 100U) << "the accepted batch is recorded";
+    clock_.advance(10s);
+    baseline_ = scim_.requests().size();
+    scim_.push(FakeScimClient::http(204));
+    scim_.push(FakeScimClient::http(204));
+    const auto retried = run_group_head();
+    EXPECT_EQ(retried.status, OutcomeStatus::Applied) << retried.reason;
+    EXPECT_EQ(retried.reason, "added 150 members, removed 0");
+    EXPECT_EQ(new_requests().size(), 2U);
+    EXPECT_EQ(applied().size(), 250U);
+}
+
+TEST_F(GroupTest, AGroupDeletedAndCreatedAgainIsSentItsMembersAgain) {
+    create_group();
+    linked_users({"u1"});
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(run(members("added", 2, {"u1"})).status, OutcomeStatus::Applied);
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(run(record("unassigned", 3)).action, Action::Delete);
+    EXPECT_TRUE(applied().empty()) << "what the deleted group had says nothing about a new one";
+
+    scim_.push(FakeScimClient::list());
+    scim_.push(FakeScimClient::json(201, {{"id", "group-2"}}));
+    ASSERT_EQ(run(record("assigned", 4)).action, Action::Create);
+    baseline_ = scim_.requests().size();
+    scim_.push(FakeScimClient::http(204));
+    EXPECT_EQ(run_group_head().status, OutcomeStatus::Applied);
+    const auto requests = new_requests();
+    ASSERT_EQ(requests.size(), 1U);
+    EXPECT_EQ(requests[0].path, "/Groups/group-2");
+    EXPECT_EQ(applied(), (std::set<std::string>{"u1=t-u1"}));
+}
+
+TEST_F(GroupTest, AUserWhoseAccountIsGoneIsNoLongerCountedAsAMember) {
+    create_group();
+    scim_.push(FakeScimClient::list());
+    scim_.push(FakeScimClient::json(201, {{"id", "t-ada"}}));
+    ASSERT_EQ(run(user("ada")).action, Action::Create);
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(run(members("added", 2, {"ada"})).status, OutcomeStatus::Applied);
+    ASSERT_EQ(applied(), (std::set<std::string>{"ada=t-ada"}));
+    // The user is deleted in the directory: the target drops the membership with the account.
+    auto deleted = user("ada", 2);
+    auto doc = json::parse(deleted.value);
+    doc["type"] = "provisioning.user.deleted";
+    deleted.value = doc.dump();
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(run(deleted).action, Action::Delete);
+    EXPECT_TRUE(applied().empty());
+    EXPECT_TRUE(store_.queue("crm", ObjectType::Group, "g1").empty()) << "no follow-up for an account that is gone";
 }
 
 }  // namespace

@@ -338,9 +338,9 @@ UserDecision decide_group(const Event& event, const std::optional<LinkState>& li
             return leave("", "", LinkStatus::Deleted);
         case EventType::GroupMembersAdded:
         case EventType::GroupMembersRemoved:
-            return skip("unsupported",
-                        "group membership changes are not provisioned in this version; the event is recorded and "
-                        "can be replayed once they are");
+        case EventType::GroupMembersSync:
+            // Membership is not a decision on the group's snapshot: the processor applies it.
+            return skip("unsupported", "a membership change is not decided from the group's attributes");
         default:
             return skip("unsupported", "not a group event");
     }

@@ -14,6 +14,7 @@
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/dead_letter.hpp"
 #include "provbridge/core/event.hpp"
+#include "provbridge/core/membership.hpp"
 #include "provbridge/core/outcome.hpp"
 #include "provbridge/core/random.hpp"
 #include "provbridge/core/redact.hpp"
@@ -71,6 +72,9 @@ struct ProcessorOptions {
     // waits for its turn (through Clock::wait_until) and a 429 slows the app down. An app
     // without one (nullptr or missing) is sent to as fast as the lanes go.
     std::map<std::string, AppRateLimiter*> rate_limiters;
+    // Group membership (usually the lane's state store as well); without it membership events
+    // are recorded as skipped `unsupported`.
+    MembershipStore* membership = nullptr;
 };
 
 // Turns one Kafka record into exactly one recorded outcome: parse, de-duplicate, apply the
@@ -144,6 +148,15 @@ private:
                         LinkState next, const transforms::UserDecision& decision, const std::string& how,
                         Context& ctx);
     ProcessResult disable(const LinkState& link, LinkState next, LinkStatus after, Context& ctx);
+    // Membership deltas (and follow-ups) of a group: recorded, then what the group has in the
+    // target is brought to them, in PATCHes of at most apps[].member_batch members.
+    ProcessResult process_membership(const Event& event, const AppRuntime& app, const std::optional<LinkState>& link,
+                                     Context& ctx);
+    ProcessResult sync_members(const AppRuntime& app, LinkState next, Context& ctx);
+    // For an object whose account in the target changed (created, linked, re-created, deleted):
+    // `forget` what its groups (a user) or it (a group) were sent, and `park` a members
+    // follow-up in each group's queue (when it has an account). Fatal only when the store fails.
+    std::optional<ProcessResult> park_follow_ups(const Event& cause, bool forget, bool park);
     ProcessResult remove(const std::string& resource_path, const LinkState& link, LinkState next, Context& ctx);
     ProcessResult skip(Context& ctx, std::string code, std::string reason, std::optional<LinkState> link);
     ProcessResult dead_letter(Context& ctx, std::string code, std::string reason, std::string stage,

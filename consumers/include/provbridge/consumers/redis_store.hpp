@@ -17,6 +17,7 @@
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/keys.hpp"
+#include "provbridge/core/membership.hpp"
 #include "provbridge/core/state_store.hpp"
 
 namespace provbridge::consumers {
@@ -73,7 +74,8 @@ std::optional<std::int64_t> stream_id_ms(std::string_view id);
 //
 // After construction nothing throws: failures come back as Error (see RedisErrorKind); a
 // broken connection is re-established once on the next call.
-class RedisStateStore final : public StateStore {
+// Also the membership store: the same connection, one per lane.
+class RedisStateStore final : public StateStore, public MembershipStore {
 public:
     // Connects and loads the scripts (SCRIPT LOAD). Start-up only: throws
     // std::runtime_error when Redis cannot be reached or a script is refused, and
@@ -98,6 +100,17 @@ public:
                                                   const std::string& scim_id) override;
     Result<CommitStatus> commit(const Commit& commit) override;
     Result<bool> count_duplicate(const std::string& app) override;
+
+    Result<bool> change_members(const std::string& app, const std::string& group, const std::vector<std::string>& added,
+                                const std::vector<std::string>& removed) override;
+    Result<GroupMembership> load_membership(const std::string& app, const std::string& group) override;
+    Result<bool> record_applied(const std::string& app, const std::string& group,
+                                const std::vector<std::pair<std::string, std::string>>& added,
+                                const std::vector<std::string>& removed) override;
+    Result<bool> forget_applied(const std::string& app, const std::string& group) override;
+    Result<std::vector<std::string>> groups_of(const std::string& app, const std::string& user) override;
+    Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
+                                                                  const std::vector<std::string>& users) override;
     Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) override;
     // A head whose entry cannot be decoded (or whose member names no object) is left out of the
     // result but stays claimed: the others are returned, its lease runs out and the next claim

@@ -169,6 +169,8 @@ struct AppConfig {
     int max_in_flight = 0;
     // Its events in memory at most (running or waiting for a lane); 0: 4 x max_in_flight.
     int max_queued = 0;
+    // Members added or removed by one PATCH of a group at most.
+    int member_batch = 100;
     ScimEndpointConfig scim;
     // The seeds' rule: users assigned with the role "Default Access" are not provisioned.
     // Unset: the profile decides (every shipped profile says true).

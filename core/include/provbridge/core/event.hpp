@@ -25,6 +25,10 @@ enum class EventType {
     GroupDeleted,
     GroupMembersAdded,
     GroupMembersRemoved,
+    // An extension of the contract, written by the bridge itself (a member or the group became
+    // provisioned): bring the group's members in the target to what is recorded. A producer may
+    // send one to ask for the same. Carries no members and no version of its own.
+    GroupMembersSync,
 };
 
 std::string_view to_string(ObjectType type);

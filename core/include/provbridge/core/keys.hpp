@@ -39,6 +39,13 @@ public:
     // Dead-letter index, stream.
     std::string dead_letters(std::string_view app) const;
 
+    // A group's members as the directory lists them, set of user source ids (changed by deltas).
+    std::string members(std::string_view app, std::string_view group_id) const;
+    // The groups a user is a member of, set of group source ids (the reverse of members()).
+    std::string member_of(std::string_view app, std::string_view user_id) const;
+    // The members a group has in the target, as sent: hash user source id → the user's id there.
+    std::string applied_members(std::string_view app, std::string_view group_id) const;
+
     // Events of one object waiting to run, oldest first (list of serialised ParkedEvents).
     // Always queue_prefix(app) + queue_member(type, source_id): a script that finds a member in
     // the due set derives the queue's key from it (it cannot be passed in before the lookup).

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "provbridge/core/outcome.hpp"
+#include "provbridge/core/result.hpp"
+
+namespace provbridge {
+
+// One group's membership: what the directory lists, and what the target has been sent.
+struct GroupMembership {
+    std::vector<std::string> members;             // user source ids
+    std::map<std::string, std::string> applied;   // user source id → the user's id in the target
+};
+
+// Where membership lives. Kept as sets changed by deltas, never rewritten whole, so what a
+// change costs does not grow with the group. Every method returns an Error when the store
+// cannot be reached, and never throws; every change is idempotent (a redelivery repeats it).
+class MembershipStore {
+public:
+    virtual ~MembershipStore() = default;
+
+    // Adds and removes members of a group, and the users' reverse index, in one atomic step.
+    virtual Result<bool> change_members(const std::string& app, const std::string& group,
+                                        const std::vector<std::string>& added,
+                                        const std::vector<std::string>& removed) = 0;
+    virtual Result<GroupMembership> load_membership(const std::string& app, const std::string& group) = 0;
+    // What a PATCH the target accepted changed: members added (with their ids there) and removed.
+    virtual Result<bool> record_applied(const std::string& app, const std::string& group,
+                                        const std::vector<std::pair<std::string, std::string>>& added,
+                                        const std::vector<std::string>& removed) = 0;
+    // The group's account in the target is new (created, linked, re-created): what was sent to
+    // an earlier one says nothing about it.
+    virtual Result<bool> forget_applied(const std::string& app, const std::string& group) = 0;
+    // The groups a user is a member of (source ids).
+    virtual Result<std::vector<std::string>> groups_of(const std::string& app, const std::string& user) = 0;
+    // The links of many users in one round trip, in the order asked (nullopt: no link).
+    virtual Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
+                                                                          const std::vector<std::string>& users) = 0;
+};
+
+}  // namespace provbridge
