@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -646,6 +647,43 @@ TEST_F(RedisStoreTest, LinksAndOwnersCanBeReadByOtherObjects) {
     auto missing = store.load_link(app(), ObjectType::User, "nobody");
     ASSERT_TRUE(missing.ok());
     EXPECT_FALSE(missing->has_value());
+}
+
+TEST_F(RedisStoreTest, MembershipIsKeptAsDeltasWithTheReverseIndexAndWhatTheTargetHas) {
+    auto store = make_store();
+    ASSERT_TRUE(store.change_members(app(), "g1", {"u2", "u1", "u3"}, {}).ok());
+    ASSERT_TRUE(store.change_members(app(), "g1", {"u1"}, {}).ok()) << "adding again changes nothing";
+    ASSERT_TRUE(store.change_members(app(), "g1", {}, {"u3"}).ok());
+    ASSERT_TRUE(store.change_members(app(), "g2", {"u1"}, {}).ok());
+    auto membership = store.load_membership(app(), "g1");
+    ASSERT_TRUE(membership.ok()) << membership.error().message;
+    EXPECT_EQ(membership->members, (std::vector<std::string>{"u1", "u2"}));
+    EXPECT_TRUE(membership->applied.empty());
+    auto groups = store.groups_of(app(), "u1");
+    ASSERT_TRUE(groups.ok());
+    EXPECT_EQ(*groups, (std::vector<std::string>{"g1", "g2"}));
+    EXPECT_TRUE(store.groups_of(app(), "u3")->empty()) << "the reverse index follows the removal";
+
+    ASSERT_TRUE(store.record_applied(app(), "g1", {{"u1", "t-1"}, {"u2", "t-2"}}, {}).ok());
+    ASSERT_TRUE(store.record_applied(app(), "g1", {}, {"u2"}).ok());
+    EXPECT_EQ(store.load_membership(app(), "g1")->applied, (std::map<std::string, std::string>{{"u1", "t-1"}}));
+    ASSERT_TRUE(store.forget_applied(app(), "g1").ok());
+    EXPECT_TRUE(store.load_membership(app(), "g1")->applied.empty());
+
+    // Links of many users in one go, in the order asked, more than one slice of them.
+    const auto event = make_event(app(), "e-member", "u1");
+    ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied),
+                                       LinkState{"t-1", 1, LinkStatus::Active, {}})));
+    std::vector<std::string> asked;
+    for (int i = 0; i < 1200; ++i) asked.push_back("nobody-" + std::to_string(i));
+    asked[700] = "u1";
+    auto links = store.load_user_links(app(), asked);
+    ASSERT_TRUE(links.ok()) << links.error().message;
+    ASSERT_EQ(links->size(), asked.size());
+    ASSERT_TRUE((*links)[700].has_value());
+    EXPECT_EQ((*links)[700]->scim_id, "t-1");
+    EXPECT_FALSE((*links)[0].has_value());
+    EXPECT_FALSE((*links)[1199].has_value());
 }
 
 TEST_F(RedisStoreTest, ReconnectsAfterTheServerClosedTheConnection) {
