@@ -33,8 +33,27 @@ constexpr std::string_view kErrorSchema = "urn:ietf:params:scim:api:messages:2.0
 constexpr std::size_t kHostileResponseDepth = 100'000;
 
 // The apps' SCIM token, which a target may quote back; it must reach no outcome, dead letter or
-// link (the processor's redactor knows it, as the worker's does).
-constexpr std::string_view kToken = "fuzz-t0ken/S3cret+";
+// link (the processor's redactor knows it, as the worker's does). It is derived from the input
+// (a hash of it), so that no input can carry it: libFuzzer learns the strings the redactor
+// searches for and writes them into events, where a token would be the event's own data
+// (an object id, a userName) and rightly kept.
+std::string token_for(std::string_view input) {
+    std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a
+    for (const unsigned char c : input) hash = (hash ^ c) * 1099511628211ULL;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+    return std::string("fuzz-t0ken/") + hex + "+S3cret";
+}
+
+// The same token as a JSON string body quotes it when it escapes '/' as "\/".
+std::string json_escaped_slashes(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        if (c == '/') out += '\\';
+        out += c;
+    }
+    return out;
+}
 
 // Violation messages quote user data; a 1 MiB value must not become a 1 MiB report.
 std::string clip(std::string_view text, std::size_t limit = 200) {
@@ -47,6 +66,7 @@ std::string clip(std::string_view text, std::size_t limit = 200) {
 struct Script {
     std::string letters;
     std::size_t next = 0;
+    std::string token;  // what the 'u' and 'v' answers quote back
 };
 
 ScimResponse http(long status, std::string body = {}) {
@@ -193,10 +213,10 @@ private:
             case 'e': return http(400, R"({"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":{"x":"y"},"status":400,"scimType":7})");
             case 'U': return scim_error(401, "token expired");
             // Targets that quote the Authorization header back: raw, and JSON-escaped with \/.
-            case 'u': return scim_error(401, "bad credentials: Authorization: Bearer " + std::string(kToken));
+            case 'u': return scim_error(401, "bad credentials: Authorization: Bearer " + script_.token);
             case 'v':
                 return http(400, R"({"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400",)"
-                                 R"("detail":"you sent Bearer fuzz-t0ken\/S3cret+"})");
+                                 R"("detail":"you sent Bearer )" + json_escaped_slashes(script_.token) + R"("})");
             case 'F': return scim_error(403, "insufficient rights");
             case 'R': {
                 auto response = scim_error(429, "slow down");
@@ -356,15 +376,13 @@ std::string describe(const Identity& id) {
     return "event " + clip(event_id) + " of " + clip(app);
 }
 
-bool leaks(const std::string& text) { return text.find(kToken) != std::string::npos; }
-
 std::string dumped(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // One input against fresh fakes: the records in order, then the drain, checking as it goes.
 class InputRun {
 public:
     InputRun(const std::vector<consumers::AppRuntime>& apps, std::string_view bytes)
-        : apps_(apps), store_(clock_), redactor_({std::string(kToken)}), inputs_(decode_input(bytes)) {
+        : apps_(apps), store_(clock_), token_(token_for(bytes)), redactor_({token_}), inputs_(decode_input(bytes)) {
         for (const auto& a : apps_) {
             auto& client = owned_[a.config.id];
             client = std::make_unique<ScriptedScimClient>(script_);
@@ -538,7 +556,7 @@ private:
         const Broken broken = [&](const std::string& what) {
             run_.violations.push_back("record " + std::to_string(i) + ": " + what);
         };
-        script_ = Script{input.scim_script, 0};
+        script_ = Script{input.scim_script, 0, token_};
         const auto before = queued();
         const Mark m = mark();
         RecordRun step;
@@ -595,6 +613,8 @@ private:
     }
 
     // Whether an earlier record carried this identity.
+    bool leaks(const std::string& text) const { return text.find(token_) != std::string::npos; }
+
     bool seen(const Identity& id, std::size_t before_record) const {
         for (std::size_t k = 0; k < before_record; ++k) {
             if (identities_[k] == id) return true;
@@ -831,6 +851,7 @@ private:
     test_support::FakeStateStore store_;
     test_support::FakeDeadLetterSink dead_letters_;
     test_support::FakeRandom random_ = test_support::FakeRandom::always_bound();
+    const std::string token_;
     const Redactor redactor_;
     Script script_;
     std::map<std::string, std::unique_ptr<ScriptedScimClient>> owned_;
