@@ -58,6 +58,33 @@ private:
     std::optional<Error> failure_;
 };
 
+// A user's assigned groups, read from the membership store when a decision asks. The first read
+// is kept: after the commit it is read again, and a difference means a group event changed the
+// user's access while this one was deciding (see EventProcessor::finish).
+class StoreAssignments final : public transforms::AssignmentLookup {
+public:
+    StoreAssignments(MembershipStore* store, const std::string& app) : store_(store), app_(app) {}
+    std::vector<GroupGrant> group_grants(const std::string& user_id) override {
+        if (store_ == nullptr || failure_) return {};
+        auto grants = store_->group_grants(app_, user_id);
+        if (!grants) {
+            failure_ = grants.error();
+            return {};
+        }
+        read_ = std::move(grants).value();
+        return *read_;
+    }
+    const std::optional<Error>& failure() const { return failure_; }
+    // What the decision read (nullopt: it did not ask).
+    const std::optional<std::vector<GroupGrant>>& read() const { return read_; }
+
+private:
+    MembershipStore* store_;
+    const std::string& app_;
+    std::optional<Error> failure_;
+    std::optional<std::vector<GroupGrant>> read_;
+};
+
 // SelectUniqueValue asks the target itself whether a candidate is in use, through the
 // processor's own send so the lookups count in the outcome like every other request.
 // A lookup that failed is not "taken": that answer would pick the next candidate for good.
@@ -126,6 +153,7 @@ struct EventProcessor::Context {
     // The lookups a decision made (SelectUniqueValue, references): their failures void it.
     const TargetUniqueness* uniqueness = nullptr;
     const StoreReferences* references = nullptr;
+    const StoreAssignments* assignments = nullptr;
     // The object's account in the target before this event ("" when none): when this event
     // changes it, what its groups were sent is out of date (follow-ups).
     std::string previous_account;
@@ -135,20 +163,27 @@ namespace {
 
 // A failed lookup the last decision depended on, as a verdict and what failed.
 std::optional<std::pair<transforms::FailureVerdict, std::string>> lookup_failure(const TargetUniqueness* uniqueness,
-                                                                                const StoreReferences* references) {
+                                                                                const StoreReferences* references,
+                                                                                const StoreAssignments* assignments) {
     if (uniqueness != nullptr && uniqueness->failure()) {
         return std::make_pair(*uniqueness->failure(), uniqueness->what());
     }
-    if (references != nullptr && references->failure()) {
-        // The state store failed, not the app: transient, and never the app's fault.
+    // The state store failed, not the app: transient, and never the app's fault.
+    const auto store_failed = [](const Error& error, const std::string& what) {
         return std::make_pair(transforms::FailureVerdict{transforms::Disposition::Retry,
                                                          transforms::FailureKind::Transient,
                                                          "StateStoreUnavailable",
-                                                         references->failure()->message,
+                                                         error.message,
                                                          0,
                                                          {},
                                                          std::nullopt},
-                              "reading a referenced object's link failed: " + references->failure()->message);
+                              what + error.message);
+    };
+    if (references != nullptr && references->failure()) {
+        return store_failed(*references->failure(), "reading a referenced object's link failed: ");
+    }
+    if (assignments != nullptr && assignments->failure()) {
+        return store_failed(*assignments->failure(), "reading the user's assigned groups failed: ");
     }
     return std::nullopt;
 }
@@ -377,8 +412,23 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
     const auto limiter = options_.rate_limiters.find(event.app);
     ctx.limiter = limiter == options_.rate_limiters.end() ? nullptr : limiter->second;
     const auto& object = event.object_type == ObjectType::User ? app->profile.users : app->profile.groups;
+    // A retry ran it on its first attempt already, which parked nothing before it was done.
+    if (event.object_type == ObjectType::Group && (head == nullptr || head->event.attempts == 0)) {
+        // Assignment through groups holds for apps that do not provision groups too.
+        if (auto fatal = track_group_scope(event, *app, prior->link)) return std::move(*fatal);
+    }
     if (!object.rules.enabled) {
-        return skip(ctx, "not_supported_by_app", object.rules.disabled_reason, std::nullopt);
+        // The version is kept, so that an older group event replayed later is stale.
+        std::optional<LinkState> seen;
+        const bool stale = prior->link && event.version < prior->link->version;
+        if (event.object_type == ObjectType::Group && !stale && event.type != EventType::GroupMembersSync) {
+            seen = prior->link.value_or(LinkState{});
+            seen->version = std::max(seen->version, event.version);
+            if (event.type == EventType::GroupAssigned) seen->status = LinkStatus::Active;
+            if (event.type == EventType::GroupUnassigned) seen->status = LinkStatus::Disabled;
+            if (event.type == EventType::GroupDeleted) seen->status = LinkStatus::Deleted;
+        }
+        return skip(ctx, "not_supported_by_app", object.rules.disabled_reason, seen);
     }
     return process_object(event, *app, prior->link, ctx);
 }
@@ -422,8 +472,10 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
     }
     const bool user = received.object_type == ObjectType::User;
     const auto& object = user ? app.profile.users : app.profile.groups;
+    std::optional<Event> reevaluated;
+    if (received.type == EventType::UserReevaluate) reevaluated = transforms::reevaluation_event(received, link);
     std::optional<Event> enriched;
-    const Event& event = transforms::with_object_id(received, object, enriched);
+    const Event& event = transforms::with_object_id(reevaluated ? *reevaluated : received, object, enriched);
     ctx.previous_account = transforms::has_target_account(link) ? link->scim_id : std::string();
     if (event.type == EventType::GroupMembersAdded || event.type == EventType::GroupMembersRemoved ||
         event.type == EventType::GroupMembersSync) {
@@ -435,12 +487,14 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
                                     return judge(response, transforms::ScimOperation::Find);
                                 },
                                 object.mapping.resource_path);
-    const transforms::DecisionHooks hooks{&uniqueness, &references};
+    StoreAssignments assignments(options_.membership, app.config.id);
+    const transforms::DecisionHooks hooks{&uniqueness, &references, user ? &assignments : nullptr};
     ctx.uniqueness = &uniqueness;
     ctx.references = &references;
+    ctx.assignments = &assignments;
     UserDecision decision = user ? transforms::decide_user(event, link, app.rules, object, hooks)
                                  : transforms::decide_group(event, link, app.rules, object, hooks);
-    if (auto failed = lookup_failure(ctx.uniqueness, ctx.references)) return fail(ctx, failed->first, std::move(failed->second));
+    if (auto failed = lookup_failure(ctx.uniqueness, ctx.references, ctx.assignments)) return fail(ctx, failed->first, std::move(failed->second));
     if (decision.step == UserDecision::Step::Skip) {
         return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
     }
@@ -529,6 +583,72 @@ std::optional<ProcessResult> EventProcessor::park_follow_ups(const Event& cause,
     return std::nullopt;
 }
 
+std::optional<ProcessResult> EventProcessor::track_group_scope(const Event& event, const AppRuntime& app,
+                                                              const std::optional<LinkState>& link) {
+    if (options_.membership == nullptr || event.type == EventType::GroupMembersSync) return std::nullopt;
+    if (link && event.version < link->version) return std::nullopt;  // stale: recorded as such by the decision
+    auto& store = *options_.membership;
+    const auto failed = [this](const Error& error) {
+        return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(error.message), {}};
+    };
+    const std::string& group = event.object_id;
+    std::vector<std::string> users;
+    switch (event.type) {
+        case EventType::GroupAssigned:
+        case EventType::GroupUnassigned:
+        case EventType::GroupDeleted: {
+            const auto role = event.type == EventType::GroupAssigned ? std::optional<std::string>(event.role.value_or(""))
+                                                                     : std::nullopt;
+            if (auto set = store.set_group_assignment(app.config.id, group, role); !set) return failed(set.error());
+            auto membership = store.load_membership(app.config.id, group);
+            if (!membership) return failed(membership.error());
+            users = std::move(membership->members);
+            break;
+        }
+        case EventType::GroupMembersAdded:
+        case EventType::GroupMembersRemoved: {
+            const auto members = sorted_unique(event.members);
+            const bool added = event.type == EventType::GroupMembersAdded;
+            auto changed = store.change_members(app.config.id, group, added ? members : std::vector<std::string>{},
+                                                added ? std::vector<std::string>{} : members);
+            if (!changed) return failed(changed.error());
+            auto assigned = store.group_assignment(app.config.id, group);
+            if (!assigned) return failed(assigned.error());
+            if (*assigned) users = members;
+            break;
+        }
+        default:
+            break;
+    }
+    // Scope "all": assignments decide nothing.
+    if (app.config.scope == SyncScope::All || users.empty()) return std::nullopt;
+    return park_reevaluations(event, users);
+}
+
+std::optional<ProcessResult> EventProcessor::park_reevaluations(const Event& cause, const std::vector<std::string>& users) {
+    for (const auto& user : users) {
+        ParkedEvent parked;
+        parked.app = cause.app;
+        parked.object_type = ObjectType::User;
+        parked.object_id = user;
+        parked.source = kFollowUpSource;
+        // Fixed by its cause, so that parking it again after a crash finds it (or its outcome).
+        parked.event_id = "reevaluate:" + user + ":" + cause.source + ":" + cause.id;
+        parked.parked_at_ms = clock_.wall_ms();
+        parked.record.key = cause.app + "/user/" + user;
+        parked.record.value = json{{"specversion", "1.0"},
+                                   {"id", parked.event_id},
+                                   {"source", kFollowUpSource},
+                                   {"type", to_string(EventType::UserReevaluate)},
+                                   {"data", {{"app", cause.app},
+                                             {"object", {{"type", "user"}, {"id", user}, {"version", 0}}}}}}
+                                  .dump();
+        auto status = store_.park(parked, ParkMode::Anywhere, parked.parked_at_ms);
+        if (!status) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
+    }
+    return std::nullopt;
+}
+
 ProcessResult EventProcessor::process_membership(const Event& event, const AppRuntime& app,
                                                  const std::optional<LinkState>& link, Context& ctx) {
     if (options_.membership == nullptr) {
@@ -539,14 +659,7 @@ ProcessResult EventProcessor::process_membership(const Event& event, const AppRu
         return skip(ctx, "stale", "version " + std::to_string(event.version) + " is older than the applied version " +
                                       std::to_string(link->version), std::nullopt);
     }
-    auto& store = *options_.membership;
-    if (!sync) {
-        const auto members = sorted_unique(event.members);
-        const bool added = event.type == EventType::GroupMembersAdded;
-        auto changed = store.change_members(app.config.id, event.object_id, added ? members : std::vector<std::string>{},
-                                            added ? std::vector<std::string>{} : members);
-        if (!changed) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(changed.error().message), {}};
-    }
+    // The delta itself was recorded by track_group_scope, before anything else.
     if (!transforms::has_target_account(link)) {
         // Recorded, not lost: the group's create (or link) sends the members it has by then.
         return skip(ctx, "group_not_provisioned",
@@ -671,7 +784,7 @@ ProcessResult EventProcessor::provision(const Event& event, const transforms::Ob
         next.scim_id.clear();
         next.applied = json::object();
         const bool creatable = transforms::prepare_create(decision, event, object, hooks);
-        if (auto failed = lookup_failure(ctx.uniqueness, ctx.references)) {
+        if (auto failed = lookup_failure(ctx.uniqueness, ctx.references, ctx.assignments)) {
             return fail(ctx, failed->first, note + failed->second);
         }
         if (!creatable) {
@@ -1179,6 +1292,9 @@ ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link
     ctx.out.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - ctx.started).count();
     redact_outcome(ctx.out, link);
+    if (link && ctx.event != nullptr && ctx.out.status != OutcomeStatus::DeadLettered) {
+        transforms::record_assignment(*ctx.event, *link);
+    }
     const std::string account = transforms::has_target_account(link) ? link->scim_id : std::string();
     const bool account_changed = !dead_letter && ctx.event != nullptr && link.has_value() &&
                                  ctx.out.status != OutcomeStatus::DeadLettered && account != ctx.previous_account;
@@ -1211,6 +1327,17 @@ ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link
     // offset uncommitted, and the redelivery parks them (see the duplicate path).
     if (account_changed) {
         if (auto fatal = park_follow_ups(*ctx.event, true, !account.empty())) return std::move(*fatal);
+    }
+    // A group event may have changed this user's access between the decision's read and the
+    // commit; its reevaluation could then have run before this commit and decided on what this
+    // event replaced. Reading again after the commit closes that gap: either this read sees the
+    // change, or the group event's reevaluation runs after the commit.
+    if (ctx.assignments != nullptr && ctx.assignments->read() && options_.membership != nullptr) {
+        auto again = options_.membership->group_grants(ctx.out.app, ctx.out.object_id);
+        if (!again) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(again.error().message), {}};
+        if (*again != *ctx.assignments->read()) {
+            if (auto fatal = park_reevaluations(*ctx.event, {ctx.out.object_id})) return std::move(*fatal);
+        }
     }
     return ProcessResult{ProcessResult::Status::Recorded, {}, std::move(ctx.out)};
 }

@@ -24,12 +24,13 @@ using nlohmann::json;
 // KEYS: 1 outcome, 2 link (the outcome key again when no link is written), 3 log, 4 stats,
 // 5 dead-letter index, 6 owner of the link's SCIM id (the outcome key again when none); with
 // a head also 7 its queue, 8 the app's due set, 9 parked hash, 10 leases hash.
-// ARGV: 1 record json, 2 ttl seconds, 3 log stream cap, 4 write link "1"/"0", 5-8 link
-// scim_id, version, status, applied, 9 dead letter "1"/"0", 10 counter, 11 owner (source id,
-// "" for none), 12 head "1"/"0", 13 head member, 14 lease token, 15 now ms (when the next
-// event of the queue becomes due), 16 the dead-letter index entry this outcome replays (a
-// stream id, "" for none), 17 number N of log stream arguments, 18..17+N log field/value
-// pairs, the rest dead-letter field/value pairs (with the original record, when kept).
+// ARGV: 1 record json, 2 ttl seconds, 3 log stream cap, 4 write link "1"/"0", 5-10 link
+// scim_id, version, status, applied, assignment (JSON: its role, or null), snapshot (JSON),
+// 11 dead letter "1"/"0", 12 counter, 13 owner (source id, "" for none), 14 head "1"/"0",
+// 15 head member, 16 lease token, 17 now ms (when the next event of the queue becomes due),
+// 18 the dead-letter index entry this outcome replays (a stream id, "" for none), 19 number N
+// of log stream arguments, 20..19+N log field/value pairs, the rest dead-letter field/value
+// pairs (with the original record, when kept).
 // Returns 0: already recorded, nothing written (but a held head is popped); 1: recorded;
 // 2: recorded, but the stored link has a higher version, so the link and the owner index were
 // left alone; 3: the head's lease is not held, nothing written.
@@ -50,8 +51,8 @@ local function int_less(a, b)
   if #a ~= #b then return #a < #b end
   return a < b
 end
-local head = ARGV[12] == '1'
-if head and redis.call('HGET', KEYS[10], ARGV[13]) ~= ARGV[14] then
+local head = ARGV[14] == '1'
+if head and redis.call('HGET', KEYS[10], ARGV[15]) ~= ARGV[16] then
   return 3
 end
 -- The head's outcome exists now (recorded here or by an earlier delivery), so the next event
@@ -59,11 +60,11 @@ end
 local function pop_head()
   redis.call('LPOP', KEYS[7])
   redis.call('HDEL', KEYS[9], KEYS[1])
-  redis.call('HDEL', KEYS[10], ARGV[13])
+  redis.call('HDEL', KEYS[10], ARGV[15])
   if redis.call('LLEN', KEYS[7]) > 0 then
-    redis.call('ZADD', KEYS[8], ARGV[15], ARGV[13])
+    redis.call('ZADD', KEYS[8], ARGV[17], ARGV[15])
   else
-    redis.call('ZREM', KEYS[8], ARGV[13])
+    redis.call('ZREM', KEYS[8], ARGV[15])
   end
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
@@ -76,31 +77,31 @@ if ARGV[4] == '1' then
   kept = stored and string.match(stored, '^-?%d+$') ~= nil and int_less(ARGV[6], stored)
   if not kept then
     redis.call('HSET', KEYS[2], 'scim_id', ARGV[5], 'version', ARGV[6], 'status', ARGV[7],
-               'applied', ARGV[8])
+               'applied', ARGV[8], 'assignment', ARGV[9], 'snapshot', ARGV[10])
     -- The owner index follows the link: an account never points at a source whose link
     -- does not point back.
-    if ARGV[11] ~= '' then
-      redis.call('SET', KEYS[6], ARGV[11])
+    if ARGV[13] ~= '' then
+      redis.call('SET', KEYS[6], ARGV[13])
     end
   end
 end
-local nlog = tonumber(ARGV[17])
+local nlog = tonumber(ARGV[19])
 local entry = {}
-for i = 18, 17 + nlog do entry[#entry + 1] = ARGV[i] end
+for i = 20, 19 + nlog do entry[#entry + 1] = ARGV[i] end
 if kept then
   entry[#entry + 1] = 'link'
   entry[#entry + 1] = 'kept_newer'
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
-redis.call('HINCRBY', KEYS[4], ARGV[10], 1)
+redis.call('HINCRBY', KEYS[4], ARGV[12], 1)
 redis.call('HINCRBY', KEYS[4], 'events', 1)
-if ARGV[9] == '1' then
+if ARGV[11] == '1' then
   local dlq = {}
-  for i = 18 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
+  for i = 20 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
   redis.call('XADD', KEYS[5], '*', unpack(dlq))
 end
-if ARGV[16] ~= '' then
-  redis.call('XDEL', KEYS[5], ARGV[16])
+if ARGV[18] ~= '' then
+  redis.call('XDEL', KEYS[5], ARGV[18])
 end
 if head then pop_head() end
 if kept then return 2 end
@@ -289,6 +290,7 @@ Result<std::optional<LinkState>> decode_link(const redisReply& reply, const std:
     if (reply.type != REDIS_REPLY_ARRAY) return unexpected_reply("HGETALL " + key, reply);
     if (reply.elements == 0) return std::optional<LinkState>();
     LinkState link;
+    bool assignment_read = false;
     for (std::size_t i = 0; i + 1 < reply.elements; i += 2) {
         const auto field = text_of(*reply.element[i]);
         const auto value = text_of(*reply.element[i + 1]);
@@ -308,7 +310,23 @@ Result<std::optional<LinkState>> decode_link(const redisReply& reply, const std:
                 return make_error("corrupt link at " + key + ": applied: " + applied.error().message);
             }
             link.applied = std::move(applied).value();
+        } else if (field == "assignment") {
+            auto role = parse_json(value);
+            if (!role || !(role->is_null() || role->is_string())) {
+                return make_error("corrupt link at " + key + ": assignment '" + value + "'");
+            }
+            assignment_read = true;
+            if (role->is_string()) link.assigned_role = role->get<std::string>();
+        } else if (field == "snapshot") {
+            auto snapshot = parse_json(value);
+            if (!snapshot) return make_error("corrupt link at " + key + ": snapshot: " + snapshot.error().message);
+            link.snapshot = std::move(snapshot).value();
         }
+    }
+    if (!assignment_read) {
+        // Written before links recorded the assignment: the status says what it was.
+        if (link.status == LinkStatus::Active || link.status == LinkStatus::OutOfScope) link.assigned_role = "";
+        if (link.status == LinkStatus::NotEntitled) link.assigned_role = "Default Access";
     }
     return std::optional<LinkState>(std::move(link));
 }
@@ -856,9 +874,11 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     if (commit.link) {
         argv.insert(argv.end(), {"1", commit.link->scim_id, std::to_string(commit.link->version),
                                  std::string(to_string(commit.link->status)),
-                                 dump(commit.link->applied)});
+                                 dump(commit.link->applied),
+                                 commit.link->assigned_role ? dump(json(*commit.link->assigned_role)) : "null",
+                                 dump(commit.link->snapshot)});
     } else {
-        argv.insert(argv.end(), {"0", "", "", "", ""});
+        argv.insert(argv.end(), {"0", "", "", "", "", "", ""});
     }
     argv.push_back(commit.dead_letter ? "1" : "0");
     argv.emplace_back(stats_counter(record));
@@ -1035,6 +1055,42 @@ Result<std::vector<std::string>> RedisStateStore::groups_of(const std::string& a
     auto groups = strings_of(**reply);
     std::sort(groups.begin(), groups.end());
     return groups;
+}
+
+Result<bool> RedisStateStore::set_group_assignment(const std::string& app, const std::string& group,
+                                                  const std::optional<std::string>& role) {
+    const auto key = keys_.assigned_groups(app);
+    auto reply = role ? connection_.command({"HSET", key, group, *role}) : connection_.command({"HDEL", key, group});
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply((role ? "HSET " : "HDEL ") + key, **reply);
+    return true;
+}
+
+Result<std::optional<std::string>> RedisStateStore::group_assignment(const std::string& app, const std::string& group) {
+    const auto key = keys_.assigned_groups(app);
+    auto reply = connection_.command({"HGET", key, group});
+    if (!reply) return reply.error();
+    if ((*reply)->type == REDIS_REPLY_NIL) return std::optional<std::string>();
+    if ((*reply)->type != REDIS_REPLY_STRING) return unexpected_reply("HGET " + key, **reply);
+    return std::optional<std::string>(text_of(**reply));
+}
+
+Result<std::vector<GroupGrant>> RedisStateStore::group_grants(const std::string& app, const std::string& user) {
+    auto groups = groups_of(app, user);
+    if (!groups) return groups.error();
+    std::vector<GroupGrant> out;
+    if (groups->empty()) return out;
+    const auto key = keys_.assigned_groups(app);
+    RedisArgv argv{"HMGET", key};
+    argv.insert(argv.end(), groups->begin(), groups->end());
+    auto reply = connection_.command(argv);
+    if (!reply) return reply.error();
+    const auto& roles = **reply;
+    if (roles.type != REDIS_REPLY_ARRAY || roles.elements != groups->size()) return unexpected_reply("HMGET " + key, roles);
+    for (std::size_t i = 0; i < roles.elements; ++i) {
+        if (roles.element[i]->type == REDIS_REPLY_STRING) out.push_back({(*groups)[i], text_of(*roles.element[i])});
+    }
+    return out;
 }
 
 Result<std::vector<std::optional<LinkState>>> RedisStateStore::load_user_links(const std::string& app,

@@ -489,7 +489,7 @@ void read_rate_limit(Reader& r, const Reader::Scope& app_scope, RateLimitConfig&
 AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
     r.check_known(scope, {"id", "profile", "max_in_flight", "max_queued", "member_batch", "scim", "skip_default_access",
-                          "unassign_action", "skip_out_of_scope_deletions", "deletion_threshold", "mappings",
+                          "unassign_action", "scope", "skip_out_of_scope_deletions", "deletion_threshold", "mappings",
                           "mappings_file", "scoping", "rate_limit"});
     const auto id = r.get_string(scope, "id");
     if (!id || id->empty()) {
@@ -529,6 +529,18 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
             auto p = scope.path;
             p.emplace_back("unassign_action");
             r.fail(p, "must be \"disable\" or \"delete\"");
+        }
+    }
+
+    if (auto v = r.get_string(named, "scope")) {
+        if (*v == "assigned") {
+            app.scope = SyncScope::Assigned;
+        } else if (*v == "all") {
+            app.scope = SyncScope::All;
+        } else {
+            auto p = scope.path;
+            p.emplace_back("scope");
+            r.fail(p, "must be \"assigned\" (only users and groups assigned to the app) or \"all\"");
         }
     }
 

@@ -18,7 +18,7 @@ struct TypeName {
     std::string_view name;
 };
 
-constexpr std::array<TypeName, 11> kEventTypes{{
+constexpr std::array<TypeName, 12> kEventTypes{{
     {EventType::UserAssigned, "provisioning.user.assigned"},
     {EventType::UserUnassigned, "provisioning.user.unassigned"},
     {EventType::UserUpdated, "provisioning.user.updated"},
@@ -30,6 +30,7 @@ constexpr std::array<TypeName, 11> kEventTypes{{
     {EventType::GroupMembersAdded, "provisioning.group.members.added"},
     {EventType::GroupMembersRemoved, "provisioning.group.members.removed"},
     {EventType::GroupMembersSync, "provisioning.group.members.sync"},
+    {EventType::UserReevaluate, "provisioning.user.reevaluate"},
 }};
 
 // A contract violation: the same record fails the same way however often it is read.
@@ -256,6 +257,7 @@ ObjectType object_type_of(EventType type) {
         case EventType::UserUnassigned:
         case EventType::UserUpdated:
         case EventType::UserDeleted:
+        case EventType::UserReevaluate:
             return ObjectType::User;
         default:
             return ObjectType::Group;

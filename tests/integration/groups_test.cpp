@@ -205,5 +205,66 @@ TEST(GroupMembers, MembersArriveWhicheverComesFirstTheGroupTheUsersOrTheMembersh
     }
 }
 
+json user_updated(const std::string& id, const std::string& user, std::int64_t version) {
+    auto e = user_event(id, user);
+    e["type"] = "provisioning.user.updated";
+    e["data"]["object"]["version"] = version;
+    e["data"].erase("assignment");
+    return e;
+}
+
+// userName → active, of the target's users.
+std::map<std::string, bool> accounts(BridgeHarness& bridge) {
+    std::map<std::string, bool> out;
+    for (const auto& u : bridge.users()) out[u["userName"].get<std::string>()] = u.value("active", true);
+    return out;
+}
+
+// Sends the events and waits until `done` holds (follow-ups run after the events' own outcomes).
+template <typename Done>
+void run_until(BridgeHarness& bridge, ops::ChildProcess& worker, const std::vector<json>& events, Done done) {
+    for (const auto& e : events) bridge.send_event(e);
+    const auto deadline = std::chrono::steady_clock::now() + 90s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) (void)worker.read_line(1s);
+    EXPECT_TRUE(done());
+}
+
+// Assignment through a group: nobody is assigned directly, the users' snapshots come as
+// user.updated, and the group's assignment and membership decide who gets an account.
+TEST(GroupAccess, MembersOfAnAssignedGroupGetAccountsInAnyOrderAndLeaveWithTheirLastGroup) {
+    const std::vector<json> snapshots = {user_updated("up-ada", "ada", 1), user_updated("up-bob", "bob", 1)};
+    const std::map<std::string, bool> both = {{"ada@contoso.com", true}, {"bob@contoso.com", true}};
+    const std::set<std::string> members = {"ada@contoso.com", "bob@contoso.com"};
+    for (const bool snapshots_first : {true, false}) {
+        SCOPED_TRACE(snapshots_first ? "snapshots first" : "snapshots last");
+        auto bridge = harness("generic", "generic");
+        auto worker = bridge->start_worker();
+        std::vector<json> events;
+        if (snapshots_first) events = snapshots;
+        events.push_back(members_event("m-1", "added", "eng", 1, {"ada", "bob"}));
+        events.push_back(group_event("ga-1", "assigned", "eng", 2, "Engineering"));
+        if (!snapshots_first) events.insert(events.end(), snapshots.begin(), snapshots.end());
+        run_until(*bridge, *worker, events,
+                  [&] { return accounts(*bridge) == both && member_names(*bridge, "Engineering") == members; });
+        if (!snapshots_first) {
+            EXPECT_EQ(outcome(*bridge, "up-ada").action, Action::Create) << "the snapshot arrived last";
+        }
+        // bob leaves the group: his account is disabled and he leaves the group in the target.
+        run_until(*bridge, *worker, {members_event("m-2", "removed", "eng", 3, {"bob"})}, [&] {
+            return accounts(*bridge) == std::map<std::string, bool>{{"ada@contoso.com", true}, {"bob@contoso.com", false}} &&
+                   member_names(*bridge, "Engineering") == std::set<std::string>{"ada@contoso.com"};
+        });
+        // The group is unassigned: ada goes too (the generic app deletes the group).
+        run_until(*bridge, *worker, {group_event("gu-1", "unassigned", "eng", 4, "Engineering")}, [&] {
+            return accounts(*bridge) == std::map<std::string, bool>{{"ada@contoso.com", false}, {"bob@contoso.com", false}};
+        });
+        worker->signal(SIGTERM);
+        EXPECT_TRUE(worker->wait(60s).has_value());
+        std::size_t failed = 0;
+        for (const auto& r : bridge->requests()) failed += r["status"].get<int>() >= 400 ? 1 : 0;
+        EXPECT_EQ(failed, 0U) << bridge->requests().dump();
+    }
+}
+
 }  // namespace
 }  // namespace provbridge

@@ -405,7 +405,7 @@ TEST_F(RedisParkingTest, CommitOfTheHeadPopsItAndTheNextRunsAtOnceUntilTheQueueI
     ASSERT_TRUE(claimed) << claimed.error().message;
     ASSERT_EQ(claimed->size(), 1u);
     auto commit = head_commit(claimed->front());
-    commit.link = LinkState{"scim-1", 1, LinkStatus::Active, {{"userName", "u1@example.com"}}};
+    commit.link = LinkState{"scim-1", 1, LinkStatus::Active, {{"userName", "u1@example.com"}}, std::string(), nullptr};
     auto status = store.commit(commit);
     ASSERT_TRUE(status) << status.error().message;
     EXPECT_EQ(*status, CommitStatus::Recorded);

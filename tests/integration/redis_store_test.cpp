@@ -186,7 +186,7 @@ TEST_F(RedisStoreTest, CommitThenLoadRoundTripsEveryRecordFieldAndTheLink) {
 TEST_F(RedisStoreTest, CommitWithoutLinkLeavesTheExistingLinkAlone) {
     auto store = make_store();
     const auto first = make_event(app(), "e-a", "u-1");
-    LinkState link{"scim-1", 3, LinkStatus::Active, {{"userName", "a@example.com"}}};
+    LinkState link{"scim-1", 3, LinkStatus::Active, {{"userName", "a@example.com"}}, std::string(), nullptr};
     ASSERT_TRUE(store.commit(commit_of(record_for(first, Action::Create, OutcomeStatus::Applied), link)));
 
     auto second = make_event(app(), "e-b", "u-1");
@@ -208,7 +208,7 @@ TEST_F(RedisStoreTest, SecondCommitOfTheSameEventIsAlreadyRecordedAndWritesNothi
     auto reader = make_reader();
     const auto event = make_event(app(), "e-dup", "u-7");
     const auto first = record_for(event, Action::Create, OutcomeStatus::Applied);
-    LinkState link{"scim-first", 3, LinkStatus::Active, {{"userName", "first"}}};
+    LinkState link{"scim-first", 3, LinkStatus::Active, {{"userName", "first"}}, std::string(), nullptr};
     auto status = store.commit(commit_of(first, link));
     ASSERT_TRUE(status) << status.error().message;
     ASSERT_EQ(*status, CommitStatus::Recorded);
@@ -222,7 +222,7 @@ TEST_F(RedisStoreTest, SecondCommitOfTheSameEventIsAlreadyRecordedAndWritesNothi
     // A racing delivery decided something else; none of it may land.
     auto second = record_for(event, Action::Delete, OutcomeStatus::DeadLettered);
     second.reason = "should not be written";
-    LinkState other_link{"scim-second", 4, LinkStatus::Deleted, {{"userName", "second"}}};
+    LinkState other_link{"scim-second", 4, LinkStatus::Deleted, {{"userName", "second"}}, std::string(), nullptr};
     auto again = store.commit(commit_of(second, other_link, true));
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_EQ(*again, CommitStatus::AlreadyRecorded);
@@ -254,7 +254,7 @@ TEST_F(RedisStoreTest, OlderVersionRecordsItsOutcomeOnceButKeepsTheNewerLinkAndO
     auto reader = make_reader();
     auto newer_event = make_event(app(), "e-v5", "u-race");
     newer_event.version = 5;
-    LinkState newer{"scim-new", 5, LinkStatus::Active, {{"userName", "new@example.com"}}};
+    LinkState newer{"scim-new", 5, LinkStatus::Active, {{"userName", "new@example.com"}}, std::string(), nullptr};
     auto first = store.commit(commit_of(record_for(newer_event, Action::Update, OutcomeStatus::Applied), newer));
     ASSERT_TRUE(first) << first.error().message;
     ASSERT_EQ(*first, CommitStatus::Recorded);
@@ -263,7 +263,7 @@ TEST_F(RedisStoreTest, OlderVersionRecordsItsOutcomeOnceButKeepsTheNewerLinkAndO
     // (a revoke that timed out, say) commits afterwards.
     auto older_event = make_event(app(), "e-v3", "u-race");
     older_event.version = 3;
-    LinkState older{"scim-old", 3, LinkStatus::Disabled, {{"userName", "old@example.com"}}};
+    LinkState older{"scim-old", 3, LinkStatus::Disabled, {{"userName", "old@example.com"}}, std::string(), nullptr};
     const auto older_record = record_for(older_event, Action::Create, OutcomeStatus::Applied);
     auto second = store.commit(commit_of(older_record, older));
     ASSERT_TRUE(second) << second.error().message;
@@ -312,7 +312,7 @@ TEST_F(RedisStoreTest, LinkVersionsCompareAsIntegersAndAnEqualVersionOverwrites)
         auto event = make_event(app(), "e-" + std::to_string(n++), "u-v");
         event.version = version;
         auto status = store.commit(commit_of(record_for(event, Action::Update, OutcomeStatus::Applied),
-                                             LinkState{scim_id, version, LinkStatus::Active, {}}));
+                                             LinkState{scim_id, version, LinkStatus::Active, {}, std::string(), nullptr}));
         EXPECT_TRUE(status) << status.error().message;
         return status ? *status : CommitStatus::AlreadyRecorded;
     };
@@ -592,7 +592,7 @@ TEST_F(RedisStoreTest, DedupeKeyExpiresAndTheLinkDoesNot) {
     auto store = make_store(ttl);
     const auto event = make_event(app(), "e-ttl", "u-ttl");
     ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied),
-                                       LinkState{"scim-ttl", 3, LinkStatus::Active, {}})));
+                                       LinkState{"scim-ttl", 3, LinkStatus::Active, {}, std::string(), nullptr})));
     const auto outcome_ttl = ttl_of(keys().event(app(), kSource, "e-ttl"));
     EXPECT_GT(outcome_ttl, 0);
     EXPECT_LE(outcome_ttl, ttl.count());
@@ -603,7 +603,7 @@ TEST_F(RedisStoreTest, EveryKeyCarriesTheAppHashTag) {
     auto store = make_store();
     const auto event = make_event(app(), "e-tag", "u-tag");
     ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::DeadLettered),
-                                       LinkState{"scim", 3, LinkStatus::Active, {}}, true)));
+                                       LinkState{"scim", 3, LinkStatus::Active, {}, std::string(), nullptr}, true)));
     ASSERT_TRUE(store.count_duplicate(app()));
     OutcomeRecord invalid;
     invalid.app = std::string(KeyScheme::kInvalidApp);
@@ -635,7 +635,7 @@ TEST_F(RedisStoreTest, LinksAndOwnersCanBeReadByOtherObjects) {
     ASSERT_TRUE(none.ok()) << none.error().message;
     EXPECT_FALSE(none->has_value());
     ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied),
-                                       LinkState{"scim-owned", 7, LinkStatus::Active, {{"userName", "o@x"}}})));
+                                       LinkState{"scim-owned", 7, LinkStatus::Active, {{"userName", "o@x"}}, std::string(), nullptr})));
     auto owner = store.load_owner(app(), ObjectType::User, "scim-owned");
     ASSERT_TRUE(owner.ok() && owner->has_value());
     EXPECT_EQ(**owner, "u-owner");
@@ -673,7 +673,7 @@ TEST_F(RedisStoreTest, MembershipIsKeptAsDeltasWithTheReverseIndexAndWhatTheTarg
     // Links of many users in one go, in the order asked, more than one slice of them.
     const auto event = make_event(app(), "e-member", "u1");
     ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Create, OutcomeStatus::Applied),
-                                       LinkState{"t-1", 1, LinkStatus::Active, {}})));
+                                       LinkState{"t-1", 1, LinkStatus::Active, {}, std::string(), nullptr})));
     std::vector<std::string> asked;
     for (int i = 0; i < 1200; ++i) asked.push_back("nobody-" + std::to_string(i));
     asked[700] = "u1";
@@ -781,7 +781,7 @@ TEST_F(RedisStoreTest, LinkForAnUnknownObjectTypeIsRefusedWithoutWriting) {
     auto reader = make_reader();
     auto record = record_for(make_event(app(), "e-bad", "u"), Action::Create, OutcomeStatus::Applied);
     record.object_type = "printer";
-    auto status = store.commit(commit_of(record, LinkState{"s", 1, LinkStatus::Active, {}}));
+    auto status = store.commit(commit_of(record, LinkState{"s", 1, LinkStatus::Active, {}, std::string(), nullptr}));
     ASSERT_FALSE(status);
     auto count = reader.count_log(app());
     ASSERT_TRUE(count);
@@ -994,7 +994,7 @@ TEST_F(RedisStoreTest, TenThousandLoadCommitPairsOnOneConnection) {
         const auto event = make_event(app(), "e-" + std::to_string(i), "u-" + std::to_string(i % 500));
         auto prior = store.load(event);
         ASSERT_TRUE(prior) << prior.error().message;
-        LinkState link{"scim-" + std::to_string(i), 3, LinkStatus::Active, {{"userName", "u"}}};
+        LinkState link{"scim-" + std::to_string(i), 3, LinkStatus::Active, {{"userName", "u"}}, std::string(), nullptr};
         auto status =
             store.commit(commit_of(record_for(event, Action::Update, OutcomeStatus::Applied), link));
         ASSERT_TRUE(status) << status.error().message;

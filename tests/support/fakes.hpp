@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -100,6 +101,7 @@ public:
         return it == owners.end() ? std::optional<std::string>{} : std::optional<std::string>{it->second};
     }
     Result<CommitStatus> commit(const Commit& c) override {
+        if (before_commit) before_commit();  // what another worker does in between, for a race
         std::lock_guard lock(mutex_);
         if (down) return make_error("connection refused");
         const auto& r = c.record;
@@ -339,6 +341,33 @@ public:
         const auto& groups = member_of[{app, user}];
         return std::vector<std::string>(groups.begin(), groups.end());
     }
+    Result<bool> set_group_assignment(const std::string& app, const std::string& group,
+                                      const std::optional<std::string>& role) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        if (role) {
+            assigned_groups[{app, group}] = *role;
+        } else {
+            assigned_groups.erase({app, group});
+        }
+        return true;
+    }
+    Result<std::optional<std::string>> group_assignment(const std::string& app, const std::string& group) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        const auto it = assigned_groups.find({app, group});
+        return it == assigned_groups.end() ? std::nullopt : std::optional<std::string>(it->second);
+    }
+    Result<std::vector<GroupGrant>> group_grants(const std::string& app, const std::string& user) override {
+        std::lock_guard lock(mutex_);
+        if (down || fail_grants) return make_error("connection refused");
+        std::vector<GroupGrant> out;
+        for (const auto& group : member_of[{app, user}]) {
+            const auto it = assigned_groups.find({app, group});
+            if (it != assigned_groups.end()) out.push_back({group, it->second});
+        }
+        return out;
+    }
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                   const std::vector<std::string>& users) override {
         std::lock_guard lock(mutex_);
@@ -381,6 +410,9 @@ public:
     // Membership, as the Redis store keeps it: (app, group) → members, (app, user) → groups,
     // (app, group) → member → id in the target.
     std::map<std::pair<std::string, std::string>, std::set<std::string>> members;
+    std::map<std::pair<std::string, std::string>, std::string> assigned_groups;  // (app, group) → role
+    bool fail_grants = false;  // group_grants fails (the rest works)
+    std::function<void()> before_commit;
     std::map<std::pair<std::string, std::string>, std::set<std::string>> member_of;
     std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> applied_members;
 

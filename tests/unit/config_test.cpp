@@ -128,6 +128,18 @@ TEST(Config, MemberBatchDefaultsToAHundredAndIsBounded) {
     EXPECT_EQ(expect_error(app("5000")).field(), "apps[0].member_batch");
 }
 
+TEST(Config, ScopeIsAssignedByDefaultOrAll) {
+    const auto app = [](const std::string& scope) {
+        return R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"},"scope":)" + scope + "}]}";
+    };
+    EXPECT_EQ(parse_config(kMinimal, "bridge.json", {}).apps[0].scope, SyncScope::Assigned);
+    EXPECT_EQ(parse_config(app(R"("all")"), "bridge.json", {}).apps[0].scope, SyncScope::All);
+    EXPECT_EQ(parse_config(app(R"("assigned")"), "bridge.json", {}).apps[0].scope, SyncScope::Assigned);
+    const auto error = expect_error(app(R"("everyone")"));
+    EXPECT_EQ(error.field(), "apps[0].scope");
+    EXPECT_NE(std::string(error.what()).find("\"all\""), std::string::npos) << error.what();
+}
+
 TEST(Config, RateLimitsDefaultToNoneAndBurstDefaultsToOneSecondsWorth) {
     const Config none = parse_config(kMinimal, "bridge.json", {});
     EXPECT_EQ(none.apps[0].rate_limit.requests_per_second, 0);

@@ -55,7 +55,7 @@ TEST_F(PreviewTest, LiveSendsReadsOnlyAndStillDecidesAnEventThatHasAnOutcome) {
     done.record.object_type = "user";
     done.record.object_id = "u1";
     done.record.status = OutcomeStatus::Applied;
-    done.link = LinkState{"scim-1", 1, LinkStatus::Active, {{"userName", "a@x"}, {"title", "Engineer"}, {"active", true}}};
+    done.link = LinkState{"scim-1", 1, LinkStatus::Active, {{"userName", "a@x"}, {"title", "Engineer"}, {"active", true}}, std::string(), nullptr};
     ASSERT_TRUE(state_.commit(done).ok());
 
     const auto r = preview_event(apps_[0], apps_, record_, &reads_, &state_);

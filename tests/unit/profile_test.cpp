@@ -242,6 +242,7 @@ TEST_F(ProfileRules, OutOfScopeUsersAreSkippedOrDisabledNamingTheClause) {
     LinkState active;
     active.scim_id = "s1";
     active.version = 1;
+    active.assigned_role = "User";
     d = decide_user(assigned(rnd, 2), active, rules, p.users);
     EXPECT_EQ(d.step, UserDecision::Step::Disable);
     EXPECT_EQ(d.status_after, LinkStatus::OutOfScope);

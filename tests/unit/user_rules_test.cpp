@@ -30,6 +30,9 @@ protected:
         l.scim_id = std::move(id);
         l.version = version;
         l.status = status;
+        // As user.assigned records it: the user is assigned directly unless it was unassigned.
+        if (status == LinkStatus::Active || status == LinkStatus::OutOfScope) l.assigned_role = "User";
+        if (status == LinkStatus::NotEntitled) l.assigned_role = "Default Access";
         return l;
     }
 
@@ -204,6 +207,104 @@ TEST_F(GroupRulesTest, AWrongAttributeTypeIsRefusedBeforeAnythingIsSent) {
     auto e = event(EventType::GroupAssigned, 1);
     e.attributes["displayName"] = json::array({"a", "b"});
     EXPECT_EQ(decide(e, std::nullopt).step, Step::Refuse);
+}
+
+// Assignment through groups, decided from what the lookup answers.
+class FixedGrants final : public AssignmentLookup {
+public:
+    explicit FixedGrants(std::vector<GroupGrant> grants) : grants_(std::move(grants)) {}
+    std::vector<GroupGrant> group_grants(const std::string&) override {
+        ++asked_;
+        return grants_;
+    }
+    std::vector<GroupGrant> grants_;
+    int asked_ = 0;
+};
+
+TEST_F(UserRulesTest, AccessComesFromTheOwnAssignmentThenAGroupThenTheScope) {
+    FixedGrants grants(std::vector<GroupGrant>{{"g1", "Default Access"}, {"g2", "Admin"}});
+    auto own = link(LinkStatus::Active);
+    // Its own assignment decides without asking for groups.
+    auto access = access_of(event(EventType::UserUpdated, 6), own, rules_, &grants);
+    EXPECT_TRUE(access.entitled);
+    EXPECT_EQ(access.via, "");
+    EXPECT_EQ(access.role, "User");
+    EXPECT_EQ(grants.asked_, 0);
+    // Unassigned: the first group whose role is not Default Access.
+    access = access_of(event(EventType::UserUnassigned, 6), own, rules_, &grants);
+    EXPECT_TRUE(access.entitled);
+    EXPECT_EQ(access.via, "group g2");
+    EXPECT_EQ(access.role, "Admin");
+    // A Default Access role of its own counts for nothing, nor does a Default Access group.
+    grants.grants_ = {{"g1", "Default Access"}};
+    access = access_of(event(EventType::UserAssigned, 6, "Default Access"), std::nullopt, rules_, &grants);
+    EXPECT_FALSE(access.entitled);
+    EXPECT_TRUE(access.default_access);
+    // Unless the app provisions Default Access.
+    rules_.skip_default_access = false;
+    EXPECT_TRUE(access_of(event(EventType::UserAssigned, 6, "Default Access"), std::nullopt, rules_, &grants).entitled);
+    rules_.skip_default_access = true;
+    // Scope "all": everyone.
+    rules_.sync_all = true;
+    access = access_of(event(EventType::UserUpdated, 6), std::nullopt, rules_, &grants);
+    EXPECT_TRUE(access.entitled);
+    EXPECT_EQ(access.via, "scope all");
+}
+
+TEST_F(UserRulesTest, AnUpdateOfAUserInAnAssignedGroupProvisionsIt) {
+    FixedGrants grants(std::vector<GroupGrant>{{"g2", "User"}});
+    const auto d = decide_user(event(EventType::UserUpdated, 6), std::nullopt, rules_, users_, {nullptr, nullptr, &grants});
+    EXPECT_EQ(d.step, Step::Provision);
+    EXPECT_FALSE(d.desired_create.empty());
+    // In no group, it is recorded (the processor keeps its snapshot) but not applied: the link
+    // keeps its version, so that the assignment, older or not, still applies.
+    grants.grants_.clear();
+    const auto not_assigned = decide_user(event(EventType::UserUpdated, 6), std::nullopt, rules_, users_,
+                                          {nullptr, nullptr, &grants});
+    EXPECT_EQ(not_assigned.code, "not_assigned");
+    ASSERT_TRUE(not_assigned.link_on_skip);
+    EXPECT_EQ(not_assigned.link_on_skip->version, -1);
+    EXPECT_EQ(not_assigned.link_on_skip->status, LinkStatus::Disabled);
+}
+
+TEST_F(UserRulesTest, AReevaluationDecidesOnTheStoredSnapshot) {
+    FixedGrants grants(std::vector<GroupGrant>{{"g2", "User"}});
+    LinkState known;
+    known.status = LinkStatus::Disabled;
+    known.version = 3;
+    const Event follow_up = event(EventType::UserReevaluate, 0, std::nullopt);
+    // No snapshot yet: it waits for one.
+    auto d = decide_user(reevaluation_event(follow_up, known), known, rules_, users_, {nullptr, nullptr, &grants});
+    EXPECT_EQ(d.code, "awaiting_snapshot");
+    record_assignment(event(EventType::UserUpdated, 4), known);
+    ASSERT_TRUE(known.snapshot.is_object());
+    const Event reevaluated = reevaluation_event(follow_up, known);
+    EXPECT_EQ(reevaluated.version, 3) << "the link's version: nothing new is applied";
+    EXPECT_EQ(reevaluated.attributes["displayName"], "Ada");
+    d = decide_user(reevaluated, known, rules_, users_, {nullptr, nullptr, &grants});
+    EXPECT_EQ(d.step, Step::Provision);
+    // Out of every assigned group, an active account is disabled.
+    grants.grants_.clear();
+    auto active = link(LinkStatus::Active);
+    active.assigned_role.reset();
+    active.snapshot = known.snapshot;
+    d = decide_user(reevaluation_event(follow_up, active), active, rules_, users_, {nullptr, nullptr, &grants});
+    EXPECT_EQ(d.step, Step::Disable);
+    EXPECT_EQ(d.status_after, LinkStatus::Disabled);
+}
+
+TEST_F(UserRulesTest, OnlyANewerSnapshotReplacesTheOneKept) {
+    LinkState l;
+    auto newer = event(EventType::UserUpdated, 7);
+    newer.attributes["displayName"] = "Newer";
+    record_assignment(newer, l);
+    record_assignment(event(EventType::UserAssigned, 5), l);
+    EXPECT_EQ(l.snapshot["attributes"]["displayName"], "Newer");
+    EXPECT_EQ(l.assigned_role, "User") << "the assignment is recorded even so";
+    record_assignment(event(EventType::UserUnassigned, 8), l);
+    EXPECT_FALSE(l.assigned_role);
+    record_assignment(event(EventType::UserDeleted, 9), l);
+    EXPECT_TRUE(l.snapshot.is_null());
 }
 
 }  // namespace

@@ -103,18 +103,20 @@ std::optional<UserDecision> stale_or_malformed(const Event& event, const std::op
     return std::nullopt;
 }
 
-SourceContext context_of(const Event& event, DecisionHooks hooks) {
-    return SourceContext{event.attributes, soft_deleted(event), event.role, hooks.unique_values, {}};
+SourceContext context_of(const Event& event, DecisionHooks hooks, const std::optional<std::string>& role) {
+    return SourceContext{event.attributes, soft_deleted(event), role, hooks.unique_values, {}};
 }
 
+SourceContext context_of(const Event& event, DecisionHooks hooks) { return context_of(event, hooks, event.role); }
+
 UserDecision decide_provision(const Event& event, const std::optional<LinkState>& link, const ObjectProfile& users,
-                              DecisionHooks hooks) {
+                              DecisionHooks hooks, const std::optional<std::string>& role) {
     UserDecision d;
     d.step = Step::Provision;
     if (has_target_account(link)) {
         // An update: only the always-applied attributes matter, and the account is known.
-        d.desired_update = desired_attributes(users.mapping, context_of(event, hooks), Phase::Update, hooks.references,
-                                              &d.notes);
+        d.desired_update = desired_attributes(users.mapping, context_of(event, hooks, role), Phase::Update,
+                                              hooks.references, &d.notes);
         if (auto problem = check_identifiers(users.mapping, d.desired_update)) return refuse(std::move(*problem));
         if (auto refusal = apply_email_rule(users.rules, users.mapping, d.desired_update)) {
             d.step = Step::Refuse;
@@ -123,7 +125,7 @@ UserDecision decide_provision(const Event& event, const std::optional<LinkState>
         }
         return d;
     }
-    auto sets = desired_create_and_update(users.mapping, context_of(event, hooks), hooks.references, &d.notes);
+    auto sets = desired_create_and_update(users.mapping, context_of(event, hooks, role), hooks.references, &d.notes);
     d.desired_update = std::move(sets.update);
     (void)apply_email_rule(users.rules, users.mapping, d.desired_update);
     d.desired_create = std::move(sets.create);
@@ -131,7 +133,96 @@ UserDecision decide_provision(const Event& event, const std::optional<LinkState>
     return d;
 }
 
+UserDecision decide_provision(const Event& event, const std::optional<LinkState>& link, const ObjectProfile& objects,
+                              DecisionHooks hooks) {
+    return decide_provision(event, link, objects, hooks, event.role);
+}
+
+bool is_default_access(const AppRules& rules, const std::string& role) {
+    return rules.skip_default_access && iequals(role, kDefaultAccessRole);
+}
+
+std::optional<std::string> role_of(const std::string& role) {
+    return role.empty() ? std::nullopt : std::optional<std::string>(role);
+}
+
+std::int64_t snapshot_version(const LinkState& link) {
+    if (!link.snapshot.is_object()) return -1;
+    const auto it = link.snapshot.find("version");
+    return it != link.snapshot.end() && it->is_number_integer() ? it->get<std::int64_t>() : -1;
+}
+
 }  // namespace
+
+Access access_of(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
+                 AssignmentLookup* assignments) {
+    std::optional<std::string> own;
+    switch (event.type) {
+        case EventType::UserAssigned: own = event.role.value_or(""); break;
+        case EventType::UserUnassigned:
+        case EventType::UserDeleted: break;
+        default:
+            if (link) own = link->assigned_role;
+    }
+    Access access;
+    if (own && !is_default_access(rules, *own)) {
+        access.entitled = true;
+        access.role = role_of(*own);
+        return access;
+    }
+    access.default_access = own.has_value();
+    if (rules.sync_all) {
+        access.entitled = true;
+        access.via = "scope all";
+        return access;
+    }
+    if (assignments == nullptr || event.type == EventType::UserDeleted) return access;
+    for (const auto& grant : assignments->group_grants(event.object_id)) {
+        if (is_default_access(rules, grant.role)) continue;
+        access.entitled = true;
+        access.role = role_of(grant.role);
+        access.via = "group " + grant.group;
+        return access;
+    }
+    return access;
+}
+
+void record_assignment(const Event& event, LinkState& link) {
+    if (event.object_type != ObjectType::User) return;
+    switch (event.type) {
+        case EventType::UserAssigned:
+            link.assigned_role = event.role.value_or("");
+            [[fallthrough]];
+        case EventType::UserUpdated:
+            // Only a newer snapshot replaces the one kept: events of other types may move the
+            // link's version without bringing attributes.
+            if (event.version >= snapshot_version(link)) {
+                link.snapshot = json{{"version", event.version}, {"attributes", event.attributes}};
+            }
+            break;
+        case EventType::UserUnassigned:
+            link.assigned_role.reset();
+            break;
+        case EventType::UserDeleted:
+            link.assigned_role.reset();
+            link.snapshot = nullptr;
+            break;
+        default:
+            break;
+    }
+}
+
+Event reevaluation_event(const Event& follow_up, const std::optional<LinkState>& link) {
+    Event event = follow_up;
+    event.role.reset();
+    event.version = link ? link->version : 0;
+    event.attributes = json::object();
+    if (link && link->snapshot.is_object()) {
+        const auto it = link->snapshot.find("attributes");
+        if (it != link->snapshot.end() && it->is_object()) event.attributes = *it;
+    }
+    return event;
+}
 
 bool prepare_create(UserDecision& d, const Event& event, const ObjectProfile& users, DecisionHooks hooks) {
     d.notes.clear();
@@ -143,7 +234,7 @@ bool prepare_create(UserDecision& d, const Event& event, const ObjectProfile& us
 
 AppRules rules_for(const AppConfig& app, const AppProfile& profile) {
     return AppRules{app.skip_default_access.value_or(profile.skip_default_access), app.unassign_action,
-                    app.skip_out_of_scope_deletions};
+                    app.skip_out_of_scope_deletions, app.scope == SyncScope::All};
 }
 
 bool has_target_account(const std::optional<LinkState>& link) {
@@ -184,10 +275,10 @@ std::optional<std::string> apply_email_rule(const ObjectRules& rules, const Obje
 
 UserDecision decide_user(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
                          const ObjectProfile& users, DecisionHooks hooks) {
-    if (auto early = stale_or_malformed(event, link, users,
-                                        event.type == EventType::UserAssigned || event.type == EventType::UserUpdated)) {
-        return std::move(*early);
-    }
+    const bool has_snapshot = link && link->snapshot.is_object();
+    const bool reads_snapshot = event.type == EventType::UserAssigned || event.type == EventType::UserUpdated ||
+                                (event.type == EventType::UserReevaluate && has_snapshot);
+    if (auto early = stale_or_malformed(event, link, users, reads_snapshot)) return std::move(*early);
     const bool active = is_linked_active(link);
     const auto scoped = [&]() -> std::optional<UserDecision> {
         const auto verdict = evaluate_scope(users.scoping, event.attributes);
@@ -202,9 +293,31 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
         }
         return skip("out_of_scope", reason, with_version(link, event.version, LinkStatus::OutOfScope));
     };
+    // Leaving the app: the account is disabled, or deleted where the app is set to.
+    const auto leave = [&](std::string reason, LinkStatus after) {
+        if (rules.unassign_action == UnassignAction::Delete && users.rules.remove) {
+            UserDecision d;
+            d.step = Step::Delete;
+            d.reason = std::move(reason);
+            return d;
+        }
+        if (link->status != LinkStatus::Active) {
+            return skip("no_change", "the account is already disabled",
+                        with_version(link, event.version, LinkStatus::Disabled));
+        }
+        return disable("", std::move(reason), after);
+    };
+    // Not entitled: what is recorded keeps the snapshot (the processor adds it) but neither the
+    // version nor the status moves, since nothing was applied.
+    const auto unchanged = [&]() {
+        LinkState kept = link.value_or(LinkState{});
+        if (!link) kept.status = LinkStatus::Disabled;
+        return kept;
+    };
     switch (event.type) {
         case EventType::UserAssigned: {
-            if (rules.skip_default_access && event.role && iequals(*event.role, kDefaultAccessRole)) {
+            const Access access = access_of(event, link, rules, hooks.assignments);
+            if (!access.entitled) {
                 if (active) {
                     return disable("not_entitled",
                                    "the assignment's role is Default Access, which this app does not provision",
@@ -215,36 +328,61 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
                             with_version(link, event.version, LinkStatus::NotEntitled));
             }
             if (auto out = scoped()) return *out;
-            return decide_provision(event, link, users, hooks);
+            return decide_provision(event, link, users, hooks, access.role);
         }
         case EventType::UserUpdated: {
-            // Updates flow to assigned users: active ones, and those out of scope, who may have
-            // come back into scope.
-            const bool assigned = active || (link && link->status == LinkStatus::OutOfScope);
-            if (!assigned) {
-                const bool disabled = link && link->status == LinkStatus::Disabled;
-                return skip("not_assigned", disabled ? "the user is not assigned to the app (its account is disabled)"
-                                                     : "the user is not assigned to the app");
+            // Updates flow to users in scope: assigned directly or through a group (active, or
+            // out of scope and maybe back in it), and every user when the app syncs all.
+            const Access access = access_of(event, link, rules, hooks.assignments);
+            if (!access.entitled) {
+                const bool disabled = has_target_account(link) && link->status == LinkStatus::Disabled;
+                return skip("not_assigned",
+                            std::string(disabled ? "the user is not assigned to the app (its account is disabled)"
+                                                 : "the user is not assigned to the app") +
+                                ", directly or through an assigned group; its attributes are kept for when it is",
+                            unchanged());
             }
             if (auto out = scoped()) return *out;
-            return decide_provision(event, link, users, hooks);
+            return decide_provision(event, link, users, hooks, access.role);
+        }
+        case EventType::UserReevaluate: {
+            const Access access = access_of(event, link, rules, hooks.assignments);
+            if (access.entitled && access.via.empty()) {
+                return skip("no_change", "the user is assigned to the app directly: its groups change nothing");
+            }
+            if (access.entitled) {
+                if (!has_snapshot) {
+                    return skip("awaiting_snapshot", "in scope through " + access.via +
+                                                         ", but none of the user's attributes have arrived yet: it is "
+                                                         "provisioned when its user.updated or user.assigned does");
+                }
+                if (auto out = scoped()) return *out;
+                return decide_provision(event, link, users, hooks, access.role);
+            }
+            if (!has_target_account(link)) {
+                return skip("not_assigned", "the user is not assigned to the app, directly or through an assigned group");
+            }
+            if (access.default_access && active) {
+                return disable("not_entitled",
+                               "the user's own role is Default Access, which this app does not provision, and it is "
+                               "in no assigned group",
+                               LinkStatus::NotEntitled);
+            }
+            return leave("no longer assigned to the app: not directly, and through no assigned group",
+                         LinkStatus::Disabled);
         }
         case EventType::UserUnassigned: {
+            if (const Access access = access_of(event, link, rules, hooks.assignments); access.entitled) {
+                return skip("still_assigned", "the user is still in scope through " + access.via + "; its account stays",
+                            link ? std::optional<LinkState>(with_version(link, event.version, link->status))
+                                 : std::nullopt);
+            }
             if (!has_target_account(link)) {
                 return skip("not_provisioned", "the user has no account in the app",
                             link ? std::optional<LinkState>(with_version(link, event.version, LinkStatus::Disabled))
                                  : std::nullopt);
             }
-            if (rules.unassign_action == UnassignAction::Delete && users.rules.remove) {
-                UserDecision d;
-                d.step = Step::Delete;
-                return d;
-            }
-            if (link->status != LinkStatus::Active) {
-                return skip("no_change", "the account is already disabled",
-                            with_version(link, event.version, LinkStatus::Disabled));
-            }
-            return disable("", "", LinkStatus::Disabled);
+            return leave("", LinkStatus::Disabled);
         }
         case EventType::UserDeleted: {
             if (!has_target_account(link)) {
@@ -327,12 +465,17 @@ UserDecision decide_group(const Event& event, const std::optional<LinkState>& li
             return decide_provision(event, link, groups, hooks);
         }
         case EventType::GroupUpdated: {
-            const bool assigned = active || (link && link->status == LinkStatus::OutOfScope);
+            const bool assigned = active || (link && link->status == LinkStatus::OutOfScope) || rules.sync_all;
             if (!assigned) return skip("not_assigned", "the group is not assigned to the app");
             if (auto out = scoped()) return *out;
             return decide_provision(event, link, groups, hooks);
         }
         case EventType::GroupUnassigned:
+            if (rules.sync_all) {
+                return skip("still_assigned", "the app syncs all groups (scope: all); the group stays",
+                            link ? std::optional<LinkState>(with_version(link, event.version, link->status))
+                                 : std::nullopt);
+            }
             return leave("", "", LinkStatus::Disabled);
         case EventType::GroupDeleted:
             return leave("", "", LinkStatus::Deleted);

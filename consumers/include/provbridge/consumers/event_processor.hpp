@@ -115,6 +115,12 @@ private:
     // The one exception boundary of process(), process_held() and process_parked().
     ProcessResult guarded(const InboundRecord& record, const ClaimedHead* head, bool hold_back) noexcept;
     ProcessResult process_record(const InboundRecord& record, const ClaimedHead* head, bool hold_back);
+    // A group event's part in users' access, before the group itself is decided (and whether or
+    // not the app provisions groups): records the group's assignment or the membership delta, and
+    // parks a reevaluation in the queue of each user whose access it may change.
+    std::optional<ProcessResult> track_group_scope(const Event& event, const AppRuntime& app,
+                                                   const std::optional<LinkState>& link);
+    std::optional<ProcessResult> park_reevaluations(const Event& cause, const std::vector<std::string>& users);
     // nullopt when the object's queue emptied meanwhile: the event runs now.
     std::optional<ProcessResult> park_behind(const Event& event, Context& ctx);
     ProcessResult finish_recorded_head(const OutcomeRecord& recorded, Context& ctx);

@@ -109,6 +109,10 @@ public:
                                 const std::vector<std::string>& removed) override;
     Result<bool> forget_applied(const std::string& app, const std::string& group) override;
     Result<std::vector<std::string>> groups_of(const std::string& app, const std::string& user) override;
+    Result<bool> set_group_assignment(const std::string& app, const std::string& group,
+                                      const std::optional<std::string>& role) override;
+    Result<std::optional<std::string>> group_assignment(const std::string& app, const std::string& group) override;
+    Result<std::vector<GroupGrant>> group_grants(const std::string& app, const std::string& user) override;
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                   const std::vector<std::string>& users) override;
     Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) override;

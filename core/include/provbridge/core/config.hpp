@@ -128,6 +128,10 @@ struct QuarantineConfig {
 
 enum class UnassignAction { Disable, Delete };
 
+// Entra's "Scope": sync only the users and groups assigned to the app (directly or, for users,
+// through an assigned group), or every user and group the directory sends for it.
+enum class SyncScope { Assigned, All };
+
 // Entra's accidental-deletions prevention, per operation: once an app's disables and deletes
 // within the rolling `window` reach max_operations, further ones are staged (they wait, unsent,
 // at the head of their object's queue) until an operator allows or discards them with
@@ -176,6 +180,7 @@ struct AppConfig {
     // Unset: the profile decides (every shipped profile says true).
     std::optional<bool> skip_default_access;
     UnassignAction unassign_action = UnassignAction::Disable;
+    SyncScope scope = SyncScope::Assigned;
     // Entra's SkipOutOfScopeDeletions: accounts that fall out of scope are left alone instead of
     // being disabled.
     bool skip_out_of_scope_deletions = false;

@@ -29,6 +29,10 @@ enum class EventType {
     // provisioned): bring the group's members in the target to what is recorded. A producer may
     // send one to ask for the same. Carries no members and no version of its own.
     GroupMembersSync,
+    // An extension of the contract, written by the bridge itself (a group assignment or a
+    // membership changed): decide the user's access again from what is stored (its direct
+    // assignment, its assigned groups, its latest snapshot). Carries no attributes and no version.
+    UserReevaluate,
 };
 
 std::string_view to_string(ObjectType type);

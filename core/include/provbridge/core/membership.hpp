@@ -11,6 +11,13 @@
 
 namespace provbridge {
 
+// A group assigned to an app, as a user's way in: the group and the assignment's role.
+struct GroupGrant {
+    std::string group;  // source id
+    std::string role;   // "" when the assignment named none
+    bool operator==(const GroupGrant&) const = default;
+};
+
 // One group's membership: what the directory lists, and what the target has been sent.
 struct GroupMembership {
     std::vector<std::string> members;             // user source ids
@@ -38,6 +45,13 @@ public:
     virtual Result<bool> forget_applied(const std::string& app, const std::string& group) = 0;
     // The groups a user is a member of (source ids).
     virtual Result<std::vector<std::string>> groups_of(const std::string& app, const std::string& user) = 0;
+    // Records the group's assignment to the app (its role), or with nullopt that it has none.
+    virtual Result<bool> set_group_assignment(const std::string& app, const std::string& group,
+                                              const std::optional<std::string>& role) = 0;
+    // The group's assignment (its role), nullopt when it is not assigned.
+    virtual Result<std::optional<std::string>> group_assignment(const std::string& app, const std::string& group) = 0;
+    // The assigned groups a user is a member of, by group id, in one round trip.
+    virtual Result<std::vector<GroupGrant>> group_grants(const std::string& app, const std::string& user) = 0;
     // The links of many users in one round trip, in the order asked (nullopt: no link).
     virtual Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                           const std::vector<std::string>& users) = 0;

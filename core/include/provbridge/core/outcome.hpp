@@ -99,6 +99,12 @@ struct LinkState {
     std::int64_t version = -1;
     LinkStatus status = LinkStatus::Active;
     nlohmann::json applied = nlohmann::json::object();  // SCIM path → value
+    // The object's own assignment to the app, with its role ("" when it named none); nullopt
+    // when it is not assigned directly (a user may still be in scope through a group).
+    std::optional<std::string> assigned_role;
+    // The latest attributes the directory sent (assigned and updated events), kept so that an
+    // assignment through a group can provision the user later; null when none arrived.
+    nlohmann::json snapshot;
 };
 
 }  // namespace provbridge

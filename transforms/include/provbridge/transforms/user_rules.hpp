@@ -8,6 +8,7 @@
 
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/event.hpp"
+#include "provbridge/core/membership.hpp"
 #include "provbridge/core/outcome.hpp"
 #include "provbridge/transforms/mapping.hpp"
 #include "provbridge/transforms/profile.hpp"
@@ -20,15 +21,44 @@ struct AppRules {
     bool skip_default_access = true;
     UnassignAction unassign_action = UnassignAction::Disable;
     bool skip_out_of_scope_deletions = false;
+    // SyncScope::All: every user the directory sends is in scope, assigned or not.
+    bool sync_all = false;
 };
 AppRules rules_for(const AppConfig& app, const AppProfile& profile);
 
-// The I/O a decision may need, injected: uniqueness checks for SelectUniqueValue and the
-// target ids of referenced objects (manager). Either may be null.
+// The assigned groups a user is a member of (with the assignments' roles), read only when the
+// user's own assignment does not decide. Must not throw; a failed read returns none and is
+// reported by the implementation, which the caller checks before acting on the decision.
+class AssignmentLookup {
+public:
+    virtual ~AssignmentLookup() = default;
+    virtual std::vector<GroupGrant> group_grants(const std::string& user_id) = 0;
+};
+
+// The I/O a decision may need, injected: uniqueness checks for SelectUniqueValue, the target
+// ids of referenced objects (manager) and the user's assigned groups. Any may be null.
 struct DecisionHooks {
     UniqueValueLookup* unique_values = nullptr;
     ReferenceResolver* references = nullptr;
+    AssignmentLookup* assignments = nullptr;
 };
+
+// Why a user may have an account in the app: its own assignment, an assigned group it is a
+// member of, or the app's scope (all users). A Default Access role counts for none of them
+// while the app skips it.
+struct Access {
+    bool entitled = false;
+    std::optional<std::string> role;  // the role the mappings see
+    std::string via;                  // "" directly, "group <id>", or "scope all"
+    bool default_access = false;      // not entitled because its own role is Default Access
+};
+Access access_of(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
+                 AssignmentLookup* assignments);
+
+// Records on the link what the event says about the object's own assignment and attributes
+// (user.assigned: the role and snapshot; user.updated: the snapshot; user.unassigned: no
+// assignment), so that a later decision through a group can use them.
+void record_assignment(const Event& event, LinkState& link);
 
 // What a user event means for the target, decided from the event and the stored link
 // alone (no I/O beyond the hooks). The processor carries it out.
@@ -64,8 +94,13 @@ struct UserDecision {
     std::vector<std::string> notes;
 };
 
+// A UserReevaluate event is decided on the link's snapshot (see reevaluation_event).
 UserDecision decide_user(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
                          const ObjectProfile& users, DecisionHooks hooks = {});
+
+// The event a UserReevaluate follow-up is decided as: the stored snapshot as its attributes
+// (none when no snapshot arrived yet), at the link's version (it brings no change of its own).
+Event reevaluation_event(const Event& follow_up, const std::optional<LinkState>& link);
 
 // Entra's objectId is the directory object's own id, which the contract carries as
 // data.object.id rather than among the attributes. When the object's mappings or scoping read
