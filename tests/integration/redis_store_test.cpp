@@ -686,6 +686,38 @@ TEST_F(RedisStoreTest, MembershipIsKeptAsDeltasWithTheReverseIndexAndWhatTheTarg
     EXPECT_FALSE((*links)[1199].has_value());
 }
 
+TEST_F(RedisStoreTest, GroupAssignmentsGrantTheirMembersAndLinksKeepTheAssignmentAndSnapshot) {
+    auto store = make_store();
+    ASSERT_TRUE(store.change_members(app(), "g1", {"u1"}, {}).ok());
+    ASSERT_TRUE(store.change_members(app(), "g2", {"u1"}, {}).ok());
+    ASSERT_TRUE(store.change_members(app(), "g3", {"u1"}, {}).ok());
+    EXPECT_TRUE(store.group_grants(app(), "u1")->empty()) << "no group is assigned yet";
+    EXPECT_TRUE(store.group_grants(app(), "nobody")->empty());
+    ASSERT_TRUE(store.set_group_assignment(app(), "g3", "Admin").ok());
+    ASSERT_TRUE(store.set_group_assignment(app(), "g1", "").ok());
+    ASSERT_TRUE(store.set_group_assignment(app(), "g9", "User").ok());
+    auto grants = store.group_grants(app(), "u1");
+    ASSERT_TRUE(grants.ok()) << grants.error().message;
+    EXPECT_EQ(*grants, (std::vector<GroupGrant>{{"g1", ""}, {"g3", "Admin"}}));
+    EXPECT_EQ(*store.group_assignment(app(), "g3"), std::optional<std::string>("Admin"));
+    ASSERT_TRUE(store.set_group_assignment(app(), "g3", std::nullopt).ok());
+    EXPECT_FALSE(store.group_assignment(app(), "g3")->has_value());
+    EXPECT_EQ(*store.group_grants(app(), "u1"), (std::vector<GroupGrant>{{"g1", ""}}));
+
+    // The link round-trips the user's own assignment (none, or a role, "" included) and snapshot.
+    const nlohmann::json snapshot = {{"version", 4}, {"attributes", {{"displayName", "Zoë \"Z\""}}}};
+    for (const auto& role : {std::optional<std::string>(), std::optional<std::string>(""),
+                             std::optional<std::string>("Default Access")}) {
+        const auto event = make_event(app(), "e-snap-" + role.value_or("none"), "u-snap");
+        LinkState link{"t-1", 4, LinkStatus::Active, {}, role, snapshot};
+        ASSERT_TRUE(store.commit(commit_of(record_for(event, Action::Update, OutcomeStatus::Applied), link)));
+        auto stored = store.load_link(app(), ObjectType::User, "u-snap");
+        ASSERT_TRUE(stored.ok() && stored->has_value());
+        EXPECT_EQ((*stored)->assigned_role, role);
+        EXPECT_EQ((*stored)->snapshot, snapshot);
+    }
+}
+
 TEST_F(RedisStoreTest, ReconnectsAfterTheServerClosedTheConnection) {
     auto store = make_store();
     auto reader = make_reader();
