@@ -47,15 +47,21 @@ public:
             failure_ = link.error();
             return std::nullopt;
         }
-        if (!*link || (*link)->scim_id.empty() || (*link)->status == LinkStatus::Deleted) return std::nullopt;
+        if (!*link || (*link)->scim_id.empty() || (*link)->status == LinkStatus::Deleted) {
+            if (type == ObjectType::User) missing_.push_back(source_id);
+            return std::nullopt;
+        }
         return (*link)->scim_id;
     }
     const std::optional<Error>& failure() const { return failure_; }
+    // The users referenced that have no account yet (a manager), in the order asked.
+    const std::vector<std::string>& missing() const { return missing_; }
 
 private:
     StateStore& store_;
     const std::string& app_;
     std::optional<Error> failure_;
+    std::vector<std::string> missing_;
 };
 
 // A user's assigned groups, read from the membership store when a decision asks. The first read
@@ -495,6 +501,15 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
     UserDecision decision = user ? transforms::decide_user(event, link, app.rules, object, hooks)
                                  : transforms::decide_group(event, link, app.rules, object, hooks);
     if (auto failed = lookup_failure(ctx.uniqueness, ctx.references, ctx.assignments)) return fail(ctx, failed->first, std::move(failed->second));
+    if (decision.step == UserDecision::Step::Provision && options_.membership != nullptr) {
+        // Recorded before anything is sent: when the referenced user gets an account, its commit
+        // parks a follow-up for this one, which sends the reference then.
+        for (const auto& referenced : references.missing()) {
+            auto added = options_.membership->add_pending_reference(app.config.id, referenced, event.object_id,
+                                                                    clock_.wall_ms());
+            if (!added) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(added.error().message), {}};
+        }
+    }
     if (decision.step == UserDecision::Step::Skip) {
         return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
     }
@@ -560,6 +575,18 @@ std::optional<ProcessResult> EventProcessor::park_follow_ups(const Event& cause,
         }
     }
     if (!park) return std::nullopt;
+    if (cause.object_type == ObjectType::User) {
+        // Its reports (and whatever else referenced it) can be sent the reference now. Parked
+        // before they are dropped: a crash in between parks them again on the redelivery.
+        auto waiting = store.pending_references(cause.app, cause.object_id);
+        if (!waiting) return failed(waiting.error());
+        std::vector<std::string> referrers;
+        for (const auto& [referrer, since] : *waiting) referrers.push_back(referrer);
+        if (auto fatal = park_reevaluations(cause, referrers, "reference")) return fatal;
+        if (auto dropped = store.drop_pending_references(cause.app, cause.object_id, referrers); !dropped) {
+            return failed(dropped.error());
+        }
+    }
     for (const auto& group : groups) {
         ParkedEvent parked;
         parked.app = cause.app;
@@ -625,7 +652,8 @@ std::optional<ProcessResult> EventProcessor::track_group_scope(const Event& even
     return park_reevaluations(event, users);
 }
 
-std::optional<ProcessResult> EventProcessor::park_reevaluations(const Event& cause, const std::vector<std::string>& users) {
+std::optional<ProcessResult> EventProcessor::park_reevaluations(const Event& cause, const std::vector<std::string>& users,
+                                                               std::string_view why) {
     for (const auto& user : users) {
         ParkedEvent parked;
         parked.app = cause.app;
@@ -633,7 +661,7 @@ std::optional<ProcessResult> EventProcessor::park_reevaluations(const Event& cau
         parked.object_id = user;
         parked.source = kFollowUpSource;
         // Fixed by its cause, so that parking it again after a crash finds it (or its outcome).
-        parked.event_id = "reevaluate:" + user + ":" + cause.source + ":" + cause.id;
+        parked.event_id = std::string(why) + ":" + user + ":" + cause.source + ":" + cause.id;
         parked.parked_at_ms = clock_.wall_ms();
         parked.record.key = cause.app + "/user/" + user;
         parked.record.value = json{{"specversion", "1.0"},

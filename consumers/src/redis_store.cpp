@@ -1093,6 +1093,42 @@ Result<std::vector<GroupGrant>> RedisStateStore::group_grants(const std::string&
     return out;
 }
 
+Result<bool> RedisStateStore::add_pending_reference(const std::string& app, const std::string& referenced,
+                                                   const std::string& referrer, std::int64_t since_ms) {
+    const auto key = keys_.pending_references(app, referenced);
+    auto reply = connection_.command({"HSETNX", key, referrer, std::to_string(since_ms)});
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("HSETNX " + key, **reply);
+    return true;
+}
+
+Result<std::map<std::string, std::int64_t>> RedisStateStore::pending_references(const std::string& app,
+                                                                                const std::string& referenced) {
+    const auto key = keys_.pending_references(app, referenced);
+    auto reply = connection_.command({"HGETALL", key});
+    if (!reply) return reply.error();
+    const auto& r = **reply;
+    if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply("HGETALL " + key, r);
+    std::map<std::string, std::int64_t> out;
+    for (std::size_t i = 0; i + 1 < r.elements; i += 2) {
+        const auto since = to_int64(text_of(*r.element[i + 1]));
+        out[text_of(*r.element[i])] = since.value_or(0);
+    }
+    return out;
+}
+
+Result<bool> RedisStateStore::drop_pending_references(const std::string& app, const std::string& referenced,
+                                                     const std::vector<std::string>& referrers) {
+    if (referrers.empty()) return true;
+    const auto key = keys_.pending_references(app, referenced);
+    RedisArgv argv{"HDEL", key};
+    argv.insert(argv.end(), referrers.begin(), referrers.end());
+    auto reply = connection_.command(argv);
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("HDEL " + key, **reply);
+    return true;
+}
+
 Result<std::vector<std::optional<LinkState>>> RedisStateStore::load_user_links(const std::string& app,
                                                                                const std::vector<std::string>& users) {
     std::vector<std::optional<LinkState>> out;

@@ -45,6 +45,10 @@ std::string KeyScheme::member_of(std::string_view app, std::string_view user_id)
     return app_base(app) + "member_of:" + std::string(user_id);
 }
 
+std::string KeyScheme::pending_references(std::string_view app, std::string_view user_id) const {
+    return app_base(app) + "waiting_for:" + std::string(user_id);
+}
+
 std::string KeyScheme::assigned_groups(std::string_view app) const {
     return app_base(app) + "assigned_groups";
 }

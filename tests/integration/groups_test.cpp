@@ -266,5 +266,33 @@ TEST(GroupAccess, MembersOfAnAssignedGroupGetAccountsInAnyOrderAndLeaveWithTheir
     }
 }
 
+TEST(References, AReportAssignedBeforeItsManagerGetsTheManagerWithoutAReplay) {
+    constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    auto bridge = harness("generic", "generic");
+    auto worker = bridge->start_worker();
+    auto report = user_event("u-ada", "ada");
+    report["data"]["object"]["attributes"]["manager"] = "boss";
+    const auto manager_of_ada = [&]() -> std::string {
+        std::string boss_id;
+        std::string managed;
+        for (const auto& u : bridge->users()) {
+            if (u["userName"] == "boss@contoso.com") boss_id = u["id"].get<std::string>();
+            if (u["userName"] == "ada@contoso.com" && u.contains(kEnterprise)) {
+                managed = u[kEnterprise].value("manager", json::object()).value("value", std::string());
+            }
+        }
+        return !boss_id.empty() && managed == boss_id ? managed : std::string();
+    };
+    run_until(*bridge, *worker, {report}, [&] { return accounts(*bridge).contains("ada@contoso.com"); });
+    EXPECT_EQ(outcome(*bridge, "u-ada").action, Action::Create);
+    EXPECT_EQ(manager_of_ada(), "");
+    run_until(*bridge, *worker, {user_event("u-boss", "boss")}, [&] { return !manager_of_ada().empty(); });
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+    std::size_t failed = 0;
+    for (const auto& r : bridge->requests()) failed += r["status"].get<int>() >= 400 ? 1 : 0;
+    EXPECT_EQ(failed, 0U) << bridge->requests().dump();
+}
+
 }  // namespace
 }  // namespace provbridge

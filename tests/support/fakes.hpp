@@ -368,6 +368,26 @@ public:
         }
         return out;
     }
+    Result<bool> add_pending_reference(const std::string& app, const std::string& referenced,
+                                       const std::string& referrer, std::int64_t since_ms) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        pending_refs[{app, referenced}].emplace(referrer, since_ms);
+        return true;
+    }
+    Result<std::map<std::string, std::int64_t>> pending_references(const std::string& app,
+                                                                   const std::string& referenced) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        return pending_refs[{app, referenced}];
+    }
+    Result<bool> drop_pending_references(const std::string& app, const std::string& referenced,
+                                         const std::vector<std::string>& referrers) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        for (const auto& r : referrers) pending_refs[{app, referenced}].erase(r);
+        return true;
+    }
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                   const std::vector<std::string>& users) override {
         std::lock_guard lock(mutex_);
@@ -411,6 +431,8 @@ public:
     // (app, group) → member → id in the target.
     std::map<std::pair<std::string, std::string>, std::set<std::string>> members;
     std::map<std::pair<std::string, std::string>, std::string> assigned_groups;  // (app, group) → role
+    // (app, referenced) → referrer → since
+    std::map<std::pair<std::string, std::string>, std::map<std::string, std::int64_t>> pending_refs;
     bool fail_grants = false;  // group_grants fails (the rest works)
     std::function<void()> before_commit;
     std::map<std::pair<std::string, std::string>, std::set<std::string>> member_of;

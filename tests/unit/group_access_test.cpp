@@ -354,5 +354,42 @@ TEST_F(GroupAccessTest, ARedeliveredGroupAssignmentParksNothingTwice) {
     EXPECT_EQ(user_requests("ada"), std::vector<std::string>{"POST /Users"}) << "created once";
 }
 
+// References in any order: a report provisioned before its manager gets the manager once the
+// manager has an account, with no replay.
+TEST_F(GroupAccessTest, AReportProvisionedBeforeItsManagerGetsTheManagerWhenTheManagerArrives) {
+    constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    auto report = user("assigned", "ada", 1);
+    auto doc = json::parse(report.value);
+    doc["data"]["object"]["attributes"]["manager"] = "boss";
+    report.value = doc.dump();
+    const auto created = run(report);
+    EXPECT_EQ(created.action, Action::Create);
+    EXPECT_NE(created.reason.find("boss"), std::string::npos) << "the outcome says what is missing: " << created.reason;
+    EXPECT_EQ((store_.pending_refs[{"crm", "boss"}].count("ada")), 1U) << "recorded as pending, not dropped";
+
+    const auto manager = run(user("assigned", "boss", 1));
+    EXPECT_EQ(manager.action, Action::Create);
+    const auto queued = store_.queue("crm", ObjectType::User, "ada");
+    ASSERT_EQ(queued.size(), 1U);
+    EXPECT_EQ(queued[0].event_id.rfind("reference:ada:", 0), 0U) << queued[0].event_id;
+    EXPECT_TRUE((store_.pending_refs[{"crm", "boss"}].empty()));
+
+    const auto ran = run_heads();
+    EXPECT_EQ(ran.at("ada").at(0).action, Action::Update) << ran.at("ada").at(0).reason;
+    const auto last = scim_.requests().back();
+    EXPECT_EQ(last.method, HttpMethod::Patch);
+    EXPECT_EQ(last.path, "/Users/t-ada@contoso.com");
+    const auto ops = (*last.body)["Operations"].dump();
+    EXPECT_NE(ops.find(std::string(kEnterprise) + ":manager"), std::string::npos) << ops;
+    EXPECT_NE(ops.find(R"({"value":"t-boss@contoso.com"})"), std::string::npos) << ops;
+    // The report's next update, the same attributes, has nothing left to send.
+    auto again = user("updated", "ada", 2);
+    auto again_doc = json::parse(again.value);
+    again_doc["data"]["object"]["attributes"]["manager"] = "boss";
+    again_doc["data"]["object"]["attributes"]["givenName"] = "Name1";
+    again.value = again_doc.dump();
+    EXPECT_EQ(run(again).code, "no_change");
+}
+
 }  // namespace
 }  // namespace provbridge::consumers

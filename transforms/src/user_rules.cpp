@@ -347,10 +347,10 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
         }
         case EventType::UserReevaluate: {
             const Access access = access_of(event, link, rules, hooks.assignments);
-            if (access.entitled && access.via.empty()) {
-                return skip("no_change", "the user is assigned to the app directly: its groups change nothing");
-            }
             if (access.entitled) {
+                if (!has_snapshot && access.via.empty()) {
+                    return skip("no_change", "the user is assigned to the app directly and no snapshot is kept");
+                }
                 if (!has_snapshot) {
                     return skip("awaiting_snapshot", "in scope through " + access.via +
                                                          ", but none of the user's attributes have arrived yet: it is "

@@ -120,7 +120,10 @@ private:
     // parks a reevaluation in the queue of each user whose access it may change.
     std::optional<ProcessResult> track_group_scope(const Event& event, const AppRuntime& app,
                                                    const std::optional<LinkState>& link);
-    std::optional<ProcessResult> park_reevaluations(const Event& cause, const std::vector<std::string>& users);
+    // `why` prefixes the follow-ups' ids: "reevaluate" (access) or "reference" (a referenced
+    // object got an account).
+    std::optional<ProcessResult> park_reevaluations(const Event& cause, const std::vector<std::string>& users,
+                                                    std::string_view why = "reevaluate");
     // nullopt when the object's queue emptied meanwhile: the event runs now.
     std::optional<ProcessResult> park_behind(const Event& event, Context& ctx);
     ProcessResult finish_recorded_head(const OutcomeRecord& recorded, Context& ctx);

@@ -113,6 +113,12 @@ public:
                                       const std::optional<std::string>& role) override;
     Result<std::optional<std::string>> group_assignment(const std::string& app, const std::string& group) override;
     Result<std::vector<GroupGrant>> group_grants(const std::string& app, const std::string& user) override;
+    Result<bool> add_pending_reference(const std::string& app, const std::string& referenced,
+                                       const std::string& referrer, std::int64_t since_ms) override;
+    Result<std::map<std::string, std::int64_t>> pending_references(const std::string& app,
+                                                                   const std::string& referenced) override;
+    Result<bool> drop_pending_references(const std::string& app, const std::string& referenced,
+                                         const std::vector<std::string>& referrers) override;
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                   const std::vector<std::string>& users) override;
     Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) override;

@@ -43,6 +43,9 @@ public:
     std::string members(std::string_view app, std::string_view group_id) const;
     // The groups a user is a member of, set of group source ids (the reverse of members()).
     std::string member_of(std::string_view app, std::string_view user_id) const;
+    // Objects waiting for this user to get an account (reports of a manager), hash referrer
+    // source id → since (wall ms).
+    std::string pending_references(std::string_view app, std::string_view user_id) const;
     // The groups assigned to the app, hash group source id → the assignment's role.
     std::string assigned_groups(std::string_view app) const;
     // The members a group has in the target, as sent: hash user source id → the user's id there.

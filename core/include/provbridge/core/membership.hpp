@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,6 +53,16 @@ public:
     virtual Result<std::optional<std::string>> group_assignment(const std::string& app, const std::string& group) = 0;
     // The assigned groups a user is a member of, by group id, in one round trip.
     virtual Result<std::vector<GroupGrant>> group_grants(const std::string& app, const std::string& user) = 0;
+    // References that wait for an object to get an account (a report whose manager has none yet):
+    // `referrer` waits for `referenced` since `since_ms` (kept from the first time it is added).
+    virtual Result<bool> add_pending_reference(const std::string& app, const std::string& referenced,
+                                               const std::string& referrer, std::int64_t since_ms) = 0;
+    // Who waits for `referenced`, by id, with the time each started waiting.
+    virtual Result<std::map<std::string, std::int64_t>> pending_references(const std::string& app,
+                                                                           const std::string& referenced) = 0;
+    // Drops those referrers (their follow-ups are parked).
+    virtual Result<bool> drop_pending_references(const std::string& app, const std::string& referenced,
+                                                 const std::vector<std::string>& referrers) = 0;
     // The links of many users in one round trip, in the order asked (nullopt: no link).
     virtual Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                           const std::vector<std::string>& users) = 0;
