@@ -294,5 +294,102 @@ TEST(References, AReportAssignedBeforeItsManagerGetsTheManagerWithoutAReplay) {
     EXPECT_EQ(failed, 0U) << bridge->requests().dump();
 }
 
+std::int64_t route_count(BridgeHarness& bridge, const std::string& route) {
+    const auto stats = bridge.stats();
+    return stats["byRoute"].value(route, std::int64_t{0});
+}
+
+std::int64_t failed_requests(BridgeHarness& bridge) {
+    std::int64_t failed = 0;
+    for (const auto& [status, n] : bridge.stats()["byStatus"].items()) failed += std::stoi(status) >= 400 ? n.get<std::int64_t>() : 0;
+    return failed;
+}
+
+// A 1,000-member group sent in PATCHes of 100, with the worker killed -9 in the middle of the
+// batches and the membership event delivered again afterwards: the group ends with exactly its
+// members, at most one batch is sent twice, and the redelivery sends nothing.
+TEST(GroupMembers, AThousandMembersInBatchesSurviveKill9AndARedelivery) {
+    BridgeHarness::Options options;
+    options.group = "groups-thousand";
+    options.app_extra = {{"member_batch", 100}};
+    BridgeHarness bridge(options);
+    constexpr int kMembers = 1000;
+    std::vector<std::string> ids;
+    std::set<std::string> expected;
+    auto worker = bridge.start_worker();
+    for (int i = 0; i < kMembers; ++i) {
+        ids.push_back("m" + std::to_string(i));
+        expected.insert("m" + std::to_string(i) + "@contoso.com");
+        bridge.send_event(user_event("u-m" + std::to_string(i), "m" + std::to_string(i)));
+    }
+    bridge.send_event(group_event("ga-1", "assigned", "eng", 1, "Engineering"));
+    // The users, the group, and the group's members follow-up (nothing to send yet).
+    BridgeHarness::wait_finished(*worker, kMembers + 2, 180s);
+    ASSERT_EQ(bridge.stats()["users"], kMembers);
+
+    // Slow answers, so that the kill lands between batches.
+    bridge.admin(HttpMethod::Put, "/_admin/latency", {}, json{{"delayMs", 400}});
+    const auto patches_before = route_count(bridge, "PATCH /Groups/{id}");
+    const auto added = members_event("m-1", "added", "eng", 2, ids);
+    bridge.send_event(added);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (route_count(bridge, "PATCH /Groups/{id}") - patches_before < 3 && std::chrono::steady_clock::now() < deadline) {
+        (void)worker->read_line(200ms);
+    }
+    ASSERT_GE(route_count(bridge, "PATCH /Groups/{id}") - patches_before, 3) << "the batches did not start";
+    worker->signal(SIGKILL);
+    ASSERT_TRUE(worker->wait(30s).has_value());
+    const auto sent_before_kill = route_count(bridge, "PATCH /Groups/{id}") - patches_before;
+    EXPECT_LT(sent_before_kill, 10) << "killed after every batch: nothing left to resume";
+    bridge.admin(HttpMethod::Put, "/_admin/latency", {}, json{{"delayMs", 0}});
+
+    auto again = bridge.start_worker();
+    const auto until = std::chrono::steady_clock::now() + 120s;
+    while (member_names(bridge, "Engineering").size() < kMembers && std::chrono::steady_clock::now() < until) {
+        (void)again->read_line(1s);
+    }
+    EXPECT_EQ(member_names(bridge, "Engineering"), expected);
+    const auto patches = route_count(bridge, "PATCH /Groups/{id}") - patches_before;
+    EXPECT_GE(patches, 10);
+    EXPECT_LE(patches, 11) << "a restart sends only what was not recorded: at most the batch in flight again";
+
+    // Delivered again: a duplicate, nothing sent.
+    const auto line = BridgeHarness::wait_counter(*again, "finished", 1, 60s);
+    const auto duplicates = line.value("duplicates", std::uint64_t{0});
+    bridge.send_event(added);
+    BridgeHarness::wait_counter(*again, "duplicates", duplicates + 1, 60s);
+    EXPECT_EQ(route_count(bridge, "PATCH /Groups/{id}") - patches_before, patches);
+    EXPECT_EQ(member_names(bridge, "Engineering").size(), static_cast<std::size_t>(kMembers));
+    EXPECT_EQ(failed_requests(bridge), 0);
+    again->signal(SIGTERM);
+    EXPECT_TRUE(again->wait(60s).has_value());
+}
+
+// Genesys: the group exists there already (seeded), is only matched, and gets its members by
+// PATCH; removal from the last assigned group disables the member there too.
+TEST(GroupMembers, GenesysSeededGroupsArePatchedWithTheirMembers) {
+    auto bridge = harness("genesys", "genesys");
+    bridge->admin(HttpMethod::Post, "/_admin/groups", {}, json{{"displayName", "Support"}});
+    auto worker = bridge->start_worker();
+    std::vector<json> events;
+    for (const std::string user : {"ada", "bob"}) {
+        auto e = user_updated("up-" + user, user, 1);
+        e["data"]["object"]["attributes"]["mail"] = user + "@contoso.com";
+        events.push_back(e);
+    }
+    events.push_back(group_event("s-1", "assigned", "support", 1, "Support"));
+    events.push_back(members_event("sm-1", "added", "support", 2, {"ada", "bob"}));
+    const std::set<std::string> both = {"ada@contoso.com", "bob@contoso.com"};
+    run_until(*bridge, *worker, events, [&] { return member_names(*bridge, "Support") == both; });
+    run_until(*bridge, *worker, {members_event("sm-2", "removed", "support", 3, {"bob"})}, [&] {
+        return member_names(*bridge, "Support") == std::set<std::string>{"ada@contoso.com"} &&
+               accounts(*bridge) == std::map<std::string, bool>{{"ada@contoso.com", true}, {"bob@contoso.com", false}};
+    });
+    EXPECT_EQ(requests_to(*bridge, "POST", "/Groups"), 0U);
+    EXPECT_EQ(failed_requests(*bridge), 0);
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
 }  // namespace
 }  // namespace provbridge
