@@ -637,7 +637,11 @@ std::optional<std::string> Worker::run() {
             source_->resume(source_->assignment());
             paused_ = false;
         }
-        auto record = source_->poll(options_.poll_timeout);
+        // More retries or follow-ups were due at the last claim: look again soon, not after a
+        // whole poll timeout of an idle topic (which would cap them at one batch per timeout).
+        constexpr std::chrono::milliseconds kDuePoll{5};
+        const bool more_due = parked_source_ != nullptr && next_claim_ <= now;
+        auto record = source_->poll(more_due ? std::min(options_.poll_timeout, kDuePoll) : options_.poll_timeout);
         if (auto err = source_->fatal_error()) {
             fail("kafka: " + *err);
             break;

@@ -318,6 +318,121 @@ json run_isolation(ops::LocalRedis& redis, ops::EmbeddedBroker& broker, ops::Loc
             {"kill9_to_processing_s", static_cast<double>(first_after - killed_ms) / 1000.0}};
 }
 
+// Step 7: one group of `members` users. The users are created first; then one
+// group.members.added names them all, and the clock runs from its production to its outcome
+// (every member sent) and to the last of the members' reevaluations (each user's access is
+// decided again: a group assigned to the app changed). The PATCHes are counted by the target.
+json run_group(ops::LocalRedis& redis, ops::EmbeddedBroker& broker, ops::LocalScimTarget& target,
+               consumers::CurlScimClient& admin, const std::string& dir, int concurrency, std::size_t members) {
+    constexpr const char* kTopic = "groups.events";
+    constexpr const char* kGroupApp = "grp";
+    const auto call = [&admin](HttpMethod method, const std::string& path, json body = nullptr) {
+        ScimRequest request;
+        request.method = method;
+        request.path = path;
+        if (!body.is_null()) request.body = std::move(body);
+        const auto response = admin.send(request);
+        if (response.status / 100 != 2) throw std::runtime_error("the target refused " + path);
+        return json::parse(response.body, nullptr, false);
+    };
+    call(HttpMethod::Post, "/_admin/reset", json::object());
+    const std::string config_path = dir + "/groups.json";
+    std::ofstream(config_path) << json{
+        {"kafka", {{"bootstrap_servers", broker.bootstrap_servers()}, {"group_id", "bench-groups"},
+                   {"topics", {{"events", kTopic}}},
+                   {"consumer_properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
+                                            {"fetch.wait.max.ms", "10"}}}}},
+        {"redis", {{"url", redis.url()}}},
+        {"worker", {{"concurrency", concurrency}, {"max_in_flight", 2000}}},
+        {"apps", json::array({{{"id", kGroupApp}, {"member_batch", 100},
+                               {"scim", {{"base_url", target.base_url()}, {"token_file", dir + "/token"}}}}})}}
+                                        .dump(2);
+    producers::KafkaProducer producer({{"bootstrap.servers", broker.bootstrap_servers()}, {"linger.ms", "5"}});
+    consumers::ProvisioningLogReader reader(
+        consumers::RedisOptions{"127.0.0.1", redis.port(), 0, "", std::chrono::seconds(5)}, KeyScheme("pb"));
+    std::cout << "7. A group of " << members << " members: the users and the group first, then one members.added\n";
+    std::vector<std::pair<std::string, std::string>> users;
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < members; ++i) {
+        users.emplace_back(std::string(kGroupApp) + "/user/gm-" + std::to_string(i), app_event(kGroupApp, "gm", i));
+        ids.push_back("gm-" + std::to_string(i));
+    }
+    const json group = {{"specversion", "1.0"}, {"id", "grp-assigned"}, {"source", "urn:directory:bench"},
+                        {"type", "provisioning.group.assigned"},
+                        {"data", {{"app", kGroupApp},
+                                  {"object", {{"type", "group"}, {"id", "big"}, {"version", 1},
+                                              {"attributes", {{"displayName", "Everyone"}}}}},
+                                  {"assignment", {{"role", "User"}}}}}};
+    users.emplace_back(std::string(kGroupApp) + "/group/big", group.dump());
+    produce_all(producer, kTopic, users);
+    ops::ChildProcess::Options wopts;
+    wopts.argv = {PROVBRIDGE_BINARY, "run", "--config", config_path, "--json-progress", "--log-level", "warn"};
+    ops::ChildProcess worker(std::move(wopts));
+    // The users, the group, and the group's members follow-up (no members yet).
+    if (!wait_finished(worker, members + 2, std::chrono::seconds(1800))) throw std::runtime_error("groups: users did not finish");
+    const auto patches = [&] { return call(HttpMethod::Get, "/_admin/stats")["byRoute"].value("PATCH /Groups/{id}", 0); };
+    const auto patches_before = patches();
+    const json added = {{"specversion", "1.0"}, {"id", "grp-members"}, {"source", "urn:directory:bench"},
+                        {"type", "provisioning.group.members.added"},
+                        {"data", {{"app", kGroupApp}, {"object", {{"type", "group"}, {"id", "big"}, {"version", 2}}},
+                                  {"members", ids}}}};
+    const auto produced_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count();
+    produce_all(producer, kTopic, {{std::string(kGroupApp) + "/group/big", added.dump()}});
+    // The members event, and each member's reevaluation.
+    if (!wait_finished(worker, 2 * members + 3, std::chrono::seconds(1800))) throw std::runtime_error("groups: members did not finish");
+    worker.stop(std::chrono::seconds(60));
+    std::int64_t applied_ms = 0;
+    std::int64_t last_reevaluation_ms = 0;
+    std::string code;
+    for (const auto& r : read_log(reader, kGroupApp)) {
+        if (r.event_id == "grp-members") {
+            applied_ms = r.finished_at_ms;
+            code = std::string(to_string(r.status));
+        }
+        if (r.event_type == "provisioning.user.reevaluate") last_reevaluation_ms = std::max(last_reevaluation_ms, r.finished_at_ms);
+    }
+    const auto bridge_patches = patches() - patches_before;
+    std::size_t in_target = 0;
+    for (const auto& g : call(HttpMethod::Get, "/_admin/groups")) {
+        if (g["displayName"] == "Everyone") in_target = g.value("members", json::array()).size();
+    }
+    // The target's own cost of the same work: a second group sent the same PATCHes (100 members
+    // each) straight from here, one after another, as the bridge sends one group's.
+    consumers::ScimClientOptions scim;
+    scim.base_url = target.base_url();
+    scim.token = kToken;
+    consumers::CurlScimClient direct(scim);
+    std::vector<std::string> target_ids;
+    for (const auto& u : call(HttpMethod::Get, "/_admin/users")) target_ids.push_back(u["id"].get<std::string>());
+    ScimRequest create;
+    create.method = HttpMethod::Post;
+    create.path = "/Groups";
+    create.body = json{{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:Group"}}, {"displayName", "Direct"}};
+    const auto created = direct.send(create);
+    const auto created_doc = json::parse(created.body, nullptr, false);
+    if (created.status != 201 || !created_doc.contains("id")) throw std::runtime_error("groups: cannot create the direct group");
+    const auto direct_start = SteadyClock::now();
+    for (std::size_t first = 0; first < target_ids.size(); first += 100) {
+        json values = json::array();
+        for (std::size_t i = first; i < std::min(target_ids.size(), first + 100); ++i) values.push_back({{"value", target_ids[i]}});
+        ScimRequest patch;
+        patch.method = HttpMethod::Patch;
+        patch.path = "/Groups/" + created_doc["id"].get<std::string>();
+        patch.body = json{{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+                          {"Operations", {{{"op", "add"}, {"path", "members"}, {"value", values}}}}};
+        if (direct.send(patch).status / 100 != 2) throw std::runtime_error("groups: the direct PATCH failed");
+    }
+    const double direct_s = std::chrono::duration<double>(SteadyClock::now() - direct_start).count();
+    return {{"group_members", members},
+            {"group_target_patches_alone_s", direct_s},
+            {"group_members_in_target", in_target},
+            {"group_member_patches", bridge_patches},
+            {"group_members_outcome", code},
+            {"group_members_applied_s", static_cast<double>(applied_ms - produced_ms) / 1000.0},
+            {"group_reevaluations_done_s", static_cast<double>(last_reevaluation_ms - produced_ms) / 1000.0}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -328,6 +443,7 @@ int main(int argc, char** argv) {
     int concurrency = 8;
     std::size_t capacity_users = 3000;
     std::size_t isolation_events = 5000;
+    std::size_t group_members = 10000;
     std::string out_dir = "bench-results";
     app.add_option("--events", events, "Backlog of user-assign events for the throughput run");
     app.add_option("--latency-events", latency_events, "Events for the latency run");
@@ -335,6 +451,7 @@ int main(int argc, char** argv) {
     app.add_option("--concurrency", concurrency, "Worker lanes, and client threads for the target's capacity");
     app.add_option("--capacity-users", capacity_users, "Users created to measure the target's capacity");
     app.add_option("--isolation-events", isolation_events, "Events of the fast app in each isolation run (0: skip)");
+    app.add_option("--group-members", group_members, "Members of the one group of step 7 (0: skip)");
     app.add_option("--out", out_dir, "Directory for CSV, JSON and the plot");
     CLI11_PARSE(app, argc, argv);
     std::filesystem::create_directories(out_dir);
@@ -435,6 +552,9 @@ int main(int argc, char** argv) {
         const json isolation = isolation_events > 0 ? run_isolation(redis, broker, target, admin_client, dir.path(), out_dir,
                                                                      concurrency, isolation_events)
                                                     : json::object();
+        const json groups = group_members > 0 ? run_group(redis, broker, target, admin_client, dir.path(), concurrency,
+                                                          group_members)
+                                              : json::object();
 
         consumers::ProvisioningLogReader reader(consumers::RedisOptions{"127.0.0.1", redis.port(), 0, "", std::chrono::seconds(5)},
                                                 KeyScheme("pb"));
@@ -529,6 +649,7 @@ int main(int argc, char** argv) {
                              {"concurrency", concurrency},
                              {"cpus", std::thread::hardware_concurrency()}};
         result.update(isolation);
+        result.update(groups);
         std::ofstream(out_dir + "/e2e.json") << result.dump(2) << "\n";
         std::printf("\n%-44s %10s\n", "figure", "value");
         std::printf("%-44s %10.0f\n", "end-to-end user creations/s (backlog)", throughput);
@@ -569,6 +690,19 @@ int main(int argc, char** argv) {
                         isolation["isolation_slow_events"].get<std::size_t>());
             std::printf("%-44s %10.1f\n", "kill -9 -> restarted worker processing, s",
                         isolation["kill9_to_processing_s"].get<double>());
+        }
+
+        if (!groups.empty()) {
+            std::printf("%-44s %10zu\n", "group: members", groups["group_members"].get<std::size_t>());
+            std::printf("%-44s %10zu\n", "group: members in the target", groups["group_members_in_target"].get<std::size_t>());
+            std::printf("%-44s %10lld\n", "group: PATCH /Groups/{id} requests",
+                        static_cast<long long>(groups["group_member_patches"].get<std::int64_t>()));
+            std::printf("%-44s %10.1f\n", "group: members.added produced -> applied, s",
+                        groups["group_members_applied_s"].get<double>());
+            std::printf("%-44s %10.1f\n", "group: the same PATCHes sent directly, s",
+                        groups["group_target_patches_alone_s"].get<double>());
+            std::printf("%-44s %10.1f\n", "group: -> every member reevaluated, s",
+                        groups["group_reevaluations_done_s"].get<double>());
         }
 
         std::ofstream plot(out_dir + "/e2e.gnuplot");
