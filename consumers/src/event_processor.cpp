@@ -536,8 +536,6 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
 
 namespace {
 
-constexpr const char* kFollowUpSource = "urn:provbridge:follow-up";
-
 std::vector<std::string> sorted_unique(std::vector<std::string> ids) {
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -588,24 +586,7 @@ std::optional<ProcessResult> EventProcessor::park_follow_ups(const Event& cause,
         }
     }
     for (const auto& group : groups) {
-        ParkedEvent parked;
-        parked.app = cause.app;
-        parked.object_type = ObjectType::Group;
-        parked.object_id = group;
-        parked.source = kFollowUpSource;
-        // Fixed by its cause, so that parking it again after a crash finds it (or its outcome).
-        parked.event_id = "sync:" + group + ":" + cause.source + ":" + cause.id;
-        parked.parked_at_ms = clock_.wall_ms();
-        parked.record.key = cause.app + "/group/" + group;
-        parked.record.value = json{{"specversion", "1.0"},
-                                   {"id", parked.event_id},
-                                   {"source", kFollowUpSource},
-                                   {"type", to_string(EventType::GroupMembersSync)},
-                                   {"data", {{"app", cause.app},
-                                             {"object", {{"type", "group"}, {"id", group}, {"version", 0}}}}}}
-                                  .dump();
-        auto status = store_.park(parked, ParkMode::Anywhere, parked.parked_at_ms);
-        if (!status) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
+        if (auto fatal = park_follow_up(cause, ObjectType::Group, group, EventType::GroupMembersSync, "sync")) return fatal;
     }
     return std::nullopt;
 }
@@ -655,25 +636,32 @@ std::optional<ProcessResult> EventProcessor::track_group_scope(const Event& even
 std::optional<ProcessResult> EventProcessor::park_reevaluations(const Event& cause, const std::vector<std::string>& users,
                                                                std::string_view why) {
     for (const auto& user : users) {
-        ParkedEvent parked;
-        parked.app = cause.app;
-        parked.object_type = ObjectType::User;
-        parked.object_id = user;
-        parked.source = kFollowUpSource;
-        // Fixed by its cause, so that parking it again after a crash finds it (or its outcome).
-        parked.event_id = std::string(why) + ":" + user + ":" + cause.source + ":" + cause.id;
-        parked.parked_at_ms = clock_.wall_ms();
-        parked.record.key = cause.app + "/user/" + user;
-        parked.record.value = json{{"specversion", "1.0"},
-                                   {"id", parked.event_id},
-                                   {"source", kFollowUpSource},
-                                   {"type", to_string(EventType::UserReevaluate)},
-                                   {"data", {{"app", cause.app},
-                                             {"object", {{"type", "user"}, {"id", user}, {"version", 0}}}}}}
-                                  .dump();
-        auto status = store_.park(parked, ParkMode::Anywhere, parked.parked_at_ms);
-        if (!status) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
+        if (auto fatal = park_follow_up(cause, ObjectType::User, user, EventType::UserReevaluate, why)) return fatal;
     }
+    return std::nullopt;
+}
+
+std::optional<ProcessResult> EventProcessor::park_follow_up(const Event& cause, ObjectType type, const std::string& id,
+                                                            EventType follow_up, std::string_view why) {
+    const std::string type_name(to_string(type));
+    ParkedEvent parked;
+    parked.app = cause.app;
+    parked.object_type = type;
+    parked.object_id = id;
+    parked.source = kFollowUpSource;
+    // Fixed by its cause, so that parking it again after a crash finds it (or its outcome).
+    parked.event_id = std::string(why) + ":" + id + ":" + cause.source + ":" + cause.id;
+    parked.parked_at_ms = clock_.wall_ms();
+    parked.record.key = cause.app + "/" + type_name + "/" + id;
+    parked.record.value = json{{"specversion", "1.0"},
+                               {"id", parked.event_id},
+                               {"source", kFollowUpSource},
+                               {"type", to_string(follow_up)},
+                               {"data", {{"app", cause.app},
+                                         {"object", {{"type", type_name}, {"id", id}, {"version", 0}}}}}}
+                              .dump();
+    auto status = store_.park(parked, ParkMode::Anywhere, parked.parked_at_ms);
+    if (!status) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
     return std::nullopt;
 }
 

@@ -3,10 +3,13 @@
 // backoff the tests can follow on the fake clock.
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "provbridge/consumers/event_processor.hpp"
+#include "provbridge/core/clock.hpp"
 #include "provbridge/core/random.hpp"
+#include "provbridge/core/state_store.hpp"
 
 namespace provbridge::test_support {
 
@@ -37,6 +40,23 @@ inline consumers::ProcessorOptions retry_options(Random& random, std::chrono::mi
     options.retry.max_age = max_age;
     options.random = &random;
     return options;
+}
+
+// What the worker's retry loop does: claims every due head of the app and runs it, round after
+// round until none is due (at most 10 rounds); each head with its result, in the order run.
+inline std::vector<std::pair<ClaimedHead, consumers::ProcessResult>> run_due_heads(consumers::EventProcessor& processor,
+                                                                                  StateStore& store, const Clock& clock,
+                                                                                  const std::string& app) {
+    std::vector<std::pair<ClaimedHead, consumers::ProcessResult>> out;
+    for (int round = 0; round < 10; ++round) {
+        auto heads = store.claim_due(app, clock.wall_ms(), std::chrono::hours(1), 100, "w1");
+        if (!heads.ok() || heads->empty()) break;
+        for (auto& head : *heads) {
+            auto result = processor.process_parked(head);
+            out.emplace_back(std::move(head), std::move(result));
+        }
+    }
+    return out;
 }
 
 }  // namespace provbridge::test_support

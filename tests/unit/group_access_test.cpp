@@ -102,16 +102,10 @@ protected:
     // Runs every due head (follow-ups) until none is left; the outcomes by object id.
     std::map<std::string, std::vector<OutcomeRecord>> run_heads() {
         std::map<std::string, std::vector<OutcomeRecord>> out;
-        for (int round = 0; round < 10; ++round) {
-            auto heads = store_.claim_due("crm", clock_.wall_ms(), 60s, 100, "w1");
-            EXPECT_TRUE(heads.ok());
-            if (!heads.ok() || heads->empty()) break;
-            for (const auto& head : *heads) {
-                auto result = processor_->process_parked(head);
-                EXPECT_EQ(result.status, ProcessResult::Status::Recorded) << head.event.event_id;
-                out[head.lease.object_id].push_back(result.record.value_or(OutcomeRecord{}));
-                by_event_[head.event.event_id] = result.record.value_or(OutcomeRecord{});
-            }
+        for (const auto& [head, result] : test_support::run_due_heads(*processor_, store_, clock_, "crm")) {
+            EXPECT_EQ(result.status, ProcessResult::Status::Recorded) << head.event.event_id;
+            out[head.lease.object_id].push_back(result.record.value_or(OutcomeRecord{}));
+            by_event_[head.event.event_id] = result.record.value_or(OutcomeRecord{});
         }
         return out;
     }

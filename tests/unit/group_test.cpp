@@ -94,16 +94,9 @@ protected:
     // Runs the due heads (follow-ups) until none is left; returns the outcomes by object id.
     std::map<std::string, std::vector<OutcomeRecord>> run_heads() {
         std::map<std::string, std::vector<OutcomeRecord>> out;
-        for (int round = 0; round < 10; ++round) {
-            auto heads = store_.claim_due("crm", clock_.wall_ms(), 60s, 100, "w1");
-            EXPECT_TRUE(heads.ok());
-            if (!heads.ok() || heads->empty()) break;
-            for (const auto& head : *heads) {
-                auto result = processor_->process_parked(head);
-                EXPECT_EQ(result.status, ProcessResult::Status::Recorded)
-                    << head.event.event_id << ": " << result.fatal_reason << " " << (gate_.held("crm") ? "held" : "");
-                out[head.lease.object_id].push_back(result.record.value_or(OutcomeRecord{}));
-            }
+        for (const auto& [head, result] : test_support::run_due_heads(*processor_, store_, clock_, "crm")) {
+            EXPECT_EQ(result.status, ProcessResult::Status::Recorded) << head.event.event_id << ": " << result.fatal_reason;
+            out[head.lease.object_id].push_back(result.record.value_or(OutcomeRecord{}));
         }
         return out;
     }

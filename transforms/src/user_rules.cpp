@@ -28,13 +28,17 @@ UserDecision refuse(InputProblem problem) {
     return d;
 }
 
-UserDecision disable(std::string code, std::string reason, LinkStatus after) {
+UserDecision act(Step step, std::string code, std::string reason, LinkStatus after) {
     UserDecision d;
-    d.step = Step::Disable;
+    d.step = step;
     d.code = std::move(code);
     d.reason = std::move(reason);
     d.status_after = after;
     return d;
+}
+
+UserDecision disable(std::string code, std::string reason, LinkStatus after) {
+    return act(Step::Disable, std::move(code), std::move(reason), after);
 }
 
 // Entra: IsSoftDeleted is true when the account is disabled in the directory.
@@ -296,10 +300,7 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
     // Leaving the app: the account is disabled, or deleted where the app is set to.
     const auto leave = [&](std::string reason, LinkStatus after) {
         if (rules.unassign_action == UnassignAction::Delete && users.rules.remove) {
-            UserDecision d;
-            d.step = Step::Delete;
-            d.reason = std::move(reason);
-            return d;
+            return act(Step::Delete, "", std::move(reason), LinkStatus::Disabled);
         }
         if (link->status != LinkStatus::Active) {
             return skip("no_change", "the account is already disabled",
@@ -435,12 +436,7 @@ UserDecision decide_group(const Event& event, const std::optional<LinkState>& li
                             " stays in the app and is no longer managed",
                         with_version(link, event.version, after));
         }
-        UserDecision d;
-        d.step = Step::Delete;
-        d.code = std::move(code);
-        d.reason = std::move(reason);
-        d.status_after = after;
-        return d;
+        return act(Step::Delete, std::move(code), std::move(reason), after);
     };
     const auto scoped = [&]() -> std::optional<UserDecision> {
         const auto verdict = evaluate_scope(groups.scoping, event.attributes);

@@ -124,6 +124,9 @@ private:
     // object got an account).
     std::optional<ProcessResult> park_reevaluations(const Event& cause, const std::vector<std::string>& users,
                                                     std::string_view why = "reevaluate");
+    // One follow-up of `cause` in the queue of object (type, id), with an id fixed by both.
+    std::optional<ProcessResult> park_follow_up(const Event& cause, ObjectType type, const std::string& id,
+                                                EventType follow_up, std::string_view why);
     // nullopt when the object's queue emptied meanwhile: the event runs now.
     std::optional<ProcessResult> park_behind(const Event& event, Context& ctx);
     ProcessResult finish_recorded_head(const OutcomeRecord& recorded, Context& ctx);

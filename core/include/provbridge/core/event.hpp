@@ -64,6 +64,9 @@ struct InboundRecord {
     std::int64_t timestamp_ms = 0;  // Kafka message timestamp (producer create time)
 };
 
+// The source of the events the bridge parks itself (GroupMembersSync, UserReevaluate).
+inline constexpr std::string_view kFollowUpSource = "urn:provbridge:follow-up";
+
 // One directory change, as defined by the assignment-change event contract (v1).
 struct Event {
     std::string id;
