@@ -309,6 +309,8 @@ WorkerCounters Worker::counters() const {
     c.held = held_.load();
     c.offset_gaps = offset_gaps_.load();
     c.events_lost_to_retention = events_lost_to_retention_.load();
+    // Read last and counted first (see count): finished() - follow_ups never runs ahead.
+    c.follow_ups = follow_ups_.load();
     return c;
 }
 
@@ -477,6 +479,7 @@ void Worker::count(const ProcessResult& result) {
         case ProcessResult::Status::Recorded: break;
     }
     if (!result.record) return;
+    if (result.record->source == kFollowUpSource) ++follow_ups_;
     switch (result.record->status) {
         case OutcomeStatus::Applied: ++applied_; break;
         case OutcomeStatus::Skipped: ++skipped_; break;

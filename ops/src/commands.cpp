@@ -1,5 +1,6 @@
 #include "provbridge/ops/commands.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -491,7 +492,9 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         std::condition_variable done_cv;
         bool processed = false;
         bridge.worker().set_observer([&](const consumers::ProcessResult&) {
-            if (bridge.worker().counters().finished() >= sent) {
+            // Follow-ups the bridge parks itself finish too, but are none of the sample events.
+            const auto c = bridge.worker().counters();
+            if (c.finished() >= sent + c.follow_ups) {
                 std::lock_guard lock(mutex);
                 processed = true;
                 done_cv.notify_all();
@@ -527,7 +530,11 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
             return n;
         };
         const auto c = bridge.worker().counters();
-        std::cout << "\nSummary (" << c.finished() << " of " << sent << " events processed)\n"
+        std::cout << "\nSummary (" << c.finished() - std::min(c.follow_ups, c.finished()) << " of " << sent << " events processed"
+                  << (c.follow_ups > 0 ? ", and " + std::to_string(c.follow_ups) + " follow-up" +
+                                             (c.follow_ups > 1 ? "s" : "")
+                                       : std::string())
+                  << ")\n"
                   << "  created       " << count("created") << "\n"
                   << "  updated       " << count("updated") << "\n"
                   << "  linked        " << count("linked") << "\n"

@@ -372,7 +372,8 @@ TEST_F(CliWithTarget, PreviewShowsTheStepsAndTheExactRequestWithoutSendingIt) {
 TEST(CliDemo, RunsToASummary) {
     const auto r = run_cli({"demo", "--exit-when-done", "--concurrency", "4"}, 180s);
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_NE(r.output.find("Summary (21 of 21 events processed)"), std::string::npos) << r.output;
+    // Every sample event, follow-ups (the group's members sync) aside, whenever they finish.
+    EXPECT_NE(r.output.find("Summary (21 of 21 events processed"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("created       10"), std::string::npos) << r.output;  // nine users and a group
     EXPECT_NE(r.output.find("disabled      1"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("deleted       1"), std::string::npos) << r.output;

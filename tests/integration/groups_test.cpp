@@ -218,6 +218,12 @@ std::int64_t route_count(BridgeHarness& bridge, const std::string& route) {
     return stats["byRoute"].value(route, std::int64_t{0});
 }
 
+std::int64_t failed_requests(BridgeHarness& bridge) {
+    std::int64_t failed = 0;
+    for (const auto& [status, n] : bridge.stats()["byStatus"].items()) failed += std::stoi(status) >= 400 ? n.get<std::int64_t>() : 0;
+    return failed;
+}
+
 // userName → active, of the target's users.
 std::map<std::string, bool> accounts(BridgeHarness& bridge) {
     std::map<std::string, bool> out;
@@ -271,6 +277,34 @@ TEST(GroupAccess, MembersOfAnAssignedGroupGetAccountsInAnyOrderAndLeaveWithTheir
     }
 }
 
+// Assigned directly and through a group: the account stays until both are gone.
+TEST(GroupAccess, AUserAssignedDirectlyAndThroughAGroupStaysUntilBothAreGone) {
+    auto bridge = harness("generic", "generic");
+    auto worker = bridge->start_worker();
+    const std::set<std::string> ada = {"ada@contoso.com"};
+    run_until(*bridge, *worker,
+              {user_event("u-ada", "ada"), group_event("ga-1", "assigned", "eng", 1, "Engineering"),
+               members_event("m-1", "added", "eng", 2, {"ada"})},
+              [&] { return member_names(*bridge, "Engineering") == ada; });
+    auto unassigned = user_event("uu-ada", "ada");
+    unassigned["type"] = "provisioning.user.unassigned";
+    unassigned["data"]["object"]["version"] = 2;
+    run_until(*bridge, *worker, {unassigned}, [&] {
+        auto r = bridge->reader().outcome("app", kSource, "uu-ada");
+        return r.ok() && r->has_value();
+    });
+    EXPECT_EQ(outcome(*bridge, "uu-ada").code, "still_assigned");
+    EXPECT_EQ(accounts(*bridge), (std::map<std::string, bool>{{"ada@contoso.com", true}}));
+    run_until(*bridge, *worker, {members_event("m-2", "removed", "eng", 3, {"ada"})}, [&] {
+        return accounts(*bridge) == std::map<std::string, bool>{{"ada@contoso.com", false}} &&
+               member_names(*bridge, "Engineering").empty();
+    });
+    EXPECT_EQ(route_count(*bridge, "POST /Users"), 1);
+    EXPECT_EQ(failed_requests(*bridge), 0);
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
 TEST(References, AReportAssignedBeforeItsManagerGetsTheManagerWithoutAReplay) {
     constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     auto bridge = harness("generic", "generic");
@@ -297,12 +331,6 @@ TEST(References, AReportAssignedBeforeItsManagerGetsTheManagerWithoutAReplay) {
     std::size_t failed = 0;
     for (const auto& r : bridge->requests()) failed += r["status"].get<int>() >= 400 ? 1 : 0;
     EXPECT_EQ(failed, 0U) << bridge->requests().dump();
-}
-
-std::int64_t failed_requests(BridgeHarness& bridge) {
-    std::int64_t failed = 0;
-    for (const auto& [status, n] : bridge.stats()["byStatus"].items()) failed += std::stoi(status) >= 400 ? n.get<std::int64_t>() : 0;
-    return failed;
 }
 
 // A 1,000-member group sent in PATCHes of 100, with the worker killed -9 in the middle of the

@@ -123,6 +123,9 @@ struct WorkerCounters {
     std::uint64_t held = 0;        // records parked unrun because their app was behind
     std::uint64_t offset_gaps = 0;               // partitions that went on past a retention gap
     std::uint64_t events_lost_to_retention = 0;  // offsets in those gaps: events never read
+    // Of the finished, the follow-ups the bridge parked itself (a group's members sync, a
+    // user's reevaluation): outcomes of no event a producer sent.
+    std::uint64_t follow_ups = 0;
     // Events with their one outcome (a parked event counts once its outcome is recorded).
     std::uint64_t finished() const { return applied + skipped + dead_lettered + duplicates; }
 };
@@ -231,6 +234,7 @@ private:
 
     std::atomic<std::uint64_t> consumed_{0};
     std::atomic<std::uint64_t> applied_{0};
+    std::atomic<std::uint64_t> follow_ups_{0};
     std::atomic<std::uint64_t> skipped_{0};
     std::atomic<std::uint64_t> dead_lettered_{0};
     std::atomic<std::uint64_t> duplicates_{0};
