@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "provbridge/consumers/follow_up.hpp"
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
@@ -163,6 +164,9 @@ struct EventProcessor::Context {
     // The object's account in the target before this event ("" when none): when this event
     // changes it, what its groups were sent is out of date (follow-ups).
     std::string previous_account;
+    // What the decision found unresolved: the user's manager, the group's members without an
+    // account. A reference check (Event::reference_check) records them as a reference failure.
+    std::vector<std::string> unresolved;
 };
 
 namespace {
@@ -504,11 +508,13 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
     if (decision.step == UserDecision::Step::Provision && options_.membership != nullptr) {
         // Recorded before anything is sent: when the referenced user gets an account, its commit
         // parks a follow-up for this one, which sends the reference then.
-        for (const auto& referenced : references.missing()) {
+        ctx.unresolved = references.missing();
+        for (const auto& referenced : ctx.unresolved) {
             auto added = options_.membership->add_pending_reference(app.config.id, referenced, event.object_id,
                                                                     clock_.wall_ms());
             if (!added) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(added.error().message), {}};
         }
+        if (auto fatal = arm_reference_deadline(received, ctx)) return std::move(*fatal);
     }
     if (decision.step == UserDecision::Step::Skip) {
         return skip(ctx, decision.code, decision.reason, decision.link_on_skip);
@@ -641,26 +647,48 @@ std::optional<ProcessResult> EventProcessor::park_reevaluations(const Event& cau
     return std::nullopt;
 }
 
+std::optional<ProcessResult> EventProcessor::arm_reference_deadline(const Event& received, Context& ctx) {
+    // A reference check that finds the same wait does not arm the next one: one reference failure
+    // per wait, not one every timeout for as long as it lasts.
+    if (ctx.unresolved.empty() || received.reference_check || options_.membership == nullptr || ctx.app == nullptr) {
+        return std::nullopt;
+    }
+    const auto due = clock_.wall_ms() + std::int64_t{ctx.app->config.reference_timeout_seconds} * 1000;
+    auto armed = options_.membership->arm_reference_deadline(ctx.app->config.id, received.object_type,
+                                                             received.object_id, due);
+    if (!armed) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(armed.error().message), {}};
+    return std::nullopt;
+}
+
+void EventProcessor::mark_unresolved(Context& ctx) const {
+    if (ctx.event == nullptr || !ctx.event->reference_check || ctx.unresolved.empty() || ctx.app == nullptr ||
+        (ctx.out.status != OutcomeStatus::Applied && ctx.out.status != OutcomeStatus::Skipped)) {
+        return;
+    }
+    const bool user = ctx.event->object_type == ObjectType::User;
+    std::string ids;
+    const std::size_t shown = std::min<std::size_t>(ctx.unresolved.size(), 5);
+    for (std::size_t i = 0; i < shown; ++i) ids += (i == 0 ? "" : ", ") + ctx.unresolved[i];
+    if (shown < ctx.unresolved.size()) ids += ", …";
+    const std::string after = " after " + std::to_string(ctx.app->config.reference_timeout_seconds) +
+                              " s (reference_timeout_seconds)";
+    std::string reason =
+        user ? "the manager (" + ids + ") still has no account in the app" + after + "; it is sent as soon as it has one"
+             : count_phrase(ctx.unresolved.size(), "member") + " still without an account in the app" + after + " (" +
+                   ids + "); each is added as soon as it has one";
+    if (!ctx.out.reason.empty()) reason += "; " + ctx.out.reason;
+    ctx.out.status = OutcomeStatus::Warning;
+    ctx.out.code = "UnresolvedReference";
+    ctx.out.error_class = "reference";
+    ctx.out.reason = std::move(reason);
+}
+
 std::optional<ProcessResult> EventProcessor::park_follow_up(const Event& cause, ObjectType type, const std::string& id,
                                                             EventType follow_up, std::string_view why) {
-    const std::string type_name(to_string(type));
-    ParkedEvent parked;
-    parked.app = cause.app;
-    parked.object_type = type;
-    parked.object_id = id;
-    parked.source = kFollowUpSource;
-    // Fixed by its cause, so that parking it again after a crash finds it (or its outcome).
-    parked.event_id = std::string(why) + ":" + id + ":" + cause.source + ":" + cause.id;
-    parked.parked_at_ms = clock_.wall_ms();
-    parked.record.key = cause.app + "/" + type_name + "/" + id;
-    parked.record.value = json{{"specversion", "1.0"},
-                               {"id", parked.event_id},
-                               {"source", kFollowUpSource},
-                               {"type", to_string(follow_up)},
-                               {"data", {{"app", cause.app},
-                                         {"object", {{"type", type_name}, {"id", id}, {"version", 0}}}}}}
-                              .dump();
-    auto status = store_.park(parked, ParkMode::Anywhere, parked.parked_at_ms);
+    const auto now = clock_.wall_ms();
+    const auto parked =
+        follow_up_event(cause.app, type, id, follow_up, std::string(why) + ":" + id + ":" + cause.source + ":" + cause.id, now);
+    auto status = store_.park(parked, ParkMode::Anywhere, now);
     if (!status) return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
     return std::nullopt;
 }
@@ -712,10 +740,14 @@ ProcessResult EventProcessor::sync_members(const AppRuntime& app, LinkState next
             additions.emplace_back(candidates[i], member_link->scim_id);
         } else {
             ++pending;  // sent by the follow-up its own provisioning parks
+            ctx.unresolved.push_back(candidates[i]);
         }
     }
     const std::string waiting =
         pending == 0 ? std::string() : count_phrase(pending, "member") + " not provisioned yet (sent once they are)";
+    if (ctx.event != nullptr) {
+        if (auto fatal = arm_reference_deadline(*ctx.event, ctx)) return std::move(*fatal);
+    }
     ctx.out.scim_id = next.scim_id;
     if (additions.empty() && removals.empty()) {
         return skip(ctx, "no_change", waiting.empty() ? "the group already has its members in the app" : waiting, next);
@@ -1302,7 +1334,9 @@ ProcessResult EventProcessor::dead_letter(Context& ctx, std::string code, std::s
 
 ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link, bool dead_letter) {
     if (!dead_letter && ctx.out.status != OutcomeStatus::DeadLettered) {
+        // A reference failure is never the app's: what was sent counts as the success it was.
         if (auto fatal = count_operation(ctx, false)) return std::move(*fatal);
+        mark_unresolved(ctx);
     }
     ctx.out.finished_at_ms = clock_.wall_ms();
     ctx.out.duration_ms =

@@ -1,5 +1,7 @@
 #include "provbridge/consumers/parked_source.hpp"
 
+#include "provbridge/consumers/follow_up.hpp"
+
 #include <unistd.h>
 
 #include <random>
@@ -19,10 +21,31 @@ StoreParkedSource::StoreParkedSource(StateStore& store, std::vector<std::string>
                                      const Clock& clock, std::string owner)
     : store_(store), apps_(std::move(apps)), lease_(lease), clock_(clock), owner_(std::move(owner)) {}
 
+Result<bool> StoreParkedSource::park_reference_checks(std::int64_t now_ms) {
+    if (deadlines_ == nullptr || now_ms < next_sweep_ms_) return true;
+    next_sweep_ms_ = now_ms + sweep_every_.count();
+    constexpr std::size_t kBatch = 100;
+    for (const auto& app : apps_) {
+        auto due = deadlines_->due_reference_deadlines(app, now_ms, kBatch);
+        if (!due) return due.error();
+        // Parked before dropped: a crash in between parks the same check again (same id), which
+        // finds it parked or its outcome recorded.
+        for (const auto& deadline : *due) {
+            auto parked = store_.park(reference_check_event(app, deadline, now_ms), ParkMode::Anywhere, now_ms);
+            if (!parked) return parked.error();
+            if (auto dropped = deadlines_->drop_reference_deadline(app, deadline); !dropped) return dropped.error();
+        }
+        if (due->size() == kBatch) next_sweep_ms_ = now_ms;  // more may be due
+    }
+    return true;
+}
+
 Result<std::vector<ClaimedHead>> StoreParkedSource::claim(std::size_t max, const AppRoom& room) {
     std::vector<ClaimedHead> claimed;
-    if (apps_.empty() || max == 0) return claimed;
+    if (apps_.empty()) return claimed;
     const auto now = clock_.wall_ms();
+    if (auto swept = park_reference_checks(now); !swept) return swept.error();
+    if (max == 0) return claimed;
     const std::size_t first = next_app_;
     next_app_ = (next_app_ + 1) % apps_.size();
     // An even share per app first, then whatever room is left, so no app claims them all.

@@ -559,6 +559,7 @@ std::string_view stats_counter(const OutcomeRecord& record) {
     switch (record.status) {
         case OutcomeStatus::Skipped: return "skipped";
         case OutcomeStatus::DeadLettered: return "dead_lettered";
+        case OutcomeStatus::Warning: return "warnings";
         case OutcomeStatus::Applied: break;
     }
     switch (record.action) {
@@ -1126,6 +1127,49 @@ Result<bool> RedisStateStore::drop_pending_references(const std::string& app, co
     auto reply = connection_.command(argv);
     if (!reply) return reply.error();
     if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("HDEL " + key, **reply);
+    return true;
+}
+
+namespace {
+
+std::string deadline_member(ObjectType type, const std::string& id) { return std::string(to_string(type)) + ":" + id; }
+
+}  // namespace
+
+Result<bool> RedisStateStore::arm_reference_deadline(const std::string& app, ObjectType type, const std::string& id,
+                                                    std::int64_t due_ms) {
+    const auto key = keys_.reference_deadlines(app);
+    auto reply = connection_.command({"ZADD", key, "NX", std::to_string(due_ms), deadline_member(type, id)});
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("ZADD " + key, **reply);
+    return (*reply)->integer == 1;
+}
+
+Result<std::vector<ReferenceDeadline>> RedisStateStore::due_reference_deadlines(const std::string& app,
+                                                                                std::int64_t now_ms, std::size_t max) {
+    const auto key = keys_.reference_deadlines(app);
+    auto reply = connection_.command(
+        {"ZRANGEBYSCORE", key, "-inf", std::to_string(now_ms), "WITHSCORES", "LIMIT", "0", std::to_string(max)});
+    if (!reply) return reply.error();
+    const auto& r = **reply;
+    if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply("ZRANGEBYSCORE " + key, r);
+    std::vector<ReferenceDeadline> out;
+    for (std::size_t i = 0; i + 1 < r.elements; i += 2) {
+        const auto member = text_of(*r.element[i]);
+        const auto colon = member.find(':');
+        const auto type = colon == std::string::npos ? std::nullopt : object_type_from_string(member.substr(0, colon));
+        const auto due = to_int64(text_of(*r.element[i + 1]));
+        if (!type || !due) return make_error("corrupt reference deadline in " + key + ": '" + member + "'");
+        out.push_back({*type, member.substr(colon + 1), *due});
+    }
+    return out;
+}
+
+Result<bool> RedisStateStore::drop_reference_deadline(const std::string& app, const ReferenceDeadline& deadline) {
+    const auto key = keys_.reference_deadlines(app);
+    auto reply = connection_.command({"ZREM", key, deadline_member(deadline.type, deadline.id)});
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("ZREM " + key, **reply);
     return true;
 }
 

@@ -301,6 +301,7 @@ WorkerCounters Worker::counters() const {
     c.consumed = consumed_.load();
     c.applied = applied_.load();
     c.skipped = skipped_.load();
+    c.warnings = warnings_.load();
     c.dead_lettered = dead_lettered_.load();
     c.duplicates = duplicates_.load();
     c.parked = parked_.load();
@@ -484,6 +485,7 @@ void Worker::count(const ProcessResult& result) {
         case OutcomeStatus::Applied: ++applied_; break;
         case OutcomeStatus::Skipped: ++skipped_; break;
         case OutcomeStatus::DeadLettered: ++dead_lettered_; break;
+        case OutcomeStatus::Warning: ++warnings_; break;
     }
 }
 

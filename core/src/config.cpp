@@ -488,7 +488,7 @@ void read_rate_limit(Reader& r, const Reader::Scope& app_scope, RateLimitConfig&
 
 AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
-    r.check_known(scope, {"id", "profile", "max_in_flight", "max_queued", "member_batch", "scim", "skip_default_access",
+    r.check_known(scope, {"id", "profile", "max_in_flight", "max_queued", "member_batch", "reference_timeout_seconds", "scim", "skip_default_access",
                           "unassign_action", "scope", "skip_out_of_scope_deletions", "deletion_threshold", "mappings",
                           "mappings_file", "scoping", "rate_limit"});
     const auto id = r.get_string(scope, "id");
@@ -510,6 +510,9 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     if (auto v = r.get_int(named, "max_in_flight", 1, 256)) app.max_in_flight = static_cast<int>(*v);
     if (auto v = r.get_int(named, "max_queued", 1, 100000)) app.max_queued = static_cast<int>(*v);
     if (auto v = r.get_int(named, "member_batch", 1, 1000)) app.member_batch = static_cast<int>(*v);
+    if (auto v = r.get_int(named, "reference_timeout_seconds", 1, 7 * 24 * 3600)) {
+        app.reference_timeout_seconds = static_cast<int>(*v);
+    }
     if (auto v = r.get_bool(named, "skip_default_access")) app.skip_default_access = *v;
     if (auto v = r.get_bool(named, "skip_out_of_scope_deletions")) app.skip_out_of_scope_deletions = *v;
     read_fragments(r, scope, app);

@@ -151,6 +151,16 @@ std::optional<Error> read_data(const json& data, Event& event) {
     if (membership && event.members.empty()) {
         return field_error("data.members", "is required for membership events and must not be empty");
     }
+    const auto check = data.find("reference_check");
+    if (check != data.end() && !check->is_null()) {
+        if (!check->is_boolean()) return field_error("data.reference_check", "must be true or false");
+        event.reference_check = check->get<bool>();
+        if (event.reference_check && event.type != EventType::UserReevaluate &&
+            event.type != EventType::GroupMembersSync) {
+            return field_error("data.reference_check", "is only for provisioning.user.reevaluate and "
+                                                       "provisioning.group.members.sync");
+        }
+    }
     return std::nullopt;
 }
 
@@ -341,6 +351,7 @@ nlohmann::json to_json(const Event& event) {
     if (!event.members.empty()) {
         data["members"] = event.members;
     }
+    if (event.reference_check) data["reference_check"] = true;
     json doc = {{"specversion", "1.0"},
                 {"id", event.id},
                 {"source", event.source},

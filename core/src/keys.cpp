@@ -49,6 +49,10 @@ std::string KeyScheme::pending_references(std::string_view app, std::string_view
     return app_base(app) + "waiting_for:" + std::string(user_id);
 }
 
+std::string KeyScheme::reference_deadlines(std::string_view app) const {
+    return app_base(app) + "reference_deadlines";
+}
+
 std::string KeyScheme::assigned_groups(std::string_view app) const {
     return app_base(app) + "assigned_groups";
 }

@@ -19,10 +19,11 @@ constexpr std::array<std::pair<Action, std::string_view>, 6> kActions{{
     {Action::Link, "link"},
 }};
 
-constexpr std::array<std::pair<OutcomeStatus, std::string_view>, 3> kStatuses{{
+constexpr std::array<std::pair<OutcomeStatus, std::string_view>, 4> kStatuses{{
     {OutcomeStatus::Applied, "applied"},
     {OutcomeStatus::Skipped, "skipped"},
     {OutcomeStatus::DeadLettered, "dead_lettered"},
+    {OutcomeStatus::Warning, "warning"},
 }};
 
 constexpr std::array<std::pair<LinkStatus, std::string_view>, 5> kLinkStatuses{{

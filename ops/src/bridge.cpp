@@ -284,10 +284,12 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     });
     std::vector<std::string> app_ids;
     for (const auto& app : config_.apps) app_ids.push_back(app.id);
-    auto parked = std::make_unique<consumers::StoreParkedSource>(
-        std::make_unique<consumers::RedisStateStore>(redis, keys, ttl, config_.redis.log_max_entries, clock_),
-        std::move(app_ids), config_.retry.lease, clock_, owner);
+    auto parked_store = std::make_unique<consumers::RedisStateStore>(redis, keys, ttl, config_.redis.log_max_entries, clock_);
+    auto& deadlines = *parked_store;
+    auto parked = std::make_unique<consumers::StoreParkedSource>(std::move(parked_store), std::move(app_ids),
+                                                                 config_.retry.lease, clock_, owner);
     parked->set_hold([gate = gate_.get()](const std::string& app) { return gate->held(app); });
+    parked->set_reference_deadlines(deadlines);
     worker_->set_parked_source(std::move(parked));
 }
 

@@ -296,6 +296,8 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                               {"applied", c.applied},
                               {"skipped", c.skipped},
                               {"dead_lettered", c.dead_lettered},
+                              {"warnings", c.warnings},
+                              {"follow_ups", c.follow_ups},
                               {"duplicates", c.duplicates},
                               {"parked", c.parked},
                               {"retried", c.retried},
@@ -542,6 +544,7 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
                   << "  deleted       " << count("deleted") << "\n"
                   << "  skipped       " << count("skipped") << "\n"
                   << "  failed        " << count("dead_lettered") << " (dead-lettered)\n"
+                  << "  warnings      " << count("warnings") << " (references still unresolved)\n"
                   << "  duplicates    " << count("duplicates") << " (redelivered event ids, not applied twice)\n";
         const auto print_reasons = [](const std::vector<OutcomeRecord>& records) {
             for (auto it = records.rbegin(); it != records.rend(); ++it) {

@@ -361,6 +361,7 @@ std::string outcome_text(const Replay& r, std::chrono::seconds waited) {
         case OutcomeStatus::Skipped: return "skipped (" + o.code + "): " + one_line(o.reason, kReasonColumn);
         case OutcomeStatus::DeadLettered:
             return "dead-lettered again (" + o.code + "): " + one_line(o.reason, kReasonColumn);
+        case OutcomeStatus::Warning: return "warning (" + o.code + "): " + one_line(o.reason, kReasonColumn);
     }
     return "?";
 }

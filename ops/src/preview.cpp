@@ -227,6 +227,9 @@ void print_preview(const PreviewResult& r, const std::string& base_url, std::ost
         case OutcomeStatus::DeadLettered:
             out << "none, would be dead-lettered (" << o.code << ")";
             break;
+        case OutcomeStatus::Warning:
+            out << to_string(o.action) << ", with a warning (" << o.code << ")";
+            break;
     }
     if (!o.reason.empty()) out << ": " << o.reason;
     out << "\n";

@@ -532,6 +532,12 @@ private:
                 if (e.dead_letters != 0) broken("skipped but dead-lettered");
                 if (out.code.empty()) broken("skipped without a code");
                 break;
+            case OutcomeStatus::Warning:
+                if (e.dead_letters != 0) broken("a warning but dead-lettered");
+                if (out.code != "UnresolvedReference" || out.error_class != "reference") {
+                    broken("a warning that is not a reference failure: " + clip(out.code));
+                }
+                break;
             case OutcomeStatus::Applied:
                 if (e.dead_letters != 0) broken("applied but dead-lettered");
                 if (out.action == Action::None) broken("applied without an action");

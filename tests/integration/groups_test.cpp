@@ -333,6 +333,54 @@ TEST(References, AReportAssignedBeforeItsManagerGetsTheManagerWithoutAReplay) {
     EXPECT_EQ(failed, 0U) << bridge->requests().dump();
 }
 
+// The manager is not assigned within the app's reference_timeout_seconds: the report's reference
+// check records a reference failure in the provisioning log (status warning), the app is not
+// quarantined, and the manager assigned later still reaches the report without a replay.
+TEST(References, AManagerMissingPastTheTimeoutIsAReferenceFailureAndStillArrivesLater) {
+    constexpr const char* kEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    BridgeHarness::Options options;
+    options.group = "references-timeout";
+    options.app_extra = {{"reference_timeout_seconds", 1}};
+    BridgeHarness bridge(options);
+    auto worker = bridge.start_worker();
+    auto report = user_event("u-ada", "ada");
+    report["data"]["object"]["attributes"]["manager"] = "boss";
+    const auto warning = [&]() -> std::optional<OutcomeRecord> {
+        auto log = bridge.reader().recent_log("app", 100);
+        if (!log.ok()) return std::nullopt;
+        for (const auto& r : *log) {
+            if (r.status == OutcomeStatus::Warning && r.object_id == "ada") return r;
+        }
+        return std::nullopt;
+    };
+    run_until(bridge, *worker, {report}, [&] { return warning().has_value(); });
+    const auto failure = warning();
+    ASSERT_TRUE(failure.has_value());
+    EXPECT_EQ(failure->code, "UnresolvedReference");
+    EXPECT_EQ(failure->error_class, "reference");
+    EXPECT_EQ(failure->source, kFollowUpSource);
+    EXPECT_NE(failure->reason.find("boss"), std::string::npos) << failure->reason;
+    const auto status = bridge.cli({"quarantine", "status", "--json"});
+    const json report_of_apps = json::parse(status.output.substr(status.output.find('{')), nullptr, false);
+    ASSERT_TRUE(report_of_apps.is_object()) << status.output;
+    EXPECT_EQ(report_of_apps["apps"][0]["quarantined"], false) << status.output;
+    const auto manager_of_ada = [&]() -> std::string {
+        std::string boss_id;
+        std::string managed;
+        for (const auto& u : bridge.users()) {
+            if (u["userName"] == "boss@contoso.com") boss_id = u["id"].get<std::string>();
+            if (u["userName"] == "ada@contoso.com" && u.contains(kEnterprise)) {
+                managed = u[kEnterprise].value("manager", json::object()).value("value", std::string());
+            }
+        }
+        return !boss_id.empty() && managed == boss_id ? managed : std::string();
+    };
+    EXPECT_EQ(manager_of_ada(), "");
+    run_until(bridge, *worker, {user_event("u-boss", "boss")}, [&] { return !manager_of_ada().empty(); });
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
 // A 1,000-member group sent in PATCHes of 100, with the worker killed -9 in the middle of the
 // batches and the membership event delivered again afterwards: the group ends with exactly its
 // members, at most one batch is sent twice, and the redelivery sends nothing.

@@ -718,6 +718,23 @@ TEST_F(RedisStoreTest, GroupAssignmentsGrantTheirMembersAndLinksKeepTheAssignmen
     }
 }
 
+TEST_F(RedisStoreTest, ReferenceDeadlinesAreArmedOnceDueOldestFirstAndDropped) {
+    auto store = make_store();
+    EXPECT_TRUE(*store.arm_reference_deadline(app(), ObjectType::User, "ada", 5000));
+    EXPECT_FALSE(*store.arm_reference_deadline(app(), ObjectType::User, "ada", 9000)) << "the first wait counts";
+    EXPECT_TRUE(*store.arm_reference_deadline(app(), ObjectType::Group, "eng:ops", 3000));
+    EXPECT_TRUE(*store.arm_reference_deadline(app(), ObjectType::User, "bob", 8000));
+    auto due = store.due_reference_deadlines(app(), 6000, 10);
+    ASSERT_TRUE(due.ok()) << due.error().message;
+    EXPECT_EQ(*due, (std::vector<ReferenceDeadline>{{ObjectType::Group, "eng:ops", 3000}, {ObjectType::User, "ada", 5000}}));
+    EXPECT_EQ(store.due_reference_deadlines(app(), 6000, 1)->size(), 1U);
+    ASSERT_TRUE(store.drop_reference_deadline(app(), due->front()).ok());
+    EXPECT_EQ(*store.due_reference_deadlines(app(), 9000, 10),
+              (std::vector<ReferenceDeadline>{{ObjectType::User, "ada", 5000}, {ObjectType::User, "bob", 8000}}));
+    // Dropped, it can be armed again (a later wait of the same object).
+    EXPECT_TRUE(*store.arm_reference_deadline(app(), ObjectType::Group, "eng:ops", 20000));
+}
+
 TEST_F(RedisStoreTest, ReconnectsAfterTheServerClosedTheConnection) {
     auto store = make_store();
     auto reader = make_reader();

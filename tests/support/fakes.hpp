@@ -388,6 +388,30 @@ public:
         for (const auto& r : referrers) pending_refs[{app, referenced}].erase(r);
         return true;
     }
+    Result<bool> arm_reference_deadline(const std::string& app, ObjectType type, const std::string& id,
+                                        std::int64_t due_ms) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        return reference_deadlines[app].emplace(std::make_pair(type, id), due_ms).second;
+    }
+    Result<std::vector<ReferenceDeadline>> due_reference_deadlines(const std::string& app, std::int64_t now_ms,
+                                                                   std::size_t max) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        std::vector<ReferenceDeadline> out;
+        for (const auto& [object, due_ms] : reference_deadlines[app]) {
+            if (due_ms <= now_ms) out.push_back({object.first, object.second, due_ms});
+        }
+        std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.due_ms < b.due_ms; });
+        if (out.size() > max) out.resize(max);
+        return out;
+    }
+    Result<bool> drop_reference_deadline(const std::string& app, const ReferenceDeadline& deadline) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        reference_deadlines[app].erase({deadline.type, deadline.id});
+        return true;
+    }
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                   const std::vector<std::string>& users) override {
         std::lock_guard lock(mutex_);
@@ -433,6 +457,7 @@ public:
     std::map<std::pair<std::string, std::string>, std::string> assigned_groups;  // (app, group) → role
     // (app, referenced) → referrer → since
     std::map<std::pair<std::string, std::string>, std::map<std::string, std::int64_t>> pending_refs;
+    std::map<std::string, std::map<std::pair<ObjectType, std::string>, std::int64_t>> reference_deadlines;
     bool fail_grants = false;  // group_grants fails (the rest works)
     std::function<void()> before_commit;
     std::map<std::pair<std::string, std::string>, std::set<std::string>> member_of;

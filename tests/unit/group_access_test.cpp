@@ -7,11 +7,15 @@
 
 #include <gtest/gtest.h>
 
+#include "fake_quarantine.hpp"
 #include "fake_random.hpp"
 #include "fake_scim_client.hpp"
 #include "fakes.hpp"
 #include "processor_setup.hpp"
 #include "provbridge/consumers/event_processor.hpp"
+#include "provbridge/consumers/follow_up.hpp"
+#include "provbridge/consumers/parked_source.hpp"
+#include "provbridge/consumers/quarantine_gate.hpp"
 
 namespace provbridge::consumers {
 namespace {
@@ -47,6 +51,8 @@ protected:
         apps_ = test_support::runtimes_of(app);
         auto options = test_support::retry_options(random_, 8000ms, 3, 1h);
         options.membership = &store_;
+        options.quarantine = &gate_;
+        options.operations = &windows_;
         processor_ = std::make_unique<EventProcessor>(apps_, std::map<std::string, ScimClient*>{{"crm", &scim_}}, store_,
                                                       dlq_, clock_, nullptr, options);
     }
@@ -136,11 +142,38 @@ protected:
         return false;
     }
 
+    // What the worker's retry loop does before it claims: turns the reference deadlines that
+    // passed into reference checks in their objects' queues. The checks' outcomes by object id.
+    std::map<std::string, std::vector<OutcomeRecord>> sweep() {
+        StoreParkedSource parked(store_, {"crm"}, 60s, clock_, "w1");
+        parked.set_reference_deadlines(store_);
+        EXPECT_TRUE(parked.claim(0, {}).ok());
+        return run_heads();
+    }
+
+    std::int64_t failures_counted() {
+        std::int64_t failed = 0;
+        for (const auto& op : windows_.operations["crm"]) failed += op.failed ? 1 : 0;
+        return failed;
+    }
+
+    InboundRecord report_of(const std::string& id, const std::string& manager, std::int64_t version,
+                            const std::string& type = "assigned") {
+        auto r = user(type, id, version);
+        auto doc = json::parse(r.value);
+        doc["data"]["object"]["attributes"]["manager"] = manager;
+        r.value = doc.dump();
+        return r;
+    }
+
     FakeScimClient scim_;
     test_support::FakeStateStore store_;
     test_support::FakeDeadLetterSink dlq_;
     test_support::FakeClock clock_;
     test_support::FakeRandom random_ = test_support::FakeRandom::always_bound();
+    test_support::FakeQuarantineStore quarantine_store_;
+    test_support::FakeQuarantineStore windows_;
+    QuarantineGate gate_{quarantine_store_, QuarantineConfig{}, clock_, nullptr};
     std::vector<AppRuntime> apps_;
     std::unique_ptr<EventProcessor> processor_;
     std::set<std::string> created_;
@@ -166,7 +199,9 @@ TEST_F(GroupAccessTest, SnapshotFirstThenTheGroupAndItsMembers) {
     EXPECT_TRUE(created_.contains("t-ada@contoso.com"));
     // The POST carries the snapshot the user.updated brought.
     for (const auto& r : scim_.requests()) {
-        if (r.method == HttpMethod::Post && r.path == "/Users") EXPECT_EQ((*r.body)["name"]["givenName"], "Name1");
+        if (r.method == HttpMethod::Post && r.path == "/Users") {
+            EXPECT_EQ((*r.body)["name"]["givenName"], "Name1");
+        }
     }
     // And the group's members follow-up sends the new member to the group in the target.
     EXPECT_EQ((store_.applied_members[{"crm", "eng"}].at("ada")), "t-ada@contoso.com");
@@ -383,6 +418,91 @@ TEST_F(GroupAccessTest, AReportProvisionedBeforeItsManagerGetsTheManagerWhenTheM
     again_doc["data"]["object"]["attributes"]["givenName"] = "Name1";
     again.value = again_doc.dump();
     EXPECT_EQ(run(again).code, "no_change");
+}
+
+TEST_F(GroupAccessTest, AManagerStillMissingAfterTheTimeoutIsAReferenceFailureThatDoesNotCountForQuarantine) {
+    configure([](AppConfig& app) { app.reference_timeout_seconds = 600; });
+    const auto created = run(report_of("ada", "boss", 1));
+    ASSERT_EQ(created.action, Action::Create);
+    EXPECT_TRUE(sweep().empty()) << "nothing is due before the timeout";
+    clock_.advance(599s);
+    EXPECT_TRUE(sweep().empty());
+    // An update meanwhile finds the same wait: the timeout runs from the first.
+    run(report_of("ada", "boss", 2, "updated"));
+    clock_.advance(2s);
+    const auto checked = sweep();
+    ASSERT_EQ(checked.at("ada").size(), 1U);
+    const auto& check = checked.at("ada")[0];
+    EXPECT_EQ(check.status, OutcomeStatus::Warning);
+    EXPECT_EQ(check.code, "UnresolvedReference");
+    EXPECT_EQ(check.error_class, "reference");
+    EXPECT_EQ(check.source, kFollowUpSource);
+    EXPECT_NE(check.reason.find("boss"), std::string::npos) << check.reason;
+    EXPECT_NE(check.reason.find("600 s"), std::string::npos) << check.reason;
+    EXPECT_EQ(failures_counted(), 0) << "a reference failure is not the app's";
+    EXPECT_FALSE(gate_.held("crm"));
+    // One reference failure per wait: the check does not arm the next one.
+    clock_.advance(1h);
+    EXPECT_TRUE(sweep().empty());
+    // The reference still resolves by itself when the manager gets an account.
+    EXPECT_EQ((store_.pending_refs[{"crm", "boss"}].count("ada")), 1U) << "still pending after the failure";
+    run(user("assigned", "boss", 1));
+    const auto healed = run_heads();
+    EXPECT_EQ(healed.at("ada").at(0).action, Action::Update) << healed.at("ada").at(0).reason;
+    EXPECT_NE(scim_.requests().back().body->dump().find(R"({"value":"t-boss@contoso.com"})"), std::string::npos);
+}
+
+TEST_F(GroupAccessTest, AReferenceResolvedBeforeItsCheckRunsIsNoFailure) {
+    configure([](AppConfig& app) { app.reference_timeout_seconds = 60; });
+    run(report_of("ada", "boss", 1));
+    run(user("assigned", "boss", 1));
+    run_heads();  // the report gets its manager
+    clock_.advance(61s);
+    const auto checked = sweep();
+    ASSERT_EQ(checked.at("ada").size(), 1U);
+    EXPECT_EQ(checked.at("ada")[0].status, OutcomeStatus::Skipped) << checked.at("ada")[0].reason;
+    EXPECT_EQ(checked.at("ada")[0].code, "no_change");
+}
+
+TEST_F(GroupAccessTest, AMemberStillWithoutAnAccountAfterTheTimeoutIsAReferenceFailureOfTheGroup) {
+    configure([](AppConfig& app) { app.reference_timeout_seconds = 60; });
+    run(group("assigned", "eng", 1));
+    run_heads();
+    run(user("updated", "bob", 1));
+    run(members("added", "eng", 2, {"ada", "bob"}));  // ada's attributes have not arrived
+    run_heads();
+    clock_.advance(61s);
+    const auto checked = sweep();
+    ASSERT_EQ(checked.at("eng").size(), 1U);
+    const auto& check = checked.at("eng")[0];
+    EXPECT_EQ(check.status, OutcomeStatus::Warning) << check.reason;
+    EXPECT_EQ(check.code, "UnresolvedReference");
+    EXPECT_NE(check.reason.find("1 member"), std::string::npos) << check.reason;
+    EXPECT_NE(check.reason.find("ada"), std::string::npos) << check.reason;
+    EXPECT_EQ(check.reason.find("bob"), std::string::npos) << "bob is in the group: " << check.reason;
+    EXPECT_EQ(failures_counted(), 0);
+    // ada's attributes arrive: provisioned, and the group's sync adds her.
+    EXPECT_EQ(run(user("updated", "ada", 1)).action, Action::Create);
+    const auto synced = run_heads();
+    EXPECT_EQ(synced.at("eng").at(0).action, Action::Update) << synced.at("eng").at(0).reason;
+    EXPECT_NE(scim_.requests().back().body->dump().find("t-ada@contoso.com"), std::string::npos);
+}
+
+TEST_F(GroupAccessTest, ADeadlineIsCheckedOnceEvenWhenTwoWorkersSweepIt) {
+    configure([](AppConfig& app) { app.reference_timeout_seconds = 60; });
+    run(report_of("ada", "boss", 1));
+    clock_.advance(61s);
+    // A worker that parked the check and died before dropping the deadline: the next sweep
+    // parks the same check (same id), which is already waiting.
+    auto due = store_.due_reference_deadlines("crm", clock_.wall_ms(), 10);
+    ASSERT_TRUE(due.ok());
+    ASSERT_EQ(due->size(), 1U);
+    ASSERT_TRUE(store_.park(reference_check_event("crm", due->front(), clock_.wall_ms()), ParkMode::Anywhere,
+                            clock_.wall_ms())
+                    .ok());
+    const auto checked = sweep();
+    ASSERT_EQ(checked.at("ada").size(), 1U);
+    EXPECT_EQ(checked.at("ada")[0].status, OutcomeStatus::Warning);
 }
 
 }  // namespace

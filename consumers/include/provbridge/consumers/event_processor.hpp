@@ -124,6 +124,12 @@ private:
     // object got an account).
     std::optional<ProcessResult> park_reevaluations(const Event& cause, const std::vector<std::string>& users,
                                                     std::string_view why = "reevaluate");
+    // An object left with unresolved references (Context::unresolved) gets its reference check
+    // due after the app's reference_timeout_seconds, unless one is due already.
+    std::optional<ProcessResult> arm_reference_deadline(const Event& received, Context& ctx);
+    // A reference check's outcome, when something is still unresolved: a reference failure
+    // (status Warning, code UnresolvedReference, class reference).
+    void mark_unresolved(Context& ctx) const;
     // One follow-up of `cause` in the queue of object (type, id), with an id fixed by both.
     std::optional<ProcessResult> park_follow_up(const Event& cause, ObjectType type, const std::string& id,
                                                 EventType follow_up, std::string_view why);

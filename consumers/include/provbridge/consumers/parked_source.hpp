@@ -7,6 +7,7 @@
 
 #include "provbridge/consumers/worker.hpp"
 #include "provbridge/core/clock.hpp"
+#include "provbridge/core/membership.hpp"
 #include "provbridge/core/state_store.hpp"
 
 namespace provbridge::consumers {
@@ -24,6 +25,13 @@ public:
     Result<std::vector<ClaimedHead>> claim(std::size_t max, const AppRoom& room) override;
     // Apps whose heads are not claimed now (quarantined ones): their events keep waiting.
     void set_hold(std::function<bool(const std::string&)> held) { held_ = std::move(held); }
+    // Where reference deadlines are kept: before claiming, each deadline that passed becomes a
+    // reference check parked in its object's queue (due at once, in order behind what waits
+    // there), looked for at most once per `every`.
+    void set_reference_deadlines(MembershipStore& deadlines, std::chrono::milliseconds every = std::chrono::seconds(1)) {
+        deadlines_ = &deadlines;
+        sweep_every_ = every;
+    }
 
 private:
     std::unique_ptr<StateStore> owned_;
@@ -34,6 +42,11 @@ private:
     std::string owner_;
     std::size_t next_app_ = 0;
     std::function<bool(const std::string&)> held_;
+    MembershipStore* deadlines_ = nullptr;
+    std::chrono::milliseconds sweep_every_{1000};
+    std::int64_t next_sweep_ms_ = 0;
+
+    Result<bool> park_reference_checks(std::int64_t now_ms);
 };
 
 // A worker's name in leases: host, process id and a random suffix, so a restarted process on the

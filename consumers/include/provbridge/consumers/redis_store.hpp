@@ -117,6 +117,11 @@ public:
                                        const std::string& referrer, std::int64_t since_ms) override;
     Result<std::map<std::string, std::int64_t>> pending_references(const std::string& app,
                                                                    const std::string& referenced) override;
+    Result<bool> arm_reference_deadline(const std::string& app, ObjectType type, const std::string& id,
+                                        std::int64_t due_ms) override;
+    Result<std::vector<ReferenceDeadline>> due_reference_deadlines(const std::string& app, std::int64_t now_ms,
+                                                                   std::size_t max) override;
+    Result<bool> drop_reference_deadline(const std::string& app, const ReferenceDeadline& deadline) override;
     Result<bool> drop_pending_references(const std::string& app, const std::string& referenced,
                                          const std::vector<std::string>& referrers) override;
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,

@@ -126,8 +126,10 @@ struct WorkerCounters {
     // Of the finished, the follow-ups the bridge parked itself (a group's members sync, a
     // user's reevaluation): outcomes of no event a producer sent.
     std::uint64_t follow_ups = 0;
+    // Reference checks that found a reference still unresolved (follow-ups too).
+    std::uint64_t warnings = 0;
     // Events with their one outcome (a parked event counts once its outcome is recorded).
-    std::uint64_t finished() const { return applied + skipped + dead_lettered + duplicates; }
+    std::uint64_t finished() const { return applied + skipped + dead_lettered + warnings + duplicates; }
 };
 
 // Consumes records, runs each object's events in order on one of N lanes (many objects in
@@ -237,6 +239,7 @@ private:
     std::atomic<std::uint64_t> follow_ups_{0};
     std::atomic<std::uint64_t> skipped_{0};
     std::atomic<std::uint64_t> dead_lettered_{0};
+    std::atomic<std::uint64_t> warnings_{0};
     std::atomic<std::uint64_t> duplicates_{0};
     std::atomic<std::uint64_t> parked_{0};
     std::atomic<std::uint64_t> retried_{0};

@@ -175,6 +175,10 @@ struct AppConfig {
     int max_queued = 0;
     // Members added or removed by one PATCH of a group at most.
     int member_batch = 100;
+    // How long a reference (a manager, a group's member) may stay unresolved before a reference
+    // check records it as a reference failure (status warning, never counted for quarantine). The
+    // reference is still sent whenever the referenced object gets its account.
+    int reference_timeout_seconds = 900;
     ScimEndpointConfig scim;
     // The seeds' rule: users assigned with the role "Default Access" are not provisioned.
     // Unset: the profile decides (every shipped profile says true).

@@ -81,6 +81,10 @@ struct Event {
     nlohmann::json attributes = nlohmann::json::object();
     std::optional<std::string> role;
     std::vector<std::string> members;
+    // Set by the bridge on the follow-up it parks when an object's reference (its manager, a
+    // group's members) is still unresolved at the app's reference_timeout_seconds: decided as
+    // any reevaluation or members sync, and what is still unresolved then is a reference failure.
+    bool reference_check = false;
 };
 
 // What a record may weigh before it is even parsed. Contract events are a few kilobytes with

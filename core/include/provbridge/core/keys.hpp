@@ -46,6 +46,9 @@ public:
     // Objects waiting for this user to get an account (reports of a manager), hash referrer
     // source id → since (wall ms).
     std::string pending_references(std::string_view app, std::string_view user_id) const;
+    // Objects whose references are unresolved, ZSET "<type>:<source id>" by the time their
+    // reference check is due (wall ms).
+    std::string reference_deadlines(std::string_view app) const;
     // The groups assigned to the app, hash group source id → the assignment's role.
     std::string assigned_groups(std::string_view app) const;
     // The members a group has in the target, as sent: hash user source id → the user's id there.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -23,6 +24,16 @@ struct GroupGrant {
 struct GroupMembership {
     std::vector<std::string> members;             // user source ids
     std::map<std::string, std::string> applied;   // user source id → the user's id in the target
+};
+
+// An object whose references are unresolved (a user whose manager has no account, a group with
+// members that have none), and when it stops waiting quietly: then a reference check is parked
+// in its queue, whose outcome says what is still unresolved.
+struct ReferenceDeadline {
+    ObjectType type = ObjectType::User;
+    std::string id;  // source id
+    std::int64_t due_ms = 0;
+    bool operator==(const ReferenceDeadline&) const = default;
 };
 
 // Where membership lives. Kept as sets changed by deltas, never rewritten whole, so what a
@@ -63,6 +74,14 @@ public:
     // Drops those referrers (their follow-ups are parked).
     virtual Result<bool> drop_pending_references(const std::string& app, const std::string& referenced,
                                                  const std::vector<std::string>& referrers) = 0;
+    // Sets the object's reference deadline unless it has one already (the first wait counts).
+    virtual Result<bool> arm_reference_deadline(const std::string& app, ObjectType type, const std::string& id,
+                                                std::int64_t due_ms) = 0;
+    // Up to `max` deadlines due at now_ms, the oldest first; they stay until dropped.
+    virtual Result<std::vector<ReferenceDeadline>> due_reference_deadlines(const std::string& app, std::int64_t now_ms,
+                                                                           std::size_t max) = 0;
+    // Drops a deadline whose check is parked.
+    virtual Result<bool> drop_reference_deadline(const std::string& app, const ReferenceDeadline& deadline) = 0;
     // The links of many users in one round trip, in the order asked (nullopt: no link).
     virtual Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                           const std::vector<std::string>& users) = 0;
