@@ -128,6 +128,17 @@ TEST(Config, MemberBatchDefaultsToAHundredAndIsBounded) {
     EXPECT_EQ(expect_error(app("5000")).field(), "apps[0].member_batch");
 }
 
+TEST(Config, ReferenceTimeoutDefaultsToFifteenMinutesAndIsBounded) {
+    EXPECT_EQ(parse_config(kMinimal, "bridge.json", {}).apps[0].reference_timeout_seconds, 900);
+    const auto app = [](const std::string& seconds) {
+        return R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"},"reference_timeout_seconds":)" +
+               seconds + "}]}";
+    };
+    EXPECT_EQ(parse_config(app("60"), "bridge.json", {}).apps[0].reference_timeout_seconds, 60);
+    EXPECT_EQ(expect_error(app("0")).field(), "apps[0].reference_timeout_seconds");
+    EXPECT_EQ(expect_error(app("\"soon\"")).field(), "apps[0].reference_timeout_seconds");
+}
+
 TEST(Config, ScopeIsAssignedByDefaultOrAll) {
     const auto app = [](const std::string& scope) {
         return R"({"apps":[{"id":"a","scim":{"base_url":"https://x","token_env":"T"},"scope":)" + scope + "}]}";

@@ -89,6 +89,26 @@ TEST(EventParsing, GroupMembershipNeedsMembers) {
     EXPECT_EQ(ok->members.size(), 2U);
 }
 
+TEST(EventParsing, AReferenceCheckIsOnlyAReevaluationOrAMembersSyncFlag) {
+    const auto data = [](const std::string& type, const std::string& check) {
+        return R"({"app":"a","object":{"type":")" + type + R"(","id":"x","version":0},"reference_check":)" + check + "}";
+    };
+    auto check = parse_structured_event(with_data("provisioning.user.reevaluate", data("user", "true")));
+    ASSERT_TRUE(check.ok()) << check.error().message;
+    EXPECT_TRUE(check->reference_check);
+    const auto round_trip = parse_structured_event(to_json(*check).dump());
+    ASSERT_TRUE(round_trip.ok());
+    EXPECT_TRUE(round_trip->reference_check);
+    EXPECT_TRUE(parse_structured_event(with_data("provisioning.group.members.sync", data("group", "true")))->reference_check);
+    EXPECT_FALSE(parse_structured_event(with_data("provisioning.user.updated", data("user", "false")))->reference_check);
+    const auto wrong_type = parse_structured_event(with_data("provisioning.user.updated", data("user", "true")));
+    ASSERT_FALSE(wrong_type.ok());
+    EXPECT_NE(wrong_type.error().message.find("data.reference_check"), std::string::npos) << wrong_type.error().message;
+    const auto not_bool = parse_structured_event(with_data("provisioning.user.reevaluate", data("user", "\"yes\"")));
+    ASSERT_FALSE(not_bool.ok());
+    EXPECT_NE(not_bool.error().message.find("true or false"), std::string::npos) << not_bool.error().message;
+}
+
 struct BadEvent {
     std::string name;
     std::string json;
