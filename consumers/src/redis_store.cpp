@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "provbridge/core/json_util.hpp"
+#include "provbridge/core/minute_stats.hpp"
 #include "provbridge/transforms/rolling_window.hpp"
 
 namespace provbridge::consumers {
@@ -23,14 +24,18 @@ using nlohmann::json;
 
 // KEYS: 1 outcome, 2 link (the outcome key again when no link is written), 3 log, 4 stats,
 // 5 dead-letter index, 6 owner of the link's SCIM id (the outcome key again when none); with
-// a head also 7 its queue, 8 the app's due set, 9 parked hash, 10 leases hash.
+// a head 7 its queue, 8 the app's due set, 9 parked hash, 10 leases hash (else the outcome key
+// again); 11 the minute's counters (outcomes and a latency histogram, for rates and charts).
 // ARGV: 1 record json, 2 ttl seconds, 3 log stream cap, 4 write link "1"/"0", 5-10 link
 // scim_id, version, status, applied, assignment (JSON: its role, or null), snapshot (JSON),
 // 11 dead letter "1"/"0", 12 counter, 13 owner (source id, "" for none), 14 head "1"/"0",
 // 15 head member, 16 lease token, 17 now ms (when the next event of the queue becomes due),
-// 18 the dead-letter index entry this outcome replays (a stream id, "" for none), 19 number N
-// of log stream arguments, 20..19+N log field/value pairs, the rest dead-letter field/value
-// pairs (with the original record, when kept).
+// 18 the dead-letter index entry this outcome replays (a stream id, "" for none), 19 the
+// latency histogram field ("" for none), 20 the latency in ms, 21 the minute counters' TTL
+// seconds, 22 the log's oldest id to keep (XTRIM MINID; "" for none), 23 now ms, 24 "1" when
+// the outcome is applied (the app's last success), 25 number N of log stream arguments,
+// 26..25+N log field/value pairs, the rest dead-letter field/value pairs (with the original
+// record, when kept).
 // Returns 0: already recorded, nothing written (but a held head is popped); 1: recorded;
 // 2: recorded, but the stored link has a higher version, so the link and the owner index were
 // left alone; 3: the head's lease is not held, nothing written.
@@ -85,19 +90,28 @@ if ARGV[4] == '1' then
     end
   end
 end
-local nlog = tonumber(ARGV[19])
+local nlog = tonumber(ARGV[25])
 local entry = {}
-for i = 20, 19 + nlog do entry[#entry + 1] = ARGV[i] end
+for i = 26, 25 + nlog do entry[#entry + 1] = ARGV[i] end
 if kept then
   entry[#entry + 1] = 'link'
   entry[#entry + 1] = 'kept_newer'
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
+if ARGV[22] ~= '' then redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[22]) end
 redis.call('HINCRBY', KEYS[4], ARGV[12], 1)
 redis.call('HINCRBY', KEYS[4], 'events', 1)
+if ARGV[24] == '1' then redis.call('HSET', KEYS[4], 'last_applied_ms', ARGV[23]) end
+redis.call('HINCRBY', KEYS[11], ARGV[12], 1)
+redis.call('HINCRBY', KEYS[11], 'events', 1)
+if ARGV[19] ~= '' then
+  redis.call('HINCRBY', KEYS[11], ARGV[19], 1)
+  redis.call('HINCRBY', KEYS[11], 'latency_sum_ms', ARGV[20])
+end
+redis.call('EXPIRE', KEYS[11], ARGV[21])
 if ARGV[11] == '1' then
   local dlq = {}
-  for i = 20 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
+  for i = 26 + nlog, #ARGV do dlq[#dlq + 1] = ARGV[i] end
   redis.call('XADD', KEYS[5], '*', unpack(dlq))
 end
 if ARGV[18] ~= '' then
@@ -864,13 +878,17 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
 
     RedisArgv argv;
     argv.reserve(72);
-    argv.insert(argv.end(), {"", "", commit.head ? "10" : "6", record_key, link_key, keys_.log(app),
-                             keys_.stats(app), keys_.dead_letters(app), owner_key});
+    const auto now_ms = clock_.wall_ms();
+    argv.insert(argv.end(), {"", "", "11", record_key, link_key, keys_.log(app), keys_.stats(app),
+                             keys_.dead_letters(app), owner_key});
     if (commit.head) {
         const auto& head = *commit.head;
         argv.insert(argv.end(), {keys_.queue(app, head.object_type, head.object_id), keys_.due(app),
                                  keys_.parked(app), keys_.leases(app)});
+    } else {
+        argv.insert(argv.end(), {record_key, record_key, record_key, record_key});
     }
+    argv.push_back(keys_.minute(app, now_ms / 60000));
     argv.insert(argv.end(), {record_json, std::to_string(dedupe_ttl_.count()), cap});
     if (commit.link) {
         argv.insert(argv.end(), {"1", commit.link->scim_id, std::to_string(commit.link->version),
@@ -894,6 +912,17 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     // Only a well-formed id reaches XDEL: the header is any text a producer put there, and an
     // id Redis refuses would fail the whole commit (and stop the worker) on every redelivery.
     argv.push_back(is_stream_id(commit.replay_of) ? commit.replay_of : std::string());
+    // From the directory's change (the record's time) to its outcome: what an operator waits.
+    const std::int64_t latency =
+        record.produced_at_ms > 0 ? std::max<std::int64_t>(0, now_ms - record.produced_at_ms) : record.duration_ms;
+    argv.push_back(std::string(latency_bucket_field(latency)));
+    argv.push_back(std::to_string(latency));
+    argv.push_back(std::to_string(kMinuteCountersTtl.count()));
+    argv.push_back(log_max_age_.count() > 0
+                       ? std::to_string(std::max<std::int64_t>(0, now_ms - log_max_age_.count())) + "-0"
+                       : std::string());
+    argv.push_back(std::to_string(now_ms));
+    argv.push_back(record.status == OutcomeStatus::Applied ? "1" : "0");
 
     const std::vector<std::string> log_fields = {
         "event_id",        record.event_id,
@@ -913,7 +942,7 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
         "topic",           record.topic,
         "partition",       std::to_string(record.partition),
         "offset",          std::to_string(record.offset),
-        "committed_at_ms", std::to_string(clock_.wall_ms()),
+        "committed_at_ms", std::to_string(now_ms),
         "json",            record_json,
     };
     argv.push_back(std::to_string(log_fields.size()));

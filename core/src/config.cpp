@@ -329,7 +329,7 @@ void read_secret_ref(Reader& r, const Reader::Scope& scope, const std::string& e
 void read_redis(Reader& r, const Reader::Scope& root, RedisConfig& redis) {
     const auto scope = r.child(root, "redis");
     r.check_known(scope, {"url", "password_env", "password_file", "key_prefix", "timeout_ms",
-                          "dedupe_ttl_hours", "log_max_entries"});
+                          "dedupe_ttl_hours", "log_max_entries", "log_max_age_hours"});
     if (auto v = r.get_string(scope, "url")) parse_redis_url(r, *v, redis);
     read_secret_ref(r, scope, "password_env", "password_file", redis.password);
     if (auto v = r.get_string(scope, "key_prefix")) redis.key_prefix = *v;
@@ -340,6 +340,7 @@ void read_redis(Reader& r, const Reader::Scope& root, RedisConfig& redis) {
     if (auto v = r.get_int(scope, "timeout_ms", 10, 600000)) redis.timeout = std::chrono::milliseconds(*v);
     if (auto v = r.get_int(scope, "dedupe_ttl_hours", 1, 24 * 366)) redis.dedupe_ttl = std::chrono::hours(*v);
     if (auto v = r.get_int(scope, "log_max_entries", 100, 100000000)) redis.log_max_entries = *v;
+    if (auto v = r.get_int(scope, "log_max_age_hours", 1, 24 * 366)) redis.log_max_age = std::chrono::hours(*v);
 }
 
 void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {

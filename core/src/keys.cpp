@@ -33,6 +33,10 @@ std::string KeyScheme::log(std::string_view app) const { return app_base(app) + 
 
 std::string KeyScheme::stats(std::string_view app) const { return app_base(app) + "stats"; }
 
+std::string KeyScheme::minute(std::string_view app, std::int64_t epoch_minute) const {
+    return app_base(app) + "minute:" + std::to_string(epoch_minute);
+}
+
 std::string KeyScheme::workers() const { return prefix_ + ":workers"; }
 
 std::string KeyScheme::dead_letters(std::string_view app) const { return app_base(app) + "dlq"; }

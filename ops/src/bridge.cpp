@@ -252,6 +252,7 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
         }
         auto store = std::make_unique<consumers::RedisStateStore>(
             consumers::redis_options(config_.redis, redis_password), keys, ttl, config_.redis.log_max_entries, clock_);
+        store->set_log_max_age(config_.redis.log_max_age);
         consumers::EventProcessor::Options processing;
         processing.limits = ParseLimits{config_.worker.max_event_bytes, config_.worker.max_event_depth};
         processing.redactor = &redactor_;
@@ -285,6 +286,7 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     std::vector<std::string> app_ids;
     for (const auto& app : config_.apps) app_ids.push_back(app.id);
     auto parked_store = std::make_unique<consumers::RedisStateStore>(redis, keys, ttl, config_.redis.log_max_entries, clock_);
+    parked_store->set_log_max_age(config_.redis.log_max_age);
     auto& deadlines = *parked_store;
     auto parked = std::make_unique<consumers::StoreParkedSource>(std::move(parked_store), std::move(app_ids),
                                                                  config_.retry.lease, clock_, owner);

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fakes.hpp"
+
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/clock.hpp"
@@ -455,6 +457,8 @@ TEST_F(RedisStoreTest, StatsCountEachOutcomeAndDuplicates) {
 
     auto stats = reader.stats(app());
     ASSERT_TRUE(stats) << stats.error().message;
+    EXPECT_GT(stats->at("last_applied_ms"), 0) << "the app's last success";
+    stats->erase("last_applied_ms");
     const std::map<std::string, std::int64_t> expected = {
         {"events", 10},  {"created", 2},       {"updated", 1}, {"disabled", 1},
         {"deleted", 1},  {"linked", 1},        {"applied_other", 1},
@@ -521,6 +525,30 @@ TEST_F(RedisStoreTest, LogIsCappedApproximately) {
     // MAXLEN ~ trims whole radix-tree nodes (100 entries by default), so "about 10".
     EXPECT_LT(*length, 500);
     EXPECT_GE(*length, 10);
+}
+
+TEST_F(RedisStoreTest, LogEntriesOlderThanTheMaxAgeAreDropped) {
+    test_support::FakeClock clock;
+    const auto behind = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() -
+                                                                              clock.wall_now());
+    clock.advance(behind);  // the stream's ids are the server's time: start from it
+    RedisStateStore store(options(), keys(), kTtl, 100000, clock);
+    store.set_log_max_age(std::chrono::hours(1));
+    auto reader = make_reader();
+    const auto commit_n = [&](int from, int n) {
+        for (int i = from; i < from + n; ++i) {
+            ASSERT_TRUE(store.commit(commit_of(record_for(make_event(app(), "e-age-" + std::to_string(i), "u"),
+                                                          Action::Update, OutcomeStatus::Applied))));
+        }
+    };
+    commit_n(0, 250);
+    EXPECT_EQ(*reader.count_log(app()), 250) << "none is an hour old";
+    clock.advance(std::chrono::hours(2));
+    commit_n(250, 1);
+    // MINID ~ trims whole radix-tree nodes (100 entries by default): the old ones are gone but
+    // for at most a node's worth (the new one too: its id is the server's time, which this
+    // clock is two hours ahead of).
+    EXPECT_LT(*reader.count_log(app()), 101);
 }
 
 TEST_F(RedisStoreTest, LogSinceWakesUpForOutcomesRecordedWhileItWaits) {
@@ -623,9 +651,11 @@ TEST_F(RedisStoreTest, EveryKeyCarriesTheAppHashTag) {
             EXPECT_TRUE(key.starts_with(invalid_base)) << key;
         }
     }
-    EXPECT_EQ(kinds, (std::set<std::string>{"evt", "link", "owner", "log", "stats", "dlq"}));
-    // outcome, log, stats and dead-letter index of the invalid record
-    EXPECT_EQ(keys_found.size(), 6u + 4u);
+    EXPECT_EQ(kinds, (std::set<std::string>{"evt", "link", "owner", "log", "stats", "dlq", "minute"}));
+    // outcome, log, stats, minute counters and dead-letter index of the invalid record (a commit
+    // may straddle a minute: one more minute key each)
+    EXPECT_GE(keys_found.size(), 7u + 5u);
+    EXPECT_LE(keys_found.size(), 8u + 6u);
 }
 
 TEST_F(RedisStoreTest, LinksAndOwnersCanBeReadByOtherObjects) {

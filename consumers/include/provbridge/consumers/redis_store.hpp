@@ -89,6 +89,10 @@ public:
     // records the worker refused as too large anyway are left out.
     static constexpr std::size_t kMaxIndexedRecordBytes = 8 * 1024 * 1024;
 
+    // The provisioning log also drops entries older than this (besides its length cap); zero
+    // keeps them until the cap (the default).
+    void set_log_max_age(std::chrono::milliseconds age) { log_max_age_ = age; }
+
     Result<PriorState> load(const Event& event) override;
     Result<std::optional<OutcomeRecord>> load_invalid(const std::string& app,
                                                       const std::string& topic,
@@ -163,6 +167,7 @@ private:
     KeyScheme keys_;
     std::chrono::seconds dedupe_ttl_;
     std::int64_t log_max_entries_;
+    std::chrono::milliseconds log_max_age_{0};
     // Stamps committed_at_ms on log entries; stream ids and expiries are left to the Redis
     // server's clock so that all workers agree on one.
     // Also the time at which a commit makes the next event of a queue due.

@@ -83,6 +83,8 @@ struct RedisConfig {
     std::chrono::milliseconds timeout{2000};
     std::chrono::hours dedupe_ttl{24 * 7};
     std::int64_t log_max_entries = 100000;
+    // Provisioning log entries older than this are dropped too (Entra keeps 30 days).
+    std::chrono::hours log_max_age{30 * 24};
     std::string url() const;  // redis://host:port/db, never with a password
 };
 

@@ -36,6 +36,8 @@ public:
     std::string log(std::string_view app) const;
     // Outcome counters, hash.
     std::string stats(std::string_view app) const;
+    // One wall-clock minute's outcome counters and latency histogram (hash, with a TTL).
+    std::string minute(std::string_view app, std::int64_t epoch_minute) const;
     // Dead-letter index, stream.
     std::string dead_letters(std::string_view app) const;
 
