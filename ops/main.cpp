@@ -8,6 +8,7 @@
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/commands.hpp"
 #include "provbridge/ops/deletes_command.hpp"
+#include "provbridge/ops/logs_command.hpp"
 #include "provbridge/ops/quarantine_command.hpp"
 #include "provbridge/ops/local_services.hpp"
 
@@ -110,6 +111,18 @@ int main(int argc, char** argv) {
     quarantine_status->add_flag("--json", quarantine.json, "Print one JSON document");
     quarantine_clear->add_option("--app", quarantine.app, "The app to lift")->required();
 
+    LogsOptions logs;
+    auto* logs_cmd = app.add_subcommand("logs", "The provisioning log: what happened to each event, newest last");
+    logs_cmd->add_option("--config", logs.config_path, "Configuration file")->required();
+    logs_cmd->add_option("--app", logs.app, "Only this app");
+    logs_cmd->add_option("--status", logs.filter.status, "Only Success, Failure, Skipped or Warning");
+    logs_cmd->add_option("--action", logs.filter.action, "Only Create, Update, Disable, Delete, StagedDelete or Other");
+    logs_cmd->add_option("--object", logs.filter.object, "Only this object: its source id, TYPE/ID, or its id in the app");
+    logs_cmd->add_option("--since", logs.since, "Only records since: an RFC 3339 time or a duration back (15m, 2h, 1d)");
+    logs_cmd->add_option("--limit", logs.limit, "How many records (the newest that match; default 50)");
+    logs_cmd->add_flag("-f,--follow", logs.follow, "Keep printing records as they are recorded");
+    logs_cmd->add_flag("--json", logs.json, "One JSON object per record, with Entra's fields (status, action, steps)");
+
     DeletesOptions deletes;
     auto* deletes_cmd = app.add_subcommand(
         "deletes", "Disables and deletes the deletion threshold staged: status, allow or discard them");
@@ -152,6 +165,7 @@ int main(int argc, char** argv) {
     if (*dlq_show) return dlq_show_command(dlq, log);
     if (*dlq_replay) return dlq_replay_command(dlq, log);
     if (*dlq_purge) return dlq_purge_command(dlq, log);
+    if (*logs_cmd) return logs_command(logs, log);
     if (*quarantine_status || *quarantine_clear) {
         quarantine.action = *quarantine_clear ? "clear" : "status";
         return quarantine_command(quarantine, log);

@@ -1535,6 +1535,26 @@ Result<std::vector<StreamEntry>> ProvisioningLogReader::dead_letter_page(const s
     return decode_entries_lenient(**reply, key);
 }
 
+Result<std::vector<StreamEntry>> ProvisioningLogReader::log_before(const std::string& app, const std::string& end,
+                                                                   const std::string& start, std::int64_t count) {
+    const auto key = keys_.log(app);
+    auto reply = connection_.command({"XREVRANGE", key, end, start, "COUNT", std::to_string(count)});
+    if (!reply) return reply.error();
+    return decode_entries(**reply, key);
+}
+
+std::string ProvisioningLogReader::previous_id(const std::string& id) {
+    const auto dash = id.find('-');
+    if (dash == std::string::npos) return id;
+    std::uint64_t ms = 0;
+    std::uint64_t seq = 0;
+    std::from_chars(id.data(), id.data() + dash, ms);
+    std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq);
+    if (seq > 0) return std::to_string(ms) + "-" + std::to_string(seq - 1);
+    if (ms == 0) return "0-0";
+    return std::to_string(ms - 1) + "-" + std::to_string(std::numeric_limits<std::uint64_t>::max());
+}
+
 std::string ProvisioningLogReader::next_start(const std::string& id) {
     const auto dash = id.find('-');
     if (dash == std::string::npos) return id;

@@ -15,6 +15,7 @@
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/ops/commands.hpp"
+#include "provbridge/ops/text_output.hpp"
 #include "provbridge/producers/producer.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
 
@@ -25,25 +26,9 @@ using nlohmann::json;
 
 constexpr std::size_t kListedRows = 100;  // rows of the plain listing; --json lists every one
 
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+std::int64_t now_ms() { return wall_now_ms(); }
 
-std::string time_text(std::int64_t ms) { return ms > 0 ? producers::format_rfc3339_utc(ms) : "-"; }
-
-// Stored text shown as it is when plain, JSON-quoted otherwise (nothing plays with the terminal).
-std::string shown(const std::string& text) {
-    const std::string quoted = json(text).dump(-1, ' ', false, json::error_handler_t::replace);
-    if (quoted.size() == text.size() + 2 && quoted.compare(1, text.size(), text) == 0) return text;
-    return quoted;
-}
-
-// Display width for alignment: code points, not bytes.
-std::size_t width(const std::string& text) {
-    return static_cast<std::size_t>(std::count_if(
-        text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
+std::size_t width(const std::string& text) { return display_width(text); }
 
 std::string object_text(const consumers::StagedOperation& op) {
     return std::string(to_string(op.object_type)) + "/" + shown(op.object_id);
@@ -65,7 +50,7 @@ json threshold_json(const DeletionThresholdConfig& t) {
             {"window_minutes", std::chrono::duration_cast<std::chrono::minutes>(t.window).count()}};
 }
 
-std::string dump(const json& doc) { return doc.dump(2, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& doc) { return dump_json(doc, 2); }
 
 // A Redis call failed mid-command: unreachable is exit 3, anything else (a refused command,
 // corrupt data) a failure of the command.

@@ -18,6 +18,7 @@
 #include "provbridge/core/keys.hpp"
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/commands.hpp"
+#include "provbridge/ops/text_output.hpp"
 #include "provbridge/producers/producer.hpp"
 
 namespace provbridge::ops {
@@ -33,68 +34,10 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kOwnHeaderPrefix = "provbridge.";
 constexpr std::size_t kReasonColumn = 100;  // reasons are cut to this in tables
 
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+std::int64_t now_ms() { return wall_now_ms(); }
 
-std::string time_text(std::int64_t ms) { return ms > 0 ? producers::format_rfc3339_utc(ms) : "-"; }
-
-// Invalid UTF-8 from stored data must not throw while printing. --json output is one line (jq
-// formats it), like the worker's --json-progress.
-std::string dump(const json& doc) {
-    return doc.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// Text as it is when it is plain, else JSON-quoted with escapes (control characters, bytes
-// that are not UTF-8), so nothing a record holds can play with the terminal.
-std::string shown(const std::string& text) {
-    const std::string quoted = dump(json(text));
-    if (quoted.size() == text.size() + 2 && quoted.compare(1, text.size(), text) == 0) return text;
-    return quoted;
-}
-
-// One line, at most `max` bytes, cut on a UTF-8 character boundary.
-std::string one_line(const std::string& text, std::size_t max) {
-    std::string out;
-    out.reserve(std::min(text.size(), max + 3));
-    for (char c : text) out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c);
-    if (out.size() <= max) return out;
-    std::size_t cut = max;
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-    out.resize(cut);
-    return out + "…";
-}
-
-// Display width for alignment: code points, not bytes.
-std::size_t width(const std::string& text) {
-    return static_cast<std::size_t>(std::count_if(
-        text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-// Aligned columns; the last one is not padded (it holds free text).
-void print_table(std::ostream& out, const std::vector<std::string>& header,
-                 const std::vector<std::vector<std::string>>& rows) {
-    std::vector<std::size_t> widths(header.size(), 0);
-    for (std::size_t i = 0; i < header.size(); ++i) widths[i] = width(header[i]);
-    for (const auto& row : rows) {
-        for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-            widths[i] = std::max(widths[i], width(row[i]));
-        }
-    }
-    const auto line = [&](const std::vector<std::string>& cells) {
-        std::string text;
-        for (std::size_t i = 0; i < cells.size(); ++i) {
-            text += cells[i];
-            if (i + 1 < cells.size()) text += std::string(widths[i] - width(cells[i]) + 2, ' ');
-        }
-        while (!text.empty() && text.back() == ' ') text.pop_back();
-        out << text << "\n";
-    };
-    line(header);
-    for (const auto& row : rows) line(row);
-}
+// --json output is one line (jq formats it), like the worker's --json-progress.
+std::string dump(const json& doc) { return dump_json(doc); }
 
 std::string field(const StreamEntry& entry, const char* name) {
     const auto it = entry.fields.find(name);

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sys/wait.h>
 
+#include <sstream>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -275,6 +277,52 @@ TEST(CliWorker, DeadLettersBadInputWithTheReasonAndKeepsGoing) {
     EXPECT_TRUE(by_code.count("BadRequest:crm/user/fails"));
     for (const auto& rec : dead) {
         for (const auto& h : rec.headers) EXPECT_EQ(h.value.find(bridge.token()), std::string::npos) << h.name;
+    }
+
+    // The provisioning log as an operator reads it: every record, Entra's fields, filters.
+    const auto logs = bridge.cli({"logs", "--json"});
+    ASSERT_EQ(logs.exit_code, 0) << logs.output;
+    std::map<std::string, json> by_event;
+    std::size_t lines = 0;
+    std::istringstream in(logs.output);
+    for (std::string line; std::getline(in, line);) {
+        const auto doc = json::parse(line, nullptr, false);
+        ASSERT_TRUE(doc.is_object()) << line;
+        ++lines;
+        by_event[doc.value("event_id", std::string())] = doc;
+    }
+    EXPECT_EQ(lines, 7U) << logs.output;
+    ASSERT_TRUE(by_event.contains("t4")) << logs.output;
+    EXPECT_EQ(by_event["t4"]["status"], "Failure");
+    EXPECT_EQ(by_event["t4"]["error_code"], "BadRequest");
+    EXPECT_EQ(by_event["t4"]["steps"].back()["step"], "export");
+    EXPECT_EQ(by_event["t6"]["status"], "Success");
+    EXPECT_EQ(by_event["t6"]["entra_action"], "Create");
+    EXPECT_EQ(by_event["t6"]["steps"].size(), 5U) << by_event["t6"].dump();
+    const auto failures = bridge.cli({"logs", "--status", "failure", "--app", "crm"});
+    ASSERT_EQ(failures.exit_code, 0) << failures.output;
+    EXPECT_NE(failures.output.find("STATUS"), std::string::npos) << "a header: " << failures.output;
+    EXPECT_NE(failures.output.find("title is too long"), std::string::npos) << failures.output;
+    EXPECT_EQ(failures.output.find("Success"), std::string::npos) << failures.output;
+    const auto one = bridge.cli({"logs", "--object", "user/after", "--json"});
+    EXPECT_EQ(std::count(one.output.begin(), one.output.end(), '\n'), 1) << one.output;
+    EXPECT_EQ(bridge.cli({"logs", "--status", "Broken"}).exit_code, 2);
+    EXPECT_EQ(bridge.cli({"logs", "--since", "yesterday-ish"}).exit_code, 2);
+    EXPECT_EQ(logs.output.find(bridge.token()), std::string::npos);
+    {
+        // --follow prints what is recorded after it started.
+        ops::ChildProcess::Options follow;
+        follow.argv = {PROVBRIDGE_BINARY, "logs", "--config", bridge.config_path(), "--app", "crm", "--follow",
+                       "--json", "--limit", "1"};
+        ops::ChildProcess tail(std::move(follow));
+        const auto first = tail.read_line(30s);
+        ASSERT_TRUE(first.has_value()) << "the newest record first";
+        bridge.send("crm/user/followed", user_event("t7", "followed", "followed@x"));
+        const auto next = tail.wait_for_line("\"t7\"", 60s);
+        ASSERT_TRUE(next.has_value()) << "--follow did not print the new record";
+        EXPECT_EQ(json::parse(*next)["status"], "Success") << *next;
+        tail.signal(SIGTERM);
+        EXPECT_TRUE(tail.wait(10s).has_value());
     }
 
     worker->signal(SIGTERM);

@@ -253,6 +253,12 @@ public:
     // or the result of last_log_id() to wait only for outcomes recorded from now on.
     Result<std::vector<StreamEntry>> log_since(const std::string& app, const std::string& last_id,
                                                std::int64_t count, std::chrono::milliseconds block);
+    // Up to `count` log entries from `end` back to `start` (both inclusive stream ids; "+" the
+    // newest, "-" the oldest), newest first (XREVRANGE); previous_id() gives the next page's end.
+    Result<std::vector<StreamEntry>> log_before(const std::string& app, const std::string& end,
+                                                const std::string& start, std::int64_t count);
+    // The largest stream id before `id` ("0-0" stays "0-0").
+    static std::string previous_id(const std::string& id);
     // The id of the newest log entry, "0-0" when the log is empty.
     Result<std::string> last_log_id(const std::string& app);
     Result<std::int64_t> count_log(const std::string& app);
