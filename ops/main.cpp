@@ -10,6 +10,7 @@
 #include "provbridge/ops/deletes_command.hpp"
 #include "provbridge/ops/logs_command.hpp"
 #include "provbridge/ops/quarantine_command.hpp"
+#include "provbridge/ops/status_command.hpp"
 #include "provbridge/ops/local_services.hpp"
 
 int main(int argc, char** argv) {
@@ -123,6 +124,15 @@ int main(int argc, char** argv) {
     logs_cmd->add_flag("-f,--follow", logs.follow, "Keep printing records as they are recorded");
     logs_cmd->add_flag("--json", logs.json, "One JSON object per record, with Entra's fields (status, action, steps)");
 
+    StatusOptions status;
+    auto* status_cmd = app.add_subcommand(
+        "status", "Every app at a glance: state, rates, latency, queues, dead letters, lag (exit 1 when one is unhealthy)");
+    status_cmd->add_option("--config", status.config_path, "Configuration file")->required();
+    status_cmd->add_option("--app", status.app, "Only this app");
+    status_cmd->add_option("--window", status.window_minutes, "Minutes the rates and latency are over (default 5)");
+    status_cmd->add_option("--bootstrap", status.bootstrap, "Kafka bootstrap servers for the lag (overrides the config)");
+    status_cmd->add_flag("--json", status.json, "Print one JSON document");
+
     DeletesOptions deletes;
     auto* deletes_cmd = app.add_subcommand(
         "deletes", "Disables and deletes the deletion threshold staged: status, allow or discard them");
@@ -166,6 +176,7 @@ int main(int argc, char** argv) {
     if (*dlq_replay) return dlq_replay_command(dlq, log);
     if (*dlq_purge) return dlq_purge_command(dlq, log);
     if (*logs_cmd) return logs_command(logs, log);
+    if (*status_cmd) return status_command(status, log);
     if (*quarantine_status || *quarantine_clear) {
         quarantine.action = *quarantine_clear ? "clear" : "status";
         return quarantine_command(quarantine, log);

@@ -1459,6 +1459,42 @@ Result<std::map<std::string, std::int64_t>> ProvisioningLogReader::stats(const s
     return counters;
 }
 
+Result<std::vector<MinuteStats>> ProvisioningLogReader::minutes(const std::string& app, std::int64_t first,
+                                                                std::int64_t last) {
+    std::vector<MinuteStats> out;
+    for (std::int64_t minute = first; minute <= last; ++minute) {
+        const auto key = keys_.minute(app, minute);
+        auto reply = connection_.command({"HGETALL", key});
+        if (!reply) return reply.error();
+        const auto& array = **reply;
+        if (array.type != REDIS_REPLY_ARRAY) return unexpected_reply("HGETALL " + key, array);
+        std::map<std::string, std::int64_t> fields;
+        for (std::size_t i = 0; i + 1 < array.elements; i += 2) {
+            fields[text_of(*array.element[i])] = to_int64(text_of(*array.element[i + 1])).value_or(0);
+        }
+        out.push_back(minute_stats_from(minute, fields));
+    }
+    return out;
+}
+
+Result<ProvisioningLogReader::Depths> ProvisioningLogReader::depths(const std::string& app) {
+    Depths out;
+    const std::vector<std::pair<RedisArgv, std::int64_t*>> reads = {
+        {{"HLEN", keys_.parked(app)}, &out.waiting_events},
+        {{"ZCARD", keys_.due(app)}, &out.due_heads},
+        {{"ZCARD", keys_.staged(app)}, &out.staged},
+        {{"XLEN", keys_.dead_letters(app)}, &out.dead_letters},
+        {{"ZCARD", keys_.reference_deadlines(app)}, &out.reference_waits},
+    };
+    for (const auto& [argv, target] : reads) {
+        auto reply = connection_.command(argv);
+        if (!reply) return reply.error();
+        if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply(argv[0] + " " + argv[1], **reply);
+        *target = (*reply)->integer;
+    }
+    return out;
+}
+
 Result<std::vector<OutcomeRecord>> ProvisioningLogReader::recent_log(const std::string& app,
                                                                      std::int64_t count) {
     const auto key = keys_.log(app);

@@ -310,6 +310,29 @@ TEST(CliWorker, DeadLettersBadInputWithTheReasonAndKeepsGoing) {
     EXPECT_EQ(bridge.cli({"logs", "--since", "yesterday-ish"}).exit_code, 2);
     EXPECT_EQ(logs.output.find(bridge.token()), std::string::npos);
     {
+        // Every app at a glance, the group's lag from the broker.
+        const auto status = bridge.cli({"status", "--json", "--bootstrap", bridge.broker().bootstrap_servers()});
+        EXPECT_EQ(status.exit_code, 0) << "fewer than 10 events say nothing of health: " << status.output;
+        const json doc = json::parse(status.output.substr(status.output.find('{')), nullptr, false);
+        ASSERT_TRUE(doc.is_object()) << status.output;
+        const json& crm = doc["apps"][0];
+        EXPECT_EQ(crm["app"], "crm");
+        EXPECT_EQ(crm["state"], "healthy");
+        // t4 (refused), t1 and t2 (invalid, naming crm), t5 and t6 (created); the unparseable
+        // record and the unknown app's are no app's.
+        EXPECT_EQ(crm["events"], 5) << status.output;
+        EXPECT_EQ(crm["failed"], 3) << status.output;
+        EXPECT_EQ(crm["dlq"], 3) << status.output;
+        EXPECT_FALSE(crm["last_success"].is_null()) << status.output;
+        EXPECT_FALSE(crm["latency_p50_ms"].is_null()) << status.output;
+        ASSERT_TRUE(doc["lag"].is_array()) << status.output;
+        EXPECT_EQ(doc["lag"].size(), 2U) << "one row per partition: " << status.output;
+        const auto text = bridge.cli({"status", "--app", "crm"});
+        EXPECT_EQ(text.exit_code, 0) << text.output;
+        EXPECT_NE(text.output.find("healthy"), std::string::npos) << text.output;
+        EXPECT_NE(text.output.find("consumer lag of group"), std::string::npos) << text.output;
+    }
+    {
         // --follow prints what is recorded after it started.
         ops::ChildProcess::Options follow;
         follow.argv = {PROVBRIDGE_BINARY, "logs", "--config", bridge.config_path(), "--app", "crm", "--follow",

@@ -202,6 +202,15 @@ TEST(Quarantine, ARotatedTokenQuarantinesTheAppAndTheFixedTokenLiftsItWithNothin
     EXPECT_EQ(report[0]["quarantined"], true);
     EXPECT_EQ(report[0]["code"], "Unauthorized");
     EXPECT_GE(report[0]["waiting_events"].get<int>(), 1) << status.output;
+    // `provbridge status` is a probe: a quarantined app is red and the exit code says so.
+    const auto probe = bridge.cli({"status", "--json"});
+    EXPECT_EQ(probe.exit_code, 1) << probe.output;
+    const json probe_doc = json::parse(probe.output.substr(probe.output.find('{')), nullptr, false);
+    ASSERT_TRUE(probe_doc.is_object()) << probe.output;
+    EXPECT_EQ(probe_doc["apps"][0]["state"], "quarantined") << probe.output;
+    EXPECT_EQ(probe_doc["apps"][0]["quarantine"]["code"], "Unauthorized") << probe.output;
+    EXPECT_GE(probe_doc["apps"][0]["parked"].get<int>(), 1) << probe.output;
+    EXPECT_EQ(probe.output.find(bridge.token()), std::string::npos);
 
     bridge.admin(HttpMethod::Delete, "/_admin/token");  // the token is fixed
     const json progress = BridgeHarness::wait_finished(*worker, 5, 60s);

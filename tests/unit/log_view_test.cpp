@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "provbridge/core/minute_stats.hpp"
+#include "provbridge/transforms/app_health.hpp"
 #include "provbridge/transforms/log_view.hpp"
 
 namespace provbridge::transforms {
@@ -104,6 +105,27 @@ TEST(MinuteStats, CountsAreReadSummedAndGiveQuantiles) {
     EXPECT_FALSE(latency_quantile_ms(MinuteStats{}, 0.5).has_value());
     const auto slow = minute_stats_from(12, {{"lat_inf", 3}});
     EXPECT_DOUBLE_EQ(*latency_quantile_ms(slow, 0.5), 300000.0) << "a lower bound above the last bucket";
+}
+
+}  // namespace
+}  // namespace provbridge::transforms
+
+namespace provbridge::transforms {
+namespace {
+
+TEST(AppHealth, WorstFirstAndFewEventsSayNothing) {
+    MinuteStats window;
+    window.events = 9;
+    window.dead_lettered = 9;
+    EXPECT_EQ(judge_app_health(false, 0, window), AppHealth::Healthy) << "fewer than 10 events";
+    window.events = 10;
+    window.dead_lettered = 1;
+    EXPECT_EQ(judge_app_health(false, 0, window), AppHealth::Degraded);
+    window.dead_lettered = 0;
+    EXPECT_EQ(judge_app_health(false, 0, window), AppHealth::Healthy);
+    EXPECT_EQ(judge_app_health(false, 2, window), AppHealth::StagedDeletes);
+    EXPECT_EQ(judge_app_health(true, 2, window), AppHealth::Quarantined);
+    EXPECT_EQ(to_string(AppHealth::StagedDeletes), "staged deletes");
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "provbridge/core/clock.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/core/membership.hpp"
+#include "provbridge/core/minute_stats.hpp"
 #include "provbridge/core/state_store.hpp"
 
 namespace provbridge::consumers {
@@ -245,6 +246,18 @@ public:
 
     // The app's counters (HGETALL of the stats hash); empty when nothing was recorded.
     Result<std::map<std::string, std::int64_t>> stats(const std::string& app);
+    // The app's per-minute counters from `first` to `last` (epoch minutes, both included), oldest
+    // first; a minute nothing was recorded in is all zeros.
+    Result<std::vector<MinuteStats>> minutes(const std::string& app, std::int64_t first, std::int64_t last);
+    // What waits in the app's queues and indexes, each a cardinality read in one round trip.
+    struct Depths {
+        std::int64_t waiting_events = 0;   // every parked event (HLEN parked)
+        std::int64_t due_heads = 0;        // queue heads due or scheduled (ZCARD due): retries
+        std::int64_t staged = 0;           // heads held by the deletion threshold
+        std::int64_t dead_letters = 0;     // the dead-letter index (XLEN)
+        std::int64_t reference_waits = 0;  // objects within their reference timeout
+    };
+    Result<Depths> depths(const std::string& app);
     // The newest `count` log entries, newest first (XREVRANGE).
     Result<std::vector<OutcomeRecord>> recent_log(const std::string& app, std::int64_t count);
     // Entries after `last_id` (oldest first), waiting up to `block` for the first one to arrive
