@@ -383,7 +383,8 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
     if (prior->recorded) {
         // The worker may have died between the outcome and its follow-ups: park them again
         // (each has a fixed id, so what is parked or done already is not parked twice).
-        if (prior->recorded->status == OutcomeStatus::Applied && !prior->recorded->scim_id.empty()) {
+        const auto done = prior->recorded->status;
+        if ((done == OutcomeStatus::Applied || done == OutcomeStatus::Warning) && !prior->recorded->scim_id.empty()) {
             // Parked only: forgetting again could drop what a follow-up has sent since.
             if (auto fatal = park_follow_ups(event, false, true)) return std::move(*fatal);
         }

@@ -29,7 +29,8 @@ ParkedEvent follow_up_event(const std::string& app, ObjectType type, const std::
 ParkedEvent reference_check_event(const std::string& app, const ReferenceDeadline& deadline, std::int64_t now_ms) {
     const auto type = deadline.type == ObjectType::User ? EventType::UserReevaluate : EventType::GroupMembersSync;
     return follow_up_event(app, deadline.type, deadline.id, type,
-                           "reference-check:" + deadline.id + ":" + std::to_string(deadline.due_ms), now_ms, true);
+                           "reference-check:" + std::string(to_string(deadline.type)) + ":" + deadline.id + ":" +
+                               std::to_string(deadline.due_ms), now_ms, true);
 }
 
 }  // namespace provbridge::consumers

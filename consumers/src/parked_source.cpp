@@ -44,8 +44,13 @@ Result<std::vector<ClaimedHead>> StoreParkedSource::claim(std::size_t max, const
     std::vector<ClaimedHead> claimed;
     if (apps_.empty()) return claimed;
     const auto now = clock_.wall_ms();
-    if (auto swept = park_reference_checks(now); !swept) return swept.error();
-    if (max == 0) return claimed;
+    // A sweep that failed must not hold up the retries: they are claimed all the same, and the
+    // error is reported when nothing else was (the sweep runs again within a second).
+    auto swept = park_reference_checks(now);
+    if (max == 0) {
+        if (!swept) return swept.error();
+        return claimed;
+    }
     const std::size_t first = next_app_;
     next_app_ = (next_app_ + 1) % apps_.size();
     // An even share per app first, then whatever room is left, so no app claims them all.
@@ -70,6 +75,7 @@ Result<std::vector<ClaimedHead>> StoreParkedSource::claim(std::size_t max, const
             for (auto& head : *heads) claimed.push_back(std::move(head));
         }
     }
+    if (!swept && claimed.empty()) return swept.error();
     return claimed;
 }
 

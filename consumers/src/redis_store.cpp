@@ -1183,13 +1183,23 @@ Result<std::vector<ReferenceDeadline>> RedisStateStore::due_reference_deadlines(
     const auto& r = **reply;
     if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply("ZRANGEBYSCORE " + key, r);
     std::vector<ReferenceDeadline> out;
+    RedisArgv corrupt{"ZREM", key};
     for (std::size_t i = 0; i + 1 < r.elements; i += 2) {
         const auto member = text_of(*r.element[i]);
         const auto colon = member.find(':');
         const auto type = colon == std::string::npos ? std::nullopt : object_type_from_string(member.substr(0, colon));
         const auto due = to_int64(text_of(*r.element[i + 1]));
-        if (!type || !due) return make_error("corrupt reference deadline in " + key + ": '" + member + "'");
+        if (!type || !due) {
+            // Names no object: nothing can be checked for it, and it must not stop the sweep.
+            corrupt.push_back(member);
+            continue;
+        }
         out.push_back({*type, member.substr(colon + 1), *due});
+    }
+    if (corrupt.size() > 2) {
+        spdlog::warn("dropping {} unreadable reference deadline(s) from {}", corrupt.size() - 2, key);
+        auto dropped = connection_.command(corrupt);
+        if (!dropped) return dropped.error();
     }
     return out;
 }

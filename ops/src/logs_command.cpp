@@ -215,14 +215,17 @@ int logs_command(const LogsOptions& options, std::shared_ptr<spdlog::logger> log
             }
             if (page->empty()) break;
             scanned += static_cast<std::int64_t>(page->size());
+            // Taken before the matches are moved out of the page.
+            const std::string next_end = ProvisioningLogReader::previous_id(page->back().id);
+            const bool full = static_cast<std::int64_t>(page->size()) == kPage;
             for (auto& entry : *page) {
                 if (found >= static_cast<std::size_t>(options.limit)) break;
                 if (!log_matches(options.filter, entry.record)) continue;
                 rows.push_back({app, std::move(entry)});
                 ++found;
             }
-            end = ProvisioningLogReader::previous_id(page->back().id);
-            if (static_cast<std::int64_t>(page->size()) < kPage) break;
+            end = next_end;
+            if (!full) break;
         }
     }
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {

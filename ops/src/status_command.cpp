@@ -101,7 +101,8 @@ int status_command(const StatusOptions& options, std::shared_ptr<spdlog::logger>
         const auto health = transforms::judge_app_health(state->quarantined, depths->staged, window);
         all_healthy = all_healthy && health == transforms::AppHealth::Healthy;
         // Seconds the window covers: whole minutes before this one, and this one so far.
-        const double seconds = (options.window_minutes - 1) * 60.0 + static_cast<double>(now % 60000) / 1000.0;
+        const double seconds =
+            std::max(1.0, (options.window_minutes - 1) * 60.0 + static_cast<double>(now % 60000) / 1000.0);
         const auto last_success = stats->find("last_applied_ms");
         json row = {{"app", app},
                     {"state", std::string(transforms::to_string(health))},

@@ -763,6 +763,13 @@ TEST_F(RedisStoreTest, ReferenceDeadlinesAreArmedOnceDueOldestFirstAndDropped) {
               (std::vector<ReferenceDeadline>{{ObjectType::User, "ada", 5000}, {ObjectType::User, "bob", 8000}}));
     // Dropped, it can be armed again (a later wait of the same object).
     EXPECT_TRUE(*store.arm_reference_deadline(app(), ObjectType::Group, "eng:ops", 20000));
+    // A member that names no object is dropped, not an error that would stop every sweep.
+    RedisConnection admin(options());
+    ASSERT_TRUE(admin.call({"ZADD", keys().reference_deadlines(app()), "1", "nonsense"}).ok());
+    auto after = store.due_reference_deadlines(app(), 9000, 10);
+    ASSERT_TRUE(after.ok()) << after.error().message;
+    EXPECT_EQ(after->size(), 2U);
+    EXPECT_EQ(admin.call({"ZSCORE", keys().reference_deadlines(app()), "nonsense"})->type, RedisValue::Type::Nil);
 }
 
 TEST_F(RedisStoreTest, ReconnectsAfterTheServerClosedTheConnection) {
