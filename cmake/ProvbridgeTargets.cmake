@@ -19,16 +19,17 @@ function(provbridge_library name)
   provbridge_target_defaults(provbridge_${name})
 endfunction()
 
-# Compiles data files into a library as string constants (so the binary needs no install
-# paths). Each file becomes {stem, text}; the symbol names are fixed by the caller's source.
-function(provbridge_embed_profiles target)
-  file(GLOB profiles CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/profiles/*.json)
-  set(out ${CMAKE_CURRENT_BINARY_DIR}/embedded_profiles.cpp)
+# Compiles the files matching `pattern` in `dir` into a library as string constants (so the binary
+# needs no install paths): `const EmbeddedFile symbol[]` and `symbolCount` in `namespace`, each
+# {key, text} with key the file's stem (KEY stem) or whole name (KEY name).
+function(provbridge_embed_files target dir pattern namespace symbol key)
+  file(GLOB files CONFIGURE_DEPENDS ${dir}/${pattern})
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/embedded_${symbol}.cpp)
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DDIR=${CMAKE_CURRENT_SOURCE_DIR}/profiles
-            -P ${PROJECT_SOURCE_DIR}/cmake/EmbedProfiles.cmake
-    DEPENDS ${profiles} ${PROJECT_SOURCE_DIR}/cmake/EmbedProfiles.cmake
-    COMMENT "Embedding connector profiles")
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DDIR=${dir} -DPATTERN=${pattern} -DNAMESPACE=${namespace}
+            -DSYMBOL=${symbol} -DKEY=${key} -P ${PROJECT_SOURCE_DIR}/cmake/EmbedFiles.cmake
+    DEPENDS ${files} ${PROJECT_SOURCE_DIR}/cmake/EmbedFiles.cmake
+    COMMENT "Embedding ${dir}/${pattern}")
   target_sources(${target} PRIVATE ${out})
 endfunction()

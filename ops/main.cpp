@@ -8,6 +8,7 @@
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/commands.hpp"
 #include "provbridge/ops/deletes_command.hpp"
+#include "provbridge/ops/json_log.hpp"
 #include "provbridge/ops/logs_command.hpp"
 #include "provbridge/ops/quarantine_command.hpp"
 #include "provbridge/ops/status_command.hpp"
@@ -26,6 +27,11 @@ int main(int argc, char** argv) {
     std::string log_level = "info";
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    std::string log_format = "text";
+    app.add_option("--log-format", log_format,
+                   "text, or json: one JSON object per line, with the app, event id and object of the event "
+                   "a line is about")
+        ->check(CLI::IsMember({"text", "json"}));
 
     BrokerOptions broker;
     auto* broker_cmd = app.add_subcommand("broker", "Run the embedded development Kafka broker (in memory) on loopback");
@@ -47,6 +53,14 @@ int main(int argc, char** argv) {
     run_cmd->add_option("--bootstrap-file", run.bootstrap_file,
                         "When the embedded broker is started, write its address to this file");
 
+    DashboardOptions dashboard;
+    auto* dashboard_cmd = app.add_subcommand(
+        "dashboard", "Serve the dashboard, the JSON API and /metrics alone, reading Redis (no worker)");
+    dashboard_cmd->add_option("--config", dashboard.config_path, "Configuration file")->required();
+    dashboard_cmd->add_option("--listen", dashboard.listen, "HOST:PORT to serve on (overrides ops.listen)");
+    dashboard_cmd->add_option("--bootstrap", dashboard.bootstrap,
+                              "Kafka bootstrap servers for the lag and replays (overrides the config)");
+
     DemoOptions demo;
     demo.events_path = default_demo_events();
     demo.scim_target = default_scim_target_script();
@@ -55,6 +69,9 @@ int main(int argc, char** argv) {
     demo_cmd->add_option("--scim-target", demo.scim_target, "Path of tests/scim-target/server.js");
     demo_cmd->add_option("--concurrency", demo.concurrency, "Worker lanes")->check(CLI::Range(1, 256));
     demo_cmd->add_flag("--exit-when-done", demo.exit_when_done, "Exit after the summary instead of running on");
+    demo_cmd->add_flag("--inject-failure", demo.inject_failure,
+                       "Show failures on the dashboard: a second app whose token is rotated at its target, and a "
+                       "create the target refuses once (replay it from the page)");
 
     TestConnectionOptions test;
     auto* test_cmd = app.add_subcommand("test-connection", "Check an app's SCIM endpoint and token the way Entra does");
@@ -163,12 +180,17 @@ int main(int argc, char** argv) {
 
     auto log = spdlog::stderr_color_mt("provbridge");
     log->set_level(spdlog::level::from_str(log_level));
-    log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    if (log_format == "json") {
+        log->set_formatter(std::make_unique<JsonLineFormatter>());
+    } else {
+        log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    }
 
     if (*broker_cmd) return broker_command(broker, log);
     if (*produce_cmd) return produce_command(produce, log);
     if (*run_cmd) return run_command(run, log);
     if (*demo_cmd) return demo_command(demo, log);
+    if (*dashboard_cmd) return dashboard_command(dashboard, log);
     if (*test_cmd) return test_connection_command(test, log);
     if (*preview_cmd) return preview_command(preview, log);
     if (*dlq_list) return dlq_list_command(dlq, log);

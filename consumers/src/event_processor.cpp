@@ -6,6 +6,7 @@
 #include "provbridge/consumers/follow_up.hpp"
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/keys.hpp"
+#include "provbridge/core/log_context.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
 #include "provbridge/transforms/quarantine_policy.hpp"
 #include "provbridge/transforms/scim_protocol.hpp"
@@ -273,6 +274,9 @@ ProcessResult EventProcessor::process_parked(const ClaimedHead& head) noexcept {
 
 ProcessResult EventProcessor::guarded(const InboundRecord& record, const ClaimedHead* head, bool hold_back) noexcept {
     try {
+        // Log lines about this record name it, then its event once parsed.
+        LogContextScope scope(LogContext{{}, {}, {}, record.topic + "[" + std::to_string(record.partition) + "]@" +
+                                                         std::to_string(record.offset)});
         return process_record(record, head, hold_back);
     } catch (const std::exception& e) {
         return dead_letter_internal(record, e.what(), head);
@@ -356,6 +360,7 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
     }
     describe_event(ctx.out, event);
     ctx.event = &event;
+    update_log_context(event.app, event.id, ctx.out.object_type + "/" + event.object_id);
 
     const AppRuntime* app = find_app(event.app);
     ctx.app = app;

@@ -343,6 +343,31 @@ void read_redis(Reader& r, const Reader::Scope& root, RedisConfig& redis) {
     if (auto v = r.get_int(scope, "log_max_age_hours", 1, 24 * 366)) redis.log_max_age = std::chrono::hours(*v);
 }
 
+void read_ops(Reader& r, const Reader::Scope& root, OpsConfig& ops) {
+    const auto scope = r.child(root, "ops");
+    if (scope.node != nullptr && scope.node->contains("token")) {
+        r.fail({"ops", "token"}, "secrets are never written inline; name an environment variable with token_env or "
+                                 "a file with token_file");
+    }
+    r.check_known(scope, {"listen", "token_env", "token_file"});
+    read_secret_ref(r, scope, "token_env", "token_file", ops.token);
+    const auto listen = r.get_string(scope, "listen");
+    if (!listen) return;
+    if (*listen == "off") {
+        ops.enabled = false;
+        return;
+    }
+    static const std::regex listen_re(R"(^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):([0-9]{1,5})$)");
+    std::smatch m;
+    if (!std::regex_match(*listen, m, listen_re) || std::stoi(m[2].str()) > 65535) {
+        r.fail({"ops", "listen"}, "must be host:port (127.0.0.1:9740; port 0 for any free port) or \"off\", got \"" +
+                                      *listen + "\"");
+    }
+    ops.host = m[1].str();
+    if (ops.host.size() > 2 && ops.host.front() == '[') ops.host = ops.host.substr(1, ops.host.size() - 2);
+    ops.port = std::stoi(m[2].str());
+}
+
 void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {
     const auto scope = r.child(root, "worker");
     r.check_known(scope, {"concurrency", "max_in_flight", "max_event_bytes", "max_event_depth", "spill_after_ms"});
@@ -672,12 +697,13 @@ Config parse_config(std::string_view text, const std::string& source, const Envi
     Config config;
     config.source = source;
     const Reader::Scope top{&root, {}, {}};
-    r.check_known(top, {"kafka", "redis", "worker", "retry", "quarantine", "apps"});
+    r.check_known(top, {"kafka", "redis", "worker", "retry", "quarantine", "ops", "apps"});
     read_kafka(r, top, config.kafka);
     read_redis(r, top, config.redis);
     read_worker(r, top, config.worker);
     read_retry(r, top, config.retry);
     read_quarantine(r, top, config.quarantine);
+    read_ops(r, top, config.ops);
     read_apps(r, root, config);
     check_retry_lease(r, config);
     r.check_unused_env();
@@ -718,6 +744,12 @@ std::string resolve_secret(const SecretRef& ref, const Environment& env, const s
     throw ConfigError(source, field + "_env", "no secret configured");
 }
 
+std::string OpsConfig::listen_text() const {
+    if (!enabled) return "off";
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
 bool is_secret_kafka_property(std::string_view name) {
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -744,6 +776,11 @@ std::map<std::string, std::string> resolve_kafka_secrets(const Config& config, c
         }
     }
     return out;
+}
+
+std::string resolve_ops_token(const Config& config, const Environment& env) {
+    if (config.ops.token.empty()) return {};
+    return resolve_secret(config.ops.token, env, config.source, "ops.token");
 }
 
 std::string resolve_app_token(const Config& config, const AppConfig& app, const Environment& env) {

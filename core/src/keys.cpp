@@ -107,4 +107,12 @@ std::optional<QueueMember> KeyScheme::parse_queue_member(std::string_view member
     return QueueMember{*type, std::string(member.substr(colon + 1))};
 }
 
+std::optional<QueueMember> parse_object_ref(std::string_view text) {
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos || slash + 1 == text.size()) return std::nullopt;
+    const auto type = object_type_from_string(text.substr(0, slash));
+    if (!type) return std::nullopt;
+    return QueueMember{*type, std::string(text.substr(slash + 1))};
+}
+
 }  // namespace provbridge

@@ -20,7 +20,7 @@ namespace {
 // that uses them from the lane's thread.
 class LaneHandler final : public consumers::RecordHandler {
 public:
-    LaneHandler(std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients,
+    LaneHandler(std::map<std::string, std::unique_ptr<ScimClient>> clients,
                 std::unique_ptr<consumers::RedisStateStore> store,
                 std::unique_ptr<consumers::RedisQuarantineStore> operations,
                 const std::vector<consumers::AppRuntime>& apps, DeadLetterSink& dead_letters,
@@ -45,7 +45,7 @@ public:
     }
 
 private:
-    std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients_;
+    std::map<std::string, std::unique_ptr<ScimClient>> clients_;
     std::unique_ptr<consumers::RedisStateStore> store_;
     std::unique_ptr<consumers::RedisQuarantineStore> operations_;
     std::unique_ptr<consumers::EventProcessor> processor_;
@@ -170,11 +170,13 @@ std::vector<std::string> configured_secrets(const Config& config, const Environm
         out.push_back(resolve_secret(config.redis.password, env, config.source, "redis.password"));
     }
     for (auto& [name, value] : resolve_kafka_secrets(config, env)) out.push_back(std::move(value));
+    if (auto ops = resolve_ops_token(config, env); !ops.empty()) out.push_back(std::move(ops));
     return out;
 }
 
 Bridge::Bridge(const Config& config, const Environment& env, const std::string& bootstrap,
-               std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds progress_interval)
+               std::shared_ptr<spdlog::logger> log, std::chrono::milliseconds progress_interval,
+               ScimObserver* observer)
     : config_(config), log_(std::move(log)), apps_(consumers::build_app_runtimes(config)) {
     check_kafka_properties(config_, env);
     const auto kafka_secrets = resolve_kafka_secrets(config_, env);
@@ -187,6 +189,7 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     for (const auto& [app, token] : tokens) redactor_.add(token);
     redactor_.add(redis_password);
     for (const auto& [name, value] : kafka_secrets) redactor_.add(value);
+    redactor_.add(resolve_ops_token(config_, env));
 
     producers::KafkaProducer::Options producer_options;
     producer_options.log = [log = log_](int level, const std::string& facility, const std::string& message) {
@@ -216,10 +219,13 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     const auto redis = consumers::redis_options(config_.redis, redis_password);
     quarantine_store_ = std::make_unique<consumers::RedisQuarantineStore>(redis, keys);
     gate_ = std::make_unique<consumers::QuarantineGate>(*quarantine_store_, config_.quarantine, clock_, log_, &redactor_);
-    for (const auto& app : config_.apps) {
-        probe_clients_[app.id] =
-            std::make_unique<consumers::CurlScimClient>(consumers::scim_client_options(app, tokens.at(app.id)));
-    }
+    // Every client of an app, the probe's too, is observed (the ops server's SCIM metrics).
+    const auto client_for = [&](const AppConfig& app) -> std::unique_ptr<ScimClient> {
+        auto client = std::make_unique<consumers::CurlScimClient>(consumers::scim_client_options(app, tokens.at(app.id)));
+        if (observer == nullptr) return client;
+        return std::make_unique<ObservedScimClient>(app.id, std::move(client), *observer);
+    };
+    for (const auto& app : config_.apps) probe_clients_[app.id] = client_for(app);
     // Split across the live workers, counted by a heartbeat in Redis (not a round trip per request).
     const std::string owner = consumers::worker_owner_id();
     std::vector<consumers::AppRateLimiter*> limiters;
@@ -245,11 +251,8 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
         options.apps.push_back(std::move(group));
     }
     for (int lane = 0; lane < lanes; ++lane) {
-        std::map<std::string, std::unique_ptr<consumers::CurlScimClient>> clients;
-        for (const auto& app : config_.apps) {
-            clients[app.id] = std::make_unique<consumers::CurlScimClient>(
-                consumers::scim_client_options(app, tokens.at(app.id)));
-        }
+        std::map<std::string, std::unique_ptr<ScimClient>> clients;
+        for (const auto& app : config_.apps) clients[app.id] = client_for(app);
         auto store = std::make_unique<consumers::RedisStateStore>(
             consumers::redis_options(config_.redis, redis_password), keys, ttl, config_.redis.log_max_entries, clock_);
         store->set_log_max_age(config_.redis.log_max_age);

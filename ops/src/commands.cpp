@@ -21,6 +21,8 @@
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/embedded_broker.hpp"
 #include "provbridge/ops/local_services.hpp"
+#include "provbridge/ops/metrics.hpp"
+#include "provbridge/ops/ops_server.hpp"
 #include "provbridge/ops/preview.hpp"
 #include "provbridge/ops/test_connection.hpp"
 #include "provbridge/producers/event_file.hpp"
@@ -98,6 +100,23 @@ void write_file_atomically(const std::string& path, const std::string& content) 
         out << content << "\n";
     }
     std::filesystem::rename(tmp, path);
+}
+
+// The local SCIM target's /_admin API (demo set-up); a refusal is a start-up failure.
+void admin_call(const LocalScimTarget& target, const std::string& token, HttpMethod method, const std::string& path,
+                json body) {
+    consumers::ScimClientOptions options;
+    options.base_url = target.root_url();
+    options.token = token;
+    consumers::CurlScimClient client(options);
+    ScimRequest request;
+    request.method = method;
+    request.path = path;
+    request.body = std::move(body);
+    const auto response = client.send(request);
+    if (response.status / 100 != 2) {
+        throw std::runtime_error("the local SCIM target refused " + path + ": HTTP " + std::to_string(response.status));
+    }
 }
 
 std::string random_token() {
@@ -236,6 +255,8 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     const Environment env = current_environment();
     auto config = load_or_report(options.config_path, env, log);
     if (!config) return kExitBadConfig;
+    std::string redis_password;
+    std::string ops_token;
     try {
         // Profiles, mappings, scoping, Kafka properties and secrets are checked before anything
         // starts.
@@ -243,8 +264,9 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
         Bridge::check_kafka_properties(*config, env);
         for (const auto& app : config->apps) (void)resolve_app_token(*config, app, env);
         if (!config->redis.password.empty()) {
-            (void)resolve_secret(config->redis.password, env, config->source, "redis.password");
+            redis_password = resolve_secret(config->redis.password, env, config->source, "redis.password");
         }
+        ops_token = resolve_ops_token(*config, env);
     } catch (const ConfigError& e) {
         log->error("configuration refused: {}", e.what());
         return kExitBadConfig;
@@ -269,11 +291,34 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
         log->error("cannot start the embedded broker: {}", e.what());
         return kExitUnavailable;
     }
+    // Before the bridge, whose SCIM clients report to it; the server after, once the bridge is up.
+    OpsMetrics metrics;
     std::unique_ptr<Bridge> bridge;
+    std::atomic<bool> running{false};
+    std::unique_ptr<OpsServer> server;
     try {
         bridge = std::make_unique<Bridge>(*config, env, bootstrap, log,
                                           options.json_progress ? std::chrono::milliseconds(200)
-                                                                : std::chrono::milliseconds(5000));
+                                                                : std::chrono::milliseconds(5000),
+                                          &metrics);
+        if (config->ops.enabled) {
+            OpsServerOptions ops;
+            ops.host = config->ops.host;
+            ops.port = config->ops.port;
+            ops.token = ops_token;
+            ops.bootstrap = bootstrap;
+            ops.not_ready = [&running]() -> std::optional<std::string> {
+                if (running) return std::nullopt;
+                return std::string("the worker is not consuming (starting or stopping)");
+            };
+            server = std::make_unique<OpsServer>(*config, redis_password, std::move(ops), metrics, log);
+            log->info("ops server at {} (dashboard; /metrics, /healthz, /readyz, /api/v1){}", server->url(),
+                      ops_token.empty() ? "; no ops token is configured: replay, clear and allow are disabled there"
+                                        : "");
+            if (options.json_progress) {
+                std::cout << json{{"event", "ops"}, {"url", server->url()}}.dump() << std::endl;
+            }
+        }
     } catch (const ConfigError& e) {
         log->error("configuration refused: {}", e.what());
         return kExitBadConfig;
@@ -324,12 +369,57 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     });
     log->info("consuming {} as group {} with {} lane(s), {} app(s)", config->kafka.events_topic,
               config->kafka.group_id, config->worker.concurrency, config->apps.size());
+    running = true;
     const auto fatal = bridge->run();
+    running = false;
     if (fatal) {
         log->error("stopped: {}; unfinished events were not committed and will be redelivered", *fatal);
         return kExitUnavailable;
     }
     log->info("stopped cleanly");
+    return kExitOk;
+}
+
+int dashboard_command(const DashboardOptions& options, std::shared_ptr<spdlog::logger> log) {
+    const Environment env = current_environment();
+    Environment overrides = env;
+    if (!options.listen.empty()) overrides["PROVBRIDGE__OPS__LISTEN"] = options.listen;
+    std::optional<Config> config;
+    std::string redis_password;
+    std::string ops_token;
+    try {
+        config = load_config(options.config_path, overrides);
+        if (!config->redis.password.empty()) {
+            redis_password = resolve_secret(config->redis.password, env, config->source, "redis.password");
+        }
+        ops_token = resolve_ops_token(*config, env);
+        (void)resolve_kafka_secrets(*config, env);
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    }
+    if (!config->ops.enabled) {
+        log->error("ops.listen is \"off\" in {}: give --listen HOST:PORT to serve the dashboard", config->source);
+        return kExitBadConfig;
+    }
+    OpsMetrics metrics;
+    std::unique_ptr<OpsServer> server;
+    try {
+        OpsServerOptions ops;
+        ops.host = config->ops.host;
+        ops.port = config->ops.port;
+        ops.token = ops_token;
+        ops.bootstrap = !options.bootstrap.empty() ? options.bootstrap : config->kafka.bootstrap_servers;
+        server = std::make_unique<OpsServer>(*config, redis_password, std::move(ops), metrics, log);
+    } catch (const std::exception& e) {
+        log->error("cannot start: {}", e.what());
+        return kExitUnavailable;
+    }
+    std::cout << "dashboard at " << server->url() << " (reading " << config->redis.url() << ")" << std::endl;
+    StopLatch latch;
+    StopSignals signals([&latch](int) { latch.release(); });
+    latch.wait();
+    log->info("stopped");
     return kExitOk;
 }
 
@@ -453,6 +543,15 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
             out << token << "\n";
         }
         std::filesystem::permissions(token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        // The dashboard's token: in the printed URL's fragment, which the browser keeps to itself.
+        const std::string ops_token = random_token();
+        const std::string ops_token_file = workdir.path() + "/ops-token";
+        {
+            std::ofstream out(ops_token_file);
+            out << ops_token << "\n";
+        }
+        std::filesystem::permissions(ops_token_file,
+                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 
         Config config;
         config.source = "(demo)";
@@ -465,6 +564,18 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         app.scim.base_url = target.base_url();
         app.scim.token.file = token_file;
         config.apps.push_back(app);
+        config.ops.token.file = ops_token_file;
+        // --inject-failure: crm, on a target of its own, whose token is rotated there later.
+        std::unique_ptr<LocalScimTarget> crm_target;
+        if (options.inject_failure) {
+            crm_target = std::make_unique<LocalScimTarget>(options.scim_target, token);
+            AppConfig crm = app;
+            crm.id = "crm";
+            crm.scim.base_url = crm_target->base_url();
+            config.apps.push_back(crm);
+            // Probes every 10 s: the quarantine ends soon after the token is restored.
+            config.quarantine.probe_intervals = {std::chrono::seconds(10)};
+        }
 
         EmbeddedBroker broker(config.kafka.embedded.brokers, broker_topics(config.kafka), kafka_log(log));
         const std::string bootstrap = broker.bootstrap_servers();
@@ -475,6 +586,12 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
             return kExitBadConfig;
         }
         producers::KafkaProducer producer(producer_properties(config, bootstrap));
+        if (options.inject_failure) {
+            // The demo app's first create is refused once: a dead letter the page can replay.
+            admin_call(target, token, HttpMethod::Post, "/_admin/faults",
+                       json{{"status", 400}, {"count", 1}, {"match", "POST /Users"}, {"scimType", "invalidValue"},
+                            {"detail", "jobTitle is too long (refused once by --inject-failure)"}});
+        }
         // The sample set deliberately holds one malformed line: send every line as it is, so the
         // bridge shows what it does with it (dead-letter with the reason).
         std::size_t sent = 0;
@@ -489,7 +606,27 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         }
         std::cout << "Produced " << sent << " sample events to " << config.kafka.events_topic << "\n" << std::flush;
 
-        Bridge bridge(config, current_environment(), bootstrap, log);
+        OpsMetrics metrics;
+        Bridge bridge(config, current_environment(), bootstrap, log, std::chrono::seconds(5), &metrics);
+        std::atomic<bool> running{false};
+        OpsServerOptions ops;
+        ops.host = config.ops.host;
+        ops.token = ops_token;
+        ops.bootstrap = bootstrap;
+        ops.not_ready = [&running]() -> std::optional<std::string> {
+            if (running) return std::nullopt;
+            return std::string("the worker is not consuming");
+        };
+        std::unique_ptr<OpsServer> server;
+        try {
+            server = std::make_unique<OpsServer>(config, "", ops, metrics, log);
+        } catch (const std::exception& e) {
+            // The usual port is taken (another demo, say): any free one will do.
+            ops.port = 0;
+            server = std::make_unique<OpsServer>(config, "", ops, metrics, log);
+        }
+        const std::string dashboard_url = server->url() + "#token=" + ops_token;
+        std::cout << "Dashboard: " << dashboard_url << "\n" << std::flush;
         std::mutex mutex;
         std::condition_variable done_cv;
         bool processed = false;
@@ -512,7 +649,9 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         });
         std::optional<std::string> fatal;
         std::thread worker([&] {
+            running = true;
             fatal = bridge.run();
+            running = false;
             std::lock_guard lock(mutex);
             processed = true;
             done_cv.notify_all();
@@ -562,6 +701,8 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         if (auto bad = reader.recent_log(std::string(KeyScheme::kInvalidApp), 20)) print_reasons(*bad);
         const std::string log_key = KeyScheme(config.redis.key_prefix).log("demo");
         std::cout << "\nWhere to look next:\n"
+                  << "  Dashboard:             " << dashboard_url << "\n"
+                  << "  Metrics:               curl -s " << server->url() << "metrics\n"
                   << "  SCIM target (SCIMMY):  curl -s -H \"Authorization: Bearer $(cat " << token_file << ")\" "
                   << target.base_url() << "/Users | head -c 2000\n"
                   << "  Provisioning log:      redis-cli -p " << redis.port() << " XREVRANGE '" << log_key
@@ -573,6 +714,43 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
                   << " -e -f '%k %h\\n%s\\n'\n"
                   << "  Send more events:      provbridge produce --bootstrap " << bootstrap
                   << " --input more-events.jsonl   (app \"demo\")\n";
+        if (options.inject_failure && !fatal) {
+            // The rotation: crm's target takes another token from now on; the bridge still has the
+            // old one, so crm's next events are answered 401 and crm is quarantined.
+            const std::string rotated = random_token();
+            admin_call(*crm_target, token, HttpMethod::Put, "/_admin/token", json{{"token", rotated}});
+            std::size_t crm_sent = 0;
+            std::ifstream again(options.events_path);
+            while (std::getline(again, line) && crm_sent < 3) {
+                auto doc = json::parse(line, nullptr, false);
+                if (doc.is_discarded() || doc.value("type", "") != "provisioning.user.assigned") continue;
+                doc["id"] = "crm-" + doc["id"].get<std::string>();
+                doc["data"]["app"] = "crm";
+                const auto text = doc.dump();
+                auto prepared = producers::prepare_event_line(text, &config);
+                if (!prepared) continue;
+                if (producer.send_and_wait(config.kafka.events_topic, prepared->key, text, {}, std::chrono::seconds(30))) {
+                    ++crm_sent;
+                }
+            }
+            const std::string restore = workdir.path() + "/restore-crm-token.sh";
+            {
+                std::ofstream out(restore);
+                out << "#!/bin/sh\n# Gives crm's SCIM target back the token the bridge has.\n"
+                    << "curl -s -X PUT -H \"Authorization: Bearer $(cat " << token_file << ")\" -H 'Content-Type: "
+                    << "application/json' -d \"{\\\"token\\\": \\\"$(cat " << token_file << ")\\\"}\" "
+                    << crm_target->root_url() << "/_admin/token\necho\n";
+            }
+            std::cout << "\nInjected failures (--inject-failure):\n"
+                      << "  - the first create of app demo was refused once: its dead letter can be replayed from "
+                         "the dashboard (Replay), and this time it is applied;\n"
+                      << "  - app crm's token was rotated at its target and " << crm_sent
+                      << " events were sent for it: they are answered 401, so crm is quarantined (red on the "
+                         "dashboard, the reason one click away) and its events wait.\n"
+                      << "    Restore the token, and the next probe (within 10 s) lifts the quarantine and the "
+                         "waiting events are applied:\n"
+                      << "      sh " << restore << "\n";
+        }
         if (!options.exit_when_done && !fatal) {
             std::cout << "\nThe bridge keeps running; press Ctrl-C to stop everything." << std::endl;
             worker.join();

@@ -128,14 +128,11 @@ int deletes_command(const DeletesOptions& options, std::shared_ptr<spdlog::logge
             log->error("--object goes with deletes allow or discard");
             return kExitBadConfig;
         }
-        const auto slash = options.object.find('/');
-        const auto type = slash == std::string::npos ? std::nullopt
-                                                     : object_type_from_string(options.object.substr(0, slash));
-        if (!type || slash + 1 == options.object.size()) {
+        object = parse_object_ref(options.object);
+        if (!object) {
             log->error("--object \"{}\": give the object as TYPE/ID, e.g. user/u42", shown(options.object));
             return kExitBadConfig;
         }
-        object = QueueMember{*type, options.object.substr(slash + 1)};
     }
     std::unique_ptr<consumers::RedisDeletionControl> control;
     try {

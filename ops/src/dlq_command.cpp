@@ -18,6 +18,7 @@
 #include "provbridge/core/keys.hpp"
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/commands.hpp"
+#include "provbridge/ops/replay.hpp"
 #include "provbridge/ops/text_output.hpp"
 #include "provbridge/producers/producer.hpp"
 
@@ -29,9 +30,6 @@ using consumers::StreamEntry;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// Headers of ours on a record: the dead-letter context and an earlier replay's mark. A replay
-// carries only the original's own headers and its new mark.
-constexpr std::string_view kOwnHeaderPrefix = "provbridge.";
 constexpr std::size_t kReasonColumn = 100;  // reasons are cut to this in tables
 
 std::int64_t now_ms() { return wall_now_ms(); }
@@ -268,23 +266,12 @@ std::string match_key(const Replay& r) {
                      std::to_string(r.written.offset));
 }
 
-// The record to send again: the original with its own headers, and the mark naming the entry.
 void prepare(Replay& r, const InboundRecord& original, const Config& config) {
-    r.record = original;
-    r.record.headers.clear();
-    for (const auto& h : original.headers) {
-        if (h.name.compare(0, kOwnHeaderPrefix.size(), kOwnHeaderPrefix) != 0) r.record.headers.push_back(h);
-    }
-    r.record.headers.push_back({std::string(kReplayHeader), r.selected.entry.id});
-    // Parsed as the worker parses it, to know the replay's event id and app before it exists.
-    auto event = parse_record(r.record, ParseLimits{config.worker.max_event_bytes, config.worker.max_event_depth});
-    if (event) {
-        r.source = event->source;
-        r.event_id = replay_event_id(event->id, r.selected.entry.id);
-        r.watch_app = config.find_app(event->app) != nullptr ? event->app : std::string(KeyScheme::kInvalidApp);
-    } else {
-        r.watch_app = r.selected.app;
-    }
+    auto prepared = prepare_replay(original, r.selected.entry.id, r.selected.app, config);
+    r.record = std::move(prepared.record);
+    r.source = std::move(prepared.source);
+    r.event_id = std::move(prepared.event_id);
+    r.watch_app = std::move(prepared.watch_app);
     r.state = ReplayState::Waiting;
 }
 

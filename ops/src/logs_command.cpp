@@ -14,6 +14,7 @@
 #include "provbridge/core/keys.hpp"
 #include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/commands.hpp"
+#include "provbridge/ops/read_model.hpp"
 #include "provbridge/ops/text_output.hpp"
 #include "provbridge/transforms/log_view.hpp"
 
@@ -121,10 +122,7 @@ void print_rows(const std::vector<Row>& rows, bool header) {
 
 void print_json(const std::vector<Row>& rows) {
     for (const auto& row : rows) {
-        auto doc = transforms::log_view_json(row.entry.record);
-        doc["log_id"] = row.entry.id;
-        doc["recorded_at"] = time_text(id_ms(row.entry.id));
-        std::cout << dump_json(doc) << "\n";
+        std::cout << dump_json(log_entry_json(row.entry)) << "\n";
     }
     std::cout.flush();
 }
@@ -165,12 +163,7 @@ int logs_command(const LogsOptions& options, std::shared_ptr<spdlog::logger> log
     auto loaded = load_operator_config(options.config_path, *log);
     if (!loaded) return kExitBadConfig;
     const Config& config = loaded->config;
-    std::vector<std::string> apps;
-    for (const auto& app : config.apps) {
-        if (options.app.empty() || app.id == options.app) apps.push_back(app.id);
-    }
-    if (options.app.empty()) apps.emplace_back(KeyScheme::kInvalidApp);  // records no app could be read from
-    if (apps.empty()) {
+    if (!options.app.empty() && config.find_app(options.app) == nullptr) {
         log->error("unknown app \"{}\": it is not in {}", options.app, config.source);
         return kExitBadConfig;
     }
@@ -185,14 +178,16 @@ int logs_command(const LogsOptions& options, std::shared_ptr<spdlog::logger> log
         }
         start = std::to_string(std::max<std::int64_t>(*since, 0)) + "-0";
     }
-    std::unique_ptr<ProvisioningLogReader> reader;
+    std::unique_ptr<OpsReadModel> model;
     try {
-        reader = std::make_unique<ProvisioningLogReader>(consumers::redis_options(config.redis, loaded->redis_password),
-                                                         KeyScheme(config.redis.key_prefix));
+        model = std::make_unique<OpsReadModel>(config, loaded->redis_password);
     } catch (const std::exception& e) {
         log->error("cannot reach Redis: {}", e.what());
         return kExitUnavailable;
     }
+    ProvisioningLogReader* reader = &model->reader();
+    auto apps = model->select_apps(options.app);
+    if (options.app.empty()) apps.emplace_back(KeyScheme::kInvalidApp);  // records no app could be read from
 
     // The newest `limit` matches of each app, then the newest `limit` of them all, oldest first.
     std::vector<Row> rows;
@@ -204,29 +199,13 @@ int logs_command(const LogsOptions& options, std::shared_ptr<spdlog::logger> log
             return kExitUnavailable;
         }
         newest[app] = *last;
-        std::string end = *last;
-        std::size_t found = 0;
-        std::int64_t scanned = 0;
-        while (found < static_cast<std::size_t>(options.limit) && scanned < kMaxScanned && end != "0-0") {
-            auto page = reader->log_before(app, end, start, kPage);
-            if (!page) {
-                log->error("cannot read the log of {}: {}", app, page.error().message);
-                return kExitUnavailable;
-            }
-            if (page->empty()) break;
-            scanned += static_cast<std::int64_t>(page->size());
-            // Taken before the matches are moved out of the page.
-            const std::string next_end = ProvisioningLogReader::previous_id(page->back().id);
-            const bool full = static_cast<std::int64_t>(page->size()) == kPage;
-            for (auto& entry : *page) {
-                if (found >= static_cast<std::size_t>(options.limit)) break;
-                if (!log_matches(options.filter, entry.record)) continue;
-                rows.push_back({app, std::move(entry)});
-                ++found;
-            }
-            end = next_end;
-            if (!full) break;
+        auto found =
+            model->matching_log(app, options.filter, static_cast<std::size_t>(options.limit), start, *last, kMaxScanned);
+        if (!found) {
+            log->error("cannot read the log of {}: {}", app, found.error().message);
+            return kExitUnavailable;
         }
+        for (auto& entry : *found) rows.push_back({app, std::move(entry)});
     }
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
         return id_ms(a.entry.id) != id_ms(b.entry.id) ? id_ms(a.entry.id) < id_ms(b.entry.id) : a.entry.id < b.entry.id;

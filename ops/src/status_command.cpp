@@ -7,26 +7,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "provbridge/consumers/consumer_lag.hpp"
-#include "provbridge/consumers/redis.hpp"
-#include "provbridge/consumers/redis_quarantine.hpp"
-#include "provbridge/consumers/redis_store.hpp"
-#include "provbridge/core/keys.hpp"
-#include "provbridge/ops/bridge.hpp"
 #include "provbridge/ops/commands.hpp"
+#include "provbridge/ops/read_model.hpp"
 #include "provbridge/ops/text_output.hpp"
-#include "provbridge/transforms/app_health.hpp"
 
 namespace provbridge::ops {
 namespace {
 
 using nlohmann::json;
-
-constexpr std::chrono::milliseconds kKafkaTimeout{5000};
-
-json optional_number(const std::optional<double>& value) {
-    return value ? json(std::round(*value * 10) / 10) : json(nullptr);
-}
 
 std::string ms_text(const json& value) {
     if (value.is_null()) return "-";
@@ -59,106 +47,34 @@ int status_command(const StatusOptions& options, std::shared_ptr<spdlog::logger>
     auto loaded = load_operator_config(options.config_path, *log);
     if (!loaded) return kExitBadConfig;
     const Config& config = loaded->config;
-    std::vector<std::string> apps;
-    for (const auto& app : config.apps) {
-        if (options.app.empty() || app.id == options.app) apps.push_back(app.id);
-    }
-    if (apps.empty()) {
+    if (!options.app.empty() && config.find_app(options.app) == nullptr) {
         log->error("unknown app \"{}\": it is not in {}", options.app, config.source);
         return kExitBadConfig;
     }
-    const KeyScheme keys(config.redis.key_prefix);
-    std::unique_ptr<consumers::ProvisioningLogReader> reader;
-    std::unique_ptr<consumers::RedisQuarantineStore> quarantine;
+    std::unique_ptr<OpsReadModel> model;
     try {
-        const auto redis = consumers::redis_options(config.redis, loaded->redis_password);
-        reader = std::make_unique<consumers::ProvisioningLogReader>(redis, keys);
-        quarantine = std::make_unique<consumers::RedisQuarantineStore>(redis, keys);
+        model = std::make_unique<OpsReadModel>(config, loaded->redis_password);
     } catch (const std::exception& e) {
         log->error("cannot reach Redis: {}", e.what());
         return kExitUnavailable;
     }
-
+    const auto apps = model->select_apps(options.app);
     const auto now = wall_now_ms();
-    const std::int64_t this_minute = now / 60000;
     json rows = json::array();
     bool all_healthy = true;
     for (const auto& app : apps) {
-        auto state = quarantine->load(app);
-        auto depths = reader->depths(app);
-        auto stats = reader->stats(app);
-        // The current minute is partly over: the window is the minutes before it plus it.
-        auto recent = reader->minutes(app, this_minute - options.window_minutes + 1, this_minute);
-        auto hour = reader->minutes(app, this_minute - 59, this_minute);
-        if (!state || !depths || !stats || !recent || !hour) {
-            const auto& error = !state ? state.error() : !depths ? depths.error() : !stats ? stats.error()
-                                : !recent ? recent.error() : hour.error();
-            log->error("cannot read app {} from Redis: {}", app, error.message);
+        auto row = model->app_row(app, options.window_minutes, now);
+        if (!row) {
+            log->error("cannot read app {} from Redis: {}", app, row.error().message);
             return kExitUnavailable;
         }
-        const auto window = sum_minutes(*recent);
-        const auto last_hour = sum_minutes(*hour);
-        const auto health = transforms::judge_app_health(state->quarantined, depths->staged, window);
-        all_healthy = all_healthy && health == transforms::AppHealth::Healthy;
-        // Seconds the window covers: whole minutes before this one, and this one so far.
-        const double seconds =
-            std::max(1.0, (options.window_minutes - 1) * 60.0 + static_cast<double>(now % 60000) / 1000.0);
-        const auto last_success = stats->find("last_applied_ms");
-        json row = {{"app", app},
-                    {"state", std::string(transforms::to_string(health))},
-                    {"window_minutes", options.window_minutes},
-                    {"events", window.events},
-                    {"events_per_second", std::round(static_cast<double>(window.events) / seconds * 100) / 100},
-                    {"failed", window.dead_lettered},
-                    {"failure_rate", window.events > 0 ? std::round(static_cast<double>(window.dead_lettered) /
-                                                                     static_cast<double>(window.events) * 1000) / 1000
-                                                       : 0.0},
-                    {"latency_p50_ms", optional_number(latency_quantile_ms(window, 0.5))},
-                    {"latency_p99_ms", optional_number(latency_quantile_ms(window, 0.99))},
-                    {"retry_queue", depths->due_heads},
-                    {"parked", depths->waiting_events},
-                    {"dlq", depths->dead_letters},
-                    {"staged_deletes", depths->staged},
-                    {"references_waiting", depths->reference_waits},
-                    {"reference_failures_last_hour", last_hour.warnings},
-                    {"last_success", last_success == stats->end() ? json(nullptr) : json(time_text(last_success->second))},
-                    {"quarantine", state->quarantined ? json{{"code", state->code},
-                                                             {"reason", state->reason},
-                                                             {"since", time_text(state->since_ms)},
-                                                             {"next_probe", time_text(state->next_probe_ms)}}
-                                                      : json(nullptr)}};
-        rows.push_back(std::move(row));
+        all_healthy = all_healthy && (*row)["state"] == "healthy";
+        rows.push_back(std::move(*row));
     }
-
-    // The group's lag. The embedded broker lives inside `provbridge run`: its address is only
-    // known when given.
-    json lag = nullptr;
-    std::string lag_problem;
-    const std::string bootstrap = !options.bootstrap.empty() ? options.bootstrap : config.kafka.bootstrap_servers;
-    if (bootstrap.empty()) {
-        lag_problem = "kafka.bootstrap_servers is empty (the embedded broker lives inside `provbridge run`): pass "
-                      "--bootstrap to see the lag";
-    } else {
-        try {
-            const auto secrets = resolve_kafka_secrets(config, current_environment());
-            const auto props = Bridge::consumer_properties(config, bootstrap, false, secrets);
-            auto read = consumers::read_consumer_lag(props, std::vector<std::string>{config.kafka.events_topic}, kKafkaTimeout);
-            if (!read) {
-                lag_problem = read.error().message;
-            } else {
-                lag = json::array();
-                for (const auto& p : *read) {
-                    lag.push_back(json{{"topic", p.topic},
-                                       {"partition", p.partition},
-                                       {"committed", p.committed >= 0 ? json(p.committed) : json(nullptr)},
-                                       {"log_end", p.log_end},
-                                       {"lag", p.lag}});
-                }
-            }
-        } catch (const std::exception& e) {
-            lag_problem = e.what();
-        }
-    }
+    // The embedded broker lives inside `provbridge run`: its address is only known when given.
+    const auto group_lag = model->lag(!options.bootstrap.empty() ? options.bootstrap : config.kafka.bootstrap_servers);
+    const json& lag = group_lag["lag"];
+    const std::string lag_problem = group_lag.value("lag_error", "");
     const int exit_code = all_healthy ? kExitOk : kExitFailure;
     if (options.json) {
         json doc = {{"apps", rows}, {"group", config.kafka.group_id}, {"lag", lag}};

@@ -199,6 +199,7 @@ json run_isolation(ops::LocalRedis& redis, ops::EmbeddedBroker& broker, ops::Loc
                    {"consumer_properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
                                             {"fetch.wait.max.ms", "10"}}}}},
         {"redis", {{"url", redis.url()}}},
+        {"ops", {{"listen", "127.0.0.1:0"}}},
         {"worker", {{"concurrency", concurrency}, {"max_in_flight", 2000}}},
         {"apps", json::array({{{"id", "fast"}, {"scim", {{"base_url", fast_target.base_url()},
                                                           {"token_file", dir + "/token"}}}},
@@ -343,6 +344,7 @@ json run_group(ops::LocalRedis& redis, ops::EmbeddedBroker& broker, ops::LocalSc
                    {"consumer_properties", {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "1000"},
                                             {"fetch.wait.max.ms", "10"}}}}},
         {"redis", {{"url", redis.url()}}},
+        {"ops", {{"listen", "127.0.0.1:0"}}},
         {"worker", {{"concurrency", concurrency}, {"max_in_flight", 2000}}},
         {"apps", json::array({{{"id", kGroupApp}, {"member_batch", 100},
                                {"scim", {{"base_url", target.base_url()}, {"token_file", dir + "/token"}}}}})}}
@@ -487,6 +489,8 @@ int main(int argc, char** argv) {
                                        // The mock broker holds empty fetches for this long.
                                        {"fetch.wait.max.ms", "10"}}}}},
             {"redis", {{"url", redis.url()}}},
+            {"ops", {{"listen", "127.0.0.1:0"}}},
+        {"ops", {{"listen", "127.0.0.1:0"}}},
             {"worker", {{"concurrency", concurrency}, {"max_in_flight", 2000}}},
             {"apps", json::array({{{"id", kApp}, {"scim", {{"base_url", target.base_url()},
                                                            {"token_file", dir.path() + "/token"}}}}})}}

@@ -4,7 +4,10 @@
 #include <fstream>
 #include <sys/wait.h>
 
+#include <regex>
 #include <sstream>
+
+#include <httplib.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -144,7 +147,9 @@ protected:
     }
     std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
     std::string config(const std::string& token_file, const std::string& extra = "") {
-        return write_file(path("bridge.json"), R"({)" + extra + R"("apps":[{"id":"crm","scim":{"base_url":")" +
+        // Any free port for the ops server: tests run side by side.
+        return write_file(path("bridge.json"), R"({"ops":{"listen":"127.0.0.1:0"},)" + extra +
+                                                   R"("apps":[{"id":"crm","scim":{"base_url":")" +
                                                    target_->base_url() + R"(","token_file":")" + token_file + R"("}}]})");
     }
 
@@ -451,6 +456,77 @@ TEST(CliDemo, RunsToASummary) {
     EXPECT_NE(r.output.find("failed        1"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("(stale) version 1 is older than the applied version 2"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("kcat -b 127.0.0.1:"), std::string::npos) << r.output;
+}
+
+// `demo --inject-failure`: a newcomer sees a red app with its reason on the dashboard, a dead
+// letter to replay there, and the app recovering once its token is restored.
+TEST(CliDemo, InjectFailureShowsAQuarantinedAppAReplayableDeadLetterAndTheRecovery) {
+    ops::ChildProcess::Options options;
+    options.argv = {PROVBRIDGE_BINARY, "demo", "--inject-failure", "--concurrency", "4"};
+    options.merge_stderr = true;
+    ops::ChildProcess demo(std::move(options));
+    std::string transcript;
+    std::string url;
+    std::string token;
+    std::string restore;
+    static const std::regex url_re(R"(Dashboard: +(http://127\.0\.0\.1:[0-9]+/)#token=([0-9a-f]+))");
+    static const std::regex restore_re(R"(sh (/\S+/restore-crm-token\.sh))");
+    bool quarantined = false;
+    while (auto line = demo.read_line(180s)) {
+        transcript += *line + "\n";
+        std::smatch m;
+        if (url.empty() && std::regex_search(*line, m, url_re)) {
+            url = m[1].str();
+            token = m[2].str();
+        }
+        if (std::regex_search(*line, m, restore_re)) restore = m[1].str();
+        if (line->find("app crm is quarantined (Unauthorized)") != std::string::npos) quarantined = true;
+        if (quarantined && !restore.empty()) break;
+    }
+    ASSERT_FALSE(url.empty()) << transcript;
+    ASSERT_TRUE(quarantined) << transcript;
+    ASSERT_FALSE(restore.empty()) << transcript;
+    EXPECT_NE(transcript.find("failed        2"), std::string::npos) << "the refused create is the second failure";
+
+    static const std::regex hp(R"(http://([0-9.]+):([0-9]+)/)");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(url, m, hp));
+    httplib::Client client(m[1].str(), std::stoi(m[2].str()));
+    auto fleet = client.Get("/api/v1/apps");
+    ASSERT_TRUE(fleet && fleet->status == 200);
+    const auto doc = json::parse(fleet->body);
+    json crm;
+    for (const auto& a : doc["apps"]) {
+        if (a["app"] == "crm") crm = a;
+    }
+    ASSERT_TRUE(crm.is_object()) << doc.dump();
+    EXPECT_EQ(crm["state"], "quarantined");
+    EXPECT_EQ(crm["quarantine"]["code"], "Unauthorized") << crm.dump();
+
+    auto detail = client.Get("/api/v1/apps/demo");
+    ASSERT_TRUE(detail && detail->status == 200);
+    std::string entry;
+    const auto letters = json::parse(detail->body);
+    for (const auto& d : letters["dlq"]) {
+        if (d["code"] == "BadRequest" && d["replayable"] == true) entry = d["id"].get<std::string>();
+    }
+    ASSERT_FALSE(entry.empty()) << detail->body;
+    auto replay = client.Post(("/api/v1/apps/demo/dlq/" + entry + "/replay").c_str(),
+                              httplib::Headers{{"Authorization", "Bearer " + token}}, "", "application/json");
+    ASSERT_TRUE(replay);
+    EXPECT_EQ(replay->status, 202) << replay->body;
+
+    // The token restored at crm's target: the next probe lifts the quarantine.
+    ops::ChildProcess::Options sh;
+    sh.argv = {"sh", restore};
+    sh.quiet_stderr = true;
+    ops::ChildProcess restoring(std::move(sh));
+    const auto restored = restoring.wait(30000ms);
+    ASSERT_TRUE(restored && WIFEXITED(*restored) && WEXITSTATUS(*restored) == 0);
+    const auto lifted = demo.wait_for_line("app crm: the probe succeeded", 60000ms);
+    EXPECT_TRUE(lifted.has_value()) << "crm stayed quarantined after its token was restored";
+    demo.signal(SIGTERM);
+    (void)demo.wait(60000ms);
 }
 
 }  // namespace

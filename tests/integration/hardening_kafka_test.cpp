@@ -92,6 +92,7 @@ protected:
     std::string write_config(const json& kafka) const {
         const std::string path = dir_.path() + "/bridge.json";
         std::ofstream(path) << json{{"kafka", kafka},
+                                    {"ops", {{"listen", "127.0.0.1:0"}}},
                                     {"apps", json::array({json{{"id", "a"},
                                                                {"scim", {{"base_url", "https://x.example"},
                                                                          {"token_env", "PB_TEST_TOKEN"}}}}})}}
@@ -331,6 +332,7 @@ TEST(KafkaRestart, AWorkerKilledAndRestartedGetsItsPartitionsBackFromProvbridgeB
     std::ofstream(config) << json{{"kafka", {{"bootstrap_servers", bootstrap}, {"group_id", "restart"}}},
                                   {"redis", {{"url", redis.url()}}},
                                   {"worker", {{"concurrency", 2}}},
+                                  {"ops", {{"listen", "127.0.0.1:0"}}},
                                   {"apps", json::array({json{{"id", "app"},
                                                              {"scim", {{"base_url", target.base_url()},
                                                                        {"token_file", dir.path() + "/token"}}}}})}}

@@ -199,7 +199,7 @@ TEST_F(ProfileTest, GenesysSendsItsAttributeTableAndFiltersOnlyOnUserName) {
 TEST(ProfileConfig, GenesysRefusesMatchingOnAnotherAttributeAtStart) {
     ops::TempDir dir("provbridge-profiles-");
     const std::string config = dir.path() + "/bridge.json";
-    std::ofstream(config) << R"({"apps":[{"id":"gen","profile":"genesys",
+    std::ofstream(config) << R"({"ops":{"listen":"127.0.0.1:0"},"apps":[{"id":"gen","profile":"genesys",
         "scim":{"base_url":"https://api.mypurecloud.com/api/v2/scim/v2","token_env":"GEN_TOKEN"},
         "mappings":{"users":[{"target":"externalId","source":"mailNickname","match":2}]}}]})";
     ops::ChildProcess::Options options;

@@ -28,12 +28,13 @@ std::string fresh_token() {
 }  // namespace
 
 BridgeHarness::BridgeHarness(Options options)
-    : options_(std::move(options)), token_(fresh_token()), dir_("provbridge-harness-") {
+    : options_(std::move(options)), token_(fresh_token()), ops_token_(fresh_token()), dir_("provbridge-harness-") {
     redis_ = std::make_unique<ops::LocalRedis>();
     target_ = std::make_unique<ops::LocalScimTarget>(ops::default_scim_target_script(), token_, options_.behave_like);
     broker_ = std::make_unique<ops::EmbeddedBroker>(
         options_.brokers, std::vector<ops::EmbeddedBroker::Topic>{{kTopic, options_.partitions}, {kDeadLetterTopic, 1}});
     std::ofstream(dir_.path() + "/token") << token_ << "\n";
+    std::ofstream(dir_.path() + "/ops-token") << ops_token_ << "\n";
     json app = {{"id", options_.app},
                 {"profile", options_.profile},
                 {"scim", {{"base_url", target_->base_url()}, {"token_file", dir_.path() + "/token"}}}};
@@ -60,6 +61,8 @@ BridgeHarness::BridgeHarness(Options options)
                                         {"worker", worker},
                                         {"retry", options_.retry},
                                         {"quarantine", options_.quarantine},
+                                        // Any free port: several workers and tests run side by side.
+                                        {"ops", {{"listen", "127.0.0.1:0"}, {"token_file", dir_.path() + "/ops-token"}}},
                                         {"apps", apps}}
                                        .dump(2);
     producer_ = std::make_unique<producers::KafkaProducer>(std::map<std::string, std::string>{
@@ -119,6 +122,19 @@ json BridgeHarness::wait_counter(ops::ChildProcess& worker, const char* counter,
     }
     ADD_FAILURE() << "the worker's " << counter << " count did not reach " << n << "; last progress: " << last.dump();
     return last;
+}
+
+std::string BridgeHarness::wait_ops_url(ops::ChildProcess& worker, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto line = worker.read_line(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+        if (!line) break;
+        auto doc = json::parse(*line, nullptr, false);
+        if (!doc.is_discarded() && doc.value("event", "") == "ops") return doc["url"].get<std::string>();
+    }
+    ADD_FAILURE() << "the worker announced no ops server";
+    return {};
 }
 
 json BridgeHarness::wait_finished(ops::ChildProcess& worker, std::uint64_t n, std::chrono::seconds timeout,

@@ -78,6 +78,10 @@ public:
                                         std::chrono::seconds timeout = std::chrono::seconds(180),
                                         std::string* transcript = nullptr);
 
+    // Reads the worker's lines up to its ops server's announcement; returns the URL (http://…/).
+    // Call it first: the announcement comes before any progress line.
+    static std::string wait_ops_url(ops::ChildProcess& worker, std::chrono::seconds timeout = std::chrono::seconds(60));
+
     // Runs `provbridge <args> --config <this config>` to its end.
     CliResult cli(std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(60)) const;
 
@@ -116,11 +120,13 @@ public:
     consumers::ProvisioningLogReader& reader() { return *reader_; }
     const std::string& config_path() const { return config_path_; }
     const std::string& token() const { return token_; }
+    const std::string& ops_token() const { return ops_token_; }
     const Options& options() const { return options_; }
 
 private:
     Options options_;
     std::string token_;
+    std::string ops_token_;
     ops::TempDir dir_;
     std::unique_ptr<ops::LocalRedis> redis_;
     std::unique_ptr<ops::LocalScimTarget> target_;

@@ -11,12 +11,12 @@
 namespace provbridge::transforms {
 
 // Generated at build time from transforms/profiles/*.json (see transforms/CMakeLists.txt).
-struct EmbeddedProfile {
+struct EmbeddedFile {
     std::string_view name;
     std::string_view text;
 };
-extern const EmbeddedProfile kEmbeddedProfiles[];
-extern const std::size_t kEmbeddedProfileCount;
+extern const EmbeddedFile kEmbeddedProfiles[];
+extern const std::size_t kEmbeddedProfilesCount;
 
 namespace {
 
@@ -271,14 +271,14 @@ std::vector<AttributeMapping> parse_mapping_rows(const json& rows, const std::st
 const std::vector<std::string>& builtin_profile_names() {
     static const std::vector<std::string> names = [] {
         std::vector<std::string> out;
-        for (std::size_t i = 0; i < kEmbeddedProfileCount; ++i) out.emplace_back(kEmbeddedProfiles[i].name);
+        for (std::size_t i = 0; i < kEmbeddedProfilesCount; ++i) out.emplace_back(kEmbeddedProfiles[i].name);
         return out;
     }();
     return names;
 }
 
 std::optional<std::string_view> builtin_profile_text(std::string_view name) {
-    for (std::size_t i = 0; i < kEmbeddedProfileCount; ++i) {
+    for (std::size_t i = 0; i < kEmbeddedProfilesCount; ++i) {
         if (kEmbeddedProfiles[i].name == name) return kEmbeddedProfiles[i].text;
     }
     return std::nullopt;

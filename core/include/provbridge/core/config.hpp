@@ -199,6 +199,17 @@ struct AppConfig {
     RateLimitConfig rate_limit;
 };
 
+// The ops HTTP server of `provbridge run` and `provbridge dashboard`: metrics, health, the JSON
+// API and the dashboard. Mutating endpoints need the bearer token; without one configured they
+// are refused (403), the read-only ones still answer.
+struct OpsConfig {
+    bool enabled = true;               // listen "off": no server
+    std::string host = "127.0.0.1";   // loopback unless configured otherwise
+    int port = 9740;                   // 0: any free port (printed at start)
+    SecretRef token;
+    std::string listen_text() const;  // host:port as configured
+};
+
 struct Config {
     std::string source;  // file the configuration came from, for error messages
     KafkaConfig kafka;
@@ -206,6 +217,7 @@ struct Config {
     WorkerConfig worker;
     RetryConfig retry;
     QuarantineConfig quarantine;
+    OpsConfig ops;
     std::vector<AppConfig> apps;
 
     const AppConfig* find_app(std::string_view id) const;
@@ -226,6 +238,9 @@ std::string resolve_secret(const SecretRef& ref, const Environment& env, const s
 
 // Resolves the SCIM token of one app (field apps[i].scim.token_env / token_file).
 std::string resolve_app_token(const Config& config, const AppConfig& app, const Environment& env);
+
+// Resolves the ops server's bearer token (ops.token_env / token_file); "" when none is configured.
+std::string resolve_ops_token(const Config& config, const Environment& env);
 
 // Resolves kafka.secret_properties to property name -> value (errors name
 // kafka.secret_properties.<name>.env / .file).

@@ -14,6 +14,9 @@ struct QueueMember {
     std::string source_id;
 };
 
+// An object as operators name it: "TYPE/ID" (user/u42, group/g1); nullopt when it is not one.
+std::optional<QueueMember> parse_object_ref(std::string_view text);
+
 // The Redis key scheme. Every key of an app carries the app id as a hash tag ({app}) so
 // that all of one app's keys land in one Redis Cluster slot and multi-key scripts keep
 // working after a move to Redis Cluster.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,31 @@ class ScimClient {
 public:
     virtual ~ScimClient() = default;
     virtual ScimResponse send(const ScimRequest& request) = 0;
+};
+
+// Told of every request an app's clients sent and what came back (for metrics). Called from
+// the lanes' threads at once: implementations are thread-safe and must not block.
+class ScimObserver {
+public:
+    virtual ~ScimObserver() = default;
+    virtual void observe(std::string_view app, HttpMethod method, const ScimResponse& response) = 0;
+};
+
+// A ScimClient that tells an observer of each request it passes on.
+class ObservedScimClient final : public ScimClient {
+public:
+    ObservedScimClient(std::string app, std::unique_ptr<ScimClient> inner, ScimObserver& observer)
+        : app_(std::move(app)), inner_(std::move(inner)), observer_(observer) {}
+    ScimResponse send(const ScimRequest& request) override {
+        auto response = inner_->send(request);
+        observer_.observe(app_, request.method, response);
+        return response;
+    }
+
+private:
+    std::string app_;
+    std::unique_ptr<ScimClient> inner_;
+    ScimObserver& observer_;
 };
 
 }  // namespace provbridge

@@ -40,7 +40,8 @@ public:
     // broker's). Throws ConfigError for secrets and std::runtime_error for unreachable services.
     Bridge(const Config& config, const Environment& env, const std::string& bootstrap,
            std::shared_ptr<spdlog::logger> log,
-           std::chrono::milliseconds progress_interval = std::chrono::seconds(5));
+           std::chrono::milliseconds progress_interval = std::chrono::seconds(5),
+           ScimObserver* observer = nullptr);
     ~Bridge();
 
     // Runs until request_stop() or a fatal error (returned).

@@ -48,11 +48,24 @@ struct RunOptions {
 };
 int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log);
 
+// `provbridge dashboard --config FILE`: the ops server alone (the dashboard, the JSON API,
+// /metrics), reading Redis, for operators who run no worker. Runs until SIGINT/SIGTERM.
+struct DashboardOptions {
+    std::string config_path;
+    std::string listen;     // overrides ops.listen (host:port)
+    std::string bootstrap;  // Kafka, for the lag and replays (overrides kafka.bootstrap_servers)
+};
+int dashboard_command(const DashboardOptions& options, std::shared_ptr<spdlog::logger> log);
+
 struct DemoOptions {
     std::string events_path;     // sample events (JSON lines)
     std::string scim_target;     // tests/scim-target/server.js
     int concurrency = 8;
     bool exit_when_done = false;
+    // A second app, crm, whose token is rotated at its target once the samples are done (its
+    // next events fail 401 and it is quarantined), and one create of the demo app refused
+    // (a dead letter to replay from the dashboard).
+    bool inject_failure = false;
 };
 int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log);
 
