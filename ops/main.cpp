@@ -10,6 +10,7 @@
 #include "provbridge/ops/deletes_command.hpp"
 #include "provbridge/ops/json_log.hpp"
 #include "provbridge/ops/logs_command.hpp"
+#include "provbridge/ops/provision_command.hpp"
 #include "provbridge/ops/quarantine_command.hpp"
 #include "provbridge/ops/status_command.hpp"
 #include "provbridge/ops/local_services.hpp"
@@ -60,6 +61,15 @@ int main(int argc, char** argv) {
     dashboard_cmd->add_option("--listen", dashboard.listen, "HOST:PORT to serve on (overrides ops.listen)");
     dashboard_cmd->add_option("--bootstrap", dashboard.bootstrap,
                               "Kafka bootstrap servers for the lag and replays (overrides the config)");
+
+    ProvisionOptions provision;
+    auto* provision_cmd = app.add_subcommand(
+        "provision", "Provision one user or group now, through the worker's pipeline, printing each step and request");
+    provision_cmd->add_option("--config", provision.config_path, "Configuration file")->required();
+    provision_cmd->add_option("--app", provision.app, "The app")->required();
+    provision_cmd->add_option("--user", provision.user, "The user's source id");
+    provision_cmd->add_option("--group", provision.group, "The group's source id (with its members)");
+    provision_cmd->add_option("--bootstrap", provision.bootstrap, "Kafka bootstrap servers (overrides the config)");
 
     DemoOptions demo;
     demo.events_path = default_demo_events();
@@ -191,6 +201,7 @@ int main(int argc, char** argv) {
     if (*run_cmd) return run_command(run, log);
     if (*demo_cmd) return demo_command(demo, log);
     if (*dashboard_cmd) return dashboard_command(dashboard, log);
+    if (*provision_cmd) return provision_command(provision, log);
     if (*test_cmd) return test_connection_command(test, log);
     if (*preview_cmd) return preview_command(preview, log);
     if (*dlq_list) return dlq_list_command(dlq, log);
