@@ -190,6 +190,8 @@ int main(int argc, char** argv) {
 
     auto log = spdlog::stderr_color_mt("provbridge");
     log->set_level(spdlog::level::from_str(log_level));
+    // Whatever logs through spdlog's default logger writes where and how this one does.
+    spdlog::set_default_logger(log);
     if (log_format == "json") {
         log->set_formatter(std::make_unique<JsonLineFormatter>());
     } else {

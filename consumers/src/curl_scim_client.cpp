@@ -10,49 +10,15 @@
 
 #include <curl/curl.h>
 
+#include "provbridge/consumers/curl_handles.hpp"
 #include "provbridge/core/redact.hpp"
 
 namespace provbridge::consumers {
 namespace {
 
-struct CurlEasyDeleter {
-    void operator()(CURL* handle) const {
-        if (handle != nullptr) {
-            curl_easy_cleanup(handle);
-        }
-    }
-};
-using CurlEasyPtr = std::unique_ptr<CURL, CurlEasyDeleter>;
-
-struct CurlSlistDeleter {
-    void operator()(curl_slist* list) const {
-        if (list != nullptr) {
-            curl_slist_free_all(list);
-        }
-    }
-};
-using CurlSlistPtr = std::unique_ptr<curl_slist, CurlSlistDeleter>;
-
-struct CurlStringDeleter {
-    void operator()(char* text) const {
-        if (text != nullptr) {
-            curl_free(text);
-        }
-    }
-};
-using CurlStringPtr = std::unique_ptr<char, CurlStringDeleter>;
-
 // A SCIM list page of 1000 users is a few MB; anything far beyond that is a misbehaving
 // server, and buffering it unbounded would take the whole worker down.
 constexpr std::size_t kMaxResponseBody = 64u * 1024u * 1024u;
-
-// curl_global_init is not safe to race with other libcurl calls, and must run once before
-// the first easy handle; a function-local static gives both. There is deliberately no
-// curl_global_cleanup: handles may live until exit, in any thread.
-bool ensure_curl_global() {
-    static const CURLcode code = curl_global_init(CURL_GLOBAL_DEFAULT);
-    return code == CURLE_OK;
-}
 
 std::string escape(std::string_view text) {
     if (text.empty()) {

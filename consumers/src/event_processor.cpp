@@ -273,10 +273,11 @@ ProcessResult EventProcessor::process_parked(const ClaimedHead& head) noexcept {
 }
 
 ProcessResult EventProcessor::guarded(const InboundRecord& record, const ClaimedHead* head, bool hold_back) noexcept {
+    // Log lines about this record name it, then its event once parsed: the internal-error line of
+    // the catch below too.
+    LogContextScope scope(LogContext{{}, {}, {}, record.topic + "[" + std::to_string(record.partition) + "]@" +
+                                                     std::to_string(record.offset)});
     try {
-        // Log lines about this record name it, then its event once parsed.
-        LogContextScope scope(LogContext{{}, {}, {}, record.topic + "[" + std::to_string(record.partition) + "]@" +
-                                                         std::to_string(record.offset)});
         return process_record(record, head, hold_back);
     } catch (const std::exception& e) {
         return dead_letter_internal(record, e.what(), head);

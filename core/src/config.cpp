@@ -353,6 +353,7 @@ void read_ops(Reader& r, const Reader::Scope& root, OpsConfig& ops) {
     read_secret_ref(r, scope, "token_env", "token_file", ops.token);
     const auto listen = r.get_string(scope, "listen");
     if (!listen) return;
+    ops.listen_set = true;
     if (*listen == "off") {
         ops.enabled = false;
         return;
@@ -366,6 +367,61 @@ void read_ops(Reader& r, const Reader::Scope& root, OpsConfig& ops) {
     ops.host = m[1].str();
     if (ops.host.size() > 2 && ops.host.front() == '[') ops.host = ops.host.substr(1, ops.host.size() - 2);
     ops.port = std::stoi(m[2].str());
+}
+
+void read_notifications(Reader& r, const Reader::Scope& root, NotificationsConfig& out) {
+    const auto scope = r.child(root, "notifications");
+    r.check_known(scope, {"email", "webhook"});
+    static const std::regex smtp_re(R"(^smtps?://[^\s/?#@]+(/[^\s?#]*)?$)");
+    static const std::regex http_re(R"(^https?://[^\s/?#@]+(/[^\s#]*)?$)");
+    static const std::regex address_re(R"(^[^\s@<>,;"]+@[^\s@<>,;"]+$)");
+    const auto email = r.child(scope, "email");
+    if (email.node != nullptr) {
+        if (email.node->contains("password")) {
+            r.fail({"notifications", "email", "password"}, "secrets are never written inline; use password_env or "
+                                                           "password_file");
+        }
+        r.check_known(email, {"smtp_url", "from", "to", "username", "password_env", "password_file"});
+        EmailNotificationConfig e;
+        if (auto v = r.get_string(email, "smtp_url")) e.smtp_url = *v;
+        if (!std::regex_match(e.smtp_url, smtp_re)) {
+            r.fail({"notifications", "email", "smtp_url"}, "must be smtp://host:port or smtps://host:port, got \"" +
+                                                               e.smtp_url + "\"");
+        }
+        if (auto v = r.get_string(email, "from")) e.from = *v;
+        if (!std::regex_match(e.from, address_re)) {
+            r.fail({"notifications", "email", "from"}, "must be an e-mail address, got \"" + e.from + "\"");
+        }
+        const auto it = email.node->find("to");
+        if (it == email.node->end() || !it->is_array() || it->empty() || it->size() > 50) {
+            r.fail({"notifications", "email", "to"}, "must be a list of 1-50 e-mail addresses");
+        }
+        for (const auto& a : *it) {
+            if (!a.is_string() || !std::regex_match(a.get<std::string>(), address_re)) {
+                r.fail({"notifications", "email", "to"}, "every entry must be an e-mail address, got " + a.dump());
+            }
+            e.to.push_back(a.get<std::string>());
+        }
+        if (auto v = r.get_string(email, "username")) e.username = *v;
+        read_secret_ref(r, email, "password_env", "password_file", e.password);
+        out.email = std::move(e);
+    }
+    const auto hook = r.child(scope, "webhook");
+    if (hook.node != nullptr) {
+        if (hook.node->contains("token")) {
+            r.fail({"notifications", "webhook", "token"}, "secrets are never written inline; use token_env or "
+                                                          "token_file");
+        }
+        r.check_known(hook, {"url", "token_env", "token_file"});
+        WebhookNotificationConfig w;
+        if (auto v = r.get_string(hook, "url")) w.url = *v;
+        if (!std::regex_match(w.url, http_re)) {
+            r.fail({"notifications", "webhook", "url"}, "must be an http:// or https:// URL without credentials, "
+                                                        "got \"" + w.url + "\"");
+        }
+        read_secret_ref(r, hook, "token_env", "token_file", w.token);
+        out.webhook = std::move(w);
+    }
 }
 
 void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {
@@ -697,13 +753,14 @@ Config parse_config(std::string_view text, const std::string& source, const Envi
     Config config;
     config.source = source;
     const Reader::Scope top{&root, {}, {}};
-    r.check_known(top, {"kafka", "redis", "worker", "retry", "quarantine", "ops", "apps"});
+    r.check_known(top, {"kafka", "redis", "worker", "retry", "quarantine", "ops", "notifications", "apps"});
     read_kafka(r, top, config.kafka);
     read_redis(r, top, config.redis);
     read_worker(r, top, config.worker);
     read_retry(r, top, config.retry);
     read_quarantine(r, top, config.quarantine);
     read_ops(r, top, config.ops);
+    read_notifications(r, top, config.notifications);
     read_apps(r, root, config);
     check_retry_lease(r, config);
     r.check_unused_env();
@@ -781,6 +838,18 @@ std::map<std::string, std::string> resolve_kafka_secrets(const Config& config, c
 std::string resolve_ops_token(const Config& config, const Environment& env) {
     if (config.ops.token.empty()) return {};
     return resolve_secret(config.ops.token, env, config.source, "ops.token");
+}
+
+NotificationSecrets resolve_notification_secrets(const Config& config, const Environment& env) {
+    NotificationSecrets out;
+    const auto& n = config.notifications;
+    if (n.email && !n.email->password.empty()) {
+        out.smtp_password = resolve_secret(n.email->password, env, config.source, "notifications.email.password");
+    }
+    if (n.webhook && !n.webhook->token.empty()) {
+        out.webhook_token = resolve_secret(n.webhook->token, env, config.source, "notifications.webhook.token");
+    }
+    return out;
 }
 
 std::string resolve_app_token(const Config& config, const AppConfig& app, const Environment& env) {

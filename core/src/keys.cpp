@@ -95,6 +95,8 @@ std::string KeyScheme::deletions(std::string_view app, std::int64_t bucket) cons
 
 std::string KeyScheme::staged(std::string_view app) const { return app_base(app) + "staged"; }
 
+std::string KeyScheme::alerts(std::string_view app) const { return app_base(app) + "alerts"; }
+
 std::string KeyScheme::queue_member(ObjectType type, std::string_view source_id) {
     return std::string(to_string(type)) + ":" + std::string(source_id);
 }

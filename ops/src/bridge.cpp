@@ -171,6 +171,9 @@ std::vector<std::string> configured_secrets(const Config& config, const Environm
     }
     for (auto& [name, value] : resolve_kafka_secrets(config, env)) out.push_back(std::move(value));
     if (auto ops = resolve_ops_token(config, env); !ops.empty()) out.push_back(std::move(ops));
+    auto notifications = resolve_notification_secrets(config, env);
+    if (!notifications.smtp_password.empty()) out.push_back(std::move(notifications.smtp_password));
+    if (!notifications.webhook_token.empty()) out.push_back(std::move(notifications.webhook_token));
     return out;
 }
 
@@ -296,6 +299,16 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     parked->set_hold([gate = gate_.get()](const std::string& app) { return gate->held(app); });
     parked->set_reference_deadlines(deadlines);
     worker_->set_parked_source(std::move(parked));
+
+    if (config_.notifications.any()) {
+        alert_quarantine_ = std::make_unique<consumers::RedisQuarantineStore>(redis, keys);
+        alert_staged_ = std::make_unique<consumers::RedisConnection>(redis);
+        alert_ledger_ = std::make_unique<consumers::RedisAlertLedger>(redis, keys);
+        const auto secrets = resolve_notification_secrets(config_, env);
+        redactor_.add(secrets.smtp_password);
+        redactor_.add(secrets.webhook_token);
+        notifier_ = std::make_unique<consumers::CurlNotifier>(config_.notifications, secrets, redactor_);
+    }
 }
 
 Bridge::~Bridge() = default;
@@ -347,6 +360,27 @@ std::optional<std::string> Bridge::run() {
             probe_cv_.wait_for(lock, heartbeat_->interval(), [&] { return probe_stop_; });
         }
     });
+    std::thread notifications;
+    if (notifier_) {
+        notifications = std::thread([this, apps] {
+            const KeyScheme keys(config_.redis.key_prefix);
+            consumers::NotificationWatch watch(
+                apps, *alert_quarantine_,
+                [this, keys](const std::string& app) -> Result<std::int64_t> {
+                    auto n = alert_staged_->call({"ZCARD", keys.staged(app)});
+                    if (!n) return n.error();
+                    return n->integer;
+                },
+                *alert_ledger_, *notifier_, clock_, log_, dashboard_url_);
+            std::unique_lock lock(probe_mutex_);
+            while (!probe_stop_) {
+                lock.unlock();
+                watch.tick();
+                lock.lock();
+                probe_cv_.wait_for(lock, kNotificationInterval, [&] { return probe_stop_; });
+            }
+        });
+    }
     auto result = worker_->run();
     {
         std::lock_guard lock(probe_mutex_);
@@ -355,6 +389,7 @@ std::optional<std::string> Bridge::run() {
     probe_cv_.notify_all();
     probes.join();
     heartbeat.join();
+    if (notifications.joinable()) notifications.join();
     (void)heartbeat_->leave();
     return result;
 }

@@ -267,6 +267,7 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
             redis_password = resolve_secret(config->redis.password, env, config->source, "redis.password");
         }
         ops_token = resolve_ops_token(*config, env);
+        (void)resolve_notification_secrets(*config, env);
     } catch (const ConfigError& e) {
         log->error("configuration refused: {}", e.what());
         return kExitBadConfig;
@@ -311,7 +312,16 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                 if (running) return std::nullopt;
                 return std::string("the worker is not consuming (starting or stopping)");
             };
-            server = std::make_unique<OpsServer>(*config, redis_password, std::move(ops), metrics, log);
+            try {
+                server = std::make_unique<OpsServer>(*config, redis_password, std::move(ops), metrics, log);
+            } catch (const std::runtime_error& e) {
+                // Two workers on one host with the default: the second serves no page, but works.
+                if (config->ops.listen_set) throw;
+                log->warn("{}; this worker runs without its ops server", e.what());
+            }
+        }
+        if (server) {
+            bridge->set_dashboard_url(server->url());
             log->info("ops server at {} (dashboard; /metrics, /healthz, /readyz, /api/v1){}", server->url(),
                       ops_token.empty() ? "; no ops token is configured: replay, clear and allow are disabled there"
                                         : "");
@@ -650,9 +660,10 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         std::optional<std::string> fatal;
         std::thread worker([&] {
             running = true;
-            fatal = bridge.run();
+            auto stopped = bridge.run();
             running = false;
             std::lock_guard lock(mutex);
+            fatal = std::move(stopped);
             processed = true;
             done_cv.notify_all();
         });
@@ -714,7 +725,11 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
                   << " -e -f '%k %h\\n%s\\n'\n"
                   << "  Send more events:      provbridge produce --bootstrap " << bootstrap
                   << " --input more-events.jsonl   (app \"demo\")\n";
-        if (options.inject_failure && !fatal) {
+        const bool failed_already = [&] {
+            std::lock_guard lock(mutex);
+            return fatal.has_value();
+        }();
+        if (options.inject_failure && !failed_already) try {
             // The rotation: crm's target takes another token from now on; the bridge still has the
             // old one, so crm's next events are answered 401 and crm is quarantined.
             const std::string rotated = random_token();
@@ -724,6 +739,7 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
             while (std::getline(again, line) && crm_sent < 3) {
                 auto doc = json::parse(line, nullptr, false);
                 if (doc.is_discarded() || doc.value("type", "") != "provisioning.user.assigned") continue;
+                if (!doc.contains("id") || !doc["id"].is_string()) continue;
                 doc["id"] = "crm-" + doc["id"].get<std::string>();
                 doc["data"]["app"] = "crm";
                 const auto text = doc.dump();
@@ -750,8 +766,10 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
                       << "    Restore the token, and the next probe (within 10 s) lifts the quarantine and the "
                          "waiting events are applied:\n"
                       << "      sh " << restore << "\n";
+        } catch (const std::exception& e) {
+            log->error("--inject-failure could not be set up: {}", e.what());
         }
-        if (!options.exit_when_done && !fatal) {
+        if (!options.exit_when_done && !failed_already) {
             std::cout << "\nThe bridge keeps running; press Ctrl-C to stop everything." << std::endl;
             worker.join();
         } else {

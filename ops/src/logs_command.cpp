@@ -181,6 +181,9 @@ int logs_command(const LogsOptions& options, std::shared_ptr<spdlog::logger> log
     std::unique_ptr<OpsReadModel> model;
     try {
         model = std::make_unique<OpsReadModel>(config, loaded->redis_password);
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
     } catch (const std::exception& e) {
         log->error("cannot reach Redis: {}", e.what());
         return kExitUnavailable;

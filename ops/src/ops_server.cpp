@@ -38,6 +38,7 @@ using nlohmann::json;
 // pages refresh.
 constexpr std::chrono::milliseconds kLagFreshFor{2000};
 constexpr const char* kJson = "application/json";
+constexpr std::size_t kMaxBody = 64 * 1024;
 
 void send_json(httplib::Response& res, int status, const json& doc) {
     res.status = status;
@@ -114,16 +115,20 @@ struct OpsServer::Impl {
     std::atomic<bool> listen_returned{false};
     int port = 0;
 
-    // The read model's connections serve one request at a time.
+    // The read model's Redis connections serve one request at a time. Kafka (the lag, a replay's
+    // send) has locks of its own, so a slow or absent broker never holds up /readyz or the API.
     std::mutex mutex;
     OpsReadModel model;
+    std::mutex lag_mutex;
     json lag_cache;
     std::chrono::steady_clock::time_point lag_read_at{};
+    std::mutex producer_mutex;
     std::unique_ptr<producers::KafkaProducer> producer;  // made on the first replay
 
     const Config& config() const { return model.config(); }
 
     json lag() {
+        std::lock_guard lock(lag_mutex);
         const auto now = std::chrono::steady_clock::now();
         if (lag_cache.is_null() || now - lag_read_at > kLagFreshFor) {
             lag_cache = model.lag(options.bootstrap);
@@ -145,12 +150,26 @@ struct OpsServer::Impl {
             send_error(res, 401, "this action needs the ops bearer token (Authorization: Bearer <token>)");
         } else if (options.token.empty()) {
             send_error(res, 403, "mutating endpoints are disabled: no ops token is configured (ops.token_env or "
-                                 "ops.token_file in " + config().source + ")");
+                                 "ops.token_file)");
         } else {
             send_error(res, 403, "the bearer token is not the ops token");
         }
         log->warn("ops server: refused {} {} ({})", req.method, req.path, verdict);
         return false;
+    }
+
+    // The Host header's name when the server is bound to loopback: 127.0.0.1, ::1 or localhost.
+    bool host_allowed(const std::string& host_header) const {
+        const auto& bound = options.host;
+        const bool loopback = bound == "127.0.0.1" || bound == "::1" || bound == "localhost";
+        if (!loopback) return true;
+        std::string name = host_header;
+        if (!name.empty() && name.front() == '[') {
+            name = name.substr(1, name.find(']') == std::string::npos ? 0 : name.find(']') - 1);
+        } else if (const auto colon = name.rfind(':'); colon != std::string::npos) {
+            name = name.substr(0, colon);
+        }
+        return name == "127.0.0.1" || name == "::1" || name == "localhost";
     }
 
     void routes();
@@ -165,7 +184,7 @@ struct OpsServer::Impl {
 void OpsServer::Impl::fleet(const httplib::Request& req, httplib::Response& res) {
     const auto window = window_of(req, res);
     if (!window) return;
-    std::lock_guard lock(mutex);
+    std::unique_lock lock(mutex);
     const auto now = wall_now_ms();
     json apps = json::array();
     for (const auto& app : model.select_apps({})) {
@@ -181,6 +200,7 @@ void OpsServer::Impl::fleet(const httplib::Request& req, httplib::Response& res)
                 {"mutations_enabled", !options.token.empty()},
                 {"apps", std::move(apps)},
                 {"unrouted_dlq", *unrouted}};
+    lock.unlock();
     doc.update(lag());
     send_json(res, 200, doc);
 }
@@ -229,17 +249,28 @@ void OpsServer::Impl::replay(const httplib::Request& req, httplib::Response& res
         return send_error(res, 503, "replays need Kafka: kafka.bootstrap_servers is empty in " + config().source +
                                         " (start the dashboard with --bootstrap)");
     }
-    std::lock_guard lock(mutex);
-    auto found = model.reader().dead_letter(app, id);
-    if (!found) return send_unavailable(res, found.error());
-    if (!*found) return send_error(res, 404, "no dead letter " + id + " in " + app + "'s index (replayed already?)");
-    auto original = consumers::original_record(**found);
-    if (!original) return send_error(res, 409, "the stored original cannot be read: " + original.error().message);
-    if (!*original) {
-        return send_error(res, 409, "the original record is not stored with this entry; it is in the dead-letter "
-                                    "topic " + config().kafka.dead_letter_topic);
+    std::optional<PreparedReplay> prepared;
+    {
+        std::lock_guard lock(mutex);
+        auto found = model.reader().dead_letter(app, id);
+        if (!found) return send_unavailable(res, found.error());
+        if (!*found) return send_error(res, 404, "no dead letter " + id + " in " + app + "'s index (replayed already?)");
+        auto original = consumers::original_record(**found);
+        if (!original) return send_error(res, 409, "the stored original cannot be read: " + original.error().message);
+        if (!*original) {
+            return send_error(res, 409, "the original record is not stored with this entry; it is in the dead-letter "
+                                        "topic " + config().kafka.dead_letter_topic);
+        }
+        prepared = prepare_replay(**original, id, app, config());
     }
-    const auto prepared = prepare_replay(**original, id, app, config());
+    // The worker removes a replayed entry when it records the replay's outcome under the entry's
+    // app; one it cannot remove (an unparseable record, an outcome under another app) would stay
+    // listed: `dlq replay` waits for such outcomes and removes the entry itself.
+    if (prepared->event_id.empty() || prepared->watch_app != app) {
+        return send_error(res, 409, "this record's replay cannot be followed from here (it is unparseable or names "
+                                    "another app): use `provbridge dlq replay " + id + " --app " + app + "`");
+    }
+    std::lock_guard send_lock(producer_mutex);
     if (!producer) {
         try {
             auto props = producer_properties(config(), options.bootstrap,
@@ -252,18 +283,18 @@ void OpsServer::Impl::replay(const httplib::Request& req, httplib::Response& res
             return send_error(res, 503, std::string("cannot create the Kafka producer: ") + e.what());
         }
     }
-    auto report = producer->send_and_wait(config().kafka.events_topic, prepared.record.key, prepared.record.value,
-                                          prepared.record.headers, config().kafka.lost_timeout + std::chrono::seconds(5));
+    auto report = producer->send_and_wait(config().kafka.events_topic, prepared->record.key, prepared->record.value,
+                                          prepared->record.headers,
+                                          config().kafka.lost_timeout + std::chrono::seconds(5));
     if (!report) {
         if (producer->fatal_error()) producer.reset();
         return send_error(res, 503, "Kafka did not take the replay: " + report.error().message);
     }
-    log->info("ops server: replayed dead letter {} of {} as {} ({}[{}]@{})", id, app,
-              prepared.event_id.empty() ? "an unparseable record" : prepared.event_id, report->topic, report->partition,
-              report->offset);
+    log->info("ops server: replayed dead letter {} of {} as {} ({}[{}]@{})", id, app, prepared->event_id,
+              report->topic, report->partition, report->offset);
     send_json(res, 202, json{{"id", id},
                              {"app", app},
-                             {"replay_event_id", prepared.event_id.empty() ? json(nullptr) : json(prepared.event_id)},
+                             {"replay_event_id", prepared->event_id},
                              {"topic", report->topic},
                              {"partition", report->partition},
                              {"offset", report->offset}});
@@ -310,6 +341,19 @@ void OpsServer::Impl::release_deletes(const httplib::Request& req, httplib::Resp
 
 void OpsServer::Impl::routes() {
     server.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Referrer-Policy", "no-referrer"}});
+    // Bodies are small JSON documents: a large one is refused before it is read into memory, and
+    // idle connections do not hold the pool's threads for long.
+    server.set_payload_max_length(kMaxBody);
+    server.set_keep_alive_max_count(100);
+    server.set_keep_alive_timeout(5);
+    server.set_read_timeout(10, 0);
+    // DNS rebinding: a page elsewhere may point its own name at 127.0.0.1 and read the API from
+    // the browser of someone on this host. On a loopback address only loopback names are served.
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        if (host_allowed(req.get_header_value("Host"))) return httplib::Server::HandlerResponse::Unhandled;
+        send_error(res, 421, "this server answers only to its loopback address (Host header refused)");
+        return httplib::Server::HandlerResponse::Handled;
+    });
     server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
         if (options.not_ready) {
@@ -326,8 +370,9 @@ void OpsServer::Impl::routes() {
         res.set_content("ready\n", "text/plain");
     });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+        const auto group_lag = lag();
         std::lock_guard lock(mutex);
-        res.set_content(metrics.scrape(model, lag()), "text/plain; version=0.0.4; charset=utf-8");
+        res.set_content(metrics.scrape(model, group_lag), "text/plain; version=0.0.4; charset=utf-8");
     });
     server.Get("/api/v1/apps", [this](const httplib::Request& req, httplib::Response& res) { fleet(req, res); });
     server.Get(R"(/api/v1/apps/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { app_page(req, res); });

@@ -33,16 +33,6 @@ std::string field(const consumers::StreamEntry& entry, const char* name) {
     return it == entry.fields.end() ? std::string() : it->second;
 }
 
-// A stream id "<ms>-<seq>" as numbers, for ordering.
-std::pair<std::int64_t, std::int64_t> stream_order(const std::string& id) {
-    const auto dash = id.find('-');
-    std::int64_t seq = 0;
-    if (dash != std::string::npos) {
-        for (char c : id.substr(dash + 1)) seq = seq * 10 + (c - '0');
-    }
-    return {consumers::stream_id_ms(id).value_or(0), seq};
-}
-
 json minute_json(const MinuteStats& m) {
     return {{"minute", time_text(m.minute * 60000)},
             {"events", m.events},
@@ -69,12 +59,14 @@ json dead_letter_json(const consumers::StreamEntry& e) {
             {"http_status", r.http_status},
             {"attempts", r.attempts},
             {"failed_at", time_text(consumers::stream_id_ms(e.id).value_or(0))},
-            {"replayable", e.fields.count("record") > 0}};
+            // An unparseable record is replayed by `dlq replay`, which follows it by its place.
+            {"replayable", e.fields.count("record") > 0 && !(event_id.empty() ? r.event_id : event_id).empty()}};
 }
 
 }  // namespace
 
-OpsReadModel::OpsReadModel(Config config, const std::string& redis_password) : config_(std::move(config)) {
+OpsReadModel::OpsReadModel(Config config, const std::string& redis_password)
+    : config_(std::move(config)), kafka_secrets_(resolve_kafka_secrets(config_, current_environment())) {
     const KeyScheme keys(config_.redis.key_prefix);
     const auto redis = consumers::redis_options(config_.redis, redis_password);
     reader_ = std::make_unique<consumers::ProvisioningLogReader>(redis, keys);
@@ -91,7 +83,6 @@ std::vector<std::string> OpsReadModel::select_apps(const std::string& only) cons
 }
 
 Result<json> OpsReadModel::app_row(const std::string& app, int window_minutes, std::int64_t now_ms) {
-    window_minutes = std::clamp(window_minutes, 1, 60);
     const std::int64_t this_minute = now_ms / 60000;
     auto state = quarantine_->load(app);
     if (!state) return state.error();
@@ -99,17 +90,25 @@ Result<json> OpsReadModel::app_row(const std::string& app, int window_minutes, s
     if (!depths) return depths.error();
     auto stats = reader_->stats(app);
     if (!stats) return stats.error();
-    // The current minute is partly over: the window is the minutes before it plus it.
-    auto recent = reader_->minutes(app, this_minute - window_minutes + 1, this_minute);
-    if (!recent) return recent.error();
     auto hour = reader_->minutes(app, this_minute - 59, this_minute);
     if (!hour) return hour.error();
-    const auto window = sum_minutes(*recent);
-    const auto last_hour = sum_minutes(*hour);
-    const auto health = transforms::judge_app_health(state->quarantined, depths->staged, window);
+    return row_from(app, window_minutes, now_ms, *hour, *state, *depths, *stats);
+}
+
+json OpsReadModel::row_from(const std::string& app, int window_minutes, std::int64_t now_ms,
+                            const std::vector<MinuteStats>& hour, const QuarantineState& state,
+                            const consumers::ProvisioningLogReader::Depths& depths,
+                            const std::map<std::string, std::int64_t>& stats) const {
+    window_minutes = std::clamp(window_minutes, 1, 60);
+    // The current minute is partly over: the window is the minutes before it plus it.
+    const std::vector<MinuteStats> recent(hour.end() - std::min<std::ptrdiff_t>(window_minutes, std::ssize(hour)),
+                                          hour.end());
+    const auto window = sum_minutes(recent);
+    const auto last_hour = sum_minutes(hour);
+    const auto health = transforms::judge_app_health(state.quarantined, depths.staged, window);
     // Seconds the window covers: whole minutes before this one, and this one so far.
     const double seconds = std::max(1.0, (window_minutes - 1) * 60.0 + static_cast<double>(now_ms % 60000) / 1000.0);
-    const auto last_success = stats->find("last_applied_ms");
+    const auto last_success = stats.find("last_applied_ms");
     return json{{"app", app},
                 {"state", std::string(transforms::to_string(health))},
                 {"window_minutes", window_minutes},
@@ -122,44 +121,45 @@ Result<json> OpsReadModel::app_row(const std::string& app, int window_minutes, s
                                                    : 0.0},
                 {"latency_p50_ms", optional_number(latency_quantile_ms(window, 0.5))},
                 {"latency_p99_ms", optional_number(latency_quantile_ms(window, 0.99))},
-                {"retry_queue", depths->due_heads},
-                {"parked", depths->waiting_events},
-                {"dlq", depths->dead_letters},
-                {"staged_deletes", depths->staged},
-                {"references_waiting", depths->reference_waits},
+                {"retry_queue", depths.due_heads},
+                {"parked", depths.waiting_events},
+                {"dlq", depths.dead_letters},
+                {"staged_deletes", depths.staged},
+                {"references_waiting", depths.reference_waits},
                 {"reference_failures_last_hour", last_hour.warnings},
-                {"last_success", last_success == stats->end() ? json(nullptr) : json(time_text(last_success->second))},
-                {"quarantine", state->quarantined ? json{{"code", state->code},
-                                                         {"reason", state->reason},
-                                                         {"since", time_text(state->since_ms)},
-                                                         {"next_probe", time_text(state->next_probe_ms)}}
-                                                  : json(nullptr)}};
+                {"last_success", last_success == stats.end() ? json(nullptr) : json(time_text(last_success->second))},
+                {"quarantine", state.quarantined ? json{{"code", state.code},
+                                                        {"reason", state.reason},
+                                                        {"since", time_text(state.since_ms)},
+                                                        {"next_probe", time_text(state.next_probe_ms)}}
+                                                 : json(nullptr)}};
 }
 
 Result<json> OpsReadModel::app_detail(const std::string& app, int window_minutes, std::int64_t now_ms) {
-    auto row = app_row(app, window_minutes, now_ms);
-    if (!row) return row.error();
     const std::int64_t this_minute = now_ms / 60000;
+    auto state = quarantine_->load(app);
+    if (!state) return state.error();
+    auto depths = reader_->depths(app);
+    if (!depths) return depths.error();
+    auto stats = reader_->stats(app);
+    if (!stats) return stats.error();
     auto hour = reader_->minutes(app, this_minute - 59, this_minute);
     if (!hour) return hour.error();
+    json row = row_from(app, window_minutes, now_ms, *hour, *state, *depths, *stats);
     json minutes = json::array();
     for (const auto& m : *hour) minutes.push_back(minute_json(m));
 
+    // Failures and warnings, newest first, in one scan of the log.
+    auto found = matching_log(
+        app,
+        [](const OutcomeRecord& r) {
+            const auto status = transforms::log_view(r).status;
+            return status == transforms::LogStatus::Failure || status == transforms::LogStatus::Warning;
+        },
+        kRecentFailures, "-", {}, kPageScan);
+    if (!found) return found.error();
     json failures = json::array();
-    for (const char* status : {"Failure", "Warning"}) {
-        LogFilter filter;
-        filter.status = status;
-        auto found = matching_log(app, filter, kRecentFailures);
-        if (!found) return found.error();
-        for (const auto& e : *found) failures.push_back(log_entry_json(e));
-    }
-    // Failures and warnings, newest first, at most kRecentFailures of them together.
-    std::stable_sort(failures.begin(), failures.end(), [](const json& a, const json& b) {
-        return stream_order(a["log_id"].get<std::string>()) > stream_order(b["log_id"].get<std::string>());
-    });
-    if (failures.size() > static_cast<std::size_t>(kRecentFailures)) {
-        failures.erase(failures.begin() + kRecentFailures, failures.end());
-    }
+    for (const auto& e : *found) failures.push_back(log_entry_json(e));
 
     auto letters = reader_->dead_letter_page(app, "-", kDeadLettersShown);
     if (!letters) return letters.error();
@@ -179,8 +179,8 @@ Result<json> OpsReadModel::app_detail(const std::string& app, int window_minutes
                                             {"waiting_behind", op.waiting_behind}});
         }
     }
-    const auto total = (*row)["dlq"];
-    return json{{"app", std::move(*row)},
+    const auto total = row["dlq"];
+    return json{{"app", std::move(row)},
                 {"minutes", std::move(minutes)},
                 {"failures", std::move(failures)},
                 {"dlq", std::move(dlq)},
@@ -189,6 +189,14 @@ Result<json> OpsReadModel::app_detail(const std::string& app, int window_minutes
 }
 
 Result<std::vector<consumers::StreamEntry>> OpsReadModel::matching_log(const std::string& app, const LogFilter& filter,
+                                                                      std::size_t limit, const std::string& start,
+                                                                      const std::string& newest,
+                                                                      std::int64_t max_scanned) {
+    return matching_log(
+        app, [&filter](const OutcomeRecord& r) { return log_matches(filter, r); }, limit, start, newest, max_scanned);
+}
+
+Result<std::vector<consumers::StreamEntry>> OpsReadModel::matching_log(const std::string& app, const RecordTest& matches,
                                                                       std::size_t limit, const std::string& start,
                                                                       const std::string& newest,
                                                                       std::int64_t max_scanned) {
@@ -210,7 +218,7 @@ Result<std::vector<consumers::StreamEntry>> OpsReadModel::matching_log(const std
         const bool full = static_cast<std::int64_t>(page->size()) == kPage;
         for (auto& entry : *page) {
             if (found.size() >= limit) break;
-            if (log_matches(filter, entry.record)) found.push_back(std::move(entry));
+            if (matches(entry.record)) found.push_back(std::move(entry));
         }
         end = next_end;
         if (!full) break;
@@ -225,12 +233,13 @@ json OpsReadModel::lag(const std::string& bootstrap) {
         return json{{"lag", nullptr}, {"lag_total", nullptr}, {"lag_error", std::move(why)}};
     };
     if (bootstrap.empty()) {
-        return unknown("kafka.bootstrap_servers is empty (the embedded broker lives inside `provbridge run`): pass "
-                       "--bootstrap to see the lag");
+        auto doc = unknown("kafka.bootstrap_servers is empty (the embedded broker lives inside `provbridge run`): "
+                           "pass --bootstrap to see the lag");
+        doc["lag_configured"] = false;
+        return doc;
     }
     try {
-        const auto secrets = resolve_kafka_secrets(config_, current_environment());
-        const auto props = Bridge::consumer_properties(config_, bootstrap, false, secrets);
+        const auto props = Bridge::consumer_properties(config_, bootstrap, false, kafka_secrets_);
         auto read = consumers::read_consumer_lag(props, std::vector<std::string>{config_.kafka.events_topic},
                                                  kKafkaTimeout);
         if (!read) return unknown(read.error().message);

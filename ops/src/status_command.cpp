@@ -54,6 +54,9 @@ int status_command(const StatusOptions& options, std::shared_ptr<spdlog::logger>
     std::unique_ptr<OpsReadModel> model;
     try {
         model = std::make_unique<OpsReadModel>(config, loaded->redis_password);
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
     } catch (const std::exception& e) {
         log->error("cannot reach Redis: {}", e.what());
         return kExitUnavailable;

@@ -490,7 +490,6 @@ int main(int argc, char** argv) {
                                        {"fetch.wait.max.ms", "10"}}}}},
             {"redis", {{"url", redis.url()}}},
             {"ops", {{"listen", "127.0.0.1:0"}}},
-        {"ops", {{"listen", "127.0.0.1:0"}}},
             {"worker", {{"concurrency", concurrency}, {"max_in_flight", 2000}}},
             {"apps", json::array({{{"id", kApp}, {"scim", {{"base_url", target.base_url()},
                                                            {"token_file", dir.path() + "/token"}}}}})}}

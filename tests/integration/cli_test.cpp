@@ -523,8 +523,17 @@ TEST(CliDemo, InjectFailureShowsAQuarantinedAppAReplayableDeadLetterAndTheRecove
     ops::ChildProcess restoring(std::move(sh));
     const auto restored = restoring.wait(30000ms);
     ASSERT_TRUE(restored && WIFEXITED(*restored) && WEXITSTATUS(*restored) == 0);
-    const auto lifted = demo.wait_for_line("app crm: the probe succeeded", 60000ms);
-    EXPECT_TRUE(lifted.has_value()) << "crm stayed quarantined after its token was restored";
+    const auto lifted = demo.wait_for_line("quarantine lifted", 60000ms);
+    ASSERT_TRUE(lifted.has_value()) << "crm stayed quarantined after its token was restored";
+    EXPECT_NE(lifted->find("app crm"), std::string::npos) << *lifted;
+    auto after = client.Get("/api/v1/apps");
+    ASSERT_TRUE(after && after->status == 200);
+    const auto healed = json::parse(after->body);
+    for (const auto& a : healed["apps"]) {
+        if (a["app"] == "crm") {
+            EXPECT_NE(a["state"], "quarantined") << a.dump();
+        }
+    }
     demo.signal(SIGTERM);
     (void)demo.wait(60000ms);
 }

@@ -476,7 +476,8 @@ TEST_F(OpsServerTest, AReplayFromTheApiIsAppliedAndTheEntryLeavesTheList) {
 }
 
 TEST_F(OpsServerTest, TheDashboardCommandServesRedisAloneAndRefusesMutationsWithoutAToken) {
-    const std::string config = config_with("no-token.json", json{{"ops", {{"token_file", nullptr}}}});
+    // No token, and no server of its own: --listen must take effect for the page to be served.
+    const std::string config = config_with("no-token.json", json{{"ops", {{"token_file", nullptr}, {"listen", "off"}}}});
     ops::ChildProcess::Options options;
     options.argv = {PROVBRIDGE_BINARY, "dashboard", "--config", config, "--listen", "127.0.0.1:0", "--bootstrap",
                     bridge().broker().bootstrap_servers()};
@@ -600,6 +601,7 @@ TEST(StructuredLogs, TheWorkersJsonLinesNameTheEventTheyAreAbout) {
     EXPECT_NE(about["msg"].get<std::string>().find("dead-lettered"), std::string::npos) << about;
     EXPECT_GT(lines, 1) << "the start-up lines are JSON too";
     EXPECT_EQ(transcript.find(bridge.token()), std::string::npos) << "the SCIM token is in the log";
+    EXPECT_EQ(transcript.find(bridge.ops_token()), std::string::npos) << "the ops token is in the log";
     worker.stop(30000ms);
 }
 

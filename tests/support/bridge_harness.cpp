@@ -56,15 +56,16 @@ BridgeHarness::BridgeHarness(Options options)
                   {"group_id", options_.group},
                   {"consumer_properties", options_.consumer_properties}};
     kafka.update(options_.kafka_extra);
-    std::ofstream(config_path_) << json{{"kafka", kafka},
-                                        {"redis", {{"url", redis_->url()}}},
-                                        {"worker", worker},
-                                        {"retry", options_.retry},
-                                        {"quarantine", options_.quarantine},
-                                        // Any free port: several workers and tests run side by side.
-                                        {"ops", {{"listen", "127.0.0.1:0"}, {"token_file", dir_.path() + "/ops-token"}}},
-                                        {"apps", apps}}
-                                       .dump(2);
+    json document = {{"kafka", kafka},
+                     {"redis", {{"url", redis_->url()}}},
+                     {"worker", worker},
+                     {"retry", options_.retry},
+                     {"quarantine", options_.quarantine},
+                     // Any free port: several workers and tests run side by side.
+                     {"ops", {{"listen", "127.0.0.1:0"}, {"token_file", dir_.path() + "/ops-token"}}},
+                     {"apps", apps}};
+    document.merge_patch(options_.config_extra);
+    std::ofstream(config_path_) << document.dump(2);
     producer_ = std::make_unique<producers::KafkaProducer>(std::map<std::string, std::string>{
         {"bootstrap.servers", broker_->bootstrap_servers()}, {"message.max.bytes", std::to_string(kProducerMaxBytes)}});
     reader_ = std::make_unique<consumers::ProvisioningLogReader>(redis_options_for_port(redis_->port()), KeyScheme("pb"));

@@ -49,6 +49,7 @@ public:
         std::string second_app;
         nlohmann::json second_app_extra = nlohmann::json::object();
         nlohmann::json worker_extra = nlohmann::json::object();  // merged into the worker section
+        nlohmann::json config_extra = nlohmann::json::object();  // merged into the whole document
     };
     // The test producer's message.max.bytes: records well over the worker's limits can be sent.
     static constexpr int kProducerMaxBytes = 16 * 1024 * 1024;

@@ -109,5 +109,39 @@ TEST(OpsConfig, BadValuesAreRefusedWithTheirField) {
     }
 }
 
+TEST(NotificationsConfig, EmailAndWebhookAreReadWithTheirSecretsFromOutside) {
+    const auto c = parse(R"("notifications": {
+        "email": {"smtp_url": "smtp://mail.contoso.example:587", "from": "pb@contoso.example",
+                  "to": ["ops@contoso.example"], "username": "pb", "password_env": "SMTP_PASSWORD"},
+        "webhook": {"url": "https://hooks.contoso.example/pb", "token_env": "HOOK_TOKEN"}},)");
+    ASSERT_TRUE(c.notifications.email.has_value());
+    EXPECT_EQ(c.notifications.email->to, std::vector<std::string>{"ops@contoso.example"});
+    ASSERT_TRUE(c.notifications.webhook.has_value());
+    EXPECT_EQ(c.notifications.webhook->token.env, "HOOK_TOKEN");
+    const auto secrets = resolve_notification_secrets(c, {{"SMTP_PASSWORD", "pw"}, {"HOOK_TOKEN", "tk"}});
+    EXPECT_EQ(secrets.smtp_password, "pw");
+    EXPECT_EQ(secrets.webhook_token, "tk");
+    EXPECT_FALSE(parse("").notifications.any());
+}
+
+TEST(NotificationsConfig, BadChannelsAreRefusedWithTheirField) {
+    EXPECT_EQ(refused(R"("notifications": {"email": {"smtp_url": "http://x", "from": "a@b.c", "to": ["d@e.f"]}},)")
+                  .field(),
+              "notifications.email.smtp_url");
+    EXPECT_EQ(refused(R"("notifications": {"email": {"smtp_url": "smtp://x:25", "from": "a@b.c", "to": []}},)")
+                  .field(),
+              "notifications.email.to");
+    EXPECT_EQ(refused(R"("notifications": {"email": {"smtp_url": "smtp://x:25", "from": "nobody", "to": ["d@e.f"]}},)")
+                  .field(),
+              "notifications.email.from");
+    const auto inline_password = refused(
+        R"("notifications": {"email": {"smtp_url": "smtp://x:25", "from": "a@b.c", "to": ["d@e.f"], "password": "hunter2"}},)");
+    EXPECT_EQ(inline_password.field(), "notifications.email.password");
+    EXPECT_EQ(std::string(inline_password.what()).find("hunter2"), std::string::npos);
+    EXPECT_EQ(refused(R"("notifications": {"webhook": {"url": "https://user:pw@x/"}},)").field(),
+              "notifications.webhook.url");
+    EXPECT_EQ(refused(R"("notifications": {"slack": {}},)").field(), "notifications.slack");
+}
+
 }  // namespace
 }  // namespace provbridge

@@ -206,8 +206,30 @@ struct OpsConfig {
     bool enabled = true;               // listen "off": no server
     std::string host = "127.0.0.1";   // loopback unless configured otherwise
     int port = 9740;                   // 0: any free port (printed at start)
+    // Whether ops.listen was given: a default port that is taken (a second worker on the host)
+    // only costs this worker its server; a configured one that is taken is refused at start.
+    bool listen_set = false;
     SecretRef token;
     std::string listen_text() const;  // host:port as configured
+};
+
+// Where an app's state changes are told (entering or leaving quarantine, deletes staged or
+// released): one message per change, from one worker, to each configured channel.
+struct EmailNotificationConfig {
+    std::string smtp_url;  // smtp://host:port or smtps://host:port (libcurl; STARTTLS when offered)
+    std::string from;
+    std::vector<std::string> to;
+    std::string username;  // empty: no authentication
+    SecretRef password;
+};
+struct WebhookNotificationConfig {
+    std::string url;  // http(s)://…: a JSON document is POSTed
+    SecretRef token;  // optional: sent as Authorization: Bearer
+};
+struct NotificationsConfig {
+    std::optional<EmailNotificationConfig> email;
+    std::optional<WebhookNotificationConfig> webhook;
+    bool any() const { return email.has_value() || webhook.has_value(); }
 };
 
 struct Config {
@@ -218,6 +240,7 @@ struct Config {
     RetryConfig retry;
     QuarantineConfig quarantine;
     OpsConfig ops;
+    NotificationsConfig notifications;
     std::vector<AppConfig> apps;
 
     const AppConfig* find_app(std::string_view id) const;
@@ -241,6 +264,13 @@ std::string resolve_app_token(const Config& config, const AppConfig& app, const 
 
 // Resolves the ops server's bearer token (ops.token_env / token_file); "" when none is configured.
 std::string resolve_ops_token(const Config& config, const Environment& env);
+
+// The notification channels' secrets: the SMTP password and the webhook token ("" when none).
+struct NotificationSecrets {
+    std::string smtp_password;
+    std::string webhook_token;
+};
+NotificationSecrets resolve_notification_secrets(const Config& config, const Environment& env);
 
 // Resolves kafka.secret_properties to property name -> value (errors name
 // kafka.secret_properties.<name>.env / .file).

@@ -83,6 +83,8 @@ public:
     // A staged head is in staged() instead of due(), so no worker claims it.
     std::string deletions(std::string_view app, std::int64_t bucket) const;
     std::string staged(std::string_view app) const;
+    // What operators were last told of the app (its alert key), string.
+    std::string alerts(std::string_view app) const;
 
     // Offsets the consumer group never read because retention removed them first, hash:
     // "<topic>/<partition>" → JSON of the partition's latest gap and totals. Not per app (a

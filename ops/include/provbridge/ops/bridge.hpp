@@ -14,6 +14,8 @@
 #include <spdlog/logger.h>
 
 #include "provbridge/consumers/event_processor.hpp"
+#include "provbridge/consumers/notifications.hpp"
+#include "provbridge/consumers/redis_quarantine.hpp"
 #include "provbridge/consumers/quarantine_gate.hpp"
 #include "provbridge/consumers/rate_limiter.hpp"
 #include "provbridge/consumers/worker_heartbeat.hpp"
@@ -50,6 +52,10 @@ public:
     consumers::Worker& worker() { return *worker_; }
     // Each app's rate limiter in this worker: its share, current rate and what it did.
     std::map<std::string, consumers::RateLimitSnapshot> rate_limits() const;
+    // Where notifications point operators to (the ops server's page); before run().
+    void set_dashboard_url(std::string url) { dashboard_url_ = std::move(url); }
+    // How often the notification watch looks at the apps' states.
+    static constexpr std::chrono::milliseconds kNotificationInterval{2000};
 
     // Against the embedded broker (in-process, or `provbridge broker` recognised by its cluster
     // id) unless configured otherwise: a worker restarted after kill -9 gets its partitions
@@ -98,6 +104,12 @@ private:
     // Retention gaps the consumer finds: recorded in Redis and counted. Outlives the worker.
     std::unique_ptr<consumers::RedisOffsetGapStore> offset_gaps_;
     std::unique_ptr<consumers::Worker> worker_;
+    // Notifications (when configured): their own Redis connections, used by their thread.
+    std::unique_ptr<consumers::RedisQuarantineStore> alert_quarantine_;
+    std::unique_ptr<consumers::RedisConnection> alert_staged_;
+    std::unique_ptr<consumers::RedisAlertLedger> alert_ledger_;
+    std::unique_ptr<consumers::CurlNotifier> notifier_;
+    std::string dashboard_url_;
     std::mutex probe_mutex_;
     std::condition_variable probe_cv_;
     bool probe_stop_ = false;

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "provbridge/consumers/redis_quarantine.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/config.hpp"
+#include "provbridge/core/minute_stats.hpp"
 #include "provbridge/core/result.hpp"
 #include "provbridge/ops/logs_command.hpp"
 
@@ -21,7 +24,8 @@ namespace provbridge::ops {
 // cluster. Documents as in docs/ops-api.md. Owns its Redis connections; not thread-safe.
 class OpsReadModel {
 public:
-    // Connects to Redis; throws std::runtime_error at start-up when it cannot.
+    // Connects to Redis and resolves the Kafka secrets; throws std::runtime_error (Redis) or
+    // ConfigError (a secret) at start-up when it cannot.
     OpsReadModel(Config config, const std::string& redis_password);
 
     const Config& config() const { return config_; }
@@ -40,10 +44,15 @@ public:
                                                              std::size_t limit, const std::string& start = "-",
                                                              const std::string& end = {},
                                                              std::int64_t max_scanned = kPageScan);
+    using RecordTest = std::function<bool(const OutcomeRecord&)>;
+    Result<std::vector<consumers::StreamEntry>> matching_log(const std::string& app, const RecordTest& matches,
+                                                             std::size_t limit, const std::string& start,
+                                                             const std::string& end, std::int64_t max_scanned);
     Result<std::int64_t> dead_letter_count(const std::string& app);
 
     // The consumer group's lag on the events topic: {"lag": [...], "lag_total": n} or, when it
-    // cannot be known, {"lag": null, "lag_total": null, "lag_error": why}. Never fails.
+    // cannot be known, {"lag": null, "lag_total": null, "lag_error": why} (and "lag_configured":
+    // false when no bootstrap servers were given at all). Never fails.
     nlohmann::json lag(const std::string& bootstrap);
 
     consumers::ProvisioningLogReader& reader() { return *reader_; }
@@ -56,7 +65,14 @@ public:
     static constexpr std::int64_t kPageScan = 5000;
 
 private:
+    // The row from the last hour's minutes (oldest first, the current one last).
+    nlohmann::json row_from(const std::string& app, int window_minutes, std::int64_t now_ms,
+                            const std::vector<MinuteStats>& hour, const QuarantineState& state,
+                            const consumers::ProvisioningLogReader::Depths& depths,
+                            const std::map<std::string, std::int64_t>& stats) const;
+
     Config config_;
+    std::map<std::string, std::string> kafka_secrets_;  // resolved once, at start-up
     std::unique_ptr<consumers::ProvisioningLogReader> reader_;
     std::unique_ptr<consumers::RedisQuarantineStore> quarantine_;
     std::unique_ptr<consumers::RedisDeletionControl> deletions_;
