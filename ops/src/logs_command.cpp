@@ -160,13 +160,6 @@ int logs_command(const LogsOptions& options, std::shared_ptr<spdlog::logger> log
         log->error("--limit must be at least 1");
         return kExitBadConfig;
     }
-    auto loaded = load_operator_config(options.config_path, *log);
-    if (!loaded) return kExitBadConfig;
-    const Config& config = loaded->config;
-    if (!options.app.empty() && config.find_app(options.app) == nullptr) {
-        log->error("unknown app \"{}\": it is not in {}", options.app, config.source);
-        return kExitBadConfig;
-    }
     std::string start = "-";
     if (!options.since.empty()) {
         const auto since = parse_since(options.since, wall_now_ms());
@@ -179,15 +172,7 @@ int logs_command(const LogsOptions& options, std::shared_ptr<spdlog::logger> log
         start = std::to_string(std::max<std::int64_t>(*since, 0)) + "-0";
     }
     std::unique_ptr<OpsReadModel> model;
-    try {
-        model = std::make_unique<OpsReadModel>(config, loaded->redis_password);
-    } catch (const ConfigError& e) {
-        log->error("configuration refused: {}", e.what());
-        return kExitBadConfig;
-    } catch (const std::exception& e) {
-        log->error("cannot reach Redis: {}", e.what());
-        return kExitUnavailable;
-    }
+    if (const int rc = open_read_model(options.config_path, options.app, *log, model); rc != kExitOk) return rc;
     ProvisioningLogReader* reader = &model->reader();
     auto apps = model->select_apps(options.app);
     if (options.app.empty()) apps.emplace_back(KeyScheme::kInvalidApp);  // records no app could be read from

@@ -8,6 +8,7 @@
 #include "provbridge/core/keys.hpp"
 #include "provbridge/core/minute_stats.hpp"
 #include "provbridge/ops/bridge.hpp"
+#include "provbridge/ops/commands.hpp"
 #include "provbridge/ops/text_output.hpp"
 #include "provbridge/transforms/app_health.hpp"
 #include "provbridge/transforms/log_view.hpp"
@@ -83,6 +84,12 @@ std::vector<std::string> OpsReadModel::select_apps(const std::string& only) cons
 }
 
 Result<json> OpsReadModel::app_row(const std::string& app, int window_minutes, std::int64_t now_ms) {
+    std::vector<MinuteStats> hour;
+    return read_row(app, window_minutes, now_ms, hour);
+}
+
+Result<json> OpsReadModel::read_row(const std::string& app, int window_minutes, std::int64_t now_ms,
+                                    std::vector<MinuteStats>& hour) {
     const std::int64_t this_minute = now_ms / 60000;
     auto state = quarantine_->load(app);
     if (!state) return state.error();
@@ -90,9 +97,10 @@ Result<json> OpsReadModel::app_row(const std::string& app, int window_minutes, s
     if (!depths) return depths.error();
     auto stats = reader_->stats(app);
     if (!stats) return stats.error();
-    auto hour = reader_->minutes(app, this_minute - 59, this_minute);
-    if (!hour) return hour.error();
-    return row_from(app, window_minutes, now_ms, *hour, *state, *depths, *stats);
+    auto minutes = reader_->minutes(app, this_minute - 59, this_minute);
+    if (!minutes) return minutes.error();
+    hour = std::move(*minutes);
+    return row_from(app, window_minutes, now_ms, hour, *state, *depths, *stats);
 }
 
 json OpsReadModel::row_from(const std::string& app, int window_minutes, std::int64_t now_ms,
@@ -136,18 +144,12 @@ json OpsReadModel::row_from(const std::string& app, int window_minutes, std::int
 }
 
 Result<json> OpsReadModel::app_detail(const std::string& app, int window_minutes, std::int64_t now_ms) {
-    const std::int64_t this_minute = now_ms / 60000;
-    auto state = quarantine_->load(app);
-    if (!state) return state.error();
-    auto depths = reader_->depths(app);
-    if (!depths) return depths.error();
-    auto stats = reader_->stats(app);
-    if (!stats) return stats.error();
-    auto hour = reader_->minutes(app, this_minute - 59, this_minute);
-    if (!hour) return hour.error();
-    json row = row_from(app, window_minutes, now_ms, *hour, *state, *depths, *stats);
+    std::vector<MinuteStats> hour;
+    auto read = read_row(app, window_minutes, now_ms, hour);
+    if (!read) return read.error();
+    json row = std::move(*read);
     json minutes = json::array();
-    for (const auto& m : *hour) minutes.push_back(minute_json(m));
+    for (const auto& m : hour) minutes.push_back(minute_json(m));
 
     // Failures and warnings, newest first, in one scan of the log.
     auto found = matching_log(
@@ -263,6 +265,26 @@ Result<bool> OpsReadModel::ping() {
     auto answer = reader_->connection().call({"PING"});
     if (!answer) return answer.error();
     return true;
+}
+
+int open_read_model(const std::string& config_path, const std::string& app, spdlog::logger& log,
+                    std::unique_ptr<OpsReadModel>& out) {
+    auto loaded = load_operator_config(config_path, log);
+    if (!loaded) return kExitBadConfig;
+    if (!app.empty() && loaded->config.find_app(app) == nullptr) {
+        log.error("unknown app \"{}\": it is not in {}", app, loaded->config.source);
+        return kExitBadConfig;
+    }
+    try {
+        out = std::make_unique<OpsReadModel>(std::move(loaded->config), loaded->redis_password);
+    } catch (const ConfigError& e) {
+        log.error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    } catch (const std::exception& e) {
+        log.error("cannot reach Redis: {}", e.what());
+        return kExitUnavailable;
+    }
+    return kExitOk;
 }
 
 json log_entry_json(const consumers::StreamEntry& entry) {

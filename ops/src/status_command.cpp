@@ -44,23 +44,9 @@ int status_command(const StatusOptions& options, std::shared_ptr<spdlog::logger>
         log->error("--window must be 1 to 60 minutes");
         return kExitBadConfig;
     }
-    auto loaded = load_operator_config(options.config_path, *log);
-    if (!loaded) return kExitBadConfig;
-    const Config& config = loaded->config;
-    if (!options.app.empty() && config.find_app(options.app) == nullptr) {
-        log->error("unknown app \"{}\": it is not in {}", options.app, config.source);
-        return kExitBadConfig;
-    }
     std::unique_ptr<OpsReadModel> model;
-    try {
-        model = std::make_unique<OpsReadModel>(config, loaded->redis_password);
-    } catch (const ConfigError& e) {
-        log->error("configuration refused: {}", e.what());
-        return kExitBadConfig;
-    } catch (const std::exception& e) {
-        log->error("cannot reach Redis: {}", e.what());
-        return kExitUnavailable;
-    }
+    if (const int rc = open_read_model(options.config_path, options.app, *log, model); rc != kExitOk) return rc;
+    const Config& config = model->config();
     const auto apps = model->select_apps(options.app);
     const auto now = wall_now_ms();
     json rows = json::array();

@@ -199,20 +199,7 @@ protected:
         return c.Post(path.c_str(), headers, body, "application/json");
     }
 
-    // Waits for the outcome of an event id (blocking reads on the log, no sleep loop).
-    OutcomeRecord wait_outcome(const std::string& event_id, std::chrono::seconds timeout = 60s) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < deadline) {
-            auto last = reader().last_log_id(kApp);
-            EXPECT_TRUE(last.ok());
-            auto found = reader().outcome(kApp, kSource, event_id);
-            EXPECT_TRUE(found.ok());
-            if (found.ok() && found->has_value()) return **found;
-            (void)reader().log_since(kApp, last.ok() ? *last : "0-0", 10, 500ms);
-        }
-        ADD_FAILURE() << "no outcome for " << event_id;
-        return {};
-    }
+    OutcomeRecord wait_outcome(const std::string& event_id) { return bridge_->wait_outcome(kSource, event_id); }
 
     // A dead letter for a new user: the target refuses its create once (400); its index entry id.
     std::string refused_create(const std::string& event_id, const std::string& user) {

@@ -59,19 +59,7 @@ protected:
         bridge_.reset();
     }
 
-    OutcomeRecord wait_outcome(const std::string& event_id) {
-        auto& reader = bridge_->reader();
-        const auto deadline = std::chrono::steady_clock::now() + 60s;
-        while (std::chrono::steady_clock::now() < deadline) {
-            auto last = reader.last_log_id(kApp);
-            auto found = reader.outcome(kApp, kSource, event_id);
-            EXPECT_TRUE(found.ok());
-            if (found.ok() && found->has_value()) return **found;
-            (void)reader.log_since(kApp, last.ok() ? *last : "0-0", 10, 500ms);
-        }
-        ADD_FAILURE() << "no outcome for " << event_id;
-        return {};
-    }
+    OutcomeRecord wait_outcome(const std::string& event_id) { return bridge_->wait_outcome(kSource, event_id); }
 
     // The configuration without the scoping filter: what an operator checks before changing it.
     std::string unscoped_config() {

@@ -138,6 +138,21 @@ std::string BridgeHarness::wait_ops_url(ops::ChildProcess& worker, std::chrono::
     return {};
 }
 
+OutcomeRecord BridgeHarness::wait_outcome(const std::string& source, const std::string& event_id,
+                                          std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto last = reader_->last_log_id(options_.app);
+        EXPECT_TRUE(last.ok());
+        auto found = reader_->outcome(options_.app, source, event_id);
+        EXPECT_TRUE(found.ok());
+        if (found.ok() && found->has_value()) return **found;
+        (void)reader_->log_since(options_.app, last.ok() ? *last : "0-0", 10, std::chrono::milliseconds(500));
+    }
+    ADD_FAILURE() << "no outcome for " << event_id;
+    return {};
+}
+
 json BridgeHarness::wait_finished(ops::ChildProcess& worker, std::uint64_t n, std::chrono::seconds timeout,
                                   std::string* transcript) {
     return wait_counter(worker, "finished", n, timeout, transcript);

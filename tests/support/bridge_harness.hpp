@@ -108,6 +108,11 @@ public:
     // profile's mapped values and the expected active state.
     void expect_target_matches(const UserEventGenerator& gen);
 
+    // Waits for the outcome of an event of the app (blocking reads on its log, no sleep loop);
+    // a timeout is a test failure and returns a default record.
+    OutcomeRecord wait_outcome(const std::string& source, const std::string& event_id,
+                               std::chrono::seconds timeout = std::chrono::seconds(60));
+
     // Entries in the app's provisioning log (-1 and a test failure when Redis cannot say).
     std::int64_t log_length();
     // Every generated event id has exactly one recorded outcome: one outcome key each, and as

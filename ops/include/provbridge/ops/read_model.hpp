@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
 
 #include "provbridge/consumers/redis_deletions.hpp"
 #include "provbridge/consumers/redis_quarantine.hpp"
@@ -65,6 +66,9 @@ public:
     static constexpr std::int64_t kPageScan = 5000;
 
 private:
+    // The row, and the last hour's minutes it was computed from (for the app page's charts).
+    Result<nlohmann::json> read_row(const std::string& app, int window_minutes, std::int64_t now_ms,
+                                    std::vector<MinuteStats>& hour);
     // The row from the last hour's minutes (oldest first, the current one last).
     nlohmann::json row_from(const std::string& app, int window_minutes, std::int64_t now_ms,
                             const std::vector<MinuteStats>& hour, const QuarantineState& state,
@@ -77,6 +81,12 @@ private:
     std::unique_ptr<consumers::RedisQuarantineStore> quarantine_;
     std::unique_ptr<consumers::RedisDeletionControl> deletions_;
 };
+
+// What `status` and `logs` start with: the configuration (refused: kExitBadConfig), `app` (when
+// given) among its apps (else kExitBadConfig), and the read model (Redis down: kExitUnavailable).
+// Returns kExitOk with `out` set, or the exit code after logging why.
+int open_read_model(const std::string& config_path, const std::string& app, spdlog::logger& log,
+                    std::unique_ptr<OpsReadModel>& out);
 
 // A provisioning log entry as the JSON API and `logs --json` show it: the record with Entra's
 // view (status, action, steps, codes), its log id, when it was recorded and when the change was
