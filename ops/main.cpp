@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
     run_cmd->add_flag("--json-progress", run.json_progress, "Print progress as JSON lines on stdout");
     run_cmd->add_option("--bootstrap-file", run.bootstrap_file,
                         "When the embedded broker is started, write its address to this file");
+    run_cmd->add_flag("--dry-run", run.dry_run,
+                      "Decide and record every app's operations without sending a write (consumer group "
+                      "<group_id>-dry-run)");
 
     DashboardOptions dashboard;
     auto* dashboard_cmd = app.add_subcommand(

@@ -99,12 +99,14 @@ if kept then
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
 if ARGV[22] ~= '' then redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[22]) end
+-- A dry run's decisions are counted apart: they are not the app's traffic.
+local events = string.sub(ARGV[12], 1, 8) == 'dry_run_' and 'dry_run_events' or 'events'
 redis.call('HINCRBY', KEYS[4], ARGV[12], 1)
-redis.call('HINCRBY', KEYS[4], 'events', 1)
+redis.call('HINCRBY', KEYS[4], events, 1)
 if ARGV[24] == '1' then redis.call('HSET', KEYS[4], 'last_applied_ms', ARGV[23]) end
 redis.call('HINCRBY', KEYS[11], ARGV[12], 1)
-redis.call('HINCRBY', KEYS[11], 'events', 1)
-if ARGV[19] ~= '' then
+redis.call('HINCRBY', KEYS[11], events, 1)
+if ARGV[19] ~= '' and events == 'events' then
   redis.call('HINCRBY', KEYS[11], ARGV[19], 1)
   redis.call('HINCRBY', KEYS[11], 'latency_sum_ms', ARGV[20])
 end
@@ -589,6 +591,10 @@ std::string_view stats_counter(const OutcomeRecord& record) {
 
 std::string outcome_key(const KeyScheme& keys, const OutcomeRecord& record) {
     const auto app = app_or_invalid(record.app);
+    if (record.dry_run) {
+        if (!record.event_id.empty()) return keys.event(app, record.source, KeyScheme::dry_run_name(record.event_id));
+        return keys.invalid_record(app, KeyScheme::dry_run_name(record.topic), record.partition, record.offset);
+    }
     if (!record.event_id.empty()) return keys.event(app, record.source, record.event_id);
     return keys.invalid_record(app, record.topic, record.partition, record.offset);
 }
@@ -843,6 +849,11 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     const auto& record = commit.record;
     const auto app = app_or_invalid(record.app);
     const auto record_key = outcome_key(keys_, record);
+    if (record.dry_run && (commit.link || commit.dead_letter || commit.head || !commit.replay_of.empty())) {
+        // A dry run records what it decided and nothing else: a link or queue change would be real.
+        return make_error("a dry-run commit of event '" + record.event_id + "' carries a link, queue or dead-letter change",
+                          ErrorKind::Permanent);
+    }
     if (commit.head) {
         // The script pops the head by its event key (the outcome key); a commit of some other
         // event would leave the head's parked entry behind.
@@ -900,7 +911,8 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
         argv.insert(argv.end(), {"0", "", "", "", "", "", ""});
     }
     argv.push_back(commit.dead_letter ? "1" : "0");
-    argv.emplace_back(stats_counter(record));
+    // The app's totals count what was done to it; a dry run's decisions are counted beside them.
+    argv.emplace_back(record.dry_run ? "dry_run_" + std::string(stats_counter(record)) : std::string(stats_counter(record)));
     argv.push_back(owner);
     if (commit.head) {
         const auto& head = *commit.head;
@@ -922,7 +934,8 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
                        ? std::to_string(std::max<std::int64_t>(0, now_ms - log_max_age_.count())) + "-0"
                        : std::string());
     argv.push_back(std::to_string(now_ms));
-    argv.push_back(record.status == OutcomeStatus::Applied ? "1" : "0");
+    // A dry run's success says nothing about the app's last real success.
+    argv.push_back(record.status == OutcomeStatus::Applied && !record.dry_run ? "1" : "0");
 
     const std::vector<std::string> log_fields = {
         "event_id",        record.event_id,

@@ -312,6 +312,7 @@ WorkerCounters Worker::counters() const {
     c.events_lost_to_retention = events_lost_to_retention_.load();
     // Read last and counted first (see count): finished() - follow_ups never runs ahead.
     c.follow_ups = follow_ups_.load();
+    c.dry_run = dry_run_.load();
     return c;
 }
 
@@ -481,6 +482,7 @@ void Worker::count(const ProcessResult& result) {
     }
     if (!result.record) return;
     if (result.record->source == kFollowUpSource) ++follow_ups_;
+    if (result.record->dry_run) ++dry_run_;
     switch (result.record->status) {
         case OutcomeStatus::Applied: ++applied_; break;
         case OutcomeStatus::Skipped: ++skipped_; break;

@@ -572,7 +572,7 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
     r.check_known(scope, {"id", "profile", "max_in_flight", "max_queued", "member_batch", "reference_timeout_seconds", "scim", "skip_default_access",
                           "unassign_action", "scope", "skip_out_of_scope_deletions", "deletion_threshold", "mappings",
-                          "mappings_file", "scoping", "rate_limit"});
+                          "mappings_file", "scoping", "rate_limit", "dry_run"});
     const auto id = r.get_string(scope, "id");
     if (!id || id->empty()) {
         auto p = scope.path;
@@ -597,6 +597,7 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     }
     if (auto v = r.get_bool(named, "skip_default_access")) app.skip_default_access = *v;
     if (auto v = r.get_bool(named, "skip_out_of_scope_deletions")) app.skip_out_of_scope_deletions = *v;
+    if (auto v = r.get_bool(named, "dry_run")) app.dry_run = *v;
     read_fragments(r, scope, app);
     read_rate_limit(r, named, app.rate_limit);
     const auto threshold = r.child(named, "deletion_threshold");

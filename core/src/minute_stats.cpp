@@ -33,6 +33,8 @@ MinuteStats minute_stats_from(std::int64_t minute, const std::map<std::string, s
             out.warnings = value;
         } else if (name == "latency_sum_ms") {
             out.latency_sum_ms = value;
+        } else if (name == "dry_run_events") {
+            out.dry_run_events = value;
         } else if (name == "created" || name == "updated" || name == "disabled" || name == "deleted" ||
                    name == "linked" || name == "applied_other") {
             out.applied += value;
@@ -53,6 +55,7 @@ MinuteStats sum_minutes(const std::vector<MinuteStats>& minutes) {
         out.skipped += m.skipped;
         out.dead_lettered += m.dead_lettered;
         out.warnings += m.warnings;
+        out.dry_run_events += m.dry_run_events;
         out.latency_sum_ms += m.latency_sum_ms;
         for (std::size_t i = 0; i < out.latency.size(); ++i) out.latency[i] += m.latency[i];
     }

@@ -124,6 +124,7 @@ json to_json(const OutcomeRecord& r) {
         {"answered_at_ms", r.answered_at_ms},
         {"finished_at_ms", r.finished_at_ms},
         {"duration_ms", r.duration_ms},
+        {"dry_run", r.dry_run},
     };
 }
 
@@ -145,6 +146,7 @@ OutcomeRecord outcome_from_json(const json& doc) {
     r.scim_id = get_or<std::string>(doc, "scim_id", "");
     r.scim_requests = get_or<int>(doc, "scim_requests", 0);
     r.attempts = get_or<int>(doc, "attempts", 1);
+    r.dry_run = get_or<bool>(doc, "dry_run", false);
     if (const auto it = doc.find("changes"); it != doc.end() && it->is_array()) {
         for (const auto& c : *it) {
             r.changes.push_back({get_or<std::string>(c, "path", ""), c.value("old", json()),

@@ -1,9 +1,13 @@
 #include "provbridge/ops/bridge.hpp"
 
-#include <csignal>
 #include <pthread.h>
 
+#include <algorithm>
+#include <csignal>
+#include <set>
+
 #include "provbridge/consumers/curl_scim_client.hpp"
+#include "provbridge/consumers/dry_run.hpp"
 #include "provbridge/consumers/kafka_source.hpp"
 #include "provbridge/consumers/parked_source.hpp"
 #include "provbridge/consumers/redis_quarantine.hpp"
@@ -16,8 +20,16 @@
 namespace provbridge::ops {
 namespace {
 
+// The app a record's key names (<app>/<type>/<id>), or "" without one.
+std::string keyed_app(const InboundRecord& record) {
+    if (!record.key) return {};
+    const auto slash = record.key->find('/');
+    return slash == std::string::npos ? std::string() : record.key->substr(0, slash);
+}
+
 // Everything one lane owns: a SCIM client per app, a Redis connection, and the processor
-// that uses them from the lane's thread.
+// that uses them from the lane's thread. The records of dry-run apps go to a second processor
+// over dry-run views of the same clients and store: the worker's one pipeline, not a copy.
 class LaneHandler final : public consumers::RecordHandler {
 public:
     LaneHandler(std::map<std::string, std::unique_ptr<ScimClient>> clients,
@@ -27,28 +39,80 @@ public:
                 const Clock& clock, std::shared_ptr<spdlog::logger> log,
                 consumers::EventProcessor::Options options)
         : clients_(std::move(clients)), store_(std::move(store)), operations_(std::move(operations)) {
+        std::map<std::string, ScimClient*> views;
+        std::map<std::string, ScimClient*> dry_views;
+        for (auto& [app, client] : clients_) {
+            const bool dry = std::any_of(apps.begin(), apps.end(), [&app = app](const consumers::AppRuntime& a) {
+                return a.config.id == app && a.config.dry_run;
+            });
+            if (!dry) {
+                views[app] = client.get();
+                continue;
+            }
+            dry_apps_.insert(app);
+            dry_clients_[app] = std::make_unique<consumers::DryRunScimClient>(client.get(), &dry_exchanges_);
+            dry_views[app] = dry_clients_[app].get();
+        }
+        if (!dry_apps_.empty()) {
+            dry_store_ = std::make_unique<consumers::DryRunStore>(*store_, *store_, dry_exchanges_);
+            auto dry = options;
+            // Nothing waits in a dry run: a failed read ends the event at once (its outcome says a
+            // live run would retry), the app is never quarantined by what a dry run saw, and a
+            // held-back event is judged like any other.
+            dry.retry.max_attempts = 1;
+            dry.quarantine = nullptr;
+            dry.operations = nullptr;
+            dry.membership = dry_store_.get();
+            dry_processor_ = std::make_unique<consumers::EventProcessor>(apps, std::move(dry_views), *dry_store_,
+                                                                         dry_dead_letters_, clock, log, dry);
+        }
         options.operations = operations_.get();
         options.membership = store_.get();
-        std::map<std::string, ScimClient*> views;
-        for (auto& [app, client] : clients_) views[app] = client.get();
         processor_ = std::make_unique<consumers::EventProcessor>(apps, std::move(views), *store_, dead_letters,
                                                                  clock, std::move(log), options);
     }
-    consumers::ProcessResult handle(const InboundRecord& record) override { return processor_->process(record); }
-    consumers::ProcessResult handle_failure(const InboundRecord& record, std::string_view what) override {
-        return processor_->dead_letter_internal(record, std::string(what));
+    consumers::ProcessResult handle(const InboundRecord& record) override {
+        auto& processor = processor_for(record);
+        return marked(processor, processor.process(record));
     }
+    consumers::ProcessResult handle_failure(const InboundRecord& record, std::string_view what) override {
+        auto& processor = processor_for(record);
+        return marked(processor, processor.dead_letter_internal(record, std::string(what)));
+    }
+    // The worker claims no heads of a dry-run app (Bridge leaves its queues out).
     consumers::ProcessResult handle_parked(const ClaimedHead& head) override { return processor_->process_parked(head); }
-    consumers::ProcessResult handle_held(const InboundRecord& record) override { return processor_->process_held(record); }
+    consumers::ProcessResult handle_held(const InboundRecord& record) override {
+        auto& processor = processor_for(record);
+        return &processor == dry_processor_.get() ? marked(processor, processor.process(record))
+                                                  : processor.process_held(record);
+    }
     consumers::ProcessResult handle_parked_failure(const ClaimedHead& head, std::string_view what) override {
         return processor_->dead_letter_internal(head.event.record, std::string(what), &head);
     }
 
 private:
+    // The dry run's view marked the record it stored; the worker's counters read this copy.
+    consumers::ProcessResult marked(const consumers::EventProcessor& processor, consumers::ProcessResult result) const {
+        if (&processor == dry_processor_.get() && result.record) result.record->dry_run = true;
+        return result;
+    }
+    // By the key, as the contract routes records: a record whose data names another app is
+    // refused (KeyMismatch) by whichever processor the key chose.
+    consumers::EventProcessor& processor_for(const InboundRecord& record) {
+        if (dry_processor_ && dry_apps_.contains(keyed_app(record))) return *dry_processor_;
+        return *processor_;
+    }
+
     std::map<std::string, std::unique_ptr<ScimClient>> clients_;
     std::unique_ptr<consumers::RedisStateStore> store_;
     std::unique_ptr<consumers::RedisQuarantineStore> operations_;
     std::unique_ptr<consumers::EventProcessor> processor_;
+    std::set<std::string> dry_apps_;
+    std::vector<consumers::DryRunExchange> dry_exchanges_;
+    std::map<std::string, std::unique_ptr<consumers::DryRunScimClient>> dry_clients_;
+    std::unique_ptr<consumers::DryRunStore> dry_store_;
+    consumers::DryRunDeadLetters dry_dead_letters_;
+    std::unique_ptr<consumers::EventProcessor> dry_processor_;
 };
 
 }  // namespace
@@ -289,8 +353,11 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     offset_gaps_->set_observer([worker = worker_.get()](const consumers::OffsetGap& gap) {
         worker->count_offset_gap(static_cast<std::uint64_t>(gap.lost));
     });
+    // A dry-run app's queues wait for it to run for real: a dry run must not finish them.
     std::vector<std::string> app_ids;
-    for (const auto& app : config_.apps) app_ids.push_back(app.id);
+    for (const auto& app : config_.apps) {
+        if (!app.dry_run) app_ids.push_back(app.id);
+    }
     auto parked_store = std::make_unique<consumers::RedisStateStore>(redis, keys, ttl, config_.redis.log_max_entries, clock_);
     parked_store->set_log_max_age(config_.redis.log_max_age);
     auto& deadlines = *parked_store;
@@ -324,7 +391,12 @@ std::optional<std::string> Bridge::run() {
     // probes a quarantined app when its probe is due.
     std::vector<std::string> apps;
     for (const auto& app : config_.apps) apps.push_back(app.id);
-    std::thread probes([this, apps] {
+    // A dry run lifts no quarantine: the live workers probe their apps.
+    std::vector<std::string> probed;
+    for (const auto& app : config_.apps) {
+        if (!app.dry_run) probed.push_back(app.id);
+    }
+    std::thread probes([this, apps = probed] {
         const consumers::QuarantineGate::Prober probe = [this](const std::string& app) {
             // Entra's test connection: a filter for a user nobody has must answer 200.
             const auto* runtime = &apps_.front();

@@ -255,6 +255,21 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     const Environment env = current_environment();
     auto config = load_or_report(options.config_path, env, log);
     if (!config) return kExitBadConfig;
+    if (options.dry_run) {
+        // Its own consumer group: a dry run must take no partition from the live workers, and
+        // what it reads stays unread for them.
+        for (auto& app : config->apps) app.dry_run = true;
+        config->kafka.group_id += kDryRunGroupSuffix;
+        config->kafka.group_instance_id.clear();
+        log->warn("dry run: every app's operations are decided and recorded (marked dry run), no write is sent to "
+                  "any app; consuming as group {} so that the live group's progress is untouched",
+                  config->kafka.group_id);
+    }
+    for (const auto& app : config->apps) {
+        if (app.dry_run && !options.dry_run) {
+            log->warn("app {} is in dry run (apps[].dry_run): its operations are recorded, not sent", app.id);
+        }
+    }
     std::string redis_password;
     std::string ops_token;
     try {
@@ -353,6 +368,7 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                               {"dead_lettered", c.dead_lettered},
                               {"warnings", c.warnings},
                               {"follow_ups", c.follow_ups},
+                              {"dry_run", c.dry_run},
                               {"duplicates", c.duplicates},
                               {"parked", c.parked},
                               {"retried", c.retried},

@@ -85,7 +85,7 @@ std::vector<std::string> cells(const Row& row) {
     return {time_text(id_ms(row.entry.id)),
             row.app,
             std::string(transforms::to_string(view.status)),
-            view.action,
+            r.dry_run ? view.action + " (dry run)" : view.action,
             one_line(object, 48),
             r.scim_id.empty() ? "-" : one_line(shown(r.scim_id), 40),
             code.empty() ? "-" : code,

@@ -29,6 +29,7 @@ std::string outcome_of(const std::string& counter) {
     if (counter == "dead_lettered") return "dead_lettered";
     if (counter == "warnings") return "warning";
     if (counter == "duplicates") return "duplicate";
+    if (counter.starts_with("dry_run_")) return "dry_run";  // decided, nothing sent
     return {};
 }
 

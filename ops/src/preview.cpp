@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "provbridge/consumers/curl_scim_client.hpp"
+#include "provbridge/consumers/dry_run.hpp"
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/transforms/scim_protocol.hpp"
@@ -12,46 +13,10 @@ namespace {
 
 using nlohmann::json;
 
-// Sends reads (or answers them with "nothing found" when offline) and records writes without
-// sending them, answering as a compliant server would so the processor goes on.
-class DryRunClient final : public ScimClient {
+// Unlike the worker's consumers::DryRunStore, writes nothing at all, not even the outcome.
+class PreviewStore final : public StateStore {
 public:
-    DryRunClient(ScimClient* reads, std::vector<PreviewResult::Exchange>& log) : reads_(reads), log_(log) {}
-    ScimResponse send(const ScimRequest& request) override {
-        PreviewResult::Exchange exchange{request, std::nullopt, false};
-        ScimResponse response;
-        if (request.method == HttpMethod::Get) {
-            if (reads_ != nullptr) {
-                response = reads_->send(request);
-                exchange.sent = true;
-            } else {
-                response.status = 200;
-                response.body = json{{"schemas", {transforms::kListResponseSchema}}, {"totalResults", 0}, {"Resources", json::array()}}.dump();
-            }
-            exchange.response = response;
-        } else if (request.method == HttpMethod::Post) {
-            response.status = 201;
-            json body = request.body.value_or(json::object());
-            body["id"] = "(assigned by the app)";
-            response.body = body.dump();
-        } else if (request.method == HttpMethod::Delete) {
-            response.status = 204;
-        } else {
-            response.status = 200;
-            response.body = "{}";
-        }
-        log_.push_back(std::move(exchange));
-        return response;
-    }
-
-private:
-    ScimClient* reads_;
-    std::vector<PreviewResult::Exchange>& log_;
-};
-
-class DryRunStore final : public StateStore {
-public:
-    explicit DryRunStore(StateStore* state) : state_(state) {}
+    explicit PreviewStore(StateStore* state) : state_(state) {}
     // The event's recorded outcome is kept aside, not returned: a redelivery would stop at
     // it, and the preview shows what the event means regardless.
     Result<PriorState> load(const Event& event) override {
@@ -113,11 +78,6 @@ private:
     StateStore* state_;
 };
 
-class NoDeadLetters final : public DeadLetterSink {
-public:
-    Result<bool> publish(const InboundRecord& /*original*/, const DeadLetterReason& /*reason*/) override { return true; }
-};
-
 std::string describe_value(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 }  // namespace
@@ -136,7 +96,7 @@ PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<
     }
     result.event = *parsed;
 
-    DryRunStore store(state);
+    PreviewStore store(state);
     auto prior = store.load(*parsed);
     std::optional<LinkState> link;
     if (prior) {
@@ -152,8 +112,8 @@ PreviewResult preview_event(const consumers::AppRuntime& app, const std::vector<
                                : transforms::decide_group(subject, link, app.rules, object);
     }
 
-    DryRunClient client(reads, result.exchanges);
-    NoDeadLetters dead_letters;
+    consumers::DryRunScimClient client(reads, &result.exchanges);
+    consumers::DryRunDeadLetters dead_letters;
     SystemClock clock;
     consumers::EventProcessor processor(apps, {{app.config.id, &client}}, store, dead_letters, clock, nullptr, options);
     // A previewed event comes from a file, not a keyed record: give it the key it would have.

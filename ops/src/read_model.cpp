@@ -117,8 +117,11 @@ json OpsReadModel::row_from(const std::string& app, int window_minutes, std::int
     // Seconds the window covers: whole minutes before this one, and this one so far.
     const double seconds = std::max(1.0, (window_minutes - 1) * 60.0 + static_cast<double>(now_ms % 60000) / 1000.0);
     const auto last_success = stats.find("last_applied_ms");
+    const AppConfig* configured = config_.find_app(app);
     return json{{"app", app},
                 {"state", std::string(transforms::to_string(health))},
+                {"dry_run", configured != nullptr && configured->dry_run},
+                {"dry_run_events", window.dry_run_events},
                 {"window_minutes", window_minutes},
                 {"events", window.events},
                 {"events_per_second", rounded(static_cast<double>(window.events) / seconds, 100)},
@@ -156,12 +159,21 @@ Result<json> OpsReadModel::app_detail(const std::string& app, int window_minutes
         app,
         [](const OutcomeRecord& r) {
             const auto status = transforms::log_view(r).status;
-            return status == transforms::LogStatus::Failure || status == transforms::LogStatus::Warning;
+            return !r.dry_run && (status == transforms::LogStatus::Failure || status == transforms::LogStatus::Warning);
         },
         kRecentFailures, "-", {}, kPageScan);
     if (!found) return found.error();
     json failures = json::array();
     for (const auto& e : *found) failures.push_back(log_entry_json(e));
+    // What a dry run decided (every outcome, not only failures: the point is to see what it
+    // would send), looked for only when the app is in dry run or one ran lately.
+    json dry_run = json::array();
+    if (row["dry_run"].get<bool>() || row["dry_run_events"].get<std::int64_t>() > 0) {
+        auto decided = matching_log(app, [](const OutcomeRecord& r) { return r.dry_run; }, kRecentFailures, "-", {},
+                                    kPageScan);
+        if (!decided) return decided.error();
+        for (const auto& e : *decided) dry_run.push_back(log_entry_json(e));
+    }
 
     auto letters = reader_->dead_letter_page(app, "-", kDeadLettersShown);
     if (!letters) return letters.error();
@@ -185,6 +197,7 @@ Result<json> OpsReadModel::app_detail(const std::string& app, int window_minutes
     return json{{"app", std::move(row)},
                 {"minutes", std::move(minutes)},
                 {"failures", std::move(failures)},
+                {"dry_run_decisions", std::move(dry_run)},
                 {"dlq", std::move(dlq)},
                 {"dlq_total", total},
                 {"staged", std::move(staged)}};

@@ -74,7 +74,8 @@ int status_command(const StatusOptions& options, std::shared_ptr<spdlog::logger>
     const bool colour = colour_on_stdout();
     std::vector<std::vector<std::string>> table;
     for (const auto& r : rows) {
-        table.push_back({r["app"].get<std::string>(), r["state"].get<std::string>(),
+        table.push_back({r["app"].get<std::string>(),
+                         r["state"].get<std::string>() + (r["dry_run"].get<bool>() ? " (dry run)" : ""),
                          fixed(r["events_per_second"].get<double>(), 2),
                          fixed(r["failure_rate"].get<double>() * 100, 1) + "%", ms_text(r["latency_p50_ms"]),
                          ms_text(r["latency_p99_ms"]), std::to_string(r["retry_queue"].get<std::int64_t>()),

@@ -107,6 +107,7 @@ const SUMMARY_NUMBERS = [
   ['events', 'Events', fmt.int], ['failed', 'Failed', fmt.int, true], ...ROW_NUMBERS,
   ['staged_deletes', 'Staged deletes', fmt.int, true], ['references_waiting', 'References waiting', fmt.int],
   ['reference_failures_last_hour', 'Ref. failures, 1 h', fmt.int, true],
+  ['dry_run_events', 'Dry-run decisions', fmt.int],
 ];
 
 // ---- token, requests, banners
@@ -343,12 +344,15 @@ function appView(id) {
     [['ID'], ['Object'], ['Code'], ['Reason'], ['Attempts', 'num'], ['Failed at'], ['']], 'No dead letters.');
   const failures = listSection('failures', 'Recent failures and warnings',
     [['Time'], ['Status'], ['Object'], ['Action'], ['Code'], ['Reason']], 'No failure recorded.');
+  // Shown while the app is in dry run or a dry run decided something lately.
+  const dryRun = listSection('dry-run', 'Dry run: what would be sent',
+    [['Time'], ['Status'], ['Object'], ['Action'], ['Code'], ['Reason']], 'No dry-run decision yet.');
   const staged = listSection('staged', 'Staged deletes',
     [['Object'], ['Action'], ['Event'], ['Staged at'], ['Waiting behind', 'num']], 'Nothing staged.');
   const stagedActions = h('div', { class: 'actions' });
   staged.table.before(stagedActions);
   const el = h('div', {}, h('a', { class: 'back', href: '#/', text: '← All apps' }), head, summary, charts,
-    dlq.el, failures.el, staged.el);
+    dlq.el, failures.el, dryRun.el, staged.el);
   let last = null;
 
   function renderHead(a) {
@@ -430,6 +434,17 @@ function appView(id) {
     failures.show(list.length, list.length ? fmt.int(list.length) : '');
   }
 
+  function renderDryRun(a, list) {
+    dryRun.el.hidden = !a.dry_run && list.length === 0;
+    syncRows(dryRun.tbody, list, 'data-log', (r) => r.log_id || `${r.changed_at}|${r.event_id}`, (r) =>
+      h('tr', { class: `dry-run status-${String(r.status).toLowerCase()}` },
+        h('td', { title: r.changed_at, text: when(r.changed_at) }),
+        h('td', {}, r.status, h('span', { class: 'tag', text: 'dry run' })), h('td', { text: objectOf(r) }),
+        h('td', { text: r.entra_action }), h('td', { class: 'code', text: r.error_code || r.skip_reason || '—' }),
+        h('td', { class: 'reason', title: r.reason, text: r.reason })));
+    dryRun.show(list.length, list.length ? fmt.int(list.length) : '');
+  }
+
   function renderStaged(s) {
     const ops = s.operations || [];
     // What waits for an operator (the document's `counted` is what the window already sent).
@@ -464,6 +479,7 @@ function appView(id) {
     if (changed(throughput, minutes)) { drawThroughput(throughput, minutes); drawLatency(latency, minutes); }
     renderDlq(doc);
     renderFailures(doc.failures || []);
+    renderDryRun(a, doc.dry_run_decisions || []);
     renderStaged(doc.staged || {});
   }
   head.append(h('h1', {}, h('span', { class: 'appid', text: id })));

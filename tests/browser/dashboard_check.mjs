@@ -5,6 +5,8 @@
 //   node dashboard_check.mjs --url http://127.0.0.1:PORT --token TOKEN --app APP \
 //        --screenshot OUT.png [--entry DLQ_ENTRY_ID] [--timeout-ms 60000]
 // --entry names the dead letter to replay (default: the first one with an enabled button).
+// With --dry-run, the app is one in dry run: instead of the fleet row and a replay, its page
+// must mark it and list what the dry run decided, row for row as the API does.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +28,7 @@ function options() {
     options: {
       url: { type: 'string' }, token: { type: 'string' }, app: { type: 'string' },
       screenshot: { type: 'string' }, entry: { type: 'string' }, 'timeout-ms': { type: 'string', default: '60000' },
+      'dry-run': { type: 'boolean', default: false },
     },
   });
   for (const name of ['url', 'token', 'app', 'screenshot']) {
@@ -35,6 +38,7 @@ function options() {
   if (!Number.isInteger(timeout) || timeout <= 0) throw new Error('--timeout-ms: a positive whole number');
   const out = path.resolve(values.screenshot);
   return { url: values.url.replace(/\/+$/, ''), token: values.token, app: values.app, entry: values.entry, out,
+    dryRun: values['dry-run'],
     stem: out.replace(/\.png$/i, ''), timeout };
 }
 
@@ -116,6 +120,32 @@ async function replayFirst(page, o, problems) {
   }
 }
 
+// The app page of an app in dry run: the head's tag, and the dry-run list as the API has it.
+async function checkDryRun(page, o) {
+  await page.evaluate((app) => { location.hash = `#/apps/${encodeURIComponent(app)}`; }, o.app);
+  await awaiting('the app head has no "dry run" tag', page.waitForFunction(() =>
+    [...document.querySelectorAll('.apphead .tag')].some((t) => t.textContent === 'dry run')));
+  await awaiting('no row in #dry-run', page.waitForSelector('#dry-run tr.dry-run'));
+  let last = '';
+  for (let attempt = 0; attempt < 8; attempt++) {
+    if (attempt) await sleep(700);
+    const shown = await page.evaluate(() => ({
+      visible: !document.querySelector('#dry-run').hidden,
+      rows: [...document.querySelectorAll('#dry-run tr.dry-run')].map((r) => r.dataset.log),
+      tagged: [...document.querySelectorAll('#dry-run tr.dry-run')].every((r) => r.querySelector('.tag')?.textContent === 'dry run'),
+      failures: document.querySelectorAll('#failures tr.failure').length,
+    }));
+    const doc = await api(o, `/api/v1/apps/${encodeURIComponent(o.app)}`);
+    const want = (doc.dry_run_decisions || []).map((r) => r.log_id);
+    if (!shown.visible) { last = '#dry-run is hidden'; continue; }
+    if (!shown.tagged) throw new Error('a #dry-run row has no "dry run" tag');
+    if (shown.failures !== (doc.failures || []).length) { last = `failures: page ${shown.failures}, API ${(doc.failures || []).length}`; continue; }
+    if (JSON.stringify(shown.rows) === JSON.stringify(want)) return { dry_run_rows: want.length };
+    last = `rows: page ${shown.rows.join(',')}, API ${want.join(',')}`;
+  }
+  throw new Error(`the dry-run list differs from the API: ${last}`);
+}
+
 async function main() {
   const o = options();
   const problems = { pageErrors: [], external: [], dialogs: [] };
@@ -154,6 +184,18 @@ async function main() {
       throw new Error(`the address bar still holds the token: ${opened.href}`);
     }
     if (opened.kept !== o.token) throw new Error('the token was not kept in sessionStorage');
+
+    if (o.dryRun) {
+      step = 'dry-run';
+      const checked = await checkDryRun(page, o);
+      screenshots.push(o.out);
+      await page.screenshot({ path: o.out, fullPage: true });
+      step = 'page-health';
+      if (problems.pageErrors.length) throw new Error(`script errors on the page: ${problems.pageErrors.join(' | ')}`);
+      if (problems.external.length) throw new Error(`requests to other origins: ${problems.external.join(' ')}`);
+      process.stdout.write(JSON.stringify({ ok: true, app: o.app, ...checked, screenshots }) + '\n');
+      return 0;
+    }
 
     step = 'fleet';
     await awaiting(`no row for ${o.app} in #fleet`, page.waitForFunction((app) => [...document.querySelectorAll('#fleet tr[data-app]')]

@@ -94,9 +94,11 @@ json BridgeHarness::second_admin(HttpMethod method, const std::string& path, std
 }
 
 std::unique_ptr<ops::ChildProcess> BridgeHarness::start_worker(bool merge_stderr, const std::string& log_level,
-                                                               std::vector<std::string> extra_env) const {
+                                                               std::vector<std::string> extra_env,
+                                                               std::vector<std::string> extra_args) const {
     ops::ChildProcess::Options options;
     options.argv = {PROVBRIDGE_BINARY, "run", "--config", config_path_, "--json-progress", "--log-level", log_level};
+    options.argv.insert(options.argv.end(), extra_args.begin(), extra_args.end());
     options.merge_stderr = merge_stderr;
     options.extra_env = std::move(extra_env);
     return std::make_unique<ops::ChildProcess>(std::move(options));

@@ -62,7 +62,8 @@ public:
     // `provbridge run --json-progress` on the configuration; stderr merged when asked.
     std::unique_ptr<ops::ChildProcess> start_worker(bool merge_stderr = false,
                                                     const std::string& log_level = "warn",
-                                                    std::vector<std::string> extra_env = {}) const;
+                                                    std::vector<std::string> extra_env = {},
+                                                    std::vector<std::string> extra_args = {}) const;
     // Reads progress lines until the named counter (consumed, finished, parked, retried, ...)
     // reaches n; returns the last line read. A timeout is a test failure.
     static nlohmann::json wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n,

@@ -105,8 +105,13 @@ public:
         std::lock_guard lock(mutex_);
         if (down) return make_error("connection refused");
         const auto& r = c.record;
-        const auto key = r.event_id.empty() ? keys_.invalid_record(r.app, r.topic, r.partition, r.offset)
-                                            : keys_.event(r.app, r.source, r.event_id);
+        // Keyed as the Redis store keys them: a dry run's outcomes apart from the real ones.
+        const auto name = [&](const std::string& n) { return r.dry_run ? KeyScheme::dry_run_name(n) : n; };
+        const auto key = r.event_id.empty() ? keys_.invalid_record(r.app, name(r.topic), r.partition, r.offset)
+                                            : keys_.event(r.app, r.source, name(r.event_id));
+        if (r.dry_run && (c.link || c.dead_letter || c.head || !c.replay_of.empty())) {
+            return make_error("a dry-run commit carries a link, queue or dead-letter change", ErrorKind::Permanent);
+        }
         std::optional<FakeObject> head;
         if (c.head) {
             head = FakeObject{c.head->app, c.head->object_type, c.head->object_id};

@@ -38,6 +38,7 @@ TEST(Config, MinimalFileGetsDefaults) {
     EXPECT_EQ(c.apps[0].scim.token.env, "LEAPSOME_TOKEN");
     EXPECT_FALSE(c.apps[0].skip_default_access.has_value());  // the profile decides
     EXPECT_FALSE(c.apps[0].skip_out_of_scope_deletions);
+    EXPECT_FALSE(c.apps[0].dry_run);
     EXPECT_TRUE(c.apps[0].mappings.value.is_null());
     EXPECT_TRUE(c.apps[0].scim.verify_tls);
     EXPECT_EQ(c.apps[0].unassign_action, UnassignAction::Disable);
@@ -70,6 +71,17 @@ TEST(Config, FullFileIsRead) {
     EXPECT_EQ(c.apps[0].unassign_action, UnassignAction::Delete);
     EXPECT_EQ(c.apps[0].scim.timeout, std::chrono::milliseconds(1500));
     EXPECT_FALSE(c.apps[0].scim.verify_tls);
+}
+
+TEST(Config, AnAppIsPutInDryRunByItsSwitchOnly) {
+    const Config c = parse_config(
+        R"({"apps":[{"id":"a","dry_run":true,"scim":{"base_url":"https://a.example","token_env":"T"}},
+                    {"id":"b","scim":{"base_url":"https://b.example","token_env":"T"}}]})",
+        "bridge.json", {});
+    EXPECT_TRUE(c.apps[0].dry_run);
+    EXPECT_FALSE(c.apps[1].dry_run);
+    const auto e = expect_error(R"({"apps":[{"id":"a","dry_run":"yes","scim":{"base_url":"https://a.example","token_env":"T"}}]})");
+    EXPECT_EQ(e.field(), "apps[0].dry_run");
 }
 
 TEST(Config, ErrorNamesFileFieldAndReason) {

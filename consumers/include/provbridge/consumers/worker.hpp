@@ -126,6 +126,8 @@ struct WorkerCounters {
     // Of the finished, the follow-ups the bridge parked itself (a group's members sync, a
     // user's reevaluation): outcomes of no event a producer sent.
     std::uint64_t follow_ups = 0;
+    // Of the finished, the outcomes a dry run decided (apps[].dry_run, run --dry-run): nothing sent.
+    std::uint64_t dry_run = 0;
     // Reference checks that found a reference still unresolved (follow-ups too).
     std::uint64_t warnings = 0;
     // Events with their one outcome (a parked event counts once its outcome is recorded).
@@ -237,6 +239,7 @@ private:
     std::atomic<std::uint64_t> consumed_{0};
     std::atomic<std::uint64_t> applied_{0};
     std::atomic<std::uint64_t> follow_ups_{0};
+    std::atomic<std::uint64_t> dry_run_{0};
     std::atomic<std::uint64_t> skipped_{0};
     std::atomic<std::uint64_t> dead_lettered_{0};
     std::atomic<std::uint64_t> warnings_{0};

@@ -197,6 +197,9 @@ struct AppConfig {
     // Scoping filters: {"users": [filters], "groups": [filters]}.
     ConfigFragment scoping;
     RateLimitConfig rate_limit;
+    // Decide and record every event's operation, send no write to the app (reads still go, so
+    // matching is real). See consumers/dry_run.hpp.
+    bool dry_run = false;
 };
 
 // The ops HTTP server of `provbridge run` and `provbridge dashboard`: metrics, health, the JSON

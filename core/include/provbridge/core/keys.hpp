@@ -30,6 +30,9 @@ public:
     // app named by the record when that much could be read, else kInvalidApp.
     std::string invalid_record(std::string_view app, std::string_view topic, std::int32_t partition,
                                std::int64_t offset) const;
+    // A dry run's outcomes are keyed apart from the real ones (the event id, or an unparseable
+    // record's topic, in this namespace), so a dry run never makes the real event a duplicate.
+    static std::string dry_run_name(std::string_view name) { return "dry-run:" + std::string(name); }
     // Link of one source object to its SCIM resource, hash.
     std::string link(std::string_view app, ObjectType type, std::string_view source_id) const;
     // Which source object owns a SCIM resource (string: source id), so one account is never

@@ -33,6 +33,7 @@ struct MinuteStats {
     std::int64_t skipped = 0;
     std::int64_t dead_lettered = 0;
     std::int64_t warnings = 0;
+    std::int64_t dry_run_events = 0;  // decided by a dry run, counted apart from the rest
     std::int64_t latency_sum_ms = 0;
     // Counts per bucket, kLatencyBucketsMs order, then the last (above every bound).
     std::array<std::int64_t, kLatencyBucketsMs.size() + 1> latency{};

@@ -81,6 +81,11 @@ struct OutcomeRecord {
     std::int64_t answered_at_ms = 0;   // last SCIM response received (0 when none)
     std::int64_t finished_at_ms = 0;   // outcome decided
     std::int64_t duration_ms = 0;
+
+    // Decided by a dry run (apps[].dry_run, run --dry-run): nothing was written to the app and
+    // no link, queue or dead-letter entry changed; only this record was kept, in a namespace of
+    // its own, so the event's real outcome is still to come.
+    bool dry_run = false;
 };
 
 nlohmann::json to_json(const OutcomeRecord& record);

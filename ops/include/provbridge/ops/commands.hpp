@@ -45,7 +45,10 @@ struct RunOptions {
     std::string config_path;
     bool json_progress = false;  // one JSON line per progress report on stdout
     std::string bootstrap_file;  // where to write the embedded broker's address, if started
+    // Every app in dry run, in the group kafka.group_id + kDryRunGroupSuffix.
+    bool dry_run = false;
 };
+inline constexpr const char* kDryRunGroupSuffix = "-dry-run";
 int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log);
 
 // `provbridge dashboard --config FILE`: the ops server alone (the dashboard, the JSON API,

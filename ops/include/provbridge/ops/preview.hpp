@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "provbridge/consumers/dry_run.hpp"
 #include "provbridge/consumers/event_processor.hpp"
 #include "provbridge/core/scim.hpp"
 #include "provbridge/core/state_store.hpp"
@@ -16,11 +17,7 @@ namespace provbridge::ops {
 // worker's own EventProcessor against a SCIM client that sends no writes and a store that
 // records nothing.
 struct PreviewResult {
-    struct Exchange {
-        ScimRequest request;
-        std::optional<ScimResponse> response;  // reads only; writes are never sent
-        bool sent = false;
-    };
+    using Exchange = consumers::DryRunExchange;
     std::optional<Event> event;
     std::string parse_error;
     std::string app;
