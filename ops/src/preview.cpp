@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 // Unlike the worker's consumers::DryRunStore, writes nothing at all, not even the outcome.
-class PreviewStore final : public StateStore {
+class PreviewStore final : public consumers::DecideNowStore {
 public:
     explicit PreviewStore(StateStore* state) : state_(state) {}
     // The event's recorded outcome is kept aside, not returned: a redelivery would stop at
@@ -50,24 +50,6 @@ public:
         if (mode == ParkMode::Behind) return ParkStatus::NotQueued;
         if (!event.trail.empty()) waits = event.trail.back();
         return ParkStatus::Parked;
-    }
-    Result<std::vector<ClaimedHead>> claim_due(const std::string& /*app*/, std::int64_t /*now_ms*/,
-                                               std::chrono::milliseconds /*lease*/, std::size_t /*max*/,
-                                               const std::string& /*owner*/) override {
-        return std::vector<ClaimedHead>{};
-    }
-    Result<LeaseStatus> reschedule(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
-                                   std::int64_t /*due_ms*/) override {
-        return LeaseStatus::Lost;
-    }
-    Result<LeaseStatus> stage(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
-                              std::int64_t /*staged_ms*/) override {
-        return LeaseStatus::Lost;
-    }
-    // Counting would be a write: the preview shows the operation as it would be sent.
-    Result<DeletionWindow> admit_deletion(const std::string& /*app*/, std::int64_t /*now_ms*/,
-                                          const DeletionThresholdConfig& /*threshold*/, bool /*allowed*/) override {
-        return DeletionWindow{};
     }
 
     std::optional<OutcomeRecord> committed;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bridge_harness.hpp"
+#include "browser_check.hpp"
 #include "provbridge/core/keys.hpp"
 
 namespace provbridge {
@@ -162,26 +163,12 @@ TEST_F(DryRun, AnAppInDryRunDecidesAgainstItsRealStateAndIsSentNoWrite) {
     EXPECT_TRUE(detail["failures"].empty()) << res->body;
 
     // The page in headless Chromium marks the app and lists the same decisions as the API.
-    std::filesystem::create_directories(PROVBRIDGE_ARTIFACT_DIR);
-    ops::ChildProcess::Options check_options;
-    check_options.argv = {"node", std::string(PROVBRIDGE_SOURCE_DIR) + "/tests/browser/dashboard_check.mjs", "--url",
-                          url.substr(0, url.size() - 1), "--token", bridge().ops_token(), "--app", kDryApp, "--dry-run",
-                          "--screenshot", std::string(PROVBRIDGE_ARTIFACT_DIR) + "/dashboard-dry-run.png",
-                          "--timeout-ms", "60000"};
-    check_options.merge_stderr = true;
-    ops::ChildProcess check(std::move(check_options));
-    std::string transcript;
-    json result;
-    while (auto line = check.read_line(300000ms)) {
-        transcript += *line + "\n";
-        auto doc = json::parse(*line, nullptr, false);
-        if (!doc.is_discarded() && doc.is_object() && doc.contains("ok")) result = doc;
-    }
-    const auto exited = check.wait(30000ms);
-    ASSERT_TRUE(exited.has_value()) << transcript;
-    EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 0) << transcript;
-    EXPECT_EQ(result["ok"], true) << transcript;
-    EXPECT_GE(result.value("dry_run_rows", 0), 3) << transcript;
+    const auto check = test_support::run_dashboard_check(
+        {"--url", url.substr(0, url.size() - 1), "--token", bridge().ops_token(), "--app", kDryApp, "--dry-run",
+         "--screenshot", test_support::artifact_path("dashboard-dry-run.png"), "--timeout-ms", "60000"});
+    EXPECT_TRUE(check.exited_zero) << check.transcript;
+    EXPECT_EQ(check.result["ok"], true) << check.transcript;
+    EXPECT_GE(check.result.value("dry_run_rows", 0), 3) << check.transcript;
     worker->stop(30s);
 }
 

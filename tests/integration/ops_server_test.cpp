@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bridge_harness.hpp"
+#include "browser_check.hpp"
 #include "provbridge/core/dead_letter.hpp"
 #include "provbridge/core/minute_stats.hpp"
 #include "provbridge/ops/process.hpp"
@@ -517,24 +518,13 @@ TEST_F(OpsServerTest, TheDashboardInHeadlessChromiumShowsTheApiAndReplaysADeadLe
     const std::string entry = refused_create("b2", "browser-user-two");
     ASSERT_FALSE(entry.empty());
 
-    std::filesystem::create_directories(PROVBRIDGE_ARTIFACT_DIR);
-    const std::string shot = std::string(PROVBRIDGE_ARTIFACT_DIR) + "/dashboard.png";
-    std::filesystem::remove(shot);
-    ops::ChildProcess::Options options;
-    options.argv = {"node", script, "--url", url_.substr(0, url_.size() - 1), "--token", bridge().ops_token(),
-                    "--app", kApp, "--screenshot", shot, "--entry", entry, "--timeout-ms", "60000"};
-    options.merge_stderr = true;
-    ops::ChildProcess check(std::move(options));
-    std::string transcript;
-    json result;
-    while (auto line = check.read_line(300000ms)) {
-        transcript += *line + "\n";
-        auto doc = json::parse(*line, nullptr, false);
-        if (!doc.is_discarded() && doc.is_object() && doc.contains("ok")) result = doc;
-    }
-    const auto status = check.wait(30000ms);
-    ASSERT_TRUE(status.has_value()) << transcript;
-    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << transcript;
+    const std::string shot = test_support::artifact_path("dashboard.png");
+    const auto check = test_support::run_dashboard_check({"--url", url_.substr(0, url_.size() - 1), "--token",
+                                                          bridge().ops_token(), "--app", kApp, "--screenshot", shot,
+                                                          "--entry", entry, "--timeout-ms", "60000"});
+    const auto& transcript = check.transcript;
+    const auto& result = check.result;
+    EXPECT_TRUE(check.exited_zero) << transcript;
     ASSERT_TRUE(result.is_object()) << transcript;
     EXPECT_EQ(result["ok"], true) << transcript;
     EXPECT_EQ(result["replayed"], entry) << transcript;

@@ -41,6 +41,30 @@ private:
     std::vector<DryRunExchange>* log_;
 };
 
+// What a store that only decides (the dry run's, the preview's) answers about queues: it claims
+// no heads (the worker leaves a dry-run app's queues alone), holds no lease, and admits every
+// disable and delete uncounted (counting would use up the real window).
+class DecideNowStore : public StateStore {
+public:
+    Result<std::vector<ClaimedHead>> claim_due(const std::string& /*app*/, std::int64_t /*now_ms*/,
+                                               std::chrono::milliseconds /*lease*/, std::size_t /*max*/,
+                                               const std::string& /*owner*/) override {
+        return std::vector<ClaimedHead>{};
+    }
+    Result<LeaseStatus> reschedule(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
+                                   std::int64_t /*due_ms*/) override {
+        return LeaseStatus::Lost;
+    }
+    Result<LeaseStatus> stage(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
+                              std::int64_t /*staged_ms*/) override {
+        return LeaseStatus::Lost;
+    }
+    Result<DeletionWindow> admit_deletion(const std::string& /*app*/, std::int64_t /*now_ms*/,
+                                          const DeletionThresholdConfig& /*threshold*/, bool /*allowed*/) override {
+        return DeletionWindow{};
+    }
+};
+
 // The worker's store as a dry run sees it. Reads go to the real store; the event's outcome is
 // recorded for real (marked dry_run, keyed apart from real outcomes, so the event is not a
 // duplicate when it is later run for real) with the writes it would have sent; everything else
@@ -48,7 +72,7 @@ private:
 // event queued behind others is judged now, a follow-up is not parked), dead-letter index,
 // deletion counts, membership and references. Membership changes stay visible until the
 // event's outcome, so a membership event is judged with its own delta applied.
-class DryRunStore final : public StateStore, public MembershipStore {
+class DryRunStore final : public DecideNowStore, public MembershipStore {
 public:
     // `writes`: the exchanges of this lane's DryRunScimClients, cleared at each event.
     DryRunStore(StateStore& store, MembershipStore& membership, std::vector<DryRunExchange>& writes)
@@ -68,25 +92,6 @@ public:
     Result<CommitStatus> commit(const Commit& commit) override;
     Result<bool> count_duplicate(const std::string& /*app*/) override { return true; }
     Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) override;
-    // A dry run claims no heads (the worker leaves a dry-run app's queues alone).
-    Result<std::vector<ClaimedHead>> claim_due(const std::string& /*app*/, std::int64_t /*now_ms*/,
-                                               std::chrono::milliseconds /*lease*/, std::size_t /*max*/,
-                                               const std::string& /*owner*/) override {
-        return std::vector<ClaimedHead>{};
-    }
-    Result<LeaseStatus> reschedule(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
-                                   std::int64_t /*due_ms*/) override {
-        return LeaseStatus::Lost;
-    }
-    Result<LeaseStatus> stage(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
-                              std::int64_t /*staged_ms*/) override {
-        return LeaseStatus::Lost;
-    }
-    // Counting would use up the real window: a dry run's disables and deletes are admitted.
-    Result<DeletionWindow> admit_deletion(const std::string& /*app*/, std::int64_t /*now_ms*/,
-                                          const DeletionThresholdConfig& /*threshold*/, bool /*allowed*/) override {
-        return DeletionWindow{};
-    }
 
     Result<bool> change_members(const std::string& app, const std::string& group, const std::vector<std::string>& added,
                                 const std::vector<std::string>& removed) override;
