@@ -57,6 +57,16 @@ int main(int argc, char** argv) {
                       "Decide and record every app's operations without sending a write (consumer group "
                       "<group_id>-dry-run)");
 
+    SourceOptions source;
+    auto* source_cmd = app.add_subcommand("source", "Follow a directory and send its changes as events");
+    source_cmd->require_subcommand(1);
+    auto* source_ldap = source_cmd->add_subcommand(
+        "ldap", "Follow an LDAP directory (RFC 4533 sync, OpenLDAP syncprov) as sources.ldap configures");
+    source_ldap->add_option("--config", source.config_path, "Configuration file")->required();
+    source_ldap->add_option("--bootstrap", source.bootstrap, "Kafka bootstrap servers (overrides the config)");
+    source_ldap->add_flag("--dry-run", source.dry_run, "Print the events instead of sending them; store no progress");
+    source_ldap->add_flag("--json-progress", source.json_progress, "Print progress as JSON lines on stdout");
+
     DashboardOptions dashboard;
     auto* dashboard_cmd = app.add_subcommand(
         "dashboard", "Serve the dashboard, the JSON API and /metrics alone, reading Redis (no worker)");
@@ -204,6 +214,7 @@ int main(int argc, char** argv) {
     if (*broker_cmd) return broker_command(broker, log);
     if (*produce_cmd) return produce_command(produce, log);
     if (*run_cmd) return run_command(run, log);
+    if (*source_ldap) return source_ldap_command(source, log);
     if (*demo_cmd) return demo_command(demo, log);
     if (*dashboard_cmd) return dashboard_command(dashboard, log);
     if (*provision_cmd) return provision_command(provision, log);

@@ -424,6 +424,116 @@ void read_notifications(Reader& r, const Reader::Scope& root, NotificationsConfi
     }
 }
 
+// Read after the apps, so that an assignment can name only a configured app.
+void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
+    const auto scope = r.child(root, "sources");
+    r.check_known(scope, {"ldap"});
+    const auto ldap = r.child(scope, "ldap");
+    if (ldap.node == nullptr) return;
+    const std::vector<std::string> at{"sources", "ldap"};
+    auto field = [&](std::initializer_list<std::string> rest) {
+        auto p = at;
+        p.insert(p.end(), rest);
+        return p;
+    };
+    if (ldap.node->contains("password")) {
+        r.fail(field({"password"}), "secrets are never written inline; use password_env or password_file");
+    }
+    r.check_known(ldap, {"url", "start_tls", "tls_verify", "ca_file", "bind_dn", "password_env", "password_file",
+                         "source", "users", "groups", "attributes", "assignments"});
+    LdapSourceConfig out;
+    static const std::regex url_re(R"(^(ldaps?)://[^\s/?#@]+/?$)");
+    std::smatch m;
+    if (auto v = r.get_string(ldap, "url")) out.url = *v;
+    if (!std::regex_match(out.url, m, url_re)) {
+        r.fail(field({"url"}), "must be ldap://host:port or ldaps://host:port, got \"" + out.url + "\"");
+    }
+    if (out.url.back() == '/') out.url.pop_back();
+    if (auto v = r.get_bool(ldap, "start_tls")) out.start_tls = *v;
+    if (out.start_tls && m[1].str() == "ldaps") {
+        r.fail(field({"start_tls"}), "is for ldap:// URLs; an ldaps:// connection is encrypted from the start");
+    }
+    if (auto v = r.get_bool(ldap, "tls_verify")) out.tls_verify = *v;
+    if (auto v = r.get_string(ldap, "ca_file")) out.ca_file = *v;
+    if (auto v = r.get_string(ldap, "bind_dn")) out.bind_dn = *v;
+    read_secret_ref(r, ldap, "password_env", "password_file", out.password);
+    const bool has_password = !out.password.env.empty() || !out.password.file.empty();
+    if (out.bind_dn.empty() && has_password) r.fail(field({"bind_dn"}), "is needed when a password is given");
+    if (!out.bind_dn.empty() && !has_password) {
+        r.fail(field({"password_env"}), "a bind DN needs a password (password_env or password_file)");
+    }
+    out.source = "urn:ldap:" + out.url.substr(out.url.find("://") + 3);
+    if (auto v = r.get_string(ldap, "source")) out.source = *v;
+    if (out.source.empty()) r.fail(field({"source"}), "must not be empty");
+
+    const auto users = r.child(ldap, "users");
+    r.check_known(users, {"base_dn", "filter", "manager_attribute"});
+    if (auto v = r.get_string(users, "base_dn")) out.users_base_dn = *v;
+    if (out.users_base_dn.empty()) r.fail(field({"users", "base_dn"}), "is required: where the users are");
+    if (auto v = r.get_string(users, "filter")) out.users_filter = *v;
+    if (auto v = r.get_string(users, "manager_attribute")) out.manager_attribute = *v;
+    const auto groups = r.child(ldap, "groups");
+    r.check_known(groups, {"base_dn", "filter", "member_attribute"});
+    if (auto v = r.get_string(groups, "base_dn")) out.groups_base_dn = *v;
+    if (auto v = r.get_string(groups, "filter")) out.groups_filter = *v;
+    if (auto v = r.get_string(groups, "member_attribute")) out.member_attribute = *v;
+    for (const auto* filter : {&out.users_filter, &out.groups_filter}) {
+        if (filter->empty() || filter->front() != '(' || filter->back() != ')') {
+            r.fail(field({filter == &out.users_filter ? "users" : "groups", "filter"}),
+                   "must be an LDAP filter in parentheses (RFC 4515), got \"" + *filter + "\"");
+        }
+    }
+
+    const auto attributes = r.child(ldap, "attributes");
+    if (attributes.node != nullptr) {
+        for (const auto& [name, value] : attributes.node->items()) {
+            if (!value.is_string()) r.fail(field({"attributes", name}), "must be a directory attribute name (or \"\")");
+            out.attributes[name] = value.get<std::string>();
+        }
+    }
+
+    const auto lower = [](std::string v) {
+        std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        v.erase(std::remove(v.begin(), v.end(), ' '), v.end());
+        return v;
+    };
+    const auto it = ldap.node->find("assignments");
+    if (it == ldap.node->end() || !it->is_array() || it->empty()) {
+        r.fail(field({"assignments"}), "must list at least one {\"app\", \"group\"}: who is assigned to which app");
+    }
+    if (out.groups_base_dn.empty()) r.fail(field({"groups", "base_dn"}), "is required: where the app groups are");
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        const Reader::Scope item{&(*it)[i], field({"assignments", "[" + std::to_string(i) + "]"}), {}};
+        r.expect_object(item);
+        r.check_known(item, {"app", "group", "role", "role_attribute"});
+        LdapAssignmentConfig a;
+        if (auto v = r.get_string(item, "app")) a.app = *v;
+        if (config.find_app(a.app) == nullptr) {
+            auto p = item.path;
+            p.push_back("app");
+            r.fail(p, "names no configured app: \"" + a.app + "\"");
+        }
+        if (auto v = r.get_string(item, "group")) a.group_dn = *v;
+        const auto group = lower(a.group_dn), base = lower(out.groups_base_dn);
+        if (group.size() <= base.size() || group.compare(group.size() - base.size(), base.size(), base) != 0 ||
+            group[group.size() - base.size() - 1] != ',') {
+            auto p = item.path;
+            p.push_back("group");
+            r.fail(p, "must be a group DN under sources.ldap.groups.base_dn (" + out.groups_base_dn +
+                          "), which is all the source reads, got \"" + a.group_dn + "\"");
+        }
+        if (auto v = r.get_string(item, "role")) a.role = *v;
+        if (auto v = r.get_string(item, "role_attribute")) a.role_attribute = *v;
+        if (a.role && !a.role_attribute.empty()) {
+            auto p = item.path;
+            p.push_back("role");
+            r.fail(p, "give either role or role_attribute, not both");
+        }
+        out.assignments.push_back(std::move(a));
+    }
+    config.sources.ldap = std::move(out);
+}
+
 void read_worker(Reader& r, const Reader::Scope& root, WorkerConfig& worker) {
     const auto scope = r.child(root, "worker");
     r.check_known(scope, {"concurrency", "max_in_flight", "max_event_bytes", "max_event_depth", "spill_after_ms"});
@@ -754,7 +864,7 @@ Config parse_config(std::string_view text, const std::string& source, const Envi
     Config config;
     config.source = source;
     const Reader::Scope top{&root, {}, {}};
-    r.check_known(top, {"kafka", "redis", "worker", "retry", "quarantine", "ops", "notifications", "apps"});
+    r.check_known(top, {"kafka", "redis", "worker", "retry", "quarantine", "ops", "notifications", "sources", "apps"});
     read_kafka(r, top, config.kafka);
     read_redis(r, top, config.redis);
     read_worker(r, top, config.worker);
@@ -763,6 +873,7 @@ Config parse_config(std::string_view text, const std::string& source, const Envi
     read_ops(r, top, config.ops);
     read_notifications(r, top, config.notifications);
     read_apps(r, root, config);
+    read_sources(r, top, config);
     check_retry_lease(r, config);
     r.check_unused_env();
     return config;
@@ -839,6 +950,11 @@ std::map<std::string, std::string> resolve_kafka_secrets(const Config& config, c
 std::string resolve_ops_token(const Config& config, const Environment& env) {
     if (config.ops.token.empty()) return {};
     return resolve_secret(config.ops.token, env, config.source, "ops.token");
+}
+
+std::string resolve_ldap_password(const Config& config, const Environment& env) {
+    if (!config.sources.ldap || config.sources.ldap->password.empty()) return {};
+    return resolve_secret(config.sources.ldap->password, env, config.source, "sources.ldap.password");
 }
 
 NotificationSecrets resolve_notification_secrets(const Config& config, const Environment& env) {

@@ -89,6 +89,14 @@ std::string KeyScheme::operations(std::string_view app, std::int64_t bucket) con
 
 std::string KeyScheme::offset_gaps() const { return prefix_ + ":offset_gaps"; }
 
+std::string KeyScheme::source_cookies(std::string_view source) const {
+    return prefix_ + ":{source:" + std::string(source) + "}:cookies";
+}
+
+std::string KeyScheme::source_objects(std::string_view source) const {
+    return prefix_ + ":{source:" + std::string(source) + "}:objects";
+}
+
 std::string KeyScheme::deletions(std::string_view app, std::int64_t bucket) const {
     return app_base(app) + "deletes:" + std::to_string(bucket);
 }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "provbridge/consumers/curl_scim_client.hpp"
+#include "provbridge/consumers/redis_source_progress.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/core/redact.hpp"
@@ -27,6 +28,7 @@
 #include "provbridge/ops/test_connection.hpp"
 #include "provbridge/producers/event_file.hpp"
 #include "provbridge/producers/kafka.hpp"
+#include "provbridge/producers/ldap_source.hpp"
 
 namespace provbridge::ops {
 
@@ -804,6 +806,141 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         log->error("demo failed to start: {}", e.what());
         return kExitUnavailable;
     }
+}
+
+namespace {
+
+// A dry run's progress: read from where the source stands, never stored.
+class ReadOnlyProgress final : public producers::SourceProgressStore {
+public:
+    explicit ReadOnlyProgress(producers::SourceProgressStore& stored) : stored_(stored) {}
+    Result<producers::SourceProgress> load() override { return stored_.load(); }
+    Result<bool> save(const producers::SourceProgressDelta& /*delta*/) override { return true; }
+
+private:
+    producers::SourceProgressStore& stored_;
+};
+
+// A dry run's events: printed as JSON lines, one per event, as they would be sent.
+class PrintedEvents final : public producers::EventSink {
+public:
+    Result<bool> send(const std::vector<Event>& events) override {
+        for (const auto& e : events) std::cout << to_json(e).dump() << "\n";
+        std::cout << std::flush;
+        return true;
+    }
+};
+
+}  // namespace
+
+int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::logger> log) {
+    const Environment env = current_environment();
+    auto loaded = load_operator_config(options.config_path, *log);
+    if (!loaded) return kExitBadConfig;
+    const Config& config = loaded->config;
+    if (!config.sources.ldap) {
+        log->error("configuration refused: {}: sources.ldap: the configuration has no LDAP source", config.source);
+        return kExitBadConfig;
+    }
+    const auto& ldap = *config.sources.ldap;
+    std::string password;
+    std::map<std::string, std::string> kafka_secrets;
+    try {
+        password = resolve_ldap_password(config, env);
+        Bridge::check_kafka_properties(config, env);
+        kafka_secrets = resolve_kafka_secrets(config, env);
+    } catch (const ConfigError& e) {
+        log->error("configuration refused: {}", e.what());
+        return kExitBadConfig;
+    }
+    const std::string bootstrap = !options.bootstrap.empty() ? options.bootstrap : config.kafka.bootstrap_servers;
+    if (bootstrap.empty() && !options.dry_run) {
+        log->error("no Kafka to send to: pass --bootstrap (the embedded broker prints its address) or set "
+                   "kafka.bootstrap_servers in the configuration");
+        return kExitBadConfig;
+    }
+    std::atomic<bool> stop{false};
+    StopSignals signals([&](int) { stop = true; });
+    try {
+        consumers::RedisSourceProgress stored(consumers::redis_options(config.redis, loaded->redis_password),
+                                              KeyScheme(config.redis.key_prefix), ldap.source);
+        ReadOnlyProgress read_only(stored);
+        PrintedEvents printed;
+        std::unique_ptr<producers::KafkaProducer> producer;
+        std::unique_ptr<producers::KafkaEventSink> kafka_sink;
+        if (!options.dry_run) {
+            producers::KafkaProducer::Options popts;
+            popts.log = kafka_log(log);
+            producer = std::make_unique<producers::KafkaProducer>(producer_properties(config, bootstrap, kafka_secrets),
+                                                                  popts);
+            kafka_sink = std::make_unique<producers::KafkaEventSink>(*producer, config.kafka.events_topic,
+                                                                     std::chrono::seconds(30));
+        }
+        producers::EventSink& sink = options.dry_run ? static_cast<producers::EventSink&>(printed) : *kafka_sink;
+        producers::SourceProgressStore& progress =
+            options.dry_run ? static_cast<producers::SourceProgressStore&>(read_only) : stored;
+        SystemClock clock;
+        producers::LdapSource source(ldap, password, sink, progress, clock);
+        if (auto restored = source.load(); !restored.ok()) {
+            log->error("cannot read the source's progress from Redis: {}", restored.error().message);
+            return kExitUnavailable;
+        }
+        log->info("following {} (users under {}, groups under {}){}; {} objects known from before", ldap.url,
+                  ldap.users_base_dn, ldap.groups_base_dn, options.dry_run ? " in dry run: events are printed, not sent" : "",
+                  source.model().users().size() + source.model().groups().size());
+        const bool interactive = isatty(STDERR_FILENO) != 0;
+        auto last_report = std::chrono::steady_clock::now();
+        std::int64_t last_entries = 0;
+        bool was_refreshing = true, ever_synced = false;
+        auto report = [&](bool final) {
+            const auto& st = source.stats();
+            const auto now = std::chrono::steady_clock::now();
+            const double seconds = std::chrono::duration<double>(now - last_report).count();
+            const double rate = seconds > 0 ? static_cast<double>(st.entries_read - last_entries) / seconds : 0;
+            if (options.json_progress) {
+                std::cout << json{{"refreshing", st.refreshing}, {"connected", st.connected},
+                                  {"entries_read", st.entries_read}, {"events_sent", st.events_sent},
+                                  {"entries_per_second", rate}, {"connections", st.connections}}
+                                 .dump()
+                          << std::endl;
+            } else if (interactive && !final) {
+                std::cerr << "\r" << (st.refreshing ? "sync: " : "following: ") << st.entries_read << " entries read, "
+                          << st.events_sent << " events sent, " << static_cast<long>(rate) << " entries/s   " << std::flush;
+            } else {
+                log->info("{}: {} entries read, {} events sent, {:.0f} entries/s", st.refreshing ? "sync" : "following",
+                          st.entries_read, st.events_sent, rate);
+            }
+            last_report = now;
+            last_entries = st.entries_read;
+        };
+        while (!stop) {
+            auto stepped = source.step(std::chrono::milliseconds(200));
+            const auto& st = source.stats();
+            if (!stepped.ok()) {
+                const auto& e = stepped.error();
+                // Refused outright before the first sync: the configuration or the server must change.
+                if (!ever_synced && (e.kind == ErrorKind::Permanent || e.kind == ErrorKind::Auth)) {
+                    log->error("{}", e.message);
+                    return e.kind == ErrorKind::Auth ? kExitBadConfig : kExitUnavailable;
+                }
+                log->warn("{}; trying again", e.message);
+            }
+            if (was_refreshing && !st.refreshing && st.connected) {
+                if (interactive && !options.json_progress) std::cerr << "\n";
+                log->info("in sync with {}: {} entries read, {} events sent; following changes", ldap.url,
+                          st.entries_read, st.events_sent);
+                ever_synced = true;
+            }
+            was_refreshing = st.refreshing || !st.connected;
+            if (std::chrono::steady_clock::now() - last_report >= std::chrono::seconds(interactive || options.json_progress ? 1 : 10)) report(false);
+        }
+        report(true);
+        log->info("stopped: {} entries read, {} events sent", source.stats().entries_read, source.stats().events_sent);
+    } catch (const std::exception& e) {
+        log->error("cannot start the LDAP source: {}", e.what());
+        return kExitUnavailable;
+    }
+    return kExitOk;
 }
 
 }  // namespace provbridge::ops

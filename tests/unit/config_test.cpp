@@ -84,6 +84,63 @@ TEST(Config, AnAppIsPutInDryRunByItsSwitchOnly) {
     EXPECT_EQ(e.field(), "apps[0].dry_run");
 }
 
+std::string with_ldap(const std::string& ldap) {
+    return R"({"apps":[{"id":"crm","scim":{"base_url":"https://a.example","token_env":"T"}}],
+               "sources":{"ldap":)" + ldap + "}}";
+}
+
+TEST(Config, AnLdapSourceIsReadWithItsDefaults) {
+    const Config c = parse_config(with_ldap(R"({"url":"ldap://dir.example:389/","bind_dn":"cn=pb,dc=example",
+        "password_env":"LDAP_PW","users":{"base_dn":"ou=people,dc=example"},"groups":{"base_dn":"ou=apps,dc=example"},
+        "attributes":{"jobTitle":"businessCategory","mobile":""},
+        "assignments":[{"app":"crm","group":"cn=app-crm,ou=apps,dc=example","role":"User"}]})"),
+                                  "bridge.json", {});
+    ASSERT_TRUE(c.sources.ldap.has_value());
+    const auto& l = *c.sources.ldap;
+    EXPECT_EQ(l.url, "ldap://dir.example:389");
+    EXPECT_TRUE(l.tls_verify);
+    EXPECT_FALSE(l.start_tls);
+    EXPECT_EQ(l.source, "urn:ldap:dir.example:389");
+    EXPECT_EQ(l.users_filter, "(objectClass=inetOrgPerson)");
+    EXPECT_EQ(l.member_attribute, "member");
+    EXPECT_EQ(l.attributes.at("jobTitle"), "businessCategory");
+    EXPECT_EQ(l.attributes.at("mobile"), "");
+    ASSERT_EQ(l.assignments.size(), 1U);
+    EXPECT_EQ(l.assignments[0].role, "User");
+    EXPECT_EQ(resolve_ldap_password(c, {{"LDAP_PW", "s3cret"}}), "s3cret");
+    EXPECT_FALSE(parse_config(kMinimal, "bridge.json", {}).sources.ldap.has_value());
+}
+
+TEST(Config, AnLdapSourceThatCannotWorkIsRefusedWithTheField) {
+    const std::string base = R"("users":{"base_dn":"ou=people,dc=example"},"groups":{"base_dn":"ou=apps,dc=example"})";
+    const std::string assign = R"("assignments":[{"app":"crm","group":"cn=app-crm,ou=apps,dc=example"}])";
+    struct Case {
+        std::string ldap, field, says;
+    };
+    const std::vector<Case> cases = {
+        {R"({"url":"http://dir",)" + base + "," + assign + "}", "sources.ldap.url", "ldap://"},
+        {R"({"url":"ldaps://dir","start_tls":true,)" + base + "," + assign + "}", "sources.ldap.start_tls", "ldaps"},
+        {R"({"url":"ldap://dir","password":"x",)" + base + "," + assign + "}", "sources.ldap.password", "inline"},
+        {R"({"url":"ldap://dir","bind_dn":"cn=pb",)" + base + "," + assign + "}", "sources.ldap.password_env", "password"},
+        {R"({"url":"ldap://dir","groups":{"base_dn":"ou=apps,dc=example"},)" + assign + "}", "sources.ldap.users.base_dn", "required"},
+        {R"({"url":"ldap://dir",)" + base + R"(,"assignments":[]})", "sources.ldap.assignments", "at least one"},
+        {R"({"url":"ldap://dir",)" + base + R"(,"assignments":[{"app":"hr","group":"cn=x,ou=apps,dc=example"}]})",
+         "sources.ldap.assignments[0].app", "no configured app"},
+        {R"({"url":"ldap://dir",)" + base + R"(,"assignments":[{"app":"crm","group":"cn=x,ou=elsewhere,dc=example"}]})",
+         "sources.ldap.assignments[0].group", "groups.base_dn"},
+        {R"({"url":"ldap://dir",)" + base + R"(,"assignments":[{"app":"crm","group":"cn=x,ou=apps,dc=example","role":"U","role_attribute":"r"}]})",
+         "sources.ldap.assignments[0].role", "not both"},
+        {R"({"url":"ldap://dir","users":{"base_dn":"ou=p","filter":"uid=x"},"groups":{"base_dn":"ou=apps,dc=example"},)" + assign + "}",
+         "sources.ldap.users.filter", "RFC 4515"},
+        {R"({"url":"ldap://dir","colour":1,)" + base + "," + assign + "}", "sources.ldap.colour", "unknown field"},
+    };
+    for (const auto& c : cases) {
+        const auto e = expect_error(with_ldap(c.ldap));
+        EXPECT_EQ(e.field(), c.field) << c.ldap;
+        EXPECT_NE(e.reason().find(c.says), std::string::npos) << e.reason();
+    }
+}
+
 TEST(Config, ErrorNamesFileFieldAndReason) {
     const auto e = expect_error(R"({"apps":[{"id":"a","scim":{"base_url":"ftp://x","token_env":"T"}}]})");
     EXPECT_EQ(e.file(), "bridge.json");

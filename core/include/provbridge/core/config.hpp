@@ -235,6 +235,37 @@ struct NotificationsConfig {
     bool any() const { return email.has_value() || webhook.has_value(); }
 };
 
+// The LDAP source (`provbridge source ldap`): a directory followed with RFC 4533 content
+// synchronisation, its changes sent as contract events.
+struct LdapAssignmentConfig {
+    std::string app;
+    std::string group_dn;                // members of this group are assigned to the app
+    std::optional<std::string> role;     // a fixed role, or
+    std::string role_attribute;          // the user's attribute holding it
+};
+struct LdapSourceConfig {
+    std::string url;                     // ldap://host:port or ldaps://host:port
+    bool start_tls = false;
+    bool tls_verify = true;
+    std::string ca_file;
+    std::string bind_dn;                 // empty: anonymous
+    SecretRef password;
+    std::string source;                  // the events' CloudEvents source
+    std::string users_base_dn;
+    std::string users_filter = "(objectClass=inetOrgPerson)";
+    std::string groups_base_dn;
+    std::string groups_filter = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))";
+    std::string member_attribute = "member";
+    std::string manager_attribute = "manager";
+    // Contract attribute (Entra name) → directory attribute, over the inetOrgPerson defaults;
+    // an empty directory attribute leaves the contract attribute out.
+    std::map<std::string, std::string> attributes;
+    std::vector<LdapAssignmentConfig> assignments;
+};
+struct SourcesConfig {
+    std::optional<LdapSourceConfig> ldap;
+};
+
 struct Config {
     std::string source;  // file the configuration came from, for error messages
     KafkaConfig kafka;
@@ -244,6 +275,7 @@ struct Config {
     QuarantineConfig quarantine;
     OpsConfig ops;
     NotificationsConfig notifications;
+    SourcesConfig sources;
     std::vector<AppConfig> apps;
 
     const AppConfig* find_app(std::string_view id) const;
@@ -278,6 +310,9 @@ NotificationSecrets resolve_notification_secrets(const Config& config, const Env
 // Resolves kafka.secret_properties to property name -> value (errors name
 // kafka.secret_properties.<name>.env / .file).
 std::map<std::string, std::string> resolve_kafka_secrets(const Config& config, const Environment& env);
+
+// Resolves sources.ldap's bind password ("" when the source binds anonymously).
+std::string resolve_ldap_password(const Config& config, const Environment& env);
 
 // The environment variable that overrides a config field, e.g. kafka.group_id →
 // PROVBRIDGE__KAFKA__GROUP_ID.

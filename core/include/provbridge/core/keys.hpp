@@ -93,6 +93,11 @@ public:
     // "<topic>/<partition>" → JSON of the partition's latest gap and totals. Not per app (a
     // partition carries every app's events), so it has no hash tag.
     std::string offset_gaps() const;
+    // A source's progress (`provbridge source ldap`), by its CloudEvents source: the sync
+    // cookies (hash: search → cookie) and what it knows of each directory object (hash: id →
+    // JSON). One hash tag, so that both change in one transaction.
+    std::string source_cookies(std::string_view source) const;
+    std::string source_objects(std::string_view source) const;
     // The live workers of the group, zset: owner id -> Redis time (ms) of its last heartbeat.
     // Not per app: the rate limits of every app are split by it.
     std::string workers() const;

@@ -51,6 +51,16 @@ struct RunOptions {
 inline constexpr const char* kDryRunGroupSuffix = "-dry-run";
 int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log);
 
+// `provbridge source ldap --config FILE`: follows the configured directory (sources.ldap) and
+// sends its changes to the events topic; --dry-run prints them instead and stores nothing.
+struct SourceOptions {
+    std::string config_path;
+    std::string bootstrap;  // overrides kafka.bootstrap_servers
+    bool dry_run = false;
+    bool json_progress = false;
+};
+int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::logger> log);
+
 // `provbridge dashboard --config FILE`: the ops server alone (the dashboard, the JSON API,
 // /metrics), reading Redis, for operators who run no worker. Runs until SIGINT/SIGTERM.
 struct DashboardOptions {

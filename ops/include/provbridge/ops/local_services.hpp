@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "provbridge/core/result.hpp"
 #include "provbridge/ops/process.hpp"
 
 namespace provbridge::ops {
@@ -49,6 +50,48 @@ public:
 
 private:
     std::string base_url_;
+    std::unique_ptr<ChildProcess> process_;
+};
+
+// A throwaway OpenLDAP slapd (Debian's) on a free loopback port with its own mdb database under
+// `suffix`, the core/cosine/inetorgperson/nis schemas and, unless switched off, the syncprov
+// overlay that RFC 4533 sync needs. For the demo and the integration tests; stopped and removed
+// by the destructor.
+class LocalSlapd {
+public:
+    struct Options {
+        std::string suffix = "dc=example,dc=org";
+        bool syncprov = true;
+        std::string admin_password = "local-slapd-admin";
+    };
+    // Throws std::runtime_error when slapd cannot be started (with what it printed).
+    explicit LocalSlapd(Options options);
+    ~LocalSlapd();
+    LocalSlapd(const LocalSlapd&) = delete;
+    LocalSlapd& operator=(const LocalSlapd&) = delete;
+
+    std::string url() const { return "ldap://127.0.0.1:" + std::to_string(port_); }
+    const std::string& suffix() const { return options_.suffix; }
+    std::string admin_dn() const { return "cn=admin," + options_.suffix; }
+    const std::string& admin_password() const { return options_.admin_password; }
+    // A file holding the admin password, for tools that take one (ldapmodify -y).
+    std::string password_file() const { return dir_.path() + "/admin.pw"; }
+
+    // Applies LDIF with ldapmodify as the admin (records without a changetype are adds).
+    // Returns ldapmodify's output as the error when it fails.
+    Result<bool> apply(const std::string& ldif);
+
+    // SIGKILL, as a crash would; the database stays for restart() on the same port.
+    void kill();
+    void restart();
+
+private:
+    void start();
+
+    Options options_;
+    TempDir dir_;
+    int port_ = 0;
+    int applied_ = 0;
     std::unique_ptr<ChildProcess> process_;
 };
 

@@ -1,0 +1,98 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "provbridge/core/result.hpp"
+#include "provbridge/producers/ldap_sync.hpp"
+
+// A connection to an LDAP server that follows searches with RFC 4533 content synchronisation
+// (OpenLDAP's syncprov). libldap does the protocol; this wraps its handles (one RAII type per C
+// handle, in the .cpp, so ldap.h stays there) and turns what the server sends into values.
+namespace provbridge::producers::ldap {
+
+struct ConnectOptions {
+    std::string url;         // ldap://host:port or ldaps://host:port
+    bool start_tls = false;  // ldap:// only: upgrade with StartTLS before binding
+    bool verify_tls = true;  // the server's certificate must chain to a trusted CA and name the host
+    std::string ca_file;     // PEM CA bundle; empty: the system's
+    std::string bind_dn;     // empty: anonymous
+    std::string password;    // never logged
+    std::chrono::milliseconds timeout{10000};  // connect, StartTLS and bind
+};
+
+// Attribute values by attribute name, lower-cased (LDAP names are case-insensitive).
+using Attributes = std::map<std::string, std::vector<std::string>>;
+
+struct SearchSpec {
+    std::string base_dn;
+    std::string filter = "(objectClass=*)";
+    std::vector<std::string> attributes;  // empty: all user attributes
+};
+
+// One thing the server said about a sync search, in the order it said it.
+struct SyncMessage {
+    enum class Kind {
+        Entry,        // an entry with its sync state (Delete and Present carry no attributes)
+        Ids,          // a set of entryUUIDs: present (deleted=false) or deleted
+        RefreshDone,  // the refresh phase ended; what follows is the persist phase
+        Cookie,       // only a new cookie
+        Ended,        // the search ended (in refreshAndPersist, always with an error)
+    };
+    Kind kind = Kind::Cookie;
+    int search = 0;  // the index start() returned
+    // Entry
+    SyncState state = SyncState::Present;
+    Uuid uuid{};
+    std::string dn;
+    Attributes attributes;
+    // Ids
+    std::vector<Uuid> uuids;
+    bool deleted = false;
+    // RefreshDone: the refresh ended in the present phase, so every entry known from before and
+    // neither sent nor named present was deleted.
+    bool present_phase = false;
+    // Ended: why. refresh_required: the server refused the cookie; start again without one.
+    std::optional<Error> error;
+    bool refresh_required = false;
+    // The latest cookie when the message carried one: store it once what came before is safe.
+    std::optional<std::string> cookie;
+};
+
+class SyncConnection {
+public:
+    // Connects, upgrades with StartTLS when asked and binds. Auth when the bind is refused,
+    // Transient when the server cannot be reached, Permanent for a bad URL or a TLS failure.
+    static Result<std::unique_ptr<SyncConnection>> open(const ConnectOptions& options);
+    ~SyncConnection();
+    SyncConnection(const SyncConnection&) = delete;
+    SyncConnection& operator=(const SyncConnection&) = delete;
+
+    // Starts a sync search from `cookie` (none: from the beginning) and returns its index.
+    // Permanent for a filter the client library refuses; the server's own refusals (no syncprov,
+    // no such base) arrive as an Ended message.
+    Result<int> start(const SearchSpec& spec, const std::optional<std::string>& cookie,
+                      SyncMode mode = SyncMode::RefreshAndPersist);
+
+    // Waits up to `timeout` for the first message of any search, then takes what else has
+    // arrived, up to `max`. An empty list: nothing arrived. An error (Transient): the connection
+    // is gone; open a new one and start again from the stored cookies.
+    Result<std::vector<SyncMessage>> poll(std::chrono::milliseconds timeout, std::size_t max = 1000);
+
+    // The URL the connection was opened with (no credentials are in it).
+    const std::string& url() const { return url_; }
+
+private:
+    struct Handle;
+    explicit SyncConnection(std::unique_ptr<Handle> handle, std::string url);
+
+    std::unique_ptr<Handle> handle_;
+    std::string url_;
+    int next_search_ = 0;
+};
+
+}  // namespace provbridge::producers::ldap

@@ -1,0 +1,127 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "provbridge/core/clock.hpp"
+#include "provbridge/core/config.hpp"
+#include "provbridge/core/event.hpp"
+#include "provbridge/core/result.hpp"
+#include "provbridge/producers/ldap_client.hpp"
+#include "provbridge/transforms/directory.hpp"
+
+// `provbridge source ldap`: follows a directory with RFC 4533 sync (one users search, one groups
+// search on one connection), turns its changes into contract events with the directory model,
+// sends them, and only then stores how far it got (the sync cookies and what the model needs to
+// compute the next changes), so that a crash at any point resends rather than loses.
+namespace provbridge::producers {
+
+// What the source keeps between runs.
+struct SourceProgress {
+    std::map<std::string, std::string> cookies;      // by search: "users", "groups"
+    std::map<std::string, nlohmann::json> objects;   // entryUUID → {"kind": "user"|"group", ...}
+};
+struct SourceProgressDelta {
+    std::map<std::string, std::string> cookies;
+    std::map<std::string, nlohmann::json> upserted;
+    std::set<std::string> removed;
+    bool empty() const { return cookies.empty() && upserted.empty() && removed.empty(); }
+};
+class SourceProgressStore {
+public:
+    virtual ~SourceProgressStore() = default;
+    virtual Result<SourceProgress> load() = 0;
+    // All of the delta or none of it.
+    virtual Result<bool> save(const SourceProgressDelta& delta) = 0;
+};
+
+// Where the events go: the events topic (with an idempotent producer) or, in a dry run, the
+// terminal. Returns once every event was acknowledged; an error means none may be assumed sent.
+class EventSink {
+public:
+    virtual ~EventSink() = default;
+    virtual Result<bool> send(const std::vector<Event>& events) = 0;
+};
+
+class KafkaProducer;
+
+// Sends events to the events topic keyed <app>/<type>/<id> (per-object order), waiting for the
+// idempotent producer's acknowledgements.
+class KafkaEventSink final : public EventSink {
+public:
+    KafkaEventSink(KafkaProducer& producer, std::string topic, std::chrono::milliseconds timeout)
+        : producer_(producer), topic_(std::move(topic)), timeout_(timeout) {}
+    Result<bool> send(const std::vector<Event>& events) override;
+
+private:
+    KafkaProducer& producer_;
+    std::string topic_;
+    std::chrono::milliseconds timeout_;
+};
+
+struct LdapSourceStats {
+    std::int64_t entries_read = 0;
+    std::int64_t events_sent = 0;
+    std::int64_t connections = 0;
+    std::int64_t full_refreshes = 0;  // started without a cookie
+    bool connected = false;
+    bool refreshing = false;
+    std::optional<Error> last_error;
+};
+
+// The directory model's rules for a configured source.
+transforms::directory::SourceRules source_rules(const LdapSourceConfig& config);
+
+class LdapSource {
+public:
+    LdapSource(LdapSourceConfig config, std::string password, EventSink& sink, SourceProgressStore& progress,
+               const Clock& clock);
+
+    // Restores the stored progress; an error when it cannot be read.
+    Result<bool> load();
+
+    // One turn: connects when needed (waiting out the reconnect backoff on the clock), reads
+    // what the directory sends within `timeout`, sends the events it means and stores the
+    // progress they reach. An error tells what failed this turn; the next turn tries again
+    // (a lost connection is reopened, unsent events are sent first).
+    Result<bool> step(std::chrono::milliseconds timeout);
+
+    const LdapSourceStats& stats() const { return stats_; }
+    const transforms::directory::DirectoryModel& model() const { return model_; }
+
+    // How long the n-th reconnect in a row waits: 0.5 s doubling to 30 s.
+    static std::chrono::milliseconds backoff(int failures);
+
+private:
+    Result<bool> connect();
+    Result<bool> handle(const ldap::SyncMessage& message, std::vector<Event>& events);
+    Result<bool> flush();
+    void disconnect(const Error& why);
+
+    LdapSourceConfig config_;
+    std::string password_;
+    EventSink& sink_;
+    SourceProgressStore& progress_;
+    const Clock& clock_;
+    transforms::directory::DirectoryModel model_;
+    std::unique_ptr<ldap::SyncConnection> connection_;
+    std::map<std::string, std::string> cookies_;        // stored
+    std::map<std::string, std::string> new_cookies_;    // received, not yet stored
+    std::map<int, std::string> search_names_;            // search index → "users" / "groups"
+    std::set<std::string> refreshing_searches_;
+    std::map<std::string, bool> sweep_;                  // by search name
+    std::vector<Event> unsent_;
+    std::set<std::string> pending_upserts_, pending_removed_;  // not yet stored
+    int failures_ = 0;
+    std::chrono::steady_clock::time_point next_attempt_{};
+    LdapSourceStats stats_;
+};
+
+}  // namespace provbridge::producers

@@ -1,0 +1,300 @@
+#include "provbridge/producers/ldap_source.hpp"
+
+#include <algorithm>
+#include <future>
+
+#include "provbridge/producers/event_file.hpp"
+#include "provbridge/producers/producer.hpp"
+
+namespace provbridge::producers {
+namespace {
+
+using nlohmann::json;
+namespace dir = transforms::directory;
+
+constexpr const char* kUsers = "users";
+constexpr const char* kGroups = "groups";
+
+std::int64_t csn_of(const ldap::Attributes& attributes) {
+    for (const char* name : {"entrycsn", "modifytimestamp"}) {
+        const auto found = attributes.find(name);
+        if (found == attributes.end() || found->second.empty()) continue;
+        if (auto micros = dir::change_time_micros(found->second.front())) return *micros;
+    }
+    return 0;
+}
+
+// The latest csn= in a cookie ("rid=000,csn=20261202142130.176426Z#000000#000#000000", several
+// separated by ';' with more than one provider); 0 when it names none.
+std::int64_t csn_of_cookie(const std::optional<std::string>& cookie) {
+    if (!cookie) return 0;
+    std::int64_t latest = 0;
+    for (std::size_t at = cookie->find("csn="); at != std::string::npos; at = cookie->find("csn=", at + 4)) {
+        if (auto micros = dir::change_time_micros(cookie->substr(at + 4))) latest = std::max(latest, *micros);
+    }
+    return latest;
+}
+
+}  // namespace
+
+Result<bool> KafkaEventSink::send(const std::vector<Event>& events) {
+    const std::vector<Header> headers{{"content-type", std::string(kCloudEventsContentType)}};
+    std::vector<std::future<Result<DeliveryReport>>> acks;
+    acks.reserve(events.size());
+    for (const auto& event : events) acks.push_back(producer_.send(topic_, record_key(event), to_json(event).dump(), headers));
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    for (auto& ack : acks) {
+        if (ack.wait_until(deadline) != std::future_status::ready) {
+            return make_error("Kafka did not acknowledge the events within " + std::to_string(timeout_.count()) + " ms",
+                              ErrorKind::Transient);
+        }
+        auto report = ack.get();
+        if (!report.ok()) return report.error();
+    }
+    return true;
+}
+
+dir::SourceRules source_rules(const LdapSourceConfig& config) {
+    dir::SourceRules rules;
+    rules.source = config.source;
+    rules.users_base_dn = config.users_base_dn;
+    rules.manager_attribute = config.manager_attribute;
+    rules.member_attribute = config.member_attribute;
+    for (auto [contract, attribute] : dir::default_attribute_map()) {
+        const auto over = config.attributes.find(contract);
+        if (over != config.attributes.end()) attribute = over->second;
+        if (!attribute.empty()) rules.attributes.emplace_back(contract, attribute);
+    }
+    for (const auto& [contract, attribute] : config.attributes) {
+        const bool known = std::any_of(rules.attributes.begin(), rules.attributes.end(),
+                                       [&](const auto& a) { return a.first == contract; });
+        const bool removed = attribute.empty();
+        if (!known && !removed && contract != "manager") rules.attributes.emplace_back(contract, attribute);
+    }
+    for (const auto& a : config.assignments) rules.apps.push_back({a.app, a.group_dn, a.role, a.role_attribute});
+    return rules;
+}
+
+LdapSource::LdapSource(LdapSourceConfig config, std::string password, EventSink& sink, SourceProgressStore& progress,
+                       const Clock& clock)
+    : config_(std::move(config)),
+      password_(std::move(password)),
+      sink_(sink),
+      progress_(progress),
+      clock_(clock),
+      model_(source_rules(config_)) {}
+
+std::chrono::milliseconds LdapSource::backoff(int failures) {
+    std::chrono::milliseconds wait{500};
+    for (int i = 1; i < failures && wait < std::chrono::seconds(30); ++i) wait *= 2;
+    return std::min<std::chrono::milliseconds>(wait, std::chrono::seconds(30));
+}
+
+Result<bool> LdapSource::load() {
+    auto stored = progress_.load();
+    if (!stored.ok()) return stored.error();
+    cookies_ = stored->cookies;
+    for (const auto& [id, doc] : stored->objects) {
+        const auto kind = doc.value("kind", "");
+        if (kind == "user") {
+            auto user = dir::user_from_json(doc);
+            if (!user.ok()) return user.error();
+            model_.restore_user(id, std::move(*user));
+        } else if (kind == "group") {
+            auto group = dir::group_from_json(doc);
+            if (!group.ok()) return group.error();
+            model_.restore_group(id, std::move(*group));
+        } else {
+            return make_error("stored directory object " + id + " has no kind", ErrorKind::Permanent);
+        }
+    }
+    return true;
+}
+
+void LdapSource::disconnect(const Error& why) {
+    connection_.reset();
+    stats_.connected = false;
+    stats_.last_error = why;
+}
+
+Result<bool> LdapSource::connect() {
+    if (clock_.steady_now() < next_attempt_) clock_.wait_until(next_attempt_);
+    ldap::ConnectOptions options;
+    options.url = config_.url;
+    options.start_tls = config_.start_tls;
+    options.verify_tls = config_.tls_verify;
+    options.ca_file = config_.ca_file;
+    options.bind_dn = config_.bind_dn;
+    options.password = password_;
+    auto opened = ldap::SyncConnection::open(options);
+    auto fail = [&](const Error& error) -> Result<bool> {
+        ++failures_;
+        next_attempt_ = clock_.steady_now() + backoff(failures_);
+        disconnect(error);
+        return error;
+    };
+    if (!opened.ok()) return fail(opened.error());
+    connection_ = std::move(*opened);
+    search_names_.clear();
+    const std::vector<std::string> users_attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
+    const std::vector<std::string> groups_attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
+    model_.begin_refresh();
+    refreshing_searches_.clear();
+    bool full = false;
+    for (const auto& [name, spec] :
+         {std::pair<std::string, ldap::SearchSpec>{kUsers, {config_.users_base_dn, config_.users_filter, users_attributes}},
+          std::pair<std::string, ldap::SearchSpec>{kGroups,
+                                                   {config_.groups_base_dn, config_.groups_filter, groups_attributes}}}) {
+        const auto cookie = cookies_.find(name);
+        std::optional<std::string> from;
+        if (cookie != cookies_.end() && !cookie->second.empty()) from = cookie->second;
+        auto started = connection_->start(spec, from);
+        if (!started.ok()) return fail(started.error());
+        search_names_[*started] = name;
+        refreshing_searches_.insert(name);
+        // Without a cookie the server sends everything there is: what it does not send is gone.
+        sweep_[name] = !from.has_value();
+        full = full || !from.has_value();
+    }
+    ++stats_.connections;
+    if (full) ++stats_.full_refreshes;
+    stats_.connected = true;
+    stats_.refreshing = true;
+    return true;
+}
+
+Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& events) {
+    const auto name_of = search_names_.find(m.search);
+    const std::string name = name_of == search_names_.end() ? std::string() : name_of->second;
+    if (m.cookie && !m.cookie->empty() && !name.empty()) new_cookies_[name] = *m.cookie;
+    auto add = [&](std::vector<Event> more) {
+        events.insert(events.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    };
+    switch (m.kind) {
+        case ldap::SyncMessage::Kind::Entry: {
+            ++stats_.entries_read;
+            const auto id = ldap::uuid_text(m.uuid);
+            if (m.state == ldap::SyncState::Add || m.state == ldap::SyncState::Modify) {
+                add(model_.upsert(id, m.dn, m.attributes, csn_of(m.attributes)));
+            } else if (m.state == ldap::SyncState::Delete) {
+                add(model_.remove(id, csn_of_cookie(m.cookie)));
+            } else {
+                model_.mark_present(id);
+            }
+            return true;
+        }
+        case ldap::SyncMessage::Kind::Ids:
+            for (const auto& uuid : m.uuids) {
+                if (m.deleted) {
+                    add(model_.remove(ldap::uuid_text(uuid), csn_of_cookie(m.cookie)));
+                } else {
+                    model_.mark_present(ldap::uuid_text(uuid));
+                }
+            }
+            return true;
+        case ldap::SyncMessage::Kind::RefreshDone:
+            sweep_[name] = sweep_[name] || m.present_phase;
+            refreshing_searches_.erase(name);
+            if (refreshing_searches_.empty()) add(model_.end_refresh(sweep_[kUsers], sweep_[kGroups]));
+            return true;
+        case ldap::SyncMessage::Kind::Cookie:
+            return true;
+        case ldap::SyncMessage::Kind::Ended: {
+            const Error why = m.error.value_or(make_error("the LDAP server ended the sync search"));
+            if (m.refresh_required) {
+                // Start this search again from nothing; the model keeps what it knows, so only
+                // real differences come out of the full refresh.
+                cookies_.erase(name);
+                new_cookies_.erase(name);
+                next_attempt_ = {};
+                failures_ = 0;
+            } else {
+                ++failures_;
+                next_attempt_ = clock_.steady_now() + backoff(failures_);
+            }
+            disconnect(why);
+            return why;
+        }
+    }
+    return true;
+}
+
+Result<bool> LdapSource::flush() {
+    if (!unsent_.empty()) {
+        auto sent = sink_.send(unsent_);
+        if (!sent.ok()) return sent.error();
+        stats_.events_sent += static_cast<std::int64_t>(unsent_.size());
+        unsent_.clear();
+    }
+    for (const auto& id : model_.take_removed()) pending_removed_.insert(id), pending_upserts_.erase(id);
+    for (const auto& id : model_.take_dirty()) pending_upserts_.insert(id), pending_removed_.erase(id);
+    SourceProgressDelta delta;
+    for (const auto& [name, cookie] : new_cookies_) {
+        const auto stored = cookies_.find(name);
+        if (stored == cookies_.end() || stored->second != cookie) delta.cookies[name] = cookie;
+    }
+    for (const auto& id : pending_upserts_) {
+        if (const auto user = model_.users().find(id); user != model_.users().end()) {
+            auto doc = dir::to_json(user->second);
+            doc["kind"] = "user";
+            delta.upserted[id] = std::move(doc);
+        } else if (const auto group = model_.groups().find(id); group != model_.groups().end()) {
+            auto doc = dir::to_json(group->second);
+            doc["kind"] = "group";
+            delta.upserted[id] = std::move(doc);
+        }
+    }
+    delta.removed = pending_removed_;
+    if (delta.empty()) return true;
+    auto saved = progress_.save(delta);
+    if (!saved.ok()) return saved.error();
+    for (const auto& [name, cookie] : delta.cookies) cookies_[name] = cookie;
+    pending_upserts_.clear();
+    pending_removed_.clear();
+    return true;
+}
+
+Result<bool> LdapSource::step(std::chrono::milliseconds timeout) {
+    // What an earlier turn could not send or store goes first: nothing newer may overtake it.
+    if (!unsent_.empty() || !pending_upserts_.empty() || !pending_removed_.empty()) {
+        if (refreshing_searches_.empty()) {
+            auto flushed = flush();
+            if (!flushed.ok()) {
+                stats_.last_error = flushed.error();
+                clock_.wait_until(clock_.steady_now() + backoff(++failures_));
+                return flushed.error();
+            }
+        }
+    }
+    if (!connection_) {
+        auto connected = connect();
+        if (!connected.ok()) return connected.error();
+    }
+    auto messages = connection_->poll(timeout);
+    if (!messages.ok()) {
+        ++failures_;
+        next_attempt_ = clock_.steady_now() + backoff(failures_);
+        disconnect(messages.error());
+        return messages.error();
+    }
+    std::vector<Event> events;
+    for (const auto& m : *messages) {
+        auto handled = handle(m, events);
+        if (!handled.ok()) {
+            unsent_.insert(unsent_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+            return handled.error();
+        }
+    }
+    unsent_.insert(unsent_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+    stats_.refreshing = !refreshing_searches_.empty();
+    if (!refreshing_searches_.empty()) return true;
+    auto flushed = flush();
+    if (!flushed.ok()) {
+        stats_.last_error = flushed.error();
+        return flushed.error();
+    }
+    if (!messages->empty()) failures_ = 0;
+    return true;
+}
+
+}  // namespace provbridge::producers

@@ -1,0 +1,225 @@
+// `provbridge source ldap` end to end against the real parts: OpenLDAP slapd with syncprov
+// (ops::LocalSlapd), the embedded broker, redis-server, the real worker and the SCIMMY target.
+// A seeded directory of 2,000 users is provisioned exactly as its app group says, through a
+// kill -9 of the source during the initial sync; then each kind of live change reaches the app;
+// then a kill -9 in the middle of a stream of changes loses none and duplicates none.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <functional>
+#include <set>
+
+#include "bridge_harness.hpp"
+#include "kafka_inspect.hpp"
+
+namespace provbridge {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using test_support::BridgeHarness;
+
+constexpr int kUsers = 2000;
+constexpr const char* kApp = "crm";
+constexpr const char* kPasswordEnv = "PB_TEST_LDAP_PASSWORD";
+
+bool assigned_at_start(int i) { return i % 3 == 0; }
+std::string uid_of(int i) { return "user" + std::to_string(i); }
+
+class LdapSourceEndToEnd : public ::testing::Test {
+protected:
+    void SetUp() override {
+        slapd_ = std::make_unique<ops::LocalSlapd>(ops::LocalSlapd::Options{});
+        const auto& suffix = slapd_->suffix();
+        people_ = "ou=people," + suffix;
+        app_group_ = "cn=app-crm,ou=groups," + suffix;
+        std::string ldif = "dn: " + people_ + "\nobjectClass: organizationalUnit\nou: people\n\n";
+        ldif += "dn: ou=groups," + suffix + "\nobjectClass: organizationalUnit\nou: groups\n\n";
+        for (int i = 0; i < kUsers; ++i) ldif += user_ldif(uid_of(i), "Engineer");
+        ldif += "dn: " + app_group_ + "\nobjectClass: groupOfNames\ncn: app-crm\n";
+        for (int i = 0; i < kUsers; ++i) {
+            if (assigned_at_start(i)) ldif += "member: " + dn_of(uid_of(i)) + "\n";
+        }
+        ldif += "\ndn: cn=staff,ou=groups," + suffix + "\nobjectClass: groupOfNames\ncn: staff\nmember: " +
+                dn_of(uid_of(1)) + "\n\n";
+        apply(ldif);
+
+        BridgeHarness::Options options;
+        options.app = kApp;
+        options.group = "ldap-source";
+        options.config_extra = {
+            {"sources",
+             {{"ldap",
+               {{"url", slapd_->url()},
+                {"bind_dn", slapd_->admin_dn()},
+                {"password_env", kPasswordEnv},
+                {"source", "urn:directory:test-ldap"},
+                {"users", {{"base_dn", people_}}},
+                {"groups", {{"base_dn", "ou=groups," + suffix}}},
+                {"assignments", {{{"app", kApp}, {"group", app_group_}, {"role", "User"}}}}}}}}};
+        bridge_ = std::make_unique<BridgeHarness>(options);
+    }
+
+    std::string dn_of(const std::string& uid) const { return "uid=" + uid + "," + people_; }
+    std::string user_ldif(const std::string& uid, const std::string& title) const {
+        return "dn: " + dn_of(uid) + "\nobjectClass: inetOrgPerson\nuid: " + uid + "\ncn: " + uid + "\nsn: Tester\n" +
+               "givenName: " + uid + "\nmail: " + uid + "@example.org\ntitle: " + title + "\n\n";
+    }
+    void apply(const std::string& ldif) {
+        auto applied = slapd_->apply(ldif);
+        ASSERT_TRUE(applied.ok()) << applied.error().message;
+    }
+
+    std::unique_ptr<ops::ChildProcess> start_source() {
+        ops::ChildProcess::Options options;
+        options.argv = {PROVBRIDGE_BINARY, "source", "ldap", "--config", bridge_->config_path(), "--json-progress",
+                        "--log-level", "warn"};
+        options.extra_env = {std::string(kPasswordEnv) + "=" + slapd_->admin_password()};
+        return std::make_unique<ops::ChildProcess>(std::move(options));
+    }
+
+    // The target's accounts by userName.
+    std::map<std::string, json> accounts() {
+        std::map<std::string, json> out;
+        for (const auto& u : bridge_->users()) out[u["userName"].get<std::string>()] = u;
+        return out;
+    }
+
+    // Reads the worker's progress lines (each a moment to look again) until `holds` is true of
+    // the target or the deadline passes.
+    bool wait_for_target(ops::ChildProcess& worker, const std::function<bool(const std::map<std::string, json>&)>& holds,
+                         std::chrono::seconds timeout = 120s) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (holds(accounts())) return true;
+            (void)worker.read_line(2000ms);
+        }
+        return holds(accounts());
+    }
+
+    std::unique_ptr<ops::LocalSlapd> slapd_;
+    std::unique_ptr<BridgeHarness> bridge_;
+    std::string people_, app_group_;
+};
+
+TEST_F(LdapSourceEndToEnd, TheDirectoryReachesTheAppExactlyThroughKillsAndLiveChanges) {
+    auto worker = bridge_->start_worker(false, "error");
+    std::set<std::string> expected;
+    for (int i = 0; i < kUsers; ++i) {
+        if (assigned_at_start(i)) expected.insert(uid_of(i) + "@example.org");
+    }
+    auto exactly_expected = [&](const std::map<std::string, json>& accounts) {
+        std::set<std::string> names;
+        for (const auto& [name, account] : accounts) names.insert(name);
+        return names == expected;
+    };
+
+    // kill -9 while the initial sync is under way: once the worker has the first events.
+    {
+        auto source = start_source();
+        (void)BridgeHarness::wait_consumed(*worker, 1, 120s);
+        source->signal(SIGKILL);
+        (void)source->wait(30s);
+    }
+    auto source = start_source();
+    ASSERT_TRUE(wait_for_target(*worker, exactly_expected)) << accounts().size() << " accounts";
+    const auto users = bridge_->users();
+    EXPECT_EQ(users.size(), expected.size()) << "an account was created twice";
+    for (const auto& u : users) EXPECT_EQ(u["active"], true) << u.dump();
+
+    // Live changes, each to the app within seconds.
+    const std::string joined = uid_of(1) + "@example.org";
+    apply("dn: " + app_group_ + "\nchangetype: modify\nadd: member\nmember: " + dn_of(uid_of(1)) + "\n");
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) { return a.count(joined) == 1; })) << "joined the app group";
+    apply("dn: " + dn_of(uid_of(0)) + "\nchangetype: modify\nreplace: title\ntitle: Lead\n");
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        return a.count("user0@example.org") && a.at("user0@example.org").value("title", "") == "Lead";
+    })) << "attribute change";
+    apply("dn: " + app_group_ + "\nchangetype: modify\ndelete: member\nmember: " + dn_of(uid_of(3)) + "\n");
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        return a.count("user3@example.org") && a.at("user3@example.org")["active"] == false;
+    })) << "left the app group: disabled";
+    apply("dn: " + dn_of(uid_of(6)) + "\nchangetype: delete\n");
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) { return a.count("user6@example.org") == 0; }))
+        << "deleted in the directory: deleted in the app";
+    apply("dn: " + dn_of(uid_of(9)) + "\nchangetype: modrdn\nnewrdn: uid=renamed9\ndeleteoldrdn: 1\n");
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        return a.count("user9@example.org") && a.at("user9@example.org").value("externalId", "") == "renamed9";
+    })) << "a rename is an update of the same account";
+    apply("dn: " + dn_of(uid_of(12)) + "\nchangetype: modify\nreplace: manager\nmanager: " + dn_of(uid_of(15)) + "\n");
+    const std::string enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        if (!a.count("user12@example.org") || !a.count("user15@example.org")) return false;
+        const auto& report = a.at("user12@example.org");
+        return report.contains(enterprise) && report[enterprise].contains("manager") &&
+               report[enterprise]["manager"].value("value", "") == a.at("user15@example.org")["id"];
+    })) << "the manager, as the manager's account in the app: " << accounts()["user12@example.org"].dump();
+    // The rename kept the membership: user9 is still active.
+    EXPECT_EQ(accounts()["user9@example.org"]["active"], true);
+
+    // kill -9 in the middle of a stream of changes: the restarted source sends what was not
+    // acknowledged and stored, and the bridge takes what was sent twice as duplicates.
+    std::string changes;
+    std::set<int> retitled;
+    for (int i = 18; i < 18 + 60 * 3; i += 3) {
+        changes += "dn: " + dn_of(uid_of(i)) + "\nchangetype: modify\nreplace: title\ntitle: Streamed\n\n";
+        retitled.insert(i);
+    }
+    apply(changes);
+    source->signal(SIGKILL);
+    (void)source->wait(30s);
+    apply("dn: " + dn_of(uid_of(21)) + "\nchangetype: modify\nreplace: title\ntitle: While down\n");
+    source = start_source();
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        for (int i : retitled) {
+            const auto name = uid_of(i) + "@example.org";
+            const std::string want = i == 21 ? "While down" : "Streamed";
+            if (!a.count(name) || a.at(name).value("title", "") != want) return false;
+        }
+        return true;
+    })) << "a change was lost across the kill";
+    expected.insert(joined);
+    expected.erase("user6@example.org");
+    const auto final_accounts = accounts();
+    std::set<std::string> names;
+    for (const auto& [name, account] : final_accounts) names.insert(name);
+    EXPECT_EQ(names, expected);
+    EXPECT_EQ(bridge_->users().size(), expected.size()) << "no account twice";
+    source->stop();
+    worker->stop(30s);
+}
+
+TEST_F(LdapSourceEndToEnd, ADryRunPrintsTheEventsItWouldSendAndStoresNothing) {
+    ops::ChildProcess::Options options;
+    options.argv = {PROVBRIDGE_BINARY, "source", "ldap", "--config", bridge_->config_path(), "--dry-run",
+                    "--log-level", "warn"};
+    options.extra_env = {std::string(kPasswordEnv) + "=" + slapd_->admin_password()};
+    ops::ChildProcess dry(std::move(options));
+    std::set<std::string> assigned;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (assigned.size() < static_cast<std::size_t>((kUsers + 2) / 3) && std::chrono::steady_clock::now() < deadline) {
+        auto line = dry.read_line(5000ms);
+        if (!line) break;
+        const auto doc = json::parse(*line, nullptr, false);
+        if (doc.is_discarded() || !doc.is_object()) continue;
+        EXPECT_EQ(doc["type"], "provisioning.user.assigned");
+        EXPECT_EQ(doc["source"], "urn:directory:test-ldap");
+        assigned.insert(doc["data"]["object"]["attributes"]["mail"].get<std::string>());
+    }
+    EXPECT_EQ(assigned.size(), static_cast<std::size_t>((kUsers + 2) / 3));
+    dry.stop();
+    // Nothing stored: a real run afterwards starts from the beginning.
+    consumers::RedisOptions redis;
+    redis.port = bridge_->redis().port();
+    consumers::RedisConnection connection(redis);
+    auto keys = connection.call({"KEYS", "*source:*"});
+    ASSERT_TRUE(keys.ok()) << keys.error().message;
+    EXPECT_TRUE(keys->elements.empty()) << "a dry run stored its progress";
+    // And nothing sent: the events topic is empty.
+    const auto position = test_support::group_position(bridge_->broker().bootstrap_servers(), "ldap-source",
+                                                       BridgeHarness::kTopic, bridge_->options().partitions);
+    EXPECT_EQ(position.end_total(), 0) << "the dry run sent events";
+}
+
+}  // namespace
+}  // namespace provbridge

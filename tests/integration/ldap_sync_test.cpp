@@ -1,0 +1,293 @@
+// RFC 4533 content synchronisation against a real OpenLDAP slapd with the syncprov overlay
+// (ops::LocalSlapd, one per suite): the initial refresh, the persist phase's changes, resuming
+// from a stored cookie, and the errors an operator must be told about in words they can act on.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include "provbridge/ops/local_services.hpp"
+#include "provbridge/producers/ldap_client.hpp"
+
+namespace provbridge::producers::ldap {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kUsers = 40;
+
+std::string user_ldif(const std::string& suffix, int i) {
+    const auto uid = "user" + std::to_string(i);
+    return "dn: uid=" + uid + ",ou=people," + suffix + "\nobjectClass: inetOrgPerson\nuid: " + uid + "\ncn: User " +
+           std::to_string(i) + "\nsn: Number" + std::to_string(i) + "\nmail: " + uid + "@example.org\n\n";
+}
+
+std::string seed_ldif(const std::string& suffix) {
+    std::string ldif = "dn: ou=people," + suffix + "\nobjectClass: organizationalUnit\nou: people\n\n";
+    ldif += "dn: ou=groups," + suffix + "\nobjectClass: organizationalUnit\nou: groups\n\n";
+    for (int i = 0; i < kUsers; ++i) ldif += user_ldif(suffix, i);
+    ldif += "dn: cn=app-crm,ou=groups," + suffix + "\nobjectClass: groupOfNames\ncn: app-crm\nmember: uid=user1,ou=people," +
+            suffix + "\nmember: uid=user2,ou=people," + suffix + "\n\n";
+    return ldif;
+}
+
+class LdapSync : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        slapd_ = std::make_unique<ops::LocalSlapd>(ops::LocalSlapd::Options{});
+        auto seeded = slapd_->apply(seed_ldif(slapd_->suffix()));
+        ASSERT_TRUE(seeded.ok()) << seeded.error().message;
+    }
+    static void TearDownTestSuite() { slapd_.reset(); }
+
+    static ConnectOptions admin() {
+        ConnectOptions options;
+        options.url = slapd_->url();
+        options.bind_dn = slapd_->admin_dn();
+        options.password = slapd_->admin_password();
+        return options;
+    }
+    static SearchSpec people() {
+        return SearchSpec{"ou=people," + slapd_->suffix(), "(objectClass=inetOrgPerson)",
+                          {"*", "entryUUID", "entryCSN"}};
+    }
+    static std::unique_ptr<SyncConnection> connect() {
+        auto connection = SyncConnection::open(admin());
+        EXPECT_TRUE(connection.ok()) << connection.error().message;
+        return connection.ok() ? std::move(*connection) : nullptr;
+    }
+    static void apply(const std::string& ldif) {
+        auto applied = slapd_->apply(ldif);
+        ASSERT_TRUE(applied.ok()) << applied.error().message;
+    }
+    static std::string dn_of(const std::string& uid) { return "uid=" + uid + ",ou=people," + slapd_->suffix(); }
+
+    // Polls until `done` says so (given every message so far) or 30 s pass.
+    static std::vector<SyncMessage> read_until(SyncConnection& connection,
+                                               const std::function<bool(const std::vector<SyncMessage>&)>& done,
+                                               std::string* cookie = nullptr) {
+        std::vector<SyncMessage> all;
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (!done(all) && std::chrono::steady_clock::now() < deadline) {
+            auto batch = connection.poll(200ms);
+            if (!batch.ok()) {
+                ADD_FAILURE() << batch.error().message;
+                break;
+            }
+            for (auto& m : *batch) {
+                if (cookie && m.cookie && !m.cookie->empty()) *cookie = *m.cookie;
+                all.push_back(std::move(m));
+            }
+        }
+        EXPECT_TRUE(done(all)) << "the server did not say what was expected; " << all.size() << " messages";
+        return all;
+    }
+    static bool refreshed(const std::vector<SyncMessage>& all) {
+        return std::any_of(all.begin(), all.end(), [](const SyncMessage& m) {
+            return m.kind == SyncMessage::Kind::RefreshDone || m.kind == SyncMessage::Kind::Ended;
+        });
+    }
+    static const SyncMessage* entry_for(const std::vector<SyncMessage>& all, const std::string& dn) {
+        for (const auto& m : all) {
+            if (m.kind == SyncMessage::Kind::Entry && m.dn == dn) return &m;
+        }
+        return nullptr;
+    }
+
+    static std::unique_ptr<ops::LocalSlapd> slapd_;
+};
+
+std::unique_ptr<ops::LocalSlapd> LdapSync::slapd_;
+
+TEST_F(LdapSync, TheInitialRefreshSendsEveryEntryAndThePersistPhaseEachChange) {
+    auto connection = connect();
+    ASSERT_TRUE(connection);
+    auto started = connection->start(people(), std::nullopt);
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    std::string cookie;
+    const auto initial = read_until(*connection, refreshed, &cookie);
+    std::set<std::string> uids;
+    for (const auto& m : initial) {
+        if (m.kind != SyncMessage::Kind::Entry) continue;
+        EXPECT_EQ(m.state, SyncState::Add);
+        ASSERT_EQ(m.attributes.count("uid"), 1U) << m.dn;
+        uids.insert(m.attributes.at("uid").at(0));
+        ASSERT_EQ(m.attributes.count("entryuuid"), 1U) << "operational attributes asked for by name";
+        EXPECT_EQ(m.attributes.at("entryuuid").at(0), uuid_text(m.uuid)) << "the control's UUID is the entry's";
+    }
+    EXPECT_EQ(uids.size(), static_cast<std::size_t>(kUsers));
+    ASSERT_EQ(initial.back().kind, SyncMessage::Kind::RefreshDone);
+    EXPECT_FALSE(cookie.empty()) << "the refresh gave no cookie to resume from";
+    const auto* user5 = entry_for(initial, dn_of("user5"));
+    ASSERT_NE(user5, nullptr);
+    const Uuid uuid5 = user5->uuid;
+
+    // Persist phase: a modify, a rename (same entryUUID, new DN), a delete (the UUID only).
+    apply("dn: " + dn_of("user5") + "\nchangetype: modify\nreplace: title\ntitle: Lead\n");
+    auto modified = read_until(*connection, [](const auto& all) { return !all.empty(); });
+    ASSERT_EQ(modified.size(), 1U);
+    EXPECT_EQ(modified[0].state, SyncState::Modify);
+    EXPECT_EQ(modified[0].uuid, uuid5);
+    EXPECT_EQ(modified[0].attributes.at("title").at(0), "Lead");
+    EXPECT_EQ(modified[0].attributes.at("uid").at(0), "user5") << "a modify carries every asked-for attribute";
+
+    apply("dn: " + dn_of("user5") + "\nchangetype: modrdn\nnewrdn: uid=renamed5\ndeleteoldrdn: 1\n");
+    auto renamed = read_until(*connection, [](const auto& all) { return !all.empty(); });
+    ASSERT_EQ(renamed.size(), 1U);
+    EXPECT_EQ(renamed[0].uuid, uuid5);
+    EXPECT_EQ(renamed[0].dn, dn_of("renamed5"));
+
+    apply("dn: " + dn_of("renamed5") + "\nchangetype: delete\n");
+    auto deleted = read_until(*connection, [](const auto& all) { return !all.empty(); });
+    ASSERT_EQ(deleted.size(), 1U);
+    EXPECT_EQ(deleted[0].state, SyncState::Delete);
+    EXPECT_EQ(deleted[0].uuid, uuid5);
+    EXPECT_TRUE(deleted[0].attributes.empty());
+}
+
+TEST_F(LdapSync, AStoredCookieResumesWithWhatChangedAndNamesTheEntriesStillThere) {
+    std::string cookie;
+    std::map<std::string, Uuid> known;  // uid → entryUUID
+    {
+        auto connection = connect();
+        ASSERT_TRUE(connection);
+        ASSERT_TRUE(connection->start(people(), std::nullopt).ok());
+        for (const auto& m : read_until(*connection, refreshed, &cookie)) {
+            if (m.kind == SyncMessage::Kind::Entry) known[m.attributes.at("uid").at(0)] = m.uuid;
+        }
+    }
+    ASSERT_FALSE(cookie.empty());
+    ASSERT_TRUE(known.count("user7") && known.count("user8"));
+    // While nobody follows: one modify, one delete, one add.
+    apply("dn: " + dn_of("user7") + "\nchangetype: modify\nreplace: title\ntitle: Offline change\n");
+    apply("dn: " + dn_of("user8") + "\nchangetype: delete\n");
+    apply(user_ldif(slapd_->suffix(), 900));
+
+    auto connection = connect();
+    ASSERT_TRUE(connection);
+    ASSERT_TRUE(connection->start(people(), cookie).ok());
+    std::string resumed_cookie;
+    const auto resumed = read_until(*connection, refreshed, &resumed_cookie);
+    std::set<std::string> sent;
+    std::set<Uuid> named;
+    bool present_phase = false;
+    for (const auto& m : resumed) {
+        if (m.kind == SyncMessage::Kind::Entry) {
+            sent.insert(m.attributes.at("uid").at(0));
+            named.insert(m.uuid);
+        }
+        if (m.kind == SyncMessage::Kind::Ids) {
+            EXPECT_FALSE(m.deleted);
+            named.insert(m.uuids.begin(), m.uuids.end());
+        }
+        if (m.kind == SyncMessage::Kind::RefreshDone) present_phase = m.present_phase;
+    }
+    EXPECT_EQ(sent, (std::set<std::string>{"user7", "user900"})) << "only what changed is sent again";
+    EXPECT_TRUE(present_phase) << "without a session log the server names what is still there";
+    EXPECT_EQ(named.count(known["user8"]), 0U) << "the deleted entry is the one not named";
+    EXPECT_EQ(named.count(known["user9"]), 1U);
+    EXPECT_FALSE(resumed_cookie.empty());
+    EXPECT_NE(resumed_cookie, cookie);
+}
+
+TEST_F(LdapSync, AKilledServerIsATransientLossAndTheCookieResumesOrAsksForAFullRefresh) {
+    std::string cookie;
+    auto connection = connect();
+    ASSERT_TRUE(connection);
+    ASSERT_TRUE(connection->start(people(), std::nullopt).ok());
+    (void)read_until(*connection, refreshed, &cookie);
+    ASSERT_FALSE(cookie.empty());
+    slapd_->kill();
+    Result<std::vector<SyncMessage>> lost = std::vector<SyncMessage>{};
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (lost.ok() && std::chrono::steady_clock::now() < deadline) lost = connection->poll(200ms);
+    ASSERT_FALSE(lost.ok()) << "the loss of the server went unnoticed";
+    EXPECT_EQ(lost.error().kind, ErrorKind::Transient) << lost.error().message;
+    connection.reset();
+
+    slapd_->restart();
+    auto again = connect();
+    ASSERT_TRUE(again);
+    ASSERT_TRUE(again->start(people(), cookie).ok());
+    const auto resumed = read_until(*again, refreshed);
+    if (resumed.back().kind == SyncMessage::Kind::Ended) {
+        // A provider killed before it checkpointed its contextCSN holds an older state than the
+        // cookie names: it says so, and the only way on is a refresh from no cookie.
+        ASSERT_TRUE(resumed.back().refresh_required)
+            << (resumed.back().error ? resumed.back().error->message : std::string());
+        ASSERT_TRUE(again->start(people(), std::nullopt).ok());
+        const auto full = read_until(*again, refreshed);
+        EXPECT_EQ(full.back().kind, SyncMessage::Kind::RefreshDone);
+        EXPECT_GE(std::count_if(full.begin(), full.end(),
+                                [](const SyncMessage& m) { return m.kind == SyncMessage::Kind::Entry; }),
+                  kUsers - 2);
+    } else {
+        for (const auto& m : resumed) EXPECT_NE(m.kind, SyncMessage::Kind::Entry) << "resent after a restart: " << m.dn;
+        EXPECT_EQ(resumed.back().kind, SyncMessage::Kind::RefreshDone);
+    }
+}
+
+TEST_F(LdapSync, ARefusedBindIsAnAuthErrorThatNamesTheDnButNotThePassword) {
+    auto options = admin();
+    options.password = "not-the-password";
+    auto connection = SyncConnection::open(options);
+    ASSERT_FALSE(connection.ok());
+    EXPECT_EQ(connection.error().kind, ErrorKind::Auth);
+    EXPECT_NE(connection.error().message.find(slapd_->admin_dn()), std::string::npos) << connection.error().message;
+    EXPECT_EQ(connection.error().message.find("not-the-password"), std::string::npos);
+}
+
+TEST_F(LdapSync, AnUnreachableServerIsTransient) {
+    auto options = admin();
+    options.url = "ldap://127.0.0.1:" + std::to_string(ops::pick_free_port());
+    auto connection = SyncConnection::open(options);
+    ASSERT_FALSE(connection.ok());
+    EXPECT_EQ(connection.error().kind, ErrorKind::Transient) << connection.error().message;
+}
+
+TEST_F(LdapSync, ABadFilterAndAMissingBaseArePermanentAndSaySo) {
+    auto connection = connect();
+    ASSERT_TRUE(connection);
+    auto bad_filter = connection->start(SearchSpec{"ou=people," + slapd_->suffix(), "(uid=", {}}, std::nullopt);
+    ASSERT_FALSE(bad_filter.ok());
+    EXPECT_EQ(bad_filter.error().kind, ErrorKind::Permanent);
+    EXPECT_NE(bad_filter.error().message.find("(uid="), std::string::npos) << bad_filter.error().message;
+
+    ASSERT_TRUE(connection->start(SearchSpec{"ou=nowhere," + slapd_->suffix(), "(objectClass=*)", {}}, std::nullopt).ok());
+    const auto ended = read_until(*connection, refreshed);
+    ASSERT_EQ(ended.back().kind, SyncMessage::Kind::Ended);
+    ASSERT_TRUE(ended.back().error.has_value());
+    EXPECT_EQ(ended.back().error->kind, ErrorKind::Permanent);
+    EXPECT_NE(ended.back().error->message.find("does not exist"), std::string::npos) << ended.back().error->message;
+}
+
+TEST(LdapSyncWithoutSyncprov, TheSearchIsRefusedWithHowToEnableTheOverlay) {
+    ops::LocalSlapd::Options options;
+    options.syncprov = false;
+    ops::LocalSlapd plain(options);
+    ConnectOptions connect;
+    connect.url = plain.url();
+    connect.bind_dn = plain.admin_dn();
+    connect.password = plain.admin_password();
+    auto connection = SyncConnection::open(connect);
+    ASSERT_TRUE(connection.ok()) << connection.error().message;
+    ASSERT_TRUE((*connection)->start(SearchSpec{plain.suffix(), "(objectClass=*)", {}}, std::nullopt).ok());
+    std::optional<SyncMessage> ended;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!ended && std::chrono::steady_clock::now() < deadline) {
+        auto batch = (*connection)->poll(200ms);
+        ASSERT_TRUE(batch.ok()) << batch.error().message;
+        for (auto& m : *batch) {
+            EXPECT_NE(m.kind, SyncMessage::Kind::Entry) << "a plain search was answered as a sync one";
+            if (m.kind == SyncMessage::Kind::Ended) ended = m;
+        }
+    }
+    ASSERT_TRUE(ended.has_value());
+    ASSERT_TRUE(ended->error.has_value());
+    EXPECT_EQ(ended->error->kind, ErrorKind::Permanent);
+    EXPECT_NE(ended->error->message.find("syncprov"), std::string::npos) << ended->error->message;
+}
+
+}  // namespace
+}  // namespace provbridge::producers::ldap

@@ -1,0 +1,217 @@
+// The directory model: which contract events a followed directory's changes mean.
+#include <gtest/gtest.h>
+
+#include "provbridge/transforms/directory.hpp"
+
+namespace provbridge::transforms::directory {
+namespace {
+
+constexpr const char* kPeople = "ou=people,dc=example,dc=org";
+constexpr std::int64_t kT0 = 1'800'000'000'000'000;  // micros
+
+std::string dn_of(const std::string& uid) { return "uid=" + uid + "," + kPeople; }
+const std::string kCrmGroup = "cn=app-crm,ou=apps,dc=example,dc=org";
+const std::string kHrGroup = "cn=app-hr,ou=apps,dc=example,dc=org";
+
+SourceRules rules() {
+    SourceRules r;
+    r.source = "urn:directory:example";
+    r.users_base_dn = kPeople;
+    r.attributes = default_attribute_map();
+    r.apps = {{"crm", kCrmGroup, std::string("User"), ""}, {"hr", kHrGroup, std::nullopt, "employeeType"}};
+    return r;
+}
+
+Attributes person(const std::string& uid, const std::string& title = "Engineer") {
+    return {{"uid", {uid}},
+            {"sn", {"Surname-" + uid}},
+            {"givenname", {"Given-" + uid}},
+            {"mail", {uid + "@example.org"}},
+            {"title", {title}},
+            {"description", {"not mapped"}}};
+}
+
+Attributes group(const std::vector<std::string>& member_uids) {
+    Attributes a{{"cn", {"app"}}, {"member", {}}};
+    for (const auto& uid : member_uids) a["member"].push_back(dn_of(uid));
+    return a;
+}
+
+std::vector<std::string> summary(const std::vector<Event>& events) {
+    std::vector<std::string> out;
+    for (const auto& e : events) out.push_back(e.app + " " + std::string(to_string(e.type)) + " " + e.object_id);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// A model after the initial refresh: ana, ben, cem; crm's group holds ana and ben.
+DirectoryModel refreshed() {
+    DirectoryModel model(rules());
+    model.begin_refresh();
+    // The group arrives first: its members are resolved once the refresh is judged.
+    EXPECT_TRUE(model.upsert("g-crm", kCrmGroup, group({"ana", "ben"}), kT0).empty());
+    EXPECT_TRUE(model.upsert("u-ana", dn_of("ana"), person("ana"), kT0 + 1).empty());
+    EXPECT_TRUE(model.upsert("u-ben", dn_of("ben"), person("ben"), kT0 + 2).empty());
+    EXPECT_TRUE(model.upsert("u-cem", dn_of("cem"), person("cem"), kT0 + 3).empty());
+    (void)model.end_refresh(false, false);
+    return model;
+}
+
+TEST(DirectoryModelTest, TheInitialRefreshAssignsExactlyTheAppGroupsMembersWithTheirMappedSnapshot) {
+    DirectoryModel model(rules());
+    model.begin_refresh();
+    model.upsert("g-crm", kCrmGroup, group({"ana", "ben"}), kT0);
+    model.upsert("u-ana", dn_of("ana"), person("ana"), kT0 + 1);
+    model.upsert("u-ben", dn_of("ben"), person("ben"), kT0 + 2);
+    model.upsert("u-cem", dn_of("cem"), person("cem"), kT0 + 3);
+    const auto events = model.end_refresh(false, false);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-ana",
+                                                         "crm provisioning.user.assigned u-ben"}));
+    const auto& ana = events[0].object_id == "u-ana" ? events[0] : events[1];
+    EXPECT_EQ(ana.source, "urn:directory:example");
+    EXPECT_EQ(ana.role, "User");
+    EXPECT_EQ(ana.attributes["mailNickname"], "ana");
+    EXPECT_EQ(ana.attributes["surname"], "Surname-ana");
+    EXPECT_EQ(ana.attributes["jobTitle"], "Engineer");
+    EXPECT_EQ(ana.attributes["accountEnabled"], true);
+    EXPECT_FALSE(ana.attributes.contains("description")) << "only mapped attributes are sent";
+    EXPECT_EQ(ana.version, kT0 + 1) << "the latest change of the user and of its app group";
+    EXPECT_EQ(ana.id, "ldap:u-ana:" + std::to_string(kT0 + 1) + ":crm:assigned");
+    const auto& ben = events[0].object_id == "u-ben" ? events[0] : events[1];
+    EXPECT_EQ(ben.version, kT0 + 2);
+    EXPECT_EQ(record_key(ana), "crm/user/u-ana");
+}
+
+TEST(DirectoryModelTest, MembershipChangesOfAnAppGroupAssignAndUnassignOnlyThoseConcerned) {
+    auto model = refreshed();
+    const auto events = model.upsert("g-crm", kCrmGroup, group({"ben", "cem"}), kT0 + 100);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-cem",
+                                                         "crm provisioning.user.unassigned u-ana"}));
+    // The same membership sent again changes nothing.
+    EXPECT_TRUE(model.upsert("g-crm", kCrmGroup, group({"ben", "cem"}), kT0 + 101).empty());
+}
+
+TEST(DirectoryModelTest, AMappedAttributeChangeIsAnUpdateAndAnUnmappedOneIsNothing) {
+    auto model = refreshed();
+    auto unmapped = person("ben");
+    unmapped["description"] = {"changed"};
+    EXPECT_TRUE(model.upsert("u-ben", dn_of("ben"), unmapped, kT0 + 200).empty());
+    const auto events = model.upsert("u-ben", dn_of("ben"), person("ben", "Lead"), kT0 + 201);
+    ASSERT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.updated u-ben"}));
+    EXPECT_EQ(events[0].attributes["jobTitle"], "Lead");
+    EXPECT_EQ(events[0].version, kT0 + 201);
+    // A change of a user outside every app group is nobody's business.
+    EXPECT_TRUE(model.upsert("u-cem", dn_of("cem"), person("cem", "Lead"), kT0 + 202).empty());
+}
+
+TEST(DirectoryModelTest, ARenamedUserKeepsItsAssignmentAndADeletedOneIsDeleted) {
+    auto model = refreshed();
+    auto renamed = person("ben-new");
+    const auto events = model.upsert("u-ben", dn_of("ben-new"), renamed, kT0 + 300);
+    ASSERT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.updated u-ben"}));
+    EXPECT_EQ(events[0].attributes["mailNickname"], "ben-new");
+    const auto& members = model.groups().at("g-crm").member_dns;
+    EXPECT_EQ(members.count(normalize_dn(dn_of("ben-new"))), 1U);
+
+    const auto deleted = model.remove("u-ben", kT0 + 301);
+    ASSERT_EQ(summary(deleted), (std::vector<std::string>{"crm provisioning.user.deleted u-ben"}));
+    EXPECT_EQ(model.groups().at("g-crm").member_dns.count(normalize_dn(dn_of("ben-new"))), 0U)
+        << "the deleted user left the group, as the server's referential integrity does";
+    EXPECT_TRUE(model.remove("u-ben", kT0 + 302).empty()) << "a second delete is nothing";
+}
+
+TEST(DirectoryModelTest, TheManagerIsSentAsTheManagersSourceIdOnceBothAreKnown) {
+    DirectoryModel model(rules());
+    model.begin_refresh();
+    auto report = person("ana");
+    report["manager"] = {"UID=boss, OU=People,DC=example,DC=org"};
+    model.upsert("u-ana", dn_of("ana"), report, kT0);
+    model.upsert("g-crm", kCrmGroup, group({"ana", "boss"}), kT0);
+    model.upsert("u-boss", dn_of("boss"), person("boss"), kT0);
+    const auto events = model.end_refresh(false, false);
+    ASSERT_EQ(events.size(), 2U);
+    for (const auto& e : events) {
+        if (e.object_id == "u-ana") EXPECT_EQ(e.attributes["manager"], "u-boss");
+    }
+    // The manager is deleted: the report's snapshot loses its manager.
+    const auto after = model.remove("u-boss", kT0 + 5);
+    EXPECT_EQ(summary(after), (std::vector<std::string>{"crm provisioning.user.deleted u-boss",
+                                                        "crm provisioning.user.updated u-ana"}));
+}
+
+TEST(DirectoryModelTest, TheRoleComesFromTheRuleOrTheUsersAttribute) {
+    DirectoryModel model(rules());
+    model.begin_refresh();
+    auto ana = person("ana");
+    ana["employeetype"] = {"Admin"};
+    model.upsert("u-ana", dn_of("ana"), ana, kT0);
+    model.upsert("g-hr", kHrGroup, group({"ana"}), kT0);
+    const auto events = model.end_refresh(false, false);
+    ASSERT_EQ(events.size(), 1U);
+    EXPECT_EQ(events[0].app, "hr");
+    EXPECT_EQ(events[0].role, "Admin");
+    ana["employeetype"] = {"User"};
+    const auto changed = model.upsert("u-ana", dn_of("ana"), ana, kT0 + 2);
+    ASSERT_EQ(summary(changed), (std::vector<std::string>{"hr provisioning.user.assigned u-ana"}));
+    EXPECT_EQ(changed[0].role, "User") << "a role change is a new assignment";
+}
+
+TEST(DirectoryModelTest, ARestoredModelResumesWithoutRepeatingAndFindsDeletionsInThePresentPhase) {
+    auto model = refreshed();
+    DirectoryModel restored(rules());
+    for (const auto& [id, user] : model.users()) {
+        auto back = user_from_json(to_json(user));
+        ASSERT_TRUE(back.ok()) << back.error().message;
+        restored.restore_user(id, *back);
+    }
+    for (const auto& [id, g] : model.groups()) {
+        auto back = group_from_json(to_json(g));
+        ASSERT_TRUE(back.ok()) << back.error().message;
+        restored.restore_group(id, *back);
+    }
+    // Resumed from a cookie: ben changed, ana was deleted while nobody followed (not named).
+    restored.begin_refresh();
+    restored.mark_present("g-crm");
+    restored.mark_present("u-cem");
+    restored.upsert("u-ben", dn_of("ben"), person("ben", "Lead"), kT0 + 400);
+    const auto events = restored.end_refresh(true, true);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.deleted u-ana",
+                                                         "crm provisioning.user.updated u-ben"}));
+    EXPECT_EQ(restored.take_removed(), (std::set<std::string>{"u-ana"}));
+}
+
+TEST(DirectoryModelTest, TheSameChangesFromTheSameStateGiveTheSameEventIds) {
+    auto a = refreshed();
+    auto b = refreshed();
+    const auto from_a = a.upsert("g-crm", kCrmGroup, group({"ana", "ben", "cem"}), kT0 + 500);
+    const auto from_b = b.upsert("g-crm", kCrmGroup, group({"ana", "ben", "cem"}), kT0 + 500);
+    ASSERT_EQ(from_a.size(), 1U);
+    ASSERT_EQ(from_b.size(), 1U);
+    EXPECT_EQ(from_a[0].id, from_b[0].id) << "a re-sent event is recognised as a duplicate by the bridge";
+}
+
+TEST(DirectoryModelTest, VersionsIncreaseEvenWhenTheChangeTimeDoesNot) {
+    auto model = refreshed();
+    const auto first = model.upsert("u-ana", dn_of("ana"), person("ana", "A"), kT0 + 600);
+    const auto second = model.upsert("u-ana", dn_of("ana"), person("ana", "B"), kT0 + 600);
+    const auto third = model.upsert("u-ana", dn_of("ana"), person("ana", "C"), 0);
+    ASSERT_EQ(first.size(), 1U);
+    ASSERT_EQ(second.size(), 1U);
+    ASSERT_EQ(third.size(), 1U);
+    EXPECT_LT(first[0].version, second[0].version);
+    EXPECT_LT(second[0].version, third[0].version);
+}
+
+TEST(DirectoryModelTest, ChangeTimesAndDnsAreReadLikeTheDirectoryWritesThem) {
+    EXPECT_EQ(change_time_micros("19700101000000Z"), 0);
+    EXPECT_EQ(change_time_micros("19700101000001.5Z"), 1'500'000);
+    EXPECT_EQ(change_time_micros("20261202142130.176426Z#000000#000#000000"), 1796221290176426);
+    EXPECT_EQ(change_time_micros("20261202142130Z"), 1796221290000000);
+    EXPECT_FALSE(change_time_micros("2026-12-02T14:21:30Z").has_value());
+    EXPECT_FALSE(change_time_micros("20261302142130Z").has_value());
+    EXPECT_FALSE(change_time_micros("").has_value());
+    EXPECT_EQ(normalize_dn(" UID=Ana , OU=People,DC=Example "), "uid=ana,ou=people,dc=example");
+}
+
+}  // namespace
+}  // namespace provbridge::transforms::directory

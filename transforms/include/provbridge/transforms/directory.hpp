@@ -1,0 +1,137 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "provbridge/core/event.hpp"
+
+// What a followed directory's changes mean as contract events. The source (producers/) reads
+// entries from the directory; this model keeps what it needs of them (users, the app groups'
+// members, DNs) and, for each change, compares what every app should see of the users it
+// touched before and after, so each event is a real difference: a user joining an app group is
+// assigned to the app, leaving it unassigned, a changed mapped attribute updated, a deleted user
+// deleted. Pure: no I/O, no clock (versions come from the directory's change sequence numbers).
+namespace provbridge::transforms::directory {
+
+// Attribute values by lower-cased attribute name, as the directory sent them.
+using Attributes = std::map<std::string, std::vector<std::string>>;
+
+struct AppAssignmentRule {
+    std::string app;
+    std::string group_dn;                // the app group: its members are assigned to the app
+    std::optional<std::string> role;     // fixed role; else role_attribute; else none
+    std::string role_attribute;          // the user's attribute holding the role (lower-case)
+};
+
+struct SourceRules {
+    std::string source;                  // the events' CloudEvents source
+    std::string users_base_dn;           // an entry below it is a user, else a group
+    // Contract attribute (Entra name) ← directory attribute (lower-case), in output order.
+    std::vector<std::pair<std::string, std::string>> attributes;
+    std::string manager_attribute = "manager";  // a DN, sent as the manager's source id
+    std::string member_attribute = "member";    // a group's member DNs
+    std::vector<AppAssignmentRule> apps;
+};
+
+// inetOrgPerson's attributes under the contract's names (uid → mailNickname, sn → surname, ...).
+std::vector<std::pair<std::string, std::string>> default_attribute_map();
+
+// "CN=App CRM, OU=Apps,DC=example" → "cn=app crm,ou=apps,dc=example": the comparable form.
+std::string normalize_dn(const std::string& dn);
+
+// An entryCSN ("20261202142130.176426Z#000000#000#000000") or a generalized time
+// ("20261202142130Z") as microseconds since the epoch; nullopt when it is neither.
+std::optional<std::int64_t> change_time_micros(const std::string& csn_or_time);
+
+// What the model keeps of one entry; persisted by the source between runs.
+struct StoredUser {
+    std::string dn;
+    nlohmann::json attributes = nlohmann::json::object();  // contract names, mapped values
+    std::string manager_dn;                                 // normalized, "" when none
+    std::map<std::string, std::string> roles;               // role_attribute → value
+    std::int64_t changed = 0;                               // the entry's last change (entryCSN)
+    std::int64_t version = 0;                               // of the last event about it
+};
+struct StoredGroup {
+    std::string dn;
+    std::set<std::string> member_dns;  // normalized
+    std::int64_t version = 0;
+};
+
+nlohmann::json to_json(const StoredUser& user);
+nlohmann::json to_json(const StoredGroup& group);
+Result<StoredUser> user_from_json(const nlohmann::json& doc);
+Result<StoredGroup> group_from_json(const nlohmann::json& doc);
+
+class DirectoryModel {
+public:
+    explicit DirectoryModel(SourceRules rules);
+
+    // Restores what a previous run stored (before any change is applied).
+    void restore_user(const std::string& id, StoredUser user);
+    void restore_group(const std::string& id, StoredGroup group);
+
+    // An entry was added or modified (a rename is a modify with a new DN). `change_micros`: when
+    // the directory made the change (its entryCSN), 0 when unknown. An event's version is the
+    // change's time, or when that is unknown (a refresh) the latest change time of the user and
+    // of its app groups, and always above the user's previous version: the same directory state
+    // gives the same versions and event ids, so events sent again after a crash are duplicates.
+    std::vector<Event> upsert(const std::string& id, const std::string& dn, const Attributes& attributes,
+                              std::int64_t change_micros);
+    // An entry was deleted (or left the followed searches).
+    std::vector<Event> remove(const std::string& id, std::int64_t change_micros);
+
+    // A refresh (initial, or after a restart) is judged as a whole: changes inside it are
+    // collected and compared once, so a manager or an app group read after the users still
+    // counts. sweep_users / sweep_groups: the users (groups) neither sent nor marked present in
+    // the refresh were deleted (a present phase, or a refresh from no cookie).
+    void begin_refresh();
+    void mark_present(const std::string& id);
+    std::vector<Event> end_refresh(bool sweep_users, bool sweep_groups);
+    bool refreshing() const { return refreshing_; }
+
+    const std::unordered_map<std::string, StoredUser>& users() const { return users_; }
+    const std::unordered_map<std::string, StoredGroup>& groups() const { return groups_; }
+    // The ids whose stored form changed since the last call (for the source to persist).
+    std::set<std::string> take_dirty();
+    // Ids removed since the last call.
+    std::set<std::string> take_removed();
+
+private:
+    // What one app should see of one user.
+    struct View {
+        bool exists = false;
+        bool assigned = false;
+        std::optional<std::string> role;
+        nlohmann::json attributes;
+        bool operator==(const View&) const = default;
+    };
+    View view_of(const std::string& id, const AppAssignmentRule& app) const;
+    std::map<std::string, View> views_of(const std::string& id) const;  // by app
+    std::vector<Event> events_for(const std::string& id, const std::map<std::string, View>& before,
+                                  std::int64_t change_micros);
+    std::vector<Event> judge(const std::map<std::string, std::map<std::string, View>>& before,
+                             std::int64_t change_micros);
+    std::int64_t change_time_of(const std::string& id) const;
+    std::set<std::string> members_of_app_groups_touching(const std::string& group_id) const;
+    bool is_app_group(const std::string& normalized_dn) const;
+
+    SourceRules rules_;
+    std::unordered_map<std::string, StoredUser> users_;
+    std::unordered_map<std::string, StoredGroup> groups_;
+    std::unordered_map<std::string, std::string> ids_by_dn_;  // normalized DN → id
+    std::set<std::string> dirty_, removed_;
+    bool refreshing_ = false;
+    std::map<std::string, std::map<std::string, View>> refresh_before_;  // views at begin_refresh
+    std::set<std::string> present_;
+    std::map<std::string, std::int64_t> before_versions_;  // of the users being judged
+};
+
+}  // namespace provbridge::transforms::directory

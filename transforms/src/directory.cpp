@@ -1,0 +1,487 @@
+#include "provbridge/transforms/directory.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+namespace provbridge::transforms::directory {
+namespace {
+
+using nlohmann::json;
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
+    z += 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const auto doe = static_cast<unsigned>(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = static_cast<std::int64_t>(yoe) + era * 400;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+}
+
+std::string rfc3339(std::int64_t micros) {
+    const std::int64_t seconds = micros / 1000000;
+    const std::int64_t days = seconds / 86400;
+    const std::int64_t rest = seconds % 86400;
+    std::int64_t y = 0;
+    unsigned m = 0, d = 0;
+    civil_from_days(days, y, m, d);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", static_cast<long long>(y), m, d,
+                  static_cast<long long>(rest / 3600), static_cast<long long>(rest % 3600 / 60),
+                  static_cast<long long>(rest % 60), static_cast<long long>(micros % 1000000));
+    return buf;
+}
+
+const std::string* first_value(const Attributes& attributes, const std::string& name) {
+    const auto found = attributes.find(name);
+    if (found == attributes.end() || found->second.empty()) return nullptr;
+    return &found->second.front();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> default_attribute_map() {
+    return {{"userPrincipalName", "mail"}, {"mail", "mail"},
+            {"mailNickname", "uid"},       {"givenName", "givenname"},
+            {"surname", "sn"},             {"displayName", "displayname"},
+            {"jobTitle", "title"},         {"department", "departmentnumber"},
+            {"employeeId", "employeenumber"}, {"telephoneNumber", "telephonenumber"},
+            {"mobile", "mobile"},          {"preferredLanguage", "preferredlanguage"}};
+}
+
+std::string normalize_dn(const std::string& dn) {
+    std::string out;
+    out.reserve(dn.size());
+    bool after_separator = true;  // drop spaces after ',' or '=' and at the start
+    for (char c : dn) {
+        if (c == ' ' && after_separator) continue;
+        if (c == ',' || c == '=') {
+            while (!out.empty() && out.back() == ' ') out.pop_back();
+            after_separator = true;
+        } else {
+            after_separator = false;
+        }
+        out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+std::optional<std::int64_t> change_time_micros(const std::string& text) {
+    // YYYYMMDDHHMMSS, then an optional .ffffff, then Z.
+    if (text.size() < 15) return std::nullopt;
+    for (std::size_t i = 0; i < 14; ++i) {
+        if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+    }
+    auto number = [&](std::size_t at, std::size_t n) { return std::stoll(text.substr(at, n)); };
+    const auto year = number(0, 4);
+    const auto month = static_cast<unsigned>(number(4, 2));
+    const auto day = static_cast<unsigned>(number(6, 2));
+    const auto hour = number(8, 2), minute = number(10, 2), second = number(12, 2);
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    std::int64_t micros = 0;
+    std::size_t at = 14;
+    if (text[at] == '.' || text[at] == ',') {
+        ++at;
+        std::int64_t scale = 100000;
+        while (at < text.size() && std::isdigit(static_cast<unsigned char>(text[at]))) {
+            micros += (text[at] - '0') * scale;
+            scale /= 10;
+            ++at;
+        }
+    }
+    if (at >= text.size() || text[at] != 'Z') return std::nullopt;
+    const auto days = days_from_civil(year, month, day);
+    return ((days * 86400 + hour * 3600 + minute * 60 + second) * 1000000) + micros;
+}
+
+json to_json(const StoredUser& user) {
+    return {{"dn", user.dn}, {"attributes", user.attributes}, {"manager_dn", user.manager_dn},
+            {"roles", user.roles}, {"changed", user.changed}, {"version", user.version}};
+}
+
+json to_json(const StoredGroup& group) {
+    return {{"dn", group.dn}, {"members", group.member_dns}, {"version", group.version}};
+}
+
+Result<StoredUser> user_from_json(const json& doc) {
+    try {
+        StoredUser user;
+        user.dn = doc.at("dn").get<std::string>();
+        user.attributes = doc.at("attributes");
+        user.manager_dn = doc.value("manager_dn", "");
+        user.roles = doc.value("roles", std::map<std::string, std::string>{});
+        user.changed = doc.value("changed", std::int64_t{0});
+        user.version = doc.at("version").get<std::int64_t>();
+        return user;
+    } catch (const json::exception& e) {
+        return make_error(std::string("stored directory user is not readable: ") + e.what(), ErrorKind::Permanent);
+    }
+}
+
+Result<StoredGroup> group_from_json(const json& doc) {
+    try {
+        StoredGroup group;
+        group.dn = doc.at("dn").get<std::string>();
+        group.member_dns = doc.at("members").get<std::set<std::string>>();
+        group.version = doc.value("version", std::int64_t{0});
+        return group;
+    } catch (const json::exception& e) {
+        return make_error(std::string("stored directory group is not readable: ") + e.what(), ErrorKind::Permanent);
+    }
+}
+
+DirectoryModel::DirectoryModel(SourceRules rules) : rules_(std::move(rules)) {
+    rules_.users_base_dn = normalize_dn(rules_.users_base_dn);
+    for (auto& app : rules_.apps) {
+        app.group_dn = normalize_dn(app.group_dn);
+        app.role_attribute = lower(app.role_attribute);
+    }
+    for (auto& [contract, attribute] : rules_.attributes) attribute = lower(attribute);
+    rules_.manager_attribute = lower(rules_.manager_attribute);
+    rules_.member_attribute = lower(rules_.member_attribute);
+}
+
+void DirectoryModel::restore_user(const std::string& id, StoredUser user) {
+    ids_by_dn_[normalize_dn(user.dn)] = id;
+    users_[id] = std::move(user);
+}
+
+void DirectoryModel::restore_group(const std::string& id, StoredGroup group) {
+    ids_by_dn_[normalize_dn(group.dn)] = id;
+    groups_[id] = std::move(group);
+}
+
+DirectoryModel::View DirectoryModel::view_of(const std::string& id, const AppAssignmentRule& app) const {
+    View view;
+    const auto user = users_.find(id);
+    if (user == users_.end()) return view;
+    view.exists = true;
+    const auto group_id = ids_by_dn_.find(app.group_dn);
+    if (group_id != ids_by_dn_.end()) {
+        const auto group = groups_.find(group_id->second);
+        view.assigned = group != groups_.end() && group->second.member_dns.count(normalize_dn(user->second.dn)) > 0;
+    }
+    if (app.role) {
+        view.role = app.role;
+    } else if (!app.role_attribute.empty()) {
+        const auto role = user->second.roles.find(app.role_attribute);
+        if (role != user->second.roles.end()) view.role = role->second;
+    }
+    view.attributes = user->second.attributes;
+    if (!user->second.manager_dn.empty()) {
+        const auto manager = ids_by_dn_.find(user->second.manager_dn);
+        if (manager != ids_by_dn_.end() && users_.count(manager->second)) view.attributes["manager"] = manager->second;
+    }
+    if (!view.attributes.contains("accountEnabled")) view.attributes["accountEnabled"] = true;
+    return view;
+}
+
+std::map<std::string, DirectoryModel::View> DirectoryModel::views_of(const std::string& id) const {
+    std::map<std::string, View> out;
+    for (const auto& app : rules_.apps) out[app.app] = view_of(id, app);
+    return out;
+}
+
+std::vector<Event> DirectoryModel::events_for(const std::string& id, const std::map<std::string, View>& before,
+                                              std::int64_t change_micros) {
+    std::vector<Event> out;
+    const auto after = views_of(id);
+    const auto user = users_.find(id);
+    std::int64_t version = 0;
+    const std::int64_t base = change_micros > 0 ? change_micros : change_time_of(id);
+    auto next_version = [&](std::int64_t last) {
+        if (version == 0) version = std::max(base, last + 1);
+        return version;
+    };
+    for (const auto& app : rules_.apps) {
+        const auto b = before.count(app.app) ? before.at(app.app) : View{};
+        const auto& a = after.at(app.app);
+        std::optional<EventType> type;
+        if (!b.assigned && a.assigned) {
+            type = EventType::UserAssigned;
+        } else if (b.assigned && !a.assigned) {
+            type = a.exists ? EventType::UserUnassigned : EventType::UserDeleted;
+        } else if (b.assigned && a.assigned) {
+            if (b.role != a.role) {
+                type = EventType::UserAssigned;
+            } else if (b.attributes != a.attributes) {
+                type = EventType::UserUpdated;
+            }
+        }
+        if (!type) continue;
+        const std::int64_t last = before_versions_.count(id) ? before_versions_.at(id) : 0;
+        Event event;
+        event.version = next_version(last);
+        event.source = rules_.source;
+        event.type = *type;
+        event.app = app.app;
+        event.object_type = ObjectType::User;
+        event.object_id = id;
+        event.subject = "user/" + id;
+        if (base > 0) event.time = rfc3339(base);
+        const auto& shown = a.exists ? a : b;
+        event.attributes = shown.attributes;
+        event.role = shown.role;
+        std::string suffix(to_string(*type));
+        suffix = suffix.substr(suffix.rfind('.') + 1);
+        event.id = "ldap:" + id + ":" + std::to_string(event.version) + ":" + app.app + ":" + suffix;
+        out.push_back(std::move(event));
+    }
+    if (version != 0 && user != users_.end()) {
+        user->second.version = version;
+        dirty_.insert(id);
+    }
+    return out;
+}
+
+std::vector<Event> DirectoryModel::judge(const std::map<std::string, std::map<std::string, View>>& before,
+                                         std::int64_t change_micros) {
+    std::vector<Event> out;
+    for (const auto& [id, views] : before) {
+        auto events = events_for(id, views, change_micros);
+        out.insert(out.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+    }
+    before_versions_.clear();
+    return out;
+}
+
+std::int64_t DirectoryModel::change_time_of(const std::string& id) const {
+    const auto user = users_.find(id);
+    if (user == users_.end()) return 0;
+    std::int64_t latest = user->second.changed;
+    const auto dn = normalize_dn(user->second.dn);
+    for (const auto& app : rules_.apps) {
+        const auto group_id = ids_by_dn_.find(app.group_dn);
+        if (group_id == ids_by_dn_.end()) continue;
+        const auto group = groups_.find(group_id->second);
+        if (group != groups_.end() && group->second.member_dns.count(dn)) latest = std::max(latest, group->second.version);
+    }
+    return latest;
+}
+
+std::set<std::string> DirectoryModel::members_of_app_groups_touching(const std::string& group_id) const {
+    std::set<std::string> out;
+    const auto group = groups_.find(group_id);
+    if (group == groups_.end()) return out;
+    if (!is_app_group(normalize_dn(group->second.dn))) return out;
+    for (const auto& dn : group->second.member_dns) {
+        const auto id = ids_by_dn_.find(dn);
+        if (id != ids_by_dn_.end() && users_.count(id->second)) out.insert(id->second);
+    }
+    return out;
+}
+
+bool DirectoryModel::is_app_group(const std::string& normalized_dn) const {
+    return std::any_of(rules_.apps.begin(), rules_.apps.end(),
+                       [&](const AppAssignmentRule& app) { return app.group_dn == normalized_dn; });
+}
+
+std::vector<Event> DirectoryModel::upsert(const std::string& id, const std::string& dn, const Attributes& attributes,
+                                          std::int64_t change_micros) {
+    const std::string normalized = normalize_dn(dn);
+    const bool is_user = ends_with(normalized, rules_.users_base_dn);
+    const auto old_user = users_.find(id);
+    const auto old_group = groups_.find(id);
+    std::string old_dn;
+    if (old_user != users_.end()) old_dn = normalize_dn(old_user->second.dn);
+    if (old_group != groups_.end()) old_dn = normalize_dn(old_group->second.dn);
+    std::set<std::string> new_members;
+    if (!is_user) {
+        const auto members = attributes.find(rules_.member_attribute);
+        if (members != attributes.end()) {
+            for (const auto& member : members->second) new_members.insert(normalize_dn(member));
+        }
+    }
+
+    // Outside a refresh, the users whose view may change, judged before and after: the entry
+    // itself and its reports (their manager resolves through its DN), or, for an app group,
+    // its members before and after.
+    std::map<std::string, std::map<std::string, View>> before;
+    if (refreshing_) {
+        present_.insert(id);
+    } else {
+        std::set<std::string> touched;
+        if (is_user) {
+            touched.insert(id);
+            for (const auto& [uid, user] : users_) {
+                if (!user.manager_dn.empty() && (user.manager_dn == normalized || user.manager_dn == old_dn)) {
+                    touched.insert(uid);
+                }
+            }
+        } else if (is_app_group(normalized) || is_app_group(old_dn)) {
+            touched = members_of_app_groups_touching(id);
+            for (const auto& member : new_members) {
+                const auto uid = ids_by_dn_.find(member);
+                if (uid != ids_by_dn_.end() && users_.count(uid->second)) touched.insert(uid->second);
+            }
+        }
+        for (const auto& uid : touched) {
+            before[uid] = views_of(uid);
+            before_versions_[uid] = users_.count(uid) ? users_.at(uid).version : 0;
+        }
+    }
+
+    // An entry that moved between the users and the groups is no longer what it was.
+    if (is_user && old_group != groups_.end()) groups_.erase(old_group);
+    if (!is_user && old_user != users_.end()) users_.erase(old_user);
+    if (!old_dn.empty() && old_dn != normalized) {
+        ids_by_dn_.erase(old_dn);
+        // A rename keeps the entry's memberships and reports, as the server's referential
+        // integrity does (its rewrite of the groups' member values is never sent to a consumer).
+        for (auto& [gid, group] : groups_) {
+            if (group.member_dns.erase(old_dn) > 0) {
+                group.member_dns.insert(normalized);
+                dirty_.insert(gid);
+            }
+        }
+        for (auto& [uid, user] : users_) {
+            if (user.manager_dn == old_dn) {
+                user.manager_dn = normalized;
+                dirty_.insert(uid);
+            }
+        }
+    }
+    ids_by_dn_[normalized] = id;
+    dirty_.insert(id);
+    if (is_user) {
+        StoredUser& user = users_[id];
+        user.dn = dn;
+        user.changed = std::max(user.changed, change_micros);
+        user.attributes = json::object();
+        for (const auto& [contract, attribute] : rules_.attributes) {
+            if (const auto* value = first_value(attributes, attribute)) user.attributes[contract] = *value;
+        }
+        const auto* manager = first_value(attributes, rules_.manager_attribute);
+        user.manager_dn = manager ? normalize_dn(*manager) : std::string();
+        user.roles.clear();
+        for (const auto& app : rules_.apps) {
+            if (app.role_attribute.empty()) continue;
+            if (const auto* role = first_value(attributes, app.role_attribute)) user.roles[app.role_attribute] = *role;
+        }
+    } else {
+        StoredGroup& group = groups_[id];
+        group.dn = dn;
+        group.member_dns = std::move(new_members);
+        group.version = std::max(group.version, change_micros);
+    }
+    if (refreshing_) return {};
+    return judge(before, change_micros);
+}
+
+std::vector<Event> DirectoryModel::remove(const std::string& id, std::int64_t change_micros) {
+    std::set<std::string> touched;
+    const auto user = users_.find(id);
+    const auto group = groups_.find(id);
+    if (user == users_.end() && group == groups_.end()) return {};
+    std::string dn;
+    if (user != users_.end()) {
+        dn = normalize_dn(user->second.dn);
+        touched.insert(id);
+        for (const auto& [uid, other] : users_) {
+            if (other.manager_dn == dn) touched.insert(uid);
+        }
+    } else {
+        dn = normalize_dn(group->second.dn);
+        touched = members_of_app_groups_touching(id);
+    }
+    std::map<std::string, std::map<std::string, View>> before;
+    if (!refreshing_) {
+        for (const auto& uid : touched) {
+            before[uid] = views_of(uid);
+            before_versions_[uid] = users_.count(uid) ? users_.at(uid).version : 0;
+        }
+    }
+    if (user != users_.end()) {
+        // The server drops a deleted entry from its groups without telling a sync consumer.
+        for (auto& [gid, g] : groups_) {
+            if (g.member_dns.erase(dn) > 0) dirty_.insert(gid);
+        }
+        users_.erase(user);
+    } else {
+        groups_.erase(group);
+    }
+    ids_by_dn_.erase(dn);
+    dirty_.erase(id);
+    removed_.insert(id);
+    if (refreshing_) return {};
+    return judge(before, change_micros);
+}
+
+void DirectoryModel::begin_refresh() {
+    // A refresh cut short (the connection was lost) goes on from the same "before": what it
+    // had read is judged with what the next one reads.
+    present_.clear();
+    if (refreshing_) return;
+    refreshing_ = true;
+    present_.clear();
+    refresh_before_.clear();
+    for (const auto& [id, user] : users_) {
+        refresh_before_[id] = views_of(id);
+        before_versions_[id] = user.version;
+    }
+}
+
+void DirectoryModel::mark_present(const std::string& id) {
+    if (refreshing_) present_.insert(id);
+}
+
+std::vector<Event> DirectoryModel::end_refresh(bool sweep_users, bool sweep_groups) {
+    std::vector<std::string> gone;
+    if (sweep_users) {
+        for (const auto& [id, user] : users_) {
+            if (!present_.count(id)) gone.push_back(id);
+        }
+    }
+    if (sweep_groups) {
+        for (const auto& [id, group] : groups_) {
+            if (!present_.count(id)) gone.push_back(id);
+        }
+    }
+    for (const auto& id : gone) (void)remove(id, 0);
+    refreshing_ = false;
+    auto before = std::move(refresh_before_);
+    refresh_before_.clear();
+    for (const auto& [id, user] : users_) {
+        if (!before.count(id)) before[id] = {};
+    }
+    present_.clear();
+    return judge(before, 0);
+}
+
+std::set<std::string> DirectoryModel::take_dirty() {
+    std::set<std::string> out;
+    out.swap(dirty_);
+    return out;
+}
+
+std::set<std::string> DirectoryModel::take_removed() {
+    std::set<std::string> out;
+    out.swap(removed_);
+    return out;
+}
+
+}  // namespace provbridge::transforms::directory
