@@ -43,6 +43,16 @@ Result<producers::SourceProgress> RedisSourceProgress::load() {
         }
         out.objects[id] = std::move(doc);
     }
+    auto outbox = connection_.call({"GET", keys_.source_outbox(source_)});
+    if (!outbox.ok()) return outbox.error();
+    if (!outbox->is_nil()) {
+        auto doc = json::parse(outbox->str, nullptr, false);
+        if (doc.is_discarded() || !doc.is_array()) {
+            return make_error("the stored outbox " + keys_.source_outbox(source_) + " is not a JSON list",
+                              ErrorKind::Permanent);
+        }
+        for (auto& event : doc) out.outbox.push_back(std::move(event));
+    }
     return out;
 }
 
@@ -69,6 +79,13 @@ Result<bool> RedisSourceProgress::save(const producers::SourceProgressDelta& del
         RedisArgv hdel{"HDEL", keys_.source_objects(source_)};
         hdel.insert(hdel.end(), delta.removed.begin(), delta.removed.end());
         connection_.append(std::move(hdel));
+    }
+    if (delta.outbox) {
+        if (delta.outbox->empty()) {
+            connection_.append({"DEL", keys_.source_outbox(source_)});
+        } else {
+            connection_.append({"SET", keys_.source_outbox(source_), json(*delta.outbox).dump()});
+        }
     }
     connection_.append({"EXEC"});
     auto replies = connection_.get_replies();

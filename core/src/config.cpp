@@ -445,6 +445,10 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     static const std::regex url_re(R"(^(ldaps?)://[^\s/?#@]+/?$)");
     std::smatch m;
     if (auto v = r.get_string(ldap, "url")) out.url = *v;
+    // Checked before the form, so a credential in the URL is never echoed in the message.
+    if (out.url.find('@') != std::string::npos) {
+        r.fail(field({"url"}), "must not hold credentials; use bind_dn and password_env or password_file");
+    }
     if (!std::regex_match(out.url, m, url_re)) {
         r.fail(field({"url"}), "must be ldap://host:port or ldaps://host:port, got \"" + out.url + "\"");
     }
@@ -528,6 +532,13 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
             auto p = item.path;
             p.push_back("role");
             r.fail(p, "give either role or role_attribute, not both");
+        }
+        for (const auto& earlier : out.assignments) {
+            if (earlier.app == a.app) {
+                auto p = item.path;
+                p.push_back("app");
+                r.fail(p, "\"" + a.app + "\" is assigned by an earlier entry already; one app group per app");
+            }
         }
         out.assignments.push_back(std::move(a));
     }

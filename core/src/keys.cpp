@@ -97,6 +97,10 @@ std::string KeyScheme::source_objects(std::string_view source) const {
     return prefix_ + ":{source:" + std::string(source) + "}:objects";
 }
 
+std::string KeyScheme::source_outbox(std::string_view source) const {
+    return prefix_ + ":{source:" + std::string(source) + "}:outbox";
+}
+
 std::string KeyScheme::deletions(std::string_view app, std::int64_t bucket) const {
     return app_base(app) + "deletes:" + std::to_string(bucket);
 }

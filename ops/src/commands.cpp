@@ -300,7 +300,8 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                       "(in memory, for development and tests only)", bootstrap);
             if (!options.bootstrap_file.empty()) write_file_atomically(options.bootstrap_file, bootstrap);
             if (options.json_progress) {
-                std::cout << json{{"event", "broker"}, {"bootstrap", bootstrap}}.dump() << std::endl;
+                // A dry run's stdout carries its events; its progress goes beside them.
+                (options.dry_run ? std::cerr : std::cout) << json{{"event", "broker"}, {"bootstrap", bootstrap}}.dump() << std::endl;
             } else {
                 print_banner(bootstrap);
             }
@@ -343,7 +344,8 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                       ops_token.empty() ? "; no ops token is configured: replay, clear and allow are disabled there"
                                         : "");
             if (options.json_progress) {
-                std::cout << json{{"event", "ops"}, {"url", server->url()}}.dump() << std::endl;
+                // A dry run's stdout carries its events; its progress goes beside them.
+                (options.dry_run ? std::cerr : std::cout) << json{{"event", "ops"}, {"url", server->url()}}.dump() << std::endl;
             }
         }
     } catch (const ConfigError& e) {
@@ -898,7 +900,8 @@ int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::lo
             const double seconds = std::chrono::duration<double>(now - last_report).count();
             const double rate = seconds > 0 ? static_cast<double>(st.entries_read - last_entries) / seconds : 0;
             if (options.json_progress) {
-                std::cout << json{{"refreshing", st.refreshing}, {"connected", st.connected},
+                // A dry run's stdout carries its events; its progress goes beside them.
+                (options.dry_run ? std::cerr : std::cout) << json{{"refreshing", st.refreshing}, {"connected", st.connected},
                                   {"entries_read", st.entries_read}, {"events_sent", st.events_sent},
                                   {"entries_per_second", rate}, {"connections", st.connections}}
                                  .dump()

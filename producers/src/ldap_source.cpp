@@ -57,7 +57,6 @@ Result<bool> KafkaEventSink::send(const std::vector<Event>& events) {
 dir::SourceRules source_rules(const LdapSourceConfig& config) {
     dir::SourceRules rules;
     rules.source = config.source;
-    rules.users_base_dn = config.users_base_dn;
     rules.manager_attribute = config.manager_attribute;
     rules.member_attribute = config.member_attribute;
     for (auto [contract, attribute] : dir::default_attribute_map()) {
@@ -94,6 +93,12 @@ Result<bool> LdapSource::load() {
     auto stored = progress_.load();
     if (!stored.ok()) return stored.error();
     cookies_ = stored->cookies;
+    for (const auto& doc : stored->outbox) {
+        auto event = parse_structured_event(doc.dump());
+        if (!event.ok()) return make_error("a stored outbox event is not readable: " + event.error().message, ErrorKind::Permanent);
+        unsent_.push_back(std::move(*event));
+    }
+    outbox_stored_ = !stored->outbox.empty();
     for (const auto& [id, doc] : stored->objects) {
         const auto kind = doc.value("kind", "");
         if (kind == "user") {
@@ -175,7 +180,8 @@ Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& 
             ++stats_.entries_read;
             const auto id = ldap::uuid_text(m.uuid);
             if (m.state == ldap::SyncState::Add || m.state == ldap::SyncState::Modify) {
-                add(model_.upsert(id, m.dn, m.attributes, csn_of(m.attributes)));
+                const auto kind = name == kGroups ? dir::EntryKind::Group : dir::EntryKind::User;
+                add(model_.upsert(id, kind, m.dn, m.attributes, csn_of(m.attributes)));
             } else if (m.state == ldap::SyncState::Delete) {
                 add(model_.remove(id, csn_of_cookie(m.cookie)));
             } else {
@@ -220,12 +226,6 @@ Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& 
 }
 
 Result<bool> LdapSource::flush() {
-    if (!unsent_.empty()) {
-        auto sent = sink_.send(unsent_);
-        if (!sent.ok()) return sent.error();
-        stats_.events_sent += static_cast<std::int64_t>(unsent_.size());
-        unsent_.clear();
-    }
     for (const auto& id : model_.take_removed()) pending_removed_.insert(id), pending_upserts_.erase(id);
     for (const auto& id : model_.take_dirty()) pending_upserts_.insert(id), pending_removed_.erase(id);
     SourceProgressDelta delta;
@@ -245,18 +245,39 @@ Result<bool> LdapSource::flush() {
         }
     }
     delta.removed = pending_removed_;
-    if (delta.empty()) return true;
-    auto saved = progress_.save(delta);
+    if (!unsent_.empty() && !outbox_stored_) {
+        std::vector<json> outbox;
+        outbox.reserve(unsent_.size());
+        for (const auto& event : unsent_) outbox.push_back(to_json(event));
+        delta.outbox = std::move(outbox);
+    }
+    // The state first, with the events it led to: once it is stored, they are never lost.
+    if (!delta.empty()) {
+        auto saved = progress_.save(delta);
+        if (!saved.ok()) return saved.error();
+        for (const auto& [name, cookie] : delta.cookies) cookies_[name] = cookie;
+        pending_upserts_.clear();
+        pending_removed_.clear();
+        if (delta.outbox) outbox_stored_ = true;
+    }
+    if (!outbox_stored_) return true;
+    if (!unsent_.empty()) {
+        auto sent = sink_.send(unsent_);
+        if (!sent.ok()) return sent.error();
+        stats_.events_sent += static_cast<std::int64_t>(unsent_.size());
+        unsent_.clear();
+    }
+    SourceProgressDelta cleared;
+    cleared.outbox = std::vector<json>{};
+    auto saved = progress_.save(cleared);
     if (!saved.ok()) return saved.error();
-    for (const auto& [name, cookie] : delta.cookies) cookies_[name] = cookie;
-    pending_upserts_.clear();
-    pending_removed_.clear();
+    outbox_stored_ = false;
     return true;
 }
 
 Result<bool> LdapSource::step(std::chrono::milliseconds timeout) {
     // What an earlier turn could not send or store goes first: nothing newer may overtake it.
-    if (!unsent_.empty() || !pending_upserts_.empty() || !pending_removed_.empty()) {
+    if (!unsent_.empty() || outbox_stored_ || !pending_upserts_.empty() || !pending_removed_.empty()) {
         if (refreshing_searches_.empty()) {
             auto flushed = flush();
             if (!flushed.ok()) {

@@ -133,11 +133,15 @@ TEST(Config, AnLdapSourceThatCannotWorkIsRefusedWithTheField) {
         {R"({"url":"ldap://dir","users":{"base_dn":"ou=p","filter":"uid=x"},"groups":{"base_dn":"ou=apps,dc=example"},)" + assign + "}",
          "sources.ldap.users.filter", "RFC 4515"},
         {R"({"url":"ldap://dir","colour":1,)" + base + "," + assign + "}", "sources.ldap.colour", "unknown field"},
+        {R"({"url":"ldap://admin:s3cret@dir",)" + base + "," + assign + "}", "sources.ldap.url", "credentials"},
+        {R"({"url":"ldap://dir",)" + base + R"(,"assignments":[{"app":"crm","group":"cn=a,ou=apps,dc=example"},{"app":"crm","group":"cn=b,ou=apps,dc=example"}]})",
+         "sources.ldap.assignments[1].app", "earlier entry"},
     };
     for (const auto& c : cases) {
         const auto e = expect_error(with_ldap(c.ldap));
         EXPECT_EQ(e.field(), c.field) << c.ldap;
         EXPECT_NE(e.reason().find(c.says), std::string::npos) << e.reason();
+        EXPECT_EQ(e.reason().find("s3cret"), std::string::npos) << e.reason();
     }
 }
 

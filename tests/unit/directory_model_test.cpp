@@ -16,7 +16,6 @@ const std::string kHrGroup = "cn=app-hr,ou=apps,dc=example,dc=org";
 SourceRules rules() {
     SourceRules r;
     r.source = "urn:directory:example";
-    r.users_base_dn = kPeople;
     r.attributes = default_attribute_map();
     r.apps = {{"crm", kCrmGroup, std::string("User"), ""}, {"hr", kHrGroup, std::nullopt, "employeeType"}};
     return r;
@@ -49,10 +48,10 @@ DirectoryModel refreshed() {
     DirectoryModel model(rules());
     model.begin_refresh();
     // The group arrives first: its members are resolved once the refresh is judged.
-    EXPECT_TRUE(model.upsert("g-crm", kCrmGroup, group({"ana", "ben"}), kT0).empty());
-    EXPECT_TRUE(model.upsert("u-ana", dn_of("ana"), person("ana"), kT0 + 1).empty());
-    EXPECT_TRUE(model.upsert("u-ben", dn_of("ben"), person("ben"), kT0 + 2).empty());
-    EXPECT_TRUE(model.upsert("u-cem", dn_of("cem"), person("cem"), kT0 + 3).empty());
+    EXPECT_TRUE(model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "ben"}), kT0).empty());
+    EXPECT_TRUE(model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana"), kT0 + 1).empty());
+    EXPECT_TRUE(model.upsert("u-ben", EntryKind::User, dn_of("ben"), person("ben"), kT0 + 2).empty());
+    EXPECT_TRUE(model.upsert("u-cem", EntryKind::User, dn_of("cem"), person("cem"), kT0 + 3).empty());
     (void)model.end_refresh(false, false);
     return model;
 }
@@ -60,10 +59,10 @@ DirectoryModel refreshed() {
 TEST(DirectoryModelTest, TheInitialRefreshAssignsExactlyTheAppGroupsMembersWithTheirMappedSnapshot) {
     DirectoryModel model(rules());
     model.begin_refresh();
-    model.upsert("g-crm", kCrmGroup, group({"ana", "ben"}), kT0);
-    model.upsert("u-ana", dn_of("ana"), person("ana"), kT0 + 1);
-    model.upsert("u-ben", dn_of("ben"), person("ben"), kT0 + 2);
-    model.upsert("u-cem", dn_of("cem"), person("cem"), kT0 + 3);
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "ben"}), kT0);
+    model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana"), kT0 + 1);
+    model.upsert("u-ben", EntryKind::User, dn_of("ben"), person("ben"), kT0 + 2);
+    model.upsert("u-cem", EntryKind::User, dn_of("cem"), person("cem"), kT0 + 3);
     const auto events = model.end_refresh(false, false);
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-ana",
                                                          "crm provisioning.user.assigned u-ben"}));
@@ -84,30 +83,30 @@ TEST(DirectoryModelTest, TheInitialRefreshAssignsExactlyTheAppGroupsMembersWithT
 
 TEST(DirectoryModelTest, MembershipChangesOfAnAppGroupAssignAndUnassignOnlyThoseConcerned) {
     auto model = refreshed();
-    const auto events = model.upsert("g-crm", kCrmGroup, group({"ben", "cem"}), kT0 + 100);
+    const auto events = model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ben", "cem"}), kT0 + 100);
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-cem",
                                                          "crm provisioning.user.unassigned u-ana"}));
     // The same membership sent again changes nothing.
-    EXPECT_TRUE(model.upsert("g-crm", kCrmGroup, group({"ben", "cem"}), kT0 + 101).empty());
+    EXPECT_TRUE(model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ben", "cem"}), kT0 + 101).empty());
 }
 
 TEST(DirectoryModelTest, AMappedAttributeChangeIsAnUpdateAndAnUnmappedOneIsNothing) {
     auto model = refreshed();
     auto unmapped = person("ben");
     unmapped["description"] = {"changed"};
-    EXPECT_TRUE(model.upsert("u-ben", dn_of("ben"), unmapped, kT0 + 200).empty());
-    const auto events = model.upsert("u-ben", dn_of("ben"), person("ben", "Lead"), kT0 + 201);
+    EXPECT_TRUE(model.upsert("u-ben", EntryKind::User, dn_of("ben"), unmapped, kT0 + 200).empty());
+    const auto events = model.upsert("u-ben", EntryKind::User, dn_of("ben"), person("ben", "Lead"), kT0 + 201);
     ASSERT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.updated u-ben"}));
     EXPECT_EQ(events[0].attributes["jobTitle"], "Lead");
     EXPECT_EQ(events[0].version, kT0 + 201);
     // A change of a user outside every app group is nobody's business.
-    EXPECT_TRUE(model.upsert("u-cem", dn_of("cem"), person("cem", "Lead"), kT0 + 202).empty());
+    EXPECT_TRUE(model.upsert("u-cem", EntryKind::User, dn_of("cem"), person("cem", "Lead"), kT0 + 202).empty());
 }
 
 TEST(DirectoryModelTest, ARenamedUserKeepsItsAssignmentAndADeletedOneIsDeleted) {
     auto model = refreshed();
     auto renamed = person("ben-new");
-    const auto events = model.upsert("u-ben", dn_of("ben-new"), renamed, kT0 + 300);
+    const auto events = model.upsert("u-ben", EntryKind::User, dn_of("ben-new"), renamed, kT0 + 300);
     ASSERT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.updated u-ben"}));
     EXPECT_EQ(events[0].attributes["mailNickname"], "ben-new");
     const auto& members = model.groups().at("g-crm").member_dns;
@@ -125,13 +124,15 @@ TEST(DirectoryModelTest, TheManagerIsSentAsTheManagersSourceIdOnceBothAreKnown) 
     model.begin_refresh();
     auto report = person("ana");
     report["manager"] = {"UID=boss, OU=People,DC=example,DC=org"};
-    model.upsert("u-ana", dn_of("ana"), report, kT0);
-    model.upsert("g-crm", kCrmGroup, group({"ana", "boss"}), kT0);
-    model.upsert("u-boss", dn_of("boss"), person("boss"), kT0);
+    model.upsert("u-ana", EntryKind::User, dn_of("ana"), report, kT0);
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "boss"}), kT0);
+    model.upsert("u-boss", EntryKind::User, dn_of("boss"), person("boss"), kT0);
     const auto events = model.end_refresh(false, false);
     ASSERT_EQ(events.size(), 2U);
     for (const auto& e : events) {
-        if (e.object_id == "u-ana") EXPECT_EQ(e.attributes["manager"], "u-boss");
+        if (e.object_id == "u-ana") {
+            EXPECT_EQ(e.attributes["manager"], "u-boss");
+        }
     }
     // The manager is deleted: the report's snapshot loses its manager.
     const auto after = model.remove("u-boss", kT0 + 5);
@@ -144,14 +145,14 @@ TEST(DirectoryModelTest, TheRoleComesFromTheRuleOrTheUsersAttribute) {
     model.begin_refresh();
     auto ana = person("ana");
     ana["employeetype"] = {"Admin"};
-    model.upsert("u-ana", dn_of("ana"), ana, kT0);
-    model.upsert("g-hr", kHrGroup, group({"ana"}), kT0);
+    model.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0);
+    model.upsert("g-hr", EntryKind::Group, kHrGroup, group({"ana"}), kT0);
     const auto events = model.end_refresh(false, false);
     ASSERT_EQ(events.size(), 1U);
     EXPECT_EQ(events[0].app, "hr");
     EXPECT_EQ(events[0].role, "Admin");
     ana["employeetype"] = {"User"};
-    const auto changed = model.upsert("u-ana", dn_of("ana"), ana, kT0 + 2);
+    const auto changed = model.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0 + 2);
     ASSERT_EQ(summary(changed), (std::vector<std::string>{"hr provisioning.user.assigned u-ana"}));
     EXPECT_EQ(changed[0].role, "User") << "a role change is a new assignment";
 }
@@ -173,18 +174,50 @@ TEST(DirectoryModelTest, ARestoredModelResumesWithoutRepeatingAndFindsDeletionsI
     restored.begin_refresh();
     restored.mark_present("g-crm");
     restored.mark_present("u-cem");
-    restored.upsert("u-ben", dn_of("ben"), person("ben", "Lead"), kT0 + 400);
+    restored.upsert("u-ben", EntryKind::User, dn_of("ben"), person("ben", "Lead"), kT0 + 400);
     const auto events = restored.end_refresh(true, true);
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.deleted u-ana",
                                                          "crm provisioning.user.updated u-ben"}));
     EXPECT_EQ(restored.take_removed(), (std::set<std::string>{"u-ana"}));
 }
 
+TEST(DirectoryModelTest, AnAppGroupRecreatedUnderTheSameDnKeepsItsMembersAssigned) {
+    auto model = refreshed();
+    // While nobody followed, the group was deleted and created again (a new entryUUID).
+    model.begin_refresh();
+    for (const char* id : {"u-ana", "u-ben", "u-cem"}) model.mark_present(id);
+    model.upsert("g-crm-new", EntryKind::Group, kCrmGroup, group({"ana", "ben"}), kT0 + 700);
+    const auto events = model.end_refresh(true, true);
+    EXPECT_TRUE(events.empty()) << summary(events).front();
+    EXPECT_EQ(model.groups().count("g-crm"), 0U);
+    EXPECT_EQ(model.groups().at("g-crm-new").member_dns.size(), 2U);
+}
+
+TEST(DirectoryModelTest, AUserRecreatedUnderTheSameDnIsANewAccountAndStaysInItsGroups) {
+    auto model = refreshed();
+    model.begin_refresh();
+    for (const char* id : {"g-crm", "u-ana", "u-cem"}) model.mark_present(id);
+    model.upsert("u-ben-new", EntryKind::User, dn_of("ben"), person("ben"), kT0 + 800);
+    const auto events = model.end_refresh(true, true);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-ben-new",
+                                                         "crm provisioning.user.deleted u-ben"}));
+}
+
+TEST(DirectoryModelTest, WhatAnEntryIsComesFromItsSearchNotItsDn) {
+    // Groups kept below the users' base (users.base_dn = the whole tree).
+    DirectoryModel model(rules());
+    model.begin_refresh();
+    model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana"), kT0);
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana"}), kT0);
+    EXPECT_EQ(summary(model.end_refresh(false, false)), (std::vector<std::string>{"crm provisioning.user.assigned u-ana"}));
+    EXPECT_EQ(model.users().count("g-crm"), 0U);
+}
+
 TEST(DirectoryModelTest, TheSameChangesFromTheSameStateGiveTheSameEventIds) {
     auto a = refreshed();
     auto b = refreshed();
-    const auto from_a = a.upsert("g-crm", kCrmGroup, group({"ana", "ben", "cem"}), kT0 + 500);
-    const auto from_b = b.upsert("g-crm", kCrmGroup, group({"ana", "ben", "cem"}), kT0 + 500);
+    const auto from_a = a.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "ben", "cem"}), kT0 + 500);
+    const auto from_b = b.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "ben", "cem"}), kT0 + 500);
     ASSERT_EQ(from_a.size(), 1U);
     ASSERT_EQ(from_b.size(), 1U);
     EXPECT_EQ(from_a[0].id, from_b[0].id) << "a re-sent event is recognised as a duplicate by the bridge";
@@ -192,9 +225,9 @@ TEST(DirectoryModelTest, TheSameChangesFromTheSameStateGiveTheSameEventIds) {
 
 TEST(DirectoryModelTest, VersionsIncreaseEvenWhenTheChangeTimeDoesNot) {
     auto model = refreshed();
-    const auto first = model.upsert("u-ana", dn_of("ana"), person("ana", "A"), kT0 + 600);
-    const auto second = model.upsert("u-ana", dn_of("ana"), person("ana", "B"), kT0 + 600);
-    const auto third = model.upsert("u-ana", dn_of("ana"), person("ana", "C"), 0);
+    const auto first = model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana", "A"), kT0 + 600);
+    const auto second = model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana", "B"), kT0 + 600);
+    const auto third = model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana", "C"), 0);
     ASSERT_EQ(first.size(), 1U);
     ASSERT_EQ(second.size(), 1U);
     ASSERT_EQ(third.size(), 1U);

@@ -57,9 +57,6 @@ const std::string* first_value(const Attributes& attributes, const std::string& 
     return &found->second.front();
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 }  // namespace
 
@@ -155,7 +152,6 @@ Result<StoredGroup> group_from_json(const json& doc) {
 }
 
 DirectoryModel::DirectoryModel(SourceRules rules) : rules_(std::move(rules)) {
-    rules_.users_base_dn = normalize_dn(rules_.users_base_dn);
     for (auto& app : rules_.apps) {
         app.group_dn = normalize_dn(app.group_dn);
         app.role_attribute = lower(app.role_attribute);
@@ -300,10 +296,10 @@ bool DirectoryModel::is_app_group(const std::string& normalized_dn) const {
                        [&](const AppAssignmentRule& app) { return app.group_dn == normalized_dn; });
 }
 
-std::vector<Event> DirectoryModel::upsert(const std::string& id, const std::string& dn, const Attributes& attributes,
-                                          std::int64_t change_micros) {
+std::vector<Event> DirectoryModel::upsert(const std::string& id, EntryKind kind, const std::string& dn,
+                                          const Attributes& attributes, std::int64_t change_micros) {
     const std::string normalized = normalize_dn(dn);
-    const bool is_user = ends_with(normalized, rules_.users_base_dn);
+    const bool is_user = kind == EntryKind::User;
     const auto old_user = users_.find(id);
     const auto old_group = groups_.find(id);
     std::string old_dn;
@@ -348,8 +344,11 @@ std::vector<Event> DirectoryModel::upsert(const std::string& id, const std::stri
     // An entry that moved between the users and the groups is no longer what it was.
     if (is_user && old_group != groups_.end()) groups_.erase(old_group);
     if (!is_user && old_user != users_.end()) users_.erase(old_user);
-    if (!old_dn.empty() && old_dn != normalized) {
-        ids_by_dn_.erase(old_dn);
+    // Another entry may hold the old DN by now (re-created under it earlier in a refresh): then
+    // the DN, its memberships and reports are that entry's.
+    const auto old_owner = ids_by_dn_.find(old_dn);
+    if (!old_dn.empty() && old_dn != normalized && old_owner != ids_by_dn_.end() && old_owner->second == id) {
+        ids_by_dn_.erase(old_owner);
         // A rename keeps the entry's memberships and reports, as the server's referential
         // integrity does (its rewrite of the groups' member values is never sent to a consumer).
         for (auto& [gid, group] : groups_) {
@@ -397,19 +396,21 @@ std::vector<Event> DirectoryModel::remove(const std::string& id, std::int64_t ch
     const auto user = users_.find(id);
     const auto group = groups_.find(id);
     if (user == users_.end() && group == groups_.end()) return {};
-    std::string dn;
-    if (user != users_.end()) {
-        dn = normalize_dn(user->second.dn);
-        touched.insert(id);
-        for (const auto& [uid, other] : users_) {
-            if (other.manager_dn == dn) touched.insert(uid);
-        }
-    } else {
-        dn = normalize_dn(group->second.dn);
-        touched = members_of_app_groups_touching(id);
-    }
+    const std::string dn = normalize_dn(user != users_.end() ? user->second.dn : group->second.dn);
+    // An entry re-created under the same DN (a new entryUUID) owns it now: removing the old one
+    // must leave the DN, its memberships and its reports to the new one.
+    const auto owner = ids_by_dn_.find(dn);
+    const bool owns_dn = owner != ids_by_dn_.end() && owner->second == id;
     std::map<std::string, std::map<std::string, View>> before;
     if (!refreshing_) {
+        if (user != users_.end()) {
+            touched.insert(id);
+            for (const auto& [uid, other] : users_) {
+                if (owns_dn && other.manager_dn == dn) touched.insert(uid);
+            }
+        } else {
+            touched = members_of_app_groups_touching(id);
+        }
         for (const auto& uid : touched) {
             before[uid] = views_of(uid);
             before_versions_[uid] = users_.count(uid) ? users_.at(uid).version : 0;
@@ -417,14 +418,16 @@ std::vector<Event> DirectoryModel::remove(const std::string& id, std::int64_t ch
     }
     if (user != users_.end()) {
         // The server drops a deleted entry from its groups without telling a sync consumer.
-        for (auto& [gid, g] : groups_) {
-            if (g.member_dns.erase(dn) > 0) dirty_.insert(gid);
+        if (owns_dn) {
+            for (auto& [gid, g] : groups_) {
+                if (g.member_dns.erase(dn) > 0) dirty_.insert(gid);
+            }
         }
         users_.erase(user);
     } else {
         groups_.erase(group);
     }
-    ids_by_dn_.erase(dn);
+    if (owns_dn) ids_by_dn_.erase(owner);
     dirty_.erase(id);
     removed_.insert(id);
     if (refreshing_) return {};

@@ -254,7 +254,9 @@ struct LdapSourceConfig {
     std::string users_base_dn;
     std::string users_filter = "(objectClass=inetOrgPerson)";
     std::string groups_base_dn;
-    std::string groups_filter = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))";
+    // groupOfUniqueNames keeps its members in uniqueMember: set groups.filter and
+    // member_attribute together for it.
+    std::string groups_filter = "(objectClass=groupOfNames)";
     std::string member_attribute = "member";
     std::string manager_attribute = "manager";
     // Contract attribute (Entra name) → directory attribute, over the inetOrgPerson defaults;

@@ -95,9 +95,11 @@ public:
     std::string offset_gaps() const;
     // A source's progress (`provbridge source ldap`), by its CloudEvents source: the sync
     // cookies (hash: search → cookie) and what it knows of each directory object (hash: id →
-    // JSON). One hash tag, so that both change in one transaction.
+    // JSON). One hash tag, so that they change in one transaction.
     std::string source_cookies(std::string_view source) const;
     std::string source_objects(std::string_view source) const;
+    // Events stored with the state that produced them, until sent (string: a JSON list).
+    std::string source_outbox(std::string_view source) const;
     // The live workers of the group, zset: owner id -> Redis time (ms) of its last heartbeat.
     // Not per app: the rate limits of every app are split by it.
     std::string workers() const;

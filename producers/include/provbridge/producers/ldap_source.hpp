@@ -19,20 +19,25 @@
 
 // `provbridge source ldap`: follows a directory with RFC 4533 sync (one users search, one groups
 // search on one connection), turns its changes into contract events with the directory model,
-// sends them, and only then stores how far it got (the sync cookies and what the model needs to
-// compute the next changes), so that a crash at any point resends rather than loses.
+// and stores, in one transaction, how far it got (the sync cookies, what the model needs to
+// compute the next changes) together with the events that led there (an outbox); then sends
+// the events and clears the outbox. A crash at any point resends rather than loses.
 namespace provbridge::producers {
 
 // What the source keeps between runs.
 struct SourceProgress {
     std::map<std::string, std::string> cookies;      // by search: "users", "groups"
     std::map<std::string, nlohmann::json> objects;   // entryUUID → {"kind": "user"|"group", ...}
+    // Events stored with the state that produced them and not yet known to be sent: sent first
+    // on a restart, so a change the state already holds is never lost.
+    std::vector<nlohmann::json> outbox;
 };
 struct SourceProgressDelta {
     std::map<std::string, std::string> cookies;
     std::map<std::string, nlohmann::json> upserted;
     std::set<std::string> removed;
-    bool empty() const { return cookies.empty() && upserted.empty() && removed.empty(); }
+    std::optional<std::vector<nlohmann::json>> outbox;  // replaces the stored outbox (empty: clears it)
+    bool empty() const { return cookies.empty() && upserted.empty() && removed.empty() && !outbox; }
 };
 class SourceProgressStore {
 public:
@@ -119,6 +124,7 @@ private:
     std::map<std::string, bool> sweep_;                  // by search name
     std::vector<Event> unsent_;
     std::set<std::string> pending_upserts_, pending_removed_;  // not yet stored
+    bool outbox_stored_ = false;  // unsent_ is in the stored outbox (or the outbox awaits clearing)
     int failures_ = 0;
     std::chrono::steady_clock::time_point next_attempt_{};
     LdapSourceStats stats_;

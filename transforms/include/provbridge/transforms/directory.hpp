@@ -30,9 +30,11 @@ struct AppAssignmentRule {
     std::string role_attribute;          // the user's attribute holding the role (lower-case)
 };
 
+// Which search sent an entry: the source's users search or its groups search.
+enum class EntryKind { User, Group };
+
 struct SourceRules {
     std::string source;                  // the events' CloudEvents source
-    std::string users_base_dn;           // an entry below it is a user, else a group
     // Contract attribute (Entra name) ← directory attribute (lower-case), in output order.
     std::vector<std::pair<std::string, std::string>> attributes;
     std::string manager_attribute = "manager";  // a DN, sent as the manager's source id
@@ -83,7 +85,7 @@ public:
     // change's time, or when that is unknown (a refresh) the latest change time of the user and
     // of its app groups, and always above the user's previous version: the same directory state
     // gives the same versions and event ids, so events sent again after a crash are duplicates.
-    std::vector<Event> upsert(const std::string& id, const std::string& dn, const Attributes& attributes,
+    std::vector<Event> upsert(const std::string& id, EntryKind kind, const std::string& dn, const Attributes& attributes,
                               std::int64_t change_micros);
     // An entry was deleted (or left the followed searches).
     std::vector<Event> remove(const std::string& id, std::int64_t change_micros);
