@@ -903,7 +903,8 @@ int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::lo
                 // A dry run's stdout carries its events; its progress goes beside them.
                 (options.dry_run ? std::cerr : std::cout) << json{{"refreshing", st.refreshing}, {"connected", st.connected},
                                   {"entries_read", st.entries_read}, {"events_sent", st.events_sent},
-                                  {"entries_per_second", rate}, {"connections", st.connections}}
+                                  {"entries_per_second", rate}, {"connections", st.connections},
+                                  {"full_refreshes", st.full_refreshes}}
                                  .dump()
                           << std::endl;
             } else if (interactive && !final) {

@@ -107,13 +107,14 @@ LocalSlapd::~LocalSlapd() = default;
 
 void LocalSlapd::start() {
     ChildProcess::Options options;
-    // -d 256 (stats) keeps slapd in the foreground and prints "slapd starting" once it listens.
-    options.argv = {"slapd", "-h", url() + "/", "-f", dir_.path() + "/slapd.conf", "-d", "256"};
+    // -d keeps slapd in the foreground. "slapd starting" comes before listen(); the connection
+    // level (8) says when the listener joins the event loop, after listen(): ready then.
+    options.argv = {"slapd", "-h", url() + "/", "-f", dir_.path() + "/slapd.conf", "-d", std::to_string(256 + 8)};
     options.merge_stderr = true;
     process_ = std::make_unique<ChildProcess>(std::move(options));
     std::deque<std::string> said;
     while (auto line = process_->read_line(std::chrono::seconds(20))) {
-        if (line->find("slapd starting") != std::string::npos) return;
+        if (line->find("daemon: added") != std::string::npos && line->find("listener=0x") != std::string::npos) return;
         said.push_back(*line);
         if (said.size() > 20) said.pop_front();
     }

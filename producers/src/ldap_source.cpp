@@ -116,10 +116,9 @@ Result<bool> LdapSource::load() {
     return true;
 }
 
-void LdapSource::disconnect(const Error& why) {
+void LdapSource::disconnect() {
     connection_.reset();
     stats_.connected = false;
-    stats_.last_error = why;
 }
 
 Result<bool> LdapSource::connect() {
@@ -135,21 +134,21 @@ Result<bool> LdapSource::connect() {
     auto fail = [&](const Error& error) -> Result<bool> {
         ++failures_;
         next_attempt_ = clock_.steady_now() + backoff(failures_);
-        disconnect(error);
+        disconnect();
         return error;
     };
     if (!opened.ok()) return fail(opened.error());
     connection_ = std::move(*opened);
     search_names_.clear();
-    const std::vector<std::string> users_attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
-    const std::vector<std::string> groups_attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
+    // The change time comes from entryCSN (modifyTimestamp where there is none).
+    const std::vector<std::string> attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
     model_.begin_refresh();
     refreshing_searches_.clear();
     bool full = false;
     for (const auto& [name, spec] :
-         {std::pair<std::string, ldap::SearchSpec>{kUsers, {config_.users_base_dn, config_.users_filter, users_attributes}},
+         {std::pair<std::string, ldap::SearchSpec>{kUsers, {config_.users_base_dn, config_.users_filter, attributes}},
           std::pair<std::string, ldap::SearchSpec>{kGroups,
-                                                   {config_.groups_base_dn, config_.groups_filter, groups_attributes}}}) {
+                                                   {config_.groups_base_dn, config_.groups_filter, attributes}}}) {
         const auto cookie = cookies_.find(name);
         std::optional<std::string> from;
         if (cookie != cookies_.end() && !cookie->second.empty()) from = cookie->second;
@@ -218,7 +217,7 @@ Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& 
                 ++failures_;
                 next_attempt_ = clock_.steady_now() + backoff(failures_);
             }
-            disconnect(why);
+            disconnect();
             return why;
         }
     }
@@ -281,7 +280,6 @@ Result<bool> LdapSource::step(std::chrono::milliseconds timeout) {
         if (refreshing_searches_.empty()) {
             auto flushed = flush();
             if (!flushed.ok()) {
-                stats_.last_error = flushed.error();
                 clock_.wait_until(clock_.steady_now() + backoff(++failures_));
                 return flushed.error();
             }
@@ -295,7 +293,7 @@ Result<bool> LdapSource::step(std::chrono::milliseconds timeout) {
     if (!messages.ok()) {
         ++failures_;
         next_attempt_ = clock_.steady_now() + backoff(failures_);
-        disconnect(messages.error());
+        disconnect();
         return messages.error();
     }
     std::vector<Event> events;
@@ -310,10 +308,7 @@ Result<bool> LdapSource::step(std::chrono::milliseconds timeout) {
     stats_.refreshing = !refreshing_searches_.empty();
     if (!refreshing_searches_.empty()) return true;
     auto flushed = flush();
-    if (!flushed.ok()) {
-        stats_.last_error = flushed.error();
-        return flushed.error();
-    }
+    if (!flushed.ok()) return flushed.error();
     if (!messages->empty()) failures_ = 0;
     return true;
 }

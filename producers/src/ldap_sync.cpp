@@ -76,31 +76,6 @@ std::string uuid_text(const Uuid& u) {
     return buf;
 }
 
-std::optional<Uuid> parse_uuid(std::string_view text) {
-    if (text.size() != 36) return std::nullopt;
-    Uuid out{};
-    std::size_t byte = 0;
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    for (std::size_t i = 0; i < text.size();) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (text[i] != '-') return std::nullopt;
-            ++i;
-            continue;
-        }
-        const int hi = nibble(text[i]);
-        const int lo = nibble(text[i + 1]);
-        if (hi < 0 || lo < 0) return std::nullopt;
-        out[byte++] = static_cast<std::uint8_t>(hi * 16 + lo);
-        i += 2;
-    }
-    return out;
-}
-
 std::string encode_sync_request(SyncMode mode, const std::optional<std::string>& cookie, bool reload_hint) {
     BerPtr ber(ber_alloc_t(LBER_USE_DER));
     // Encoding into a fresh element fails only when memory does; the caller gets an empty

@@ -83,9 +83,6 @@ public:
     // is gone; open a new one and start again from the stored cookies.
     Result<std::vector<SyncMessage>> poll(std::chrono::milliseconds timeout, std::size_t max = 1000);
 
-    // The URL the connection was opened with (no credentials are in it).
-    const std::string& url() const { return url_; }
-
 private:
     struct Handle;
     explicit SyncConnection(std::unique_ptr<Handle> handle, std::string url);

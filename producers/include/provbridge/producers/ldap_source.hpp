@@ -78,7 +78,6 @@ struct LdapSourceStats {
     std::int64_t full_refreshes = 0;  // started without a cookie
     bool connected = false;
     bool refreshing = false;
-    std::optional<Error> last_error;
 };
 
 // The directory model's rules for a configured source.
@@ -108,7 +107,7 @@ private:
     Result<bool> connect();
     Result<bool> handle(const ldap::SyncMessage& message, std::vector<Event>& events);
     Result<bool> flush();
-    void disconnect(const Error& why);
+    void disconnect();
 
     LdapSourceConfig config_;
     std::string password_;

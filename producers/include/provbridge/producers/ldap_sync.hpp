@@ -29,8 +29,6 @@ enum class SyncState { Present = 0, Add = 1, Modify = 2, Delete = 3 };
 using Uuid = std::array<std::uint8_t, 16>;
 // The entryUUID attribute's text form: "0f2721a6-82a7-1041-8cb4-13741c768788".
 std::string uuid_text(const Uuid& uuid);
-// The reverse; nullopt when `text` is not in that form.
-std::optional<Uuid> parse_uuid(std::string_view text);
 
 // syncRequestValue ::= SEQUENCE { mode ENUMERATED, cookie OCTET STRING OPTIONAL,
 //                                 reloadHint BOOLEAN DEFAULT FALSE }

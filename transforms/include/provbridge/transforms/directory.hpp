@@ -97,7 +97,6 @@ public:
     void begin_refresh();
     void mark_present(const std::string& id);
     std::vector<Event> end_refresh(bool sweep_users, bool sweep_groups);
-    bool refreshing() const { return refreshing_; }
 
     const std::unordered_map<std::string, StoredUser>& users() const { return users_; }
     const std::unordered_map<std::string, StoredGroup>& groups() const { return groups_; }
