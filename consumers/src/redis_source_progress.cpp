@@ -104,4 +104,22 @@ Result<bool> RedisSourceProgress::save(const producers::SourceProgressDelta& del
     return true;
 }
 
+Result<bool> RedisSourceProgress::save_status(const json& status) {
+    auto set = connection_.call({"SET", keys_.source_status(source_), status.dump()});
+    if (!set.ok()) return set.error();
+    return true;
+}
+
+Result<std::optional<json>> RedisSourceProgress::load_status() {
+    auto got = connection_.call({"GET", keys_.source_status(source_)});
+    if (!got.ok()) return got.error();
+    if (got->is_nil()) return std::optional<json>{};
+    auto doc = json::parse(got->str, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        return make_error("the source's status " + keys_.source_status(source_) + " is not a JSON object",
+                          ErrorKind::Permanent);
+    }
+    return std::optional<json>(std::move(doc));
+}
+
 }  // namespace provbridge::consumers

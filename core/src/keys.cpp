@@ -101,6 +101,10 @@ std::string KeyScheme::source_outbox(std::string_view source) const {
     return prefix_ + ":{source:" + std::string(source) + "}:outbox";
 }
 
+std::string KeyScheme::source_status(std::string_view source) const {
+    return prefix_ + ":{source:" + std::string(source) + "}:status";
+}
+
 std::string KeyScheme::deletions(std::string_view app, std::int64_t bucket) const {
     return app_base(app) + "deletes:" + std::to_string(bucket);
 }

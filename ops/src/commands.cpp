@@ -26,6 +26,7 @@
 #include "provbridge/ops/ops_server.hpp"
 #include "provbridge/ops/preview.hpp"
 #include "provbridge/ops/test_connection.hpp"
+#include "provbridge/ops/text_output.hpp"
 #include "provbridge/producers/event_file.hpp"
 #include "provbridge/producers/kafka.hpp"
 #include "provbridge/producers/ldap_source.hpp"
@@ -835,6 +836,10 @@ public:
 
 }  // namespace
 
+// How often a running source reports itself to Redis (and at each change of state); the read
+// side calls a report older than kSourceStaleAfter (ops/read_model) a source that is not running.
+constexpr auto kSourceStatusInterval = std::chrono::seconds(2);
+
 int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::logger> log) {
     const Environment env = current_environment();
     auto loaded = load_operator_config(options.config_path, *log);
@@ -891,6 +896,25 @@ int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::lo
                   ldap.users_base_dn, ldap.groups_base_dn, options.dry_run ? " in dry run: events are printed, not sent" : "",
                   source.model().users().size() + source.model().groups().size());
         const bool interactive = isatty(STDERR_FILENO) != 0;
+        // The secrets the source holds never reach its report in Redis.
+        Redactor redactor = known_secrets(config, env);
+        redactor.add(password);
+        redactor.add(loaded->redis_password);
+        for (const auto& [name, secret] : kafka_secrets) redactor.add(secret);
+        const auto redact = [&redactor](std::string text) { return redactor.redact(std::move(text)); };
+        // What `status`, the page and the metrics show of the source; a dry run reports nothing.
+        auto last_status = std::chrono::steady_clock::time_point{};
+        auto publish_status = [&](bool stopped) {
+            if (options.dry_run) return;
+            auto doc = source.status(redact);
+            if (stopped) doc["state"] = "stopped";
+            doc["updated_ms"] = wall_now_ms();
+            doc["pid"] = static_cast<std::int64_t>(getpid());
+            if (auto saved = stored.save_status(doc); !saved.ok()) {
+                log->warn("cannot store the source's status in Redis: {}", saved.error().message);
+            }
+            last_status = std::chrono::steady_clock::now();
+        };
         auto last_report = std::chrono::steady_clock::now();
         std::int64_t last_entries = 0;
         bool was_refreshing = true, ever_synced = false;
@@ -935,10 +959,15 @@ int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::lo
                           st.entries_read, st.events_sent);
                 ever_synced = true;
             }
+            if (std::chrono::steady_clock::now() - last_status >= kSourceStatusInterval ||
+                (was_refreshing != (st.refreshing || !st.connected))) {
+                publish_status(false);
+            }
             was_refreshing = st.refreshing || !st.connected;
             if (std::chrono::steady_clock::now() - last_report >= std::chrono::seconds(interactive || options.json_progress ? 1 : 10)) report(false);
         }
         report(true);
+        publish_status(true);
         log->info("stopped: {} entries read, {} events sent", source.stats().entries_read, source.stats().events_sent);
     } catch (const std::exception& e) {
         log->error("cannot start the LDAP source: {}", e.what());

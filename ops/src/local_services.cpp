@@ -80,6 +80,7 @@ LocalSlapd::LocalSlapd(Options options) : options_(std::move(options)), dir_("pr
     }
     conf += "modulepath /usr/lib/ldap\nmoduleload back_mdb\n";
     if (options_.syncprov) conf += "moduleload syncprov\n";
+    if (options_.refint) conf += "moduleload refint\n";
     conf += "pidfile " + dir_.path() + "/slapd.pid\nargsfile " + dir_.path() + "/slapd.args\n";
     // Tests read more entries than the default limit of 500 as a bind DN other than the admin.
     conf += "sizelimit unlimited\n";
@@ -90,6 +91,8 @@ LocalSlapd::LocalSlapd(Options options) : options_(std::move(options)), dir_("pr
     conf += "dbnosync\nindex objectClass eq\nindex entryUUID,entryCSN eq\n";
     conf += "access to * by * read\n";
     if (options_.syncprov) conf += "overlay syncprov\nsyncprov-checkpoint 100 10\n";
+    // groupOfNames needs a member: a group whose last member goes keeps the admin DN as one.
+    if (options_.refint) conf += "overlay refint\nrefint_attributes member manager\nrefint_nothing \"" + admin_dn() + "\"\n";
     write_file(dir_.path() + "/slapd.conf", conf);
     write_file(password_file(), options_.admin_password);
     std::filesystem::permissions(password_file(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "provbridge/ops/read_model.hpp"
+#include "provbridge/ops/text_output.hpp"
 
 namespace provbridge::ops {
 namespace {
@@ -104,7 +105,43 @@ std::string OpsMetrics::scrape(OpsReadModel& model, const json& lag) {
                        .Name("provbridge_scrape_errors")
                        .Help("Parts of this scrape that could not be read (an app from Redis, the lag from Kafka)")
                        .Register(snapshot);
+    auto& source_up = prometheus::BuildGauge()
+                          .Name("provbridge_source_up")
+                          .Help("1 while the directory source is connected and reporting (from its report in Redis)")
+                          .Register(snapshot);
+    auto& source_entries = prometheus::BuildCounter()
+                               .Name("provbridge_source_entries_read_total")
+                               .Help("Directory entries the source read since it started")
+                               .Register(snapshot);
+    auto& source_events = prometheus::BuildCounter()
+                              .Name("provbridge_source_events_sent_total")
+                              .Help("Contract events the source sent (acknowledged by Kafka) since it started")
+                              .Register(snapshot);
+    auto& source_failures = prometheus::BuildCounter()
+                                .Name("provbridge_source_failures_total")
+                                .Help("Turns of the source that failed (connection lost or refused, Kafka, Redis) since it started")
+                                .Register(snapshot);
+    auto& source_objects = prometheus::BuildGauge()
+                               .Name("provbridge_source_objects")
+                               .Help("Directory objects the source follows, by kind (user, group)")
+                               .Register(snapshot);
     double failed_parts = 0;
+    if (auto sources = model.source_rows(wall_now_ms()); sources) {
+        for (const auto& s : *sources) {
+            const std::string name = s["source"].get<std::string>();
+            const std::string state = s["state"].get<std::string>();
+            const bool up = s.value("connected", false) && state != "not running" && state != "stopped";
+            source_up.Add({{"source", name}}).Set(up ? 1 : 0);
+            if (!s.contains("entries_read")) continue;
+            source_entries.Add({{"source", name}}).Increment(s["entries_read"].get<double>());
+            source_events.Add({{"source", name}}).Increment(s["events_sent"].get<double>());
+            source_failures.Add({{"source", name}}).Increment(s.value("failures", 0.0));
+            source_objects.Add({{"source", name}, {"kind", "user"}}).Set(s.value("users", 0.0));
+            source_objects.Add({{"source", name}, {"kind", "group"}}).Set(s.value("groups", 0.0));
+        }
+    } else {
+        failed_parts += 1;
+    }
     for (const auto& app : model.select_apps({})) {
         auto stats = model.reader().stats(app);
         auto depths = model.reader().depths(app);

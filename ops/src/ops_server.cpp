@@ -194,12 +194,15 @@ void OpsServer::Impl::fleet(const httplib::Request& req, httplib::Response& res)
     }
     auto unrouted = model.dead_letter_count(std::string(KeyScheme::kInvalidApp));
     if (!unrouted) return send_unavailable(res, unrouted.error());
+    auto sources = model.source_rows(now);
+    if (!sources) return send_unavailable(res, sources.error());
     json doc = {{"generated_at", time_text(now)},
                 {"window_minutes", *window},
                 {"group", config().kafka.group_id},
                 {"mutations_enabled", !options.token.empty()},
                 {"apps", std::move(apps)},
-                {"unrouted_dlq", *unrouted}};
+                {"unrouted_dlq", *unrouted},
+                {"sources", std::move(*sources)}};
     lock.unlock();
     doc.update(lag());
     send_json(res, 200, doc);

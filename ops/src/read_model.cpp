@@ -73,6 +73,28 @@ OpsReadModel::OpsReadModel(Config config, const std::string& redis_password)
     reader_ = std::make_unique<consumers::ProvisioningLogReader>(redis, keys);
     quarantine_ = std::make_unique<consumers::RedisQuarantineStore>(redis, keys);
     deletions_ = std::make_unique<consumers::RedisDeletionControl>(redis, keys);
+    if (config_.sources.ldap) {
+        ldap_source_ = std::make_unique<consumers::RedisSourceProgress>(redis, keys, config_.sources.ldap->source);
+    }
+}
+
+Result<json> OpsReadModel::source_rows(std::int64_t now_ms) {
+    json rows = json::array();
+    if (!ldap_source_) return rows;
+    auto status = ldap_source_->load_status();
+    if (!status.ok()) return status.error();
+    json row = status->value_or(json{{"state", "never ran"}});
+    row["source"] = config_.sources.ldap->source;
+    row["kind"] = "ldap";
+    row["url"] = config_.sources.ldap->url;
+    if (status->has_value()) {
+        const auto updated = row.value("updated_ms", std::int64_t{0});
+        row["age_ms"] = std::max<std::int64_t>(0, now_ms - updated);
+        row["updated_at"] = time_text(updated);
+        if (row["state"] != "stopped" && now_ms - updated > kSourceStaleAfterMs) row["state"] = "not running";
+    }
+    rows.push_back(std::move(row));
+    return rows;
 }
 
 std::vector<std::string> OpsReadModel::select_apps(const std::string& only) const {

@@ -37,6 +37,35 @@ Colour colour_of(const std::string& state) {
     return Colour::Red;
 }
 
+Colour colour_of_source(const std::string& state) {
+    if (state == "following" || state == "stopped") return Colour::Green;
+    if (state == "initial sync" || state == "refreshing" || state == "connecting") return Colour::Yellow;
+    return Colour::Red;
+}
+
+// One line per configured directory source, from its own report in Redis.
+void print_sources(const json& sources, bool colour) {
+    if (sources.empty()) return;
+    std::vector<std::vector<std::string>> table;
+    for (const auto& s : sources) {
+        const auto number = [&](const char* field) {
+            return s.contains(field) ? std::to_string(s[field].get<std::int64_t>()) : std::string("-");
+        };
+        std::string error = s.value("last_error", "");
+        table.push_back({s["source"].get<std::string>(), s["state"].get<std::string>(), number("users"),
+                         number("groups"), number("entries_read"), number("events_sent"), number("failures"),
+                         s.value("updated_at", "-"), error.empty() ? "-" : one_line(error, 120)});
+    }
+    std::cout << "directory sources:\n";
+    print_table(std::cout, {"SOURCE", "STATE", "USERS", "GROUPS", "READ", "SENT", "FAILURES", "REPORTED", "LAST ERROR"},
+                table, [&](int r, std::size_t column, const std::string& cell) {
+                    if (r < 0) return coloured(cell, Colour::Bold, colour);
+                    if (column != 1) return cell;
+                    return coloured(cell, colour_of_source(sources[static_cast<std::size_t>(r)]["state"].get<std::string>()),
+                                    colour);
+                });
+}
+
 }  // namespace
 
 int status_command(const StatusOptions& options, std::shared_ptr<spdlog::logger> log) {
@@ -65,8 +94,13 @@ int status_command(const StatusOptions& options, std::shared_ptr<spdlog::logger>
     const json& lag = group_lag["lag"];
     const std::string lag_problem = group_lag.value("lag_error", "");
     const int exit_code = all_healthy ? kExitOk : kExitFailure;
+    auto sources = model->source_rows(now);
+    if (!sources) {
+        log->error("cannot read the directory sources from Redis: {}", sources.error().message);
+        return kExitUnavailable;
+    }
     if (options.json) {
-        json doc = {{"apps", rows}, {"group", config.kafka.group_id}, {"lag", lag}};
+        json doc = {{"apps", rows}, {"group", config.kafka.group_id}, {"lag", lag}, {"sources", *sources}};
         if (!lag_problem.empty()) doc["lag_error"] = lag_problem;
         std::cout << dump_json(doc, 2) << "\n";
         return exit_code;
@@ -101,6 +135,7 @@ int status_command(const StatusOptions& options, std::shared_ptr<spdlog::logger>
                   << q["code"].get<std::string>() << ": " << one_line(q["reason"].get<std::string>(), 200)
                   << "; next probe " << q["next_probe"].get<std::string>() << "\n";
     }
+    print_sources(*sources, colour);
     if (lag.is_null()) {
         std::cout << "consumer lag: unknown: " << one_line(lag_problem, 300) << "\n";
         return exit_code;

@@ -276,8 +276,28 @@ function fleetView() {
   const group = h('div', { class: 'group' });
   const head = h('tr', {}, h('th', { text: 'App' }), h('th', { text: 'State' }),
     ...ROW_NUMBERS.map(([, label]) => h('th', { class: 'num', text: label })), h('th', { class: 'num', text: 'Lag' }));
+  const sources = h('div', { id: 'sources' });
   const el = h('section', { class: 'card' }, h('h2', { text: 'Apps' }),
-    h('table', { id: 'fleet', class: 'grid' }, h('thead', {}, head), tbody), empty, group);
+    h('table', { id: 'fleet', class: 'grid' }, h('thead', {}, head), tbody), empty, group, sources);
+
+  // The directory sources, as each last reported itself.
+  function renderSources(list) {
+    if (!list.length) { sources.replaceChildren(); return; }
+    const cls = (s) => ({ following: 'healthy', stopped: 'healthy', 'initial sync': 'degraded', refreshing: 'degraded',
+      connecting: 'degraded' }[s] || 'quarantined');
+    const n = (v) => (v === null || v === undefined ? '-' : fmt.int(v));
+    sources.replaceChildren(h('h3', { text: 'Directory sources' }),
+      h('table', { class: 'grid' },
+        h('thead', {}, h('tr', {}, ...['Source', 'State', 'Users', 'Groups', 'Entries read', 'Events sent', 'Failures', 'Reported', 'Last error']
+          .map((t, i) => h('th', { class: i >= 2 && i <= 6 ? 'num' : '', text: t })))),
+        h('tbody', {}, ...list.map((s) => h('tr', { 'data-source': s.source },
+          h('td', { 'data-field': 'source', title: s.url || '', text: s.source }),
+          h('td', { 'data-field': 'state' }, h('span', { class: `badge badge-${cls(s.state)}`, text: s.state })),
+          ...['users', 'groups', 'entries_read', 'events_sent', 'failures'].map((f) =>
+            h('td', { class: 'num', 'data-field': f, text: n(s[f]) })),
+          h('td', { 'data-field': 'updated_at', text: s.updated_at ? when(s.updated_at) : '-' }),
+          h('td', { 'data-field': 'last_error', class: s.last_error ? 'warn' : 'muted', text: s.last_error || '-' }))))));
+  }
 
   function row(a, lagTotal) {
     const q = a.quarantine;
@@ -294,6 +314,7 @@ function fleetView() {
 
   function render(doc) {
     const apps = doc.apps || [];
+    renderSources(doc.sources || []);
     syncRows(tbody, apps, 'data-app', (a) => a.app, (a) => row(a, doc.lag_total), (a) => [a, doc.lag_total]);
     empty.hidden = apps.length > 0;
     const lags = (doc.lag || []).map((p) => `${p.topic}[${p.partition}] ${p.lag}`).join(', ');

@@ -274,7 +274,7 @@ Result<bool> LdapSource::flush() {
     return true;
 }
 
-Result<bool> LdapSource::step(std::chrono::milliseconds timeout) {
+Result<bool> LdapSource::turn(std::chrono::milliseconds timeout) {
     // What an earlier turn could not send or store goes first: nothing newer may overtake it.
     if (!unsent_.empty() || outbox_stored_ || !pending_upserts_.empty() || !pending_removed_.empty()) {
         if (refreshing_searches_.empty()) {
@@ -311,6 +311,52 @@ Result<bool> LdapSource::step(std::chrono::milliseconds timeout) {
     if (!flushed.ok()) return flushed.error();
     if (!messages->empty()) failures_ = 0;
     return true;
+}
+
+Result<bool> LdapSource::step(std::chrono::milliseconds timeout) {
+    const std::int64_t sent_before = stats_.events_sent;
+    auto result = turn(timeout);
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+    if (stats_.events_sent != sent_before) stats_.last_sent_ms = now_ms;
+    if (!result.ok()) {
+        ++stats_.failures;
+        stats_.last_error = result.error().message;
+        stats_.last_error_ms = now_ms;
+    } else if (stats_.connected) {
+        stats_.last_error.clear();
+    }
+    if (stats_.connected && !stats_.refreshing) stats_.ever_synced = true;
+    return result;
+}
+
+json LdapSource::status(const std::function<std::string(std::string)>& redact) const {
+    std::string state;
+    if (!stats_.connected) {
+        state = stats_.failures > 0 ? "reconnecting" : "connecting";
+    } else if (stats_.refreshing) {
+        state = stats_.ever_synced || !model_.users().empty() ? "refreshing" : "initial sync";
+    } else {
+        state = "following";
+    }
+    json doc = {{"source", config_.source},
+                {"kind", "ldap"},
+                {"url", config_.url},
+                {"state", state},
+                {"connected", stats_.connected},
+                {"entries_read", stats_.entries_read},
+                {"events_sent", stats_.events_sent},
+                {"connections", stats_.connections},
+                {"full_refreshes", stats_.full_refreshes},
+                {"failures", stats_.failures},
+                {"users", model_.users().size()},
+                {"groups", model_.groups().size()},
+                {"unsent", unsent_.size()},
+                {"last_sent_ms", stats_.last_sent_ms}};
+    if (!stats_.last_error.empty()) {
+        doc["last_error"] = redact(stats_.last_error);
+        doc["last_error_ms"] = stats_.last_error_ms;
+    }
+    return doc;
 }
 
 }  // namespace provbridge::producers

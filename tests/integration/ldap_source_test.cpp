@@ -4,6 +4,7 @@
 // kill -9 of the source during the initial sync; then each kind of live change reaches the app;
 // then a kill -9 in the middle of a stream of changes loses none and duplicates none.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <csignal>
 #include <functional>
@@ -186,6 +187,98 @@ TEST_F(LdapSourceEndToEnd, TheDirectoryReachesTheAppExactlyThroughKillsAndLiveCh
     EXPECT_EQ(names, expected);
     EXPECT_EQ(bridge_->users().size(), expected.size()) << "no account twice";
     source->stop();
+    worker->stop(30s);
+}
+
+// A group listed in the app group is assigned to the app: it is created there with its members,
+// who come in through it; membership changes, a rename and its leaving the app group follow.
+TEST_F(LdapSourceEndToEnd, AGroupAssignedThroughTheAppGroupIsProvisionedWithItsMembers) {
+    const std::string staff = "cn=staff,ou=groups," + slapd_->suffix();
+    // user1 is in staff already; 2 and 4 join it; staff joins the app group. None of them is a
+    // member of the app group itself.
+    apply("dn: " + staff + "\nchangetype: modify\nadd: member\nmember: " + dn_of(uid_of(2)) + "\nmember: " +
+          dn_of(uid_of(4)) + "\n\ndn: " + app_group_ + "\nchangetype: modify\nadd: member\nmember: " + staff + "\n");
+    auto worker = bridge_->start_worker(false, "error");
+    const std::string url = BridgeHarness::wait_ops_url(*worker);
+    auto source = start_source();
+    // The group in the app, with the app's ids of exactly these members.
+    auto group_holds = [&](const std::string& name, const std::set<std::string>& user_names) {
+        const auto groups = bridge_->admin(HttpMethod::Get, "/_admin/groups");
+        if (groups.size() != 1 || groups[0].value("displayName", "") != name) return false;
+        const auto all = accounts();
+        std::set<std::string> want, have;
+        for (const auto& u : user_names) {
+            if (!all.count(u) || all.at(u)["active"] != true) return false;
+            want.insert(all.at(u)["id"].get<std::string>());
+        }
+        for (const auto& m : groups[0].value("members", json::array())) have.insert(m["value"].get<std::string>());
+        return have == want;
+    };
+    auto wait_group = [&](const std::string& name, const std::set<std::string>& members) {
+        return wait_for_target(*worker, [&](const auto&) { return group_holds(name, members); });
+    };
+    ASSERT_TRUE(wait_group("staff", {"user1@example.org", "user2@example.org", "user4@example.org"}))
+        << bridge_->admin(HttpMethod::Get, "/_admin/groups").dump();
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) { return a.size() == 667 + 3; })) << accounts().size();
+
+    apply("dn: " + staff + "\nchangetype: modify\nadd: member\nmember: " + dn_of(uid_of(5)) + "\n");
+    ASSERT_TRUE(wait_group("staff", {"user1@example.org", "user2@example.org", "user4@example.org",
+                                     "user5@example.org"}))
+        << "a new member: its account is created and added";
+    apply("dn: " + staff + "\nchangetype: modify\ndelete: member\nmember: " + dn_of(uid_of(2)) + "\n");
+    ASSERT_TRUE(wait_group("staff", {"user1@example.org", "user4@example.org", "user5@example.org"}));
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        return a.count("user2@example.org") && a.at("user2@example.org")["active"] == false;
+    })) << "a member leaving the only group that gave it the app is disabled";
+
+    apply("dn: " + staff + "\nchangetype: modrdn\nnewrdn: cn=team\ndeleteoldrdn: 1\n");
+    ASSERT_TRUE(wait_group("team", {"user1@example.org", "user4@example.org", "user5@example.org"}))
+        << "a renamed group is the same group under its new name";
+
+    const std::string team = "cn=team,ou=groups," + slapd_->suffix();
+    apply("dn: " + app_group_ + "\nchangetype: modify\ndelete: member\nmember: " + team + "\n");
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        for (const char* name : {"user1@example.org", "user4@example.org", "user5@example.org"}) {
+            if (!a.count(name) || a.at(name)["active"] != false) return false;
+        }
+        return bridge_->admin(HttpMethod::Get, "/_admin/groups").empty();
+    })) << "unassigned: the group is removed from the app and its members lose the app "
+        << bridge_->admin(HttpMethod::Get, "/_admin/groups").dump();
+    EXPECT_EQ(accounts().size(), 667U + 4) << "no account twice";
+
+    // Operators see the source: its state and counters in status, the page's API and the metrics.
+    const auto status = bridge_->cli({"status", "--json"});
+    const auto doc = json::parse(status.output, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << status.output;
+    ASSERT_EQ(doc["sources"].size(), 1U) << status.output;
+    const auto& row = doc["sources"][0];
+    EXPECT_EQ(row["source"], "urn:directory:test-ldap");
+    EXPECT_EQ(row["state"], "following") << status.output;
+    EXPECT_EQ(row["users"], kUsers);
+    EXPECT_EQ(row["groups"], 2) << "the app group and the team";
+    EXPECT_GE(row["entries_read"].get<int>(), kUsers + 2);
+    EXPECT_GE(row["events_sent"].get<int>(), 667 + 4) << status.output;
+    EXPECT_EQ(status.output.find(slapd_->admin_password()), std::string::npos);
+    const auto text = bridge_->cli({"status"});
+    EXPECT_NE(text.output.find("directory sources:"), std::string::npos) << text.output;
+    EXPECT_NE(text.output.find("following"), std::string::npos) << text.output;
+    const auto host = url.substr(7, url.find(':', 7) - 7);
+    httplib::Client client(host, std::stoi(url.substr(url.find(':', 7) + 1)));
+    auto fleet = client.Get("/api/v1/apps");
+    ASSERT_TRUE(fleet);
+    ASSERT_EQ(fleet->status, 200) << fleet->body;
+    EXPECT_EQ(json::parse(fleet->body)["sources"][0]["state"], "following") << fleet->body;
+    auto metrics = client.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("provbridge_source_up{source=\"urn:directory:test-ldap\"} 1"), std::string::npos)
+        << metrics->body;
+    EXPECT_NE(metrics->body.find("provbridge_source_objects{kind=\"user\",source=\"urn:directory:test-ldap\"} 2000"),
+              std::string::npos);
+
+    source->stop();
+    const auto stopped = json::parse(bridge_->cli({"status", "--json"}).output, nullptr, false);
+    ASSERT_FALSE(stopped.is_discarded());
+    EXPECT_EQ(stopped["sources"][0]["state"], "stopped") << "a source that stopped says so";
     worker->stop(30s);
 }
 

@@ -1,6 +1,9 @@
 // The directory model: which contract events a followed directory's changes mean.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <stdexcept>
+
 #include "provbridge/transforms/directory.hpp"
 
 namespace provbridge::transforms::directory {
@@ -244,6 +247,169 @@ TEST(DirectoryModelTest, ChangeTimesAndDnsAreReadLikeTheDirectoryWritesThem) {
     EXPECT_FALSE(change_time_micros("20261302142130Z").has_value());
     EXPECT_FALSE(change_time_micros("").has_value());
     EXPECT_EQ(normalize_dn(" UID=Ana , OU=People,DC=Example "), "uid=ana,ou=people,dc=example");
+}
+
+
+// Groups assigned to an app: a group listed in the app group (as users and groups are assigned in
+// Entra) is provisioned as a group, with its members as deltas.
+const std::string kTeam = "cn=engineering,ou=groups,dc=example,dc=org";
+
+Attributes team(const std::vector<std::string>& member_uids, const std::string& name = "Engineering") {
+    Attributes a{{"cn", {name}}, {"description", {"Builders"}}, {"member", {}}};
+    for (const auto& uid : member_uids) a["member"].push_back(dn_of(uid));
+    return a;
+}
+
+// crm's group holds dan directly and the engineering group, which holds ana and ben; cem is in
+// no group.
+DirectoryModel with_assigned_team(std::vector<Event>* initial = nullptr) {
+    DirectoryModel model(rules());
+    model.begin_refresh();
+    auto app_group = group({"dan"});
+    app_group["member"].push_back(kTeam);
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, app_group, kT0);
+    model.upsert("g-team", EntryKind::Group, kTeam, team({"ana", "ben"}), kT0 + 10);
+    for (const char* uid : {"ana", "ben", "cem", "dan"}) {
+        model.upsert(std::string("u-") + uid, EntryKind::User, dn_of(uid), person(uid), kT0 + 1);
+    }
+    auto events = model.end_refresh(false, false);
+    if (initial != nullptr) *initial = std::move(events);
+    return model;
+}
+
+const Event& only(const std::vector<Event>& events, EventType type) {
+    const auto found = std::find_if(events.begin(), events.end(), [&](const Event& e) { return e.type == type; });
+    if (found == events.end()) throw std::runtime_error("no " + std::string(to_string(type)));
+    return *found;
+}
+
+TEST(DirectoryModelTest, AGroupInTheAppGroupIsAssignedWithItsMembersAndTheirSnapshots) {
+    std::vector<Event> events;
+    (void)with_assigned_team(&events);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.group.assigned g-team",
+                                                         "crm provisioning.group.members.added g-team",
+                                                         "crm provisioning.user.assigned u-dan",
+                                                         "crm provisioning.user.updated u-ana",
+                                                         "crm provisioning.user.updated u-ben"}));
+    const auto& assigned = only(events, EventType::GroupAssigned);
+    EXPECT_EQ(assigned.object_type, ObjectType::Group);
+    EXPECT_EQ(assigned.subject, "group/g-team");
+    EXPECT_EQ(assigned.attributes["displayName"], "Engineering");
+    EXPECT_EQ(assigned.attributes["description"], "Builders");
+    EXPECT_EQ(assigned.role, "User");
+    EXPECT_EQ(assigned.version, kT0 + 10);
+    EXPECT_EQ(assigned.id, "ldap:g-team:" + std::to_string(kT0 + 10) + ":crm:assigned");
+    const auto& added = only(events, EventType::GroupMembersAdded);
+    EXPECT_EQ(added.members, (std::vector<std::string>{"u-ana", "u-ben"}));
+    EXPECT_EQ(added.id, "ldap:g-team:" + std::to_string(kT0 + 10) + ":crm:added");
+    for (const auto& e : events) {
+        if (e.type == EventType::UserUpdated) EXPECT_EQ("u-" + e.attributes["mailNickname"].get<std::string>(), e.object_id);
+    }
+}
+
+TEST(DirectoryModelTest, MembershipChangesOfAnAssignedGroupAreDeltasAndNewMembersGetTheirSnapshot) {
+    auto model = with_assigned_team();
+    const auto events = model.upsert("g-team", EntryKind::Group, kTeam, team({"ben", "cem"}), kT0 + 100);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.group.members.added g-team",
+                                                         "crm provisioning.group.members.removed g-team",
+                                                         "crm provisioning.user.updated u-cem"}))
+        << "ana's access is decided by the bridge from the membership it records";
+    EXPECT_EQ(only(events, EventType::GroupMembersAdded).members, (std::vector<std::string>{"u-cem"}));
+    EXPECT_EQ(only(events, EventType::GroupMembersRemoved).members, (std::vector<std::string>{"u-ana"}));
+    EXPECT_EQ(only(events, EventType::GroupMembersAdded).version, kT0 + 100);
+    EXPECT_TRUE(model.upsert("g-team", EntryKind::Group, kTeam, team({"ben", "cem"}), kT0 + 101).empty())
+        << "the same members sent again are no change";
+
+    // A member's attribute change reaches the app through the group; a non-member's does not.
+    const auto title = model.upsert("u-cem", EntryKind::User, dn_of("cem"), person("cem", "Lead"), kT0 + 102);
+    ASSERT_EQ(summary(title), (std::vector<std::string>{"crm provisioning.user.updated u-cem"}));
+    EXPECT_EQ(title[0].attributes["jobTitle"], "Lead");
+    EXPECT_TRUE(model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana", "Lead"), kT0 + 103).empty());
+}
+
+TEST(DirectoryModelTest, ARenamedGroupIsUpdatedAndStaysAssigned) {
+    auto model = with_assigned_team();
+    const std::string renamed = "cn=platform,ou=groups,dc=example,dc=org";
+    const auto events = model.upsert("g-team", EntryKind::Group, renamed, team({"ana", "ben"}, "Platform"), kT0 + 200);
+    ASSERT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.group.updated g-team"}));
+    EXPECT_EQ(events[0].attributes["displayName"], "Platform");
+    EXPECT_EQ(model.groups().at("g-crm").member_dns.count(normalize_dn(renamed)), 1U)
+        << "the app group lists the group under its new DN, as referential integrity rewrites it";
+}
+
+TEST(DirectoryModelTest, AGroupLeavingTheAppGroupIsUnassignedAndADeletedOneIsDeleted) {
+    auto model = with_assigned_team();
+    const auto left = model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"dan"}), kT0 + 300);
+    EXPECT_EQ(summary(left), (std::vector<std::string>{"crm provisioning.group.unassigned g-team"}));
+    auto back = group({"dan"});
+    back["member"].push_back(kTeam);
+    const auto again = model.upsert("g-crm", EntryKind::Group, kCrmGroup, back, kT0 + 301);
+    EXPECT_EQ(summary(again), (std::vector<std::string>{"crm provisioning.group.assigned g-team",
+                                                        "crm provisioning.group.members.added g-team",
+                                                        "crm provisioning.user.updated u-ana",
+                                                        "crm provisioning.user.updated u-ben"}));
+    const auto deleted = model.remove("g-team", kT0 + 302);
+    EXPECT_EQ(summary(deleted), (std::vector<std::string>{"crm provisioning.group.deleted g-team"}));
+    EXPECT_EQ(deleted[0].attributes["displayName"], "Engineering");
+    EXPECT_GT(deleted[0].version, again[0].version);
+}
+
+TEST(DirectoryModelTest, AMemberDeletedInTheDirectoryIsDeletedAndLeavesTheGroup) {
+    auto model = with_assigned_team();
+    const auto events = model.remove("u-ana", kT0 + 400);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.group.members.removed g-team",
+                                                         "crm provisioning.user.deleted u-ana"}));
+    EXPECT_EQ(only(events, EventType::GroupMembersRemoved).members, (std::vector<std::string>{"u-ana"}));
+}
+
+TEST(DirectoryModelTest, ARestartedRefreshFindsOnlyTheGroupsRealDifferences) {
+    auto model = with_assigned_team();
+    // A refresh that finds the same tree (a cookie the server no longer accepts) sends nothing.
+    model.begin_refresh();
+    auto app_group = group({"dan"});
+    app_group["member"].push_back(kTeam);
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, app_group, kT0);
+    model.upsert("g-team", EntryKind::Group, kTeam, team({"ana", "ben", "cem"}), kT0 + 500);
+    for (const char* uid : {"ana", "ben", "cem", "dan"}) model.mark_present(std::string("u-") + uid);
+    const auto events = model.end_refresh(true, true);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.group.members.added g-team",
+                                                         "crm provisioning.user.updated u-cem"}));
+}
+
+TEST(DirectoryModelTest, ALargeGroupsMembersAreSentInEventsOfAtMostFiveThousand) {
+    DirectoryModel model(rules());
+    model.begin_refresh();
+    auto app_group = group({});
+    app_group["member"].push_back(kTeam);
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, app_group, kT0);
+    std::vector<std::string> uids;
+    for (int i = 0; i < 12000; ++i) uids.push_back("user" + std::to_string(i));
+    model.upsert("g-team", EntryKind::Group, kTeam, team(uids), kT0);
+    for (const auto& uid : uids) model.upsert("u-" + uid, EntryKind::User, dn_of(uid), person(uid), kT0);
+    const auto events = model.end_refresh(false, false);
+    std::vector<const Event*> parts;
+    std::set<std::string> ids, members;
+    for (const auto& e : events) {
+        if (e.type != EventType::GroupMembersAdded) continue;
+        parts.push_back(&e);
+        ids.insert(e.id);
+        members.insert(e.members.begin(), e.members.end());
+        EXPECT_LE(e.members.size(), 5000U);
+    }
+    EXPECT_EQ(parts.size(), 3U);
+    EXPECT_EQ(ids.size(), 3U) << "each part has an id of its own";
+    EXPECT_EQ(members.size(), 12000U);
+}
+
+TEST(DirectoryModelTest, AStoredGroupKeepsWhatItsEventsNeed) {
+    auto model = with_assigned_team();
+    const auto& stored = model.groups().at("g-team");
+    auto back = group_from_json(to_json(stored));
+    ASSERT_TRUE(back.ok()) << back.error().message;
+    EXPECT_EQ(back->attributes, stored.attributes);
+    EXPECT_EQ(back->changed, stored.changed);
+    EXPECT_EQ(back->version, stored.version);
+    EXPECT_EQ(back->member_dns, stored.member_dns);
 }
 
 }  // namespace

@@ -110,5 +110,38 @@ TEST(LdapSourceTest, AFailedClearIsTriedAgainWithoutLosingOrRepeatingTheSendInTh
     EXPECT_TRUE(progress.stored.outbox.empty());
 }
 
+TEST(LdapSourceTest, ItsReportSaysWhatFailedWithoutTheSecretAndRecoversWhenATurnSucceeds) {
+    FakeProgress progress;
+    FakeSink sink;
+    test_support::FakeClock clock;
+    auto c = config();
+    c.bind_dn = "cn=reader,dc=example,dc=org";
+    LdapSource source(c, "pw-9c1f", sink, progress, clock);
+    ASSERT_TRUE(source.load().ok());
+    auto before = source.status([](std::string s) { return s; });
+    EXPECT_EQ(before["state"], "connecting");
+    EXPECT_EQ(before["failures"], 0);
+    EXPECT_FALSE(before.contains("last_error"));
+
+    ASSERT_FALSE(source.step(std::chrono::milliseconds(10)).ok());
+    const auto redact = [](std::string s) {
+        for (auto at = s.find("127.0.0.1"); at != std::string::npos; at = s.find("127.0.0.1")) s.replace(at, 9, "[host]");
+        return s;
+    };
+    ASSERT_NE(source.status([](std::string s) { return s; })["last_error"].get<std::string>().find("127.0.0.1"),
+              std::string::npos)
+        << "the error names the server it could not reach";
+    auto after = source.status(redact);
+    EXPECT_EQ(after["state"], "reconnecting");
+    EXPECT_EQ(after["failures"], 1);
+    EXPECT_EQ(after["source"], "urn:directory:test");
+    ASSERT_TRUE(after.contains("last_error"));
+    EXPECT_EQ(after["last_error"].get<std::string>().find("127.0.0.1"), std::string::npos)
+        << "the error passes through the redaction: " << after["last_error"];
+    EXPECT_EQ(after["last_error_ms"], std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          clock.wall_now().time_since_epoch()).count());
+    EXPECT_EQ(after.dump().find("pw-9c1f"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace provbridge::producers

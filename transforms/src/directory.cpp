@@ -121,7 +121,8 @@ json to_json(const StoredUser& user) {
 }
 
 json to_json(const StoredGroup& group) {
-    return {{"dn", group.dn}, {"members", group.member_dns}, {"version", group.version}};
+    return {{"dn", group.dn},          {"members", group.member_dns}, {"attributes", group.attributes},
+            {"roles", group.roles},    {"changed", group.changed},    {"version", group.version}};
 }
 
 Result<StoredUser> user_from_json(const json& doc) {
@@ -144,7 +145,10 @@ Result<StoredGroup> group_from_json(const json& doc) {
         StoredGroup group;
         group.dn = doc.at("dn").get<std::string>();
         group.member_dns = doc.at("members").get<std::set<std::string>>();
+        group.attributes = doc.value("attributes", json::object());
+        group.roles = doc.value("roles", std::map<std::string, std::string>{});
         group.version = doc.value("version", std::int64_t{0});
+        group.changed = doc.value("changed", group.version);
         return group;
     } catch (const json::exception& e) {
         return make_error(std::string("stored directory group is not readable: ") + e.what(), ErrorKind::Permanent);
@@ -157,6 +161,7 @@ DirectoryModel::DirectoryModel(SourceRules rules) : rules_(std::move(rules)) {
         app.role_attribute = lower(app.role_attribute);
     }
     for (auto& [contract, attribute] : rules_.attributes) attribute = lower(attribute);
+    for (auto& [contract, attribute] : rules_.group_attributes) attribute = lower(attribute);
     rules_.manager_attribute = lower(rules_.manager_attribute);
     rules_.member_attribute = lower(rules_.member_attribute);
 }
@@ -177,9 +182,16 @@ DirectoryModel::View DirectoryModel::view_of(const std::string& id, const AppAss
     if (user == users_.end()) return view;
     view.exists = true;
     const auto group_id = ids_by_dn_.find(app.group_dn);
+    const std::string dn = normalize_dn(user->second.dn);
     if (group_id != ids_by_dn_.end()) {
         const auto group = groups_.find(group_id->second);
-        view.assigned = group != groups_.end() && group->second.member_dns.count(normalize_dn(user->second.dn)) > 0;
+        view.assigned = group != groups_.end() && group->second.member_dns.count(dn) > 0;
+    }
+    for (const auto& [gid, group] : groups_) {
+        if (group.member_dns.count(dn) && assigned_to(group, app)) {
+            view.via_group = true;
+            break;
+        }
     }
     if (app.role) {
         view.role = app.role;
@@ -200,6 +212,75 @@ std::map<std::string, DirectoryModel::View> DirectoryModel::views_of(const std::
     std::map<std::string, View> out;
     for (const auto& app : rules_.apps) out[app.app] = view_of(id, app);
     return out;
+}
+
+bool DirectoryModel::assigned_to(const StoredGroup& group, const AppAssignmentRule& app) const {
+    const auto app_group_id = ids_by_dn_.find(app.group_dn);
+    if (app_group_id == ids_by_dn_.end()) return false;
+    const auto app_group = groups_.find(app_group_id->second);
+    return app_group != groups_.end() && &app_group->second != &group &&
+           app_group->second.member_dns.count(normalize_dn(group.dn)) > 0;
+}
+
+DirectoryModel::GroupView DirectoryModel::group_view_of(const std::string& id, const AppAssignmentRule& app) const {
+    GroupView view;
+    const auto group = groups_.find(id);
+    if (group == groups_.end()) return view;
+    view.exists = true;
+    view.assigned = assigned_to(group->second, app);
+    if (!view.assigned) return view;
+    if (app.role) {
+        view.role = app.role;
+    } else if (!app.role_attribute.empty()) {
+        const auto role = group->second.roles.find(app.role_attribute);
+        if (role != group->second.roles.end()) view.role = role->second;
+    }
+    view.attributes = group->second.attributes;
+    // Nested groups are not expanded (as in Entra): only users are members in the app.
+    for (const auto& dn : group->second.member_dns) {
+        const auto member = ids_by_dn_.find(dn);
+        if (member != ids_by_dn_.end() && users_.count(member->second)) view.members.insert(member->second);
+    }
+    return view;
+}
+
+std::map<std::string, DirectoryModel::GroupView> DirectoryModel::group_views_of(const std::string& id) const {
+    std::map<std::string, GroupView> out;
+    for (const auto& app : rules_.apps) out[app.app] = group_view_of(id, app);
+    return out;
+}
+
+void DirectoryModel::touch_user(Before& before, const std::string& id) {
+    if (before.users.count(id)) return;
+    before.users[id] = views_of(id);
+    const auto user = users_.find(id);
+    before_versions_[id] = user != users_.end() ? user->second.version : 0;
+}
+
+void DirectoryModel::touch_group(Before& before, const std::string& id) {
+    if (before.groups.count(id)) return;
+    before.groups[id] = group_views_of(id);
+    const auto group = groups_.find(id);
+    before_versions_[id] = group != groups_.end() ? group->second.version : 0;
+}
+
+void DirectoryModel::touch_members(Before& before, const std::set<std::string>& dns, bool app_group) {
+    for (const auto& dn : dns) {
+        const auto id = ids_by_dn_.find(dn);
+        if (id == ids_by_dn_.end()) continue;
+        if (users_.count(id->second)) {
+            touch_user(before, id->second);
+            continue;
+        }
+        const auto group = groups_.find(id->second);
+        if (!app_group || group == groups_.end()) continue;
+        // A group joining or leaving an app group: it and its members gain or lose the app.
+        touch_group(before, id->second);
+        for (const auto& member : group->second.member_dns) {
+            const auto uid = ids_by_dn_.find(member);
+            if (uid != ids_by_dn_.end() && users_.count(uid->second)) touch_user(before, uid->second);
+        }
+    }
 }
 
 std::vector<Event> DirectoryModel::events_for(const std::string& id, const std::map<std::string, View>& before,
@@ -227,6 +308,12 @@ std::vector<Event> DirectoryModel::events_for(const std::string& id, const std::
             } else if (b.attributes != a.attributes) {
                 type = EventType::UserUpdated;
             }
+        } else if (a.via_group && (!b.via_group || b.attributes != a.attributes)) {
+            // In scope through an assigned group: the bridge provisions it once it knows both the
+            // membership and this snapshot.
+            type = EventType::UserUpdated;
+        } else if (b.via_group && !a.exists) {
+            type = EventType::UserDeleted;
         }
         if (!type) continue;
         const std::int64_t last = before_versions_.count(id) ? before_versions_.at(id) : 0;
@@ -254,13 +341,84 @@ std::vector<Event> DirectoryModel::events_for(const std::string& id, const std::
     return out;
 }
 
-std::vector<Event> DirectoryModel::judge(const std::map<std::string, std::map<std::string, View>>& before,
-                                         std::int64_t change_micros) {
+std::vector<Event> DirectoryModel::group_events_for(const std::string& id, const std::map<std::string, GroupView>& before,
+                                                    std::int64_t change_micros) {
+    // One event carries at most this many members, so that it stays far below the bridge's
+    // worker.max_event_bytes (1 MiB by default) whatever the group's size.
+    constexpr std::size_t kMembersPerEvent = 5000;
     std::vector<Event> out;
-    for (const auto& [id, views] : before) {
-        auto events = events_for(id, views, change_micros);
-        out.insert(out.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+    const auto after = group_views_of(id);
+    const auto group = groups_.find(id);
+    const std::int64_t base = change_micros > 0 ? change_micros : group_change_time_of(id);
+    const std::int64_t last = before_versions_.count(id) ? before_versions_.at(id) : 0;
+    const std::int64_t version = std::max(base, last + 1);
+    bool sent = false;
+    auto make = [&](const std::string& app, EventType type, const GroupView& shown, std::string suffix = {}) -> Event& {
+        sent = true;
+        Event event;
+        event.version = version;
+        event.source = rules_.source;
+        event.type = type;
+        event.app = app;
+        event.object_type = ObjectType::Group;
+        event.object_id = id;
+        event.subject = "group/" + id;
+        if (base > 0) event.time = rfc3339(base);
+        event.attributes = shown.attributes;
+        event.role = shown.role;
+        if (suffix.empty()) {
+            suffix = std::string(to_string(type));
+            suffix = suffix.substr(suffix.rfind('.') + 1);
+        }
+        event.id = "ldap:" + id + ":" + std::to_string(version) + ":" + app + ":" + suffix;
+        out.push_back(std::move(event));
+        return out.back();
+    };
+    auto members = [&](const std::string& app, EventType type, const GroupView& shown, const std::vector<std::string>& ids) {
+        const std::string kind = type == EventType::GroupMembersAdded ? "added" : "removed";
+        for (std::size_t at = 0, part = 0; at < ids.size(); at += kMembersPerEvent, ++part) {
+            auto& event = make(app, type, shown, part == 0 ? kind : kind + "-" + std::to_string(part + 1));
+            const auto end = std::min(ids.size(), at + kMembersPerEvent);
+            event.members.assign(ids.begin() + static_cast<std::ptrdiff_t>(at), ids.begin() + static_cast<std::ptrdiff_t>(end));
+        }
+    };
+    for (const auto& app : rules_.apps) {
+        const auto b = before.count(app.app) ? before.at(app.app) : GroupView{};
+        const auto& a = after.at(app.app);
+        if (!b.assigned && a.assigned) {
+            make(app.app, EventType::GroupAssigned, a);
+            members(app.app, EventType::GroupMembersAdded, a, {a.members.begin(), a.members.end()});
+        } else if (b.assigned && !a.assigned) {
+            make(app.app, a.exists ? EventType::GroupUnassigned : EventType::GroupDeleted, b);
+        } else if (b.assigned && a.assigned) {
+            if (b.role != a.role) {
+                make(app.app, EventType::GroupAssigned, a);
+            } else if (b.attributes != a.attributes) {
+                make(app.app, EventType::GroupUpdated, a);
+            }
+            std::vector<std::string> added, removed;
+            std::set_difference(a.members.begin(), a.members.end(), b.members.begin(), b.members.end(),
+                                std::back_inserter(added));
+            std::set_difference(b.members.begin(), b.members.end(), a.members.begin(), a.members.end(),
+                                std::back_inserter(removed));
+            members(app.app, EventType::GroupMembersAdded, a, added);
+            members(app.app, EventType::GroupMembersRemoved, a, removed);
+        }
     }
+    if (sent && group != groups_.end()) {
+        group->second.version = version;
+        dirty_.insert(id);
+    }
+    return out;
+}
+
+std::vector<Event> DirectoryModel::judge(const Before& before, std::int64_t change_micros) {
+    std::vector<Event> out;
+    const auto append = [&out](std::vector<Event> events) {
+        out.insert(out.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+    };
+    for (const auto& [id, views] : before.users) append(events_for(id, views, change_micros));
+    for (const auto& [id, views] : before.groups) append(group_events_for(id, views, change_micros));
     before_versions_.clear();
     return out;
 }
@@ -274,21 +432,21 @@ std::int64_t DirectoryModel::change_time_of(const std::string& id) const {
         const auto group_id = ids_by_dn_.find(app.group_dn);
         if (group_id == ids_by_dn_.end()) continue;
         const auto group = groups_.find(group_id->second);
-        if (group != groups_.end() && group->second.member_dns.count(dn)) latest = std::max(latest, group->second.version);
+        if (group != groups_.end() && group->second.member_dns.count(dn)) latest = std::max(latest, group->second.changed);
     }
     return latest;
 }
 
-std::set<std::string> DirectoryModel::members_of_app_groups_touching(const std::string& group_id) const {
-    std::set<std::string> out;
-    const auto group = groups_.find(group_id);
-    if (group == groups_.end()) return out;
-    if (!is_app_group(normalize_dn(group->second.dn))) return out;
-    for (const auto& dn : group->second.member_dns) {
-        const auto id = ids_by_dn_.find(dn);
-        if (id != ids_by_dn_.end() && users_.count(id->second)) out.insert(id->second);
+std::int64_t DirectoryModel::group_change_time_of(const std::string& id) const {
+    const auto group = groups_.find(id);
+    if (group == groups_.end()) return 0;
+    std::int64_t latest = group->second.changed;
+    for (const auto& app : rules_.apps) {
+        const auto app_group_id = ids_by_dn_.find(app.group_dn);
+        if (app_group_id == ids_by_dn_.end() || !assigned_to(group->second, app)) continue;
+        latest = std::max(latest, groups_.at(app_group_id->second).changed);
     }
-    return out;
+    return latest;
 }
 
 bool DirectoryModel::is_app_group(const std::string& normalized_dn) const {
@@ -313,32 +471,31 @@ std::vector<Event> DirectoryModel::upsert(const std::string& id, EntryKind kind,
         }
     }
 
-    // Outside a refresh, the users whose view may change, judged before and after: the entry
-    // itself and its reports (their manager resolves through its DN), or, for an app group,
-    // its members before and after.
-    std::map<std::string, std::map<std::string, View>> before;
+    // Outside a refresh, what may change is judged before and after: a user, its reports (their
+    // manager resolves through its DN) and the groups listing it; a group, and its members before
+    // and after; for an app group, also the groups among its members, and theirs.
+    Before before;
     if (refreshing_) {
         present_.insert(id);
+    } else if (is_user) {
+        touch_user(before, id);
+        if (old_group != groups_.end()) touch_group(before, id);
+        for (const auto& [uid, user] : users_) {
+            if (!user.manager_dn.empty() && (user.manager_dn == normalized || user.manager_dn == old_dn)) {
+                touch_user(before, uid);
+            }
+        }
+        for (const auto& [gid, group] : groups_) {
+            if (group.member_dns.count(normalized) || (!old_dn.empty() && group.member_dns.count(old_dn))) {
+                touch_group(before, gid);
+            }
+        }
     } else {
-        std::set<std::string> touched;
-        if (is_user) {
-            touched.insert(id);
-            for (const auto& [uid, user] : users_) {
-                if (!user.manager_dn.empty() && (user.manager_dn == normalized || user.manager_dn == old_dn)) {
-                    touched.insert(uid);
-                }
-            }
-        } else if (is_app_group(normalized) || is_app_group(old_dn)) {
-            touched = members_of_app_groups_touching(id);
-            for (const auto& member : new_members) {
-                const auto uid = ids_by_dn_.find(member);
-                if (uid != ids_by_dn_.end() && users_.count(uid->second)) touched.insert(uid->second);
-            }
-        }
-        for (const auto& uid : touched) {
-            before[uid] = views_of(uid);
-            before_versions_[uid] = users_.count(uid) ? users_.at(uid).version : 0;
-        }
+        touch_group(before, id);
+        if (old_user != users_.end()) touch_user(before, id);
+        std::set<std::string> dns = new_members;
+        if (old_group != groups_.end()) dns.insert(old_group->second.member_dns.begin(), old_group->second.member_dns.end());
+        touch_members(before, dns, is_app_group(normalized) || is_app_group(old_dn));
     }
 
     // An entry that moved between the users and the groups is no longer what it was.
@@ -385,14 +542,22 @@ std::vector<Event> DirectoryModel::upsert(const std::string& id, EntryKind kind,
         StoredGroup& group = groups_[id];
         group.dn = dn;
         group.member_dns = std::move(new_members);
-        group.version = std::max(group.version, change_micros);
+        group.changed = std::max(group.changed, change_micros);
+        group.attributes = json::object();
+        for (const auto& [contract, attribute] : rules_.group_attributes) {
+            if (const auto* value = first_value(attributes, attribute)) group.attributes[contract] = *value;
+        }
+        group.roles.clear();
+        for (const auto& app : rules_.apps) {
+            if (app.role_attribute.empty()) continue;
+            if (const auto* role = first_value(attributes, app.role_attribute)) group.roles[app.role_attribute] = *role;
+        }
     }
     if (refreshing_) return {};
     return judge(before, change_micros);
 }
 
 std::vector<Event> DirectoryModel::remove(const std::string& id, std::int64_t change_micros) {
-    std::set<std::string> touched;
     const auto user = users_.find(id);
     const auto group = groups_.find(id);
     if (user == users_.end() && group == groups_.end()) return {};
@@ -401,19 +566,21 @@ std::vector<Event> DirectoryModel::remove(const std::string& id, std::int64_t ch
     // must leave the DN, its memberships and its reports to the new one.
     const auto owner = ids_by_dn_.find(dn);
     const bool owns_dn = owner != ids_by_dn_.end() && owner->second == id;
-    std::map<std::string, std::map<std::string, View>> before;
+    Before before;
     if (!refreshing_) {
         if (user != users_.end()) {
-            touched.insert(id);
-            for (const auto& [uid, other] : users_) {
-                if (owns_dn && other.manager_dn == dn) touched.insert(uid);
+            touch_user(before, id);
+            if (owns_dn) {
+                for (const auto& [uid, other] : users_) {
+                    if (other.manager_dn == dn) touch_user(before, uid);
+                }
+                for (const auto& [gid, g] : groups_) {
+                    if (g.member_dns.count(dn)) touch_group(before, gid);
+                }
             }
         } else {
-            touched = members_of_app_groups_touching(id);
-        }
-        for (const auto& uid : touched) {
-            before[uid] = views_of(uid);
-            before_versions_[uid] = users_.count(uid) ? users_.at(uid).version : 0;
+            touch_group(before, id);
+            touch_members(before, group->second.member_dns, is_app_group(dn));
         }
     }
     if (user != users_.end()) {
@@ -441,11 +608,9 @@ void DirectoryModel::begin_refresh() {
     if (refreshing_) return;
     refreshing_ = true;
     present_.clear();
-    refresh_before_.clear();
-    for (const auto& [id, user] : users_) {
-        refresh_before_[id] = views_of(id);
-        before_versions_[id] = user.version;
-    }
+    refresh_before_ = {};
+    for (const auto& [id, user] : users_) touch_user(refresh_before_, id);
+    for (const auto& [id, group] : groups_) touch_group(refresh_before_, id);
 }
 
 void DirectoryModel::mark_present(const std::string& id) {
@@ -467,10 +632,9 @@ std::vector<Event> DirectoryModel::end_refresh(bool sweep_users, bool sweep_grou
     for (const auto& id : gone) (void)remove(id, 0);
     refreshing_ = false;
     auto before = std::move(refresh_before_);
-    refresh_before_.clear();
-    for (const auto& [id, user] : users_) {
-        if (!before.count(id)) before[id] = {};
-    }
+    refresh_before_ = {};
+    for (const auto& [id, user] : users_) before.users.try_emplace(id);
+    for (const auto& [id, group] : groups_) before.groups.try_emplace(id);
     present_.clear();
     return judge(before, 0);
 }

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/core/keys.hpp"
@@ -17,6 +20,11 @@ public:
 
     Result<producers::SourceProgress> load() override;
     Result<bool> save(const producers::SourceProgressDelta& delta) override;
+
+    // The source's report of itself (LdapSource::status), replaced at each call; nullopt when
+    // no source ever reported.
+    Result<bool> save_status(const nlohmann::json& status);
+    Result<std::optional<nlohmann::json>> load_status();
 
 private:
     RedisConnection connection_;

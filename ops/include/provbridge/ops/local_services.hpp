@@ -55,13 +55,15 @@ private:
 
 // A throwaway OpenLDAP slapd (Debian's) on a free loopback port with its own mdb database under
 // `suffix`, the core/cosine/inetorgperson/nis schemas and, unless switched off, the syncprov
-// overlay that RFC 4533 sync needs. For the demo and the integration tests; stopped and removed
-// by the destructor.
+// overlay that RFC 4533 sync needs and the refint overlay most directories run (a rename or a
+// delete rewrites the member and manager values naming the entry). For the demo and the
+// integration tests; stopped and removed by the destructor.
 class LocalSlapd {
 public:
     struct Options {
         std::string suffix = "dc=example,dc=org";
         bool syncprov = true;
+        bool refint = true;
         std::string admin_password = "local-slapd-admin";
     };
     // Throws std::runtime_error when slapd cannot be started (with what it printed).

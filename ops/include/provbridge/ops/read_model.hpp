@@ -12,6 +12,7 @@
 
 #include "provbridge/consumers/redis_deletions.hpp"
 #include "provbridge/consumers/redis_quarantine.hpp"
+#include "provbridge/consumers/redis_source_progress.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/minute_stats.hpp"
@@ -51,6 +52,12 @@ public:
                                                              const std::string& end, std::int64_t max_scanned);
     Result<std::int64_t> dead_letter_count(const std::string& app);
 
+    // The configured directory sources as they last reported themselves (LdapSource::status),
+    // with "state" "not running" when the report is older than kSourceStaleAfter (or there is
+    // none: "never ran"), "age_ms" and "updated_at".
+    Result<nlohmann::json> source_rows(std::int64_t now_ms);
+    static constexpr std::int64_t kSourceStaleAfterMs = 15000;
+
     // The consumer group's lag on the events topic: {"lag": [...], "lag_total": n} or, when it
     // cannot be known, {"lag": null, "lag_total": null, "lag_error": why} (and "lag_configured":
     // false when no bootstrap servers were given at all). Never fails.
@@ -80,6 +87,7 @@ private:
     std::unique_ptr<consumers::ProvisioningLogReader> reader_;
     std::unique_ptr<consumers::RedisQuarantineStore> quarantine_;
     std::unique_ptr<consumers::RedisDeletionControl> deletions_;
+    std::unique_ptr<consumers::RedisSourceProgress> ldap_source_;  // when sources.ldap is configured
 };
 
 // What `status` and `logs` start with: the configuration (refused: kExitBadConfig), `app` (when

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -76,8 +77,13 @@ struct LdapSourceStats {
     std::int64_t events_sent = 0;
     std::int64_t connections = 0;
     std::int64_t full_refreshes = 0;  // started without a cookie
+    std::int64_t failures = 0;        // turns that failed: connection lost or refused, Kafka, Redis
     bool connected = false;
     bool refreshing = false;
+    bool ever_synced = false;         // a refresh was completed in this run
+    std::string last_error;           // of the latest failed turn, "" once a turn succeeds
+    std::int64_t last_error_ms = 0;   // wall time of the latest failure
+    std::int64_t last_sent_ms = 0;    // wall time events were last acknowledged
 };
 
 // The directory model's rules for a configured source.
@@ -98,12 +104,17 @@ public:
     Result<bool> step(std::chrono::milliseconds timeout);
 
     const LdapSourceStats& stats() const { return stats_; }
+    // What the source reports of itself for the ops surfaces (docs/ops-api.md, "Sources"): its
+    // state (connecting, initial sync, refreshing, following, reconnecting), counters, the
+    // objects it knows and the latest error; `redact` takes every secret out of the error.
+    nlohmann::json status(const std::function<std::string(std::string)>& redact) const;
     const transforms::directory::DirectoryModel& model() const { return model_; }
 
     // How long the n-th reconnect in a row waits: 0.5 s doubling to 30 s.
     static std::chrono::milliseconds backoff(int failures);
 
 private:
+    Result<bool> turn(std::chrono::milliseconds timeout);  // step, before it is recorded
     Result<bool> connect();
     Result<bool> handle(const ldap::SyncMessage& message, std::vector<Event>& events);
     Result<bool> flush();

@@ -17,7 +17,10 @@
 // members, DNs) and, for each change, compares what every app should see of the users it
 // touched before and after, so each event is a real difference: a user joining an app group is
 // assigned to the app, leaving it unassigned, a changed mapped attribute updated, a deleted user
-// deleted. Pure: no I/O, no clock (versions come from the directory's change sequence numbers).
+// deleted. A group that is itself a member of an app group is assigned to the app, as users and
+// groups are in Entra: it is provisioned as a group, its membership changes are sent as deltas, and
+// its members are in scope of the app through it (their snapshots are sent as updates). Pure: no
+// I/O, no clock (versions come from the directory's change sequence numbers).
 namespace provbridge::transforms::directory {
 
 // Attribute values by lower-cased attribute name, as the directory sent them.
@@ -39,6 +42,9 @@ struct SourceRules {
     std::vector<std::pair<std::string, std::string>> attributes;
     std::string manager_attribute = "manager";  // a DN, sent as the manager's source id
     std::string member_attribute = "member";    // a group's member DNs
+    // A group's contract attributes ← directory attributes (lower-case).
+    std::vector<std::pair<std::string, std::string>> group_attributes = {{"displayName", "cn"},
+                                                                         {"description", "description"}};
     std::vector<AppAssignmentRule> apps;
 };
 
@@ -63,8 +69,11 @@ struct StoredUser {
 };
 struct StoredGroup {
     std::string dn;
-    std::set<std::string> member_dns;  // normalized
-    std::int64_t version = 0;
+    std::set<std::string> member_dns;                        // normalized
+    nlohmann::json attributes = nlohmann::json::object();    // contract names, mapped values
+    std::map<std::string, std::string> roles;                // role_attribute → value
+    std::int64_t changed = 0;                                // the entry's last change (entryCSN)
+    std::int64_t version = 0;                                // of the last event about it
 };
 
 nlohmann::json to_json(const StoredUser& user);
@@ -109,19 +118,44 @@ private:
     // What one app should see of one user.
     struct View {
         bool exists = false;
-        bool assigned = false;
+        bool assigned = false;    // directly: a member of the app group
+        bool via_group = false;   // a member of a group assigned to the app
         std::optional<std::string> role;
         nlohmann::json attributes;
         bool operator==(const View&) const = default;
     };
+    // What one app should see of one group.
+    struct GroupView {
+        bool exists = false;
+        bool assigned = false;
+        std::optional<std::string> role;
+        nlohmann::json attributes;
+        std::set<std::string> members;  // user ids, while assigned
+    };
+    using UserViews = std::map<std::string, std::map<std::string, View>>;        // user → app → view
+    using GroupViews = std::map<std::string, std::map<std::string, GroupView>>;  // group → app → view
+    // What a change may alter, seen before it: the users and groups it touches.
+    struct Before {
+        UserViews users;
+        GroupViews groups;
+    };
+
     View view_of(const std::string& id, const AppAssignmentRule& app) const;
     std::map<std::string, View> views_of(const std::string& id) const;  // by app
+    GroupView group_view_of(const std::string& id, const AppAssignmentRule& app) const;
+    std::map<std::string, GroupView> group_views_of(const std::string& id) const;
+    bool assigned_to(const StoredGroup& group, const AppAssignmentRule& app) const;
+    void touch_user(Before& before, const std::string& id);
+    void touch_group(Before& before, const std::string& id);
+    // The users whose DNs are among `dns`, and for an app group, the members of its member groups.
+    void touch_members(Before& before, const std::set<std::string>& dns, bool app_group);
     std::vector<Event> events_for(const std::string& id, const std::map<std::string, View>& before,
                                   std::int64_t change_micros);
-    std::vector<Event> judge(const std::map<std::string, std::map<std::string, View>>& before,
-                             std::int64_t change_micros);
+    std::vector<Event> group_events_for(const std::string& id, const std::map<std::string, GroupView>& before,
+                                        std::int64_t change_micros);
+    std::vector<Event> judge(const Before& before, std::int64_t change_micros);
     std::int64_t change_time_of(const std::string& id) const;
-    std::set<std::string> members_of_app_groups_touching(const std::string& group_id) const;
+    std::int64_t group_change_time_of(const std::string& id) const;
     bool is_app_group(const std::string& normalized_dn) const;
 
     SourceRules rules_;
@@ -130,9 +164,9 @@ private:
     std::unordered_map<std::string, std::string> ids_by_dn_;  // normalized DN → id
     std::set<std::string> dirty_, removed_;
     bool refreshing_ = false;
-    std::map<std::string, std::map<std::string, View>> refresh_before_;  // views at begin_refresh
+    Before refresh_before_;  // views at begin_refresh
     std::set<std::string> present_;
-    std::map<std::string, std::int64_t> before_versions_;  // of the users being judged
+    std::map<std::string, std::int64_t> before_versions_;  // of the users and groups being judged
 };
 
 }  // namespace provbridge::transforms::directory
