@@ -92,6 +92,8 @@ int main(int argc, char** argv) {
     demo_cmd->add_option("--scim-target", demo.scim_target, "Path of tests/scim-target/server.js");
     demo_cmd->add_option("--concurrency", demo.concurrency, "Worker lanes")->check(CLI::Range(1, 256));
     demo_cmd->add_flag("--exit-when-done", demo.exit_when_done, "Exit after the summary instead of running on");
+    demo_cmd->add_flag("--ldap", demo.ldap,
+                       "Then start a local OpenLDAP directory and follow it with `source ldap` into the demo app");
     demo_cmd->add_flag("--inject-failure", demo.inject_failure,
                        "Show failures on the dashboard: a second app whose token is rotated at its target, and a "
                        "create the target refuses once (replay it from the page)");

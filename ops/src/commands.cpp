@@ -105,9 +105,10 @@ void write_file_atomically(const std::string& path, const std::string& content) 
     std::filesystem::rename(tmp, path);
 }
 
-// The local SCIM target's /_admin API (demo set-up); a refusal is a start-up failure.
-void admin_call(const LocalScimTarget& target, const std::string& token, HttpMethod method, const std::string& path,
-                json body) {
+// The local SCIM target's /_admin API (demo set-up); a refusal is a start-up failure. Returns
+// the answer's JSON (null when it has none).
+json admin_call(const LocalScimTarget& target, const std::string& token, HttpMethod method, const std::string& path,
+                json body = nullptr) {
     consumers::ScimClientOptions options;
     options.base_url = target.root_url();
     options.token = token;
@@ -115,11 +116,12 @@ void admin_call(const LocalScimTarget& target, const std::string& token, HttpMet
     ScimRequest request;
     request.method = method;
     request.path = path;
-    request.body = std::move(body);
+    if (!body.is_null()) request.body = std::move(body);
     const auto response = client.send(request);
     if (response.status / 100 != 2) {
         throw std::runtime_error("the local SCIM target refused " + path + ": HTTP " + std::to_string(response.status));
     }
+    return json::parse(response.body, nullptr, false);
 }
 
 std::string random_token() {
@@ -561,6 +563,131 @@ int preview_command(const PreviewOptions& options, std::shared_ptr<spdlog::logge
     return result.event ? kExitOk : kExitFailure;
 }
 
+namespace {
+
+// What the demo's directory source needs to reach the demo's Redis, broker and target.
+struct DemoDirectory {
+    std::string workdir;
+    int redis_port = 0;
+    std::string bootstrap;
+    std::string scim_base_url;
+    std::string token_file;
+    std::string config_path() const { return workdir + "/ldap-source.json"; }
+    static constexpr const char* kSource = "urn:directory:demo-ldap";
+};
+
+// A small company: twelve people; app-demo holds four of them and the sales group, which holds
+// three others, so the demo app gets seven accounts and one group.
+std::string demo_directory_ldif(const std::string& suffix) {
+    const std::vector<std::pair<std::string, std::string>> people = {
+        {"ada", "Engineer"},   {"grace", "Architect"}, {"alan", "Researcher"}, {"edsger", "Engineer"},
+        {"barbara", "Sales"},  {"ken", "Sales"},       {"dennis", "Sales"},    {"linus", "Support"},
+        {"margaret", "Lead"},  {"donald", "Writer"},   {"frances", "Analyst"}, {"john", "Intern"}};
+    std::string ldif = "dn: ou=people," + suffix + "\nobjectClass: organizationalUnit\nou: people\n\n";
+    ldif += "dn: ou=groups," + suffix + "\nobjectClass: organizationalUnit\nou: groups\n\n";
+    for (const auto& [uid, title] : people) {
+        std::string given = uid;
+        given[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(given[0])));
+        ldif += "dn: uid=" + uid + ",ou=people," + suffix + "\nobjectClass: inetOrgPerson\nuid: " + uid +
+                "\ncn: " + given + " Example\ngivenName: " + given + "\nsn: Example\ndisplayName: " + given +
+                " Example\nmail: " + uid + "@example.org\ntitle: " + title + "\n\n";
+    }
+    const auto member = [&](const std::string& uid) { return "member: uid=" + uid + ",ou=people," + suffix + "\n"; };
+    ldif += "dn: cn=sales,ou=groups," + suffix + "\nobjectClass: groupOfNames\ncn: sales\ndescription: Sales team\n" +
+            member("barbara") + member("ken") + member("dennis") + "\n";
+    ldif += "dn: cn=app-demo,ou=groups," + suffix + "\nobjectClass: groupOfNames\ncn: app-demo\n" + member("ada") +
+            member("grace") + member("alan") + member("margaret") + "member: cn=sales,ou=groups," + suffix + "\n\n";
+    return ldif;
+}
+
+std::unique_ptr<ChildProcess> start_demo_directory(LocalSlapd& slapd, const DemoDirectory& demo) {
+    auto seeded = slapd.apply(demo_directory_ldif(slapd.suffix()));
+    if (!seeded.ok()) throw std::runtime_error("cannot seed the demo directory: " + seeded.error().message);
+    const json config = {
+        {"redis", {{"url", "redis://127.0.0.1:" + std::to_string(demo.redis_port)}}},
+        {"kafka", {{"bootstrap_servers", demo.bootstrap}}},
+        {"apps", {{{"id", "demo"}, {"profile", "generic"},
+                   {"scim", {{"base_url", demo.scim_base_url}, {"token_file", demo.token_file}}}}}},
+        {"sources",
+         {{"ldap",
+           {{"url", slapd.url()},
+            {"bind_dn", slapd.admin_dn()},
+            {"password_file", slapd.password_file()},
+            {"source", DemoDirectory::kSource},
+            {"users", {{"base_dn", "ou=people," + slapd.suffix()}}},
+            {"groups", {{"base_dn", "ou=groups," + slapd.suffix()}}},
+            {"assignments", {{{"app", "demo"}, {"group", "cn=app-demo,ou=groups," + slapd.suffix()}, {"role", "User"}}}}}}}}};
+    std::ofstream out(demo.config_path());
+    out << config.dump(2) << "\n";
+    if (!out.flush()) throw std::runtime_error("cannot write " + demo.config_path());
+    ChildProcess::Options options;
+    options.argv = {std::filesystem::read_symlink("/proc/self/exe").string(), "source", "ldap", "--config",
+                    demo.config_path(), "--json-progress", "--log-level", "warn"};
+    return std::make_unique<ChildProcess>(std::move(options));
+}
+
+// Reads the source's progress lines until its initial sync is done; the events it sent then.
+std::optional<std::uint64_t> wait_directory_synced(ChildProcess& source) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto line = source.read_line(std::chrono::milliseconds(2000));
+        if (!line) {
+            if (source.wait(std::chrono::milliseconds(0))) return std::nullopt;  // it stopped: it said why
+            continue;
+        }
+        const auto doc = json::parse(*line, nullptr, false);
+        if (doc.is_discarded() || !doc.is_object()) continue;
+        if (doc.value("connected", false) && !doc.value("refreshing", true) && doc.value("events_sent", 0) > 0) {
+            return doc["events_sent"].get<std::uint64_t>();
+        }
+    }
+    return std::nullopt;
+}
+
+// What the app holds of the demo directory: its people's accounts (userName @example.org) and
+// the sales group's members.
+struct DirectoryInApp {
+    std::size_t accounts = 0;
+    std::size_t sales_members = 0;
+    bool complete() const { return accounts == 7 && sales_members == 3; }
+};
+
+DirectoryInApp directory_in_app(const LocalScimTarget& target, const std::string& token) {
+    DirectoryInApp out;
+    try {
+        for (const auto& user : admin_call(target, token, HttpMethod::Get, "/_admin/users")) {
+            const auto name = user.value("userName", "");
+            if (name.size() > 12 && name.substr(name.size() - 12) == "@example.org") ++out.accounts;
+        }
+        for (const auto& group : admin_call(target, token, HttpMethod::Get, "/_admin/groups")) {
+            if (group.value("displayName", "") == "sales") out.sales_members = group.value("members", json::array()).size();
+        }
+    } catch (const std::exception&) {
+        // Not there yet, or the target is busy: looked at again after the next event.
+    }
+    return out;
+}
+
+void print_demo_directory(const LocalSlapd& slapd, const DemoDirectory& demo, std::uint64_t events_sent,
+                          const DirectoryInApp& seen) {
+    const std::string s = slapd.suffix();
+    const std::string modify = "ldapmodify -x -H " + slapd.url() + " -D " + slapd.admin_dn() + " -y " + slapd.password_file();
+    std::cout << "\nDirectory (--ldap): OpenLDAP at " << slapd.url() << " (" << s << "), followed by\n"
+              << "  provbridge source ldap --config " << demo.config_path() << "\n"
+              << "  initial sync: " << events_sent << " events sent (4 users and the sales group, with its 3 members,"
+              << " assigned through cn=app-demo); the app now holds " << seen.accounts << " of the directory's accounts and"
+              << " the group sales with " << seen.sales_members << " members"
+              << (seen.complete() ? "" : " (not all yet: see the dashboard)") << ".\n"
+              << "  Try a change, and see it in the app within seconds:\n"
+              << "    printf 'dn: cn=sales,ou=groups," << s << "\\nchangetype: modify\\nadd: member\\nmember: uid=linus,ou=people,"
+              << s << "\\n' | " << modify << "\n"
+              << "    printf 'dn: uid=ada,ou=people," << s << "\\nchangetype: modify\\nreplace: title\\ntitle: CTO\\n' | "
+              << modify << "\n"
+              << "  The source's state:   provbridge status --config " << demo.config_path() << "\n";
+}
+
+}  // namespace
+
 int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log) {
     try {
         std::cout << "Starting the demo: embedded Kafka broker, throwaway Redis, local SCIM target, bridge\n" << std::flush;
@@ -661,14 +788,16 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         std::mutex mutex;
         std::condition_variable done_cv;
         bool processed = false;
+        // The events to wait for: the samples.
+        const std::uint64_t expected = sent;
+        std::uint64_t events_seen = 0;  // under mutex: every processed event, for --ldap's wait
         bridge.worker().set_observer([&](const consumers::ProcessResult&) {
             // Follow-ups the bridge parks itself finish too, but are none of the sample events.
             const auto c = bridge.worker().counters();
-            if (c.finished() >= sent + c.follow_ups) {
-                std::lock_guard lock(mutex);
-                processed = true;
-                done_cv.notify_all();
-            }
+            std::lock_guard lock(mutex);
+            ++events_seen;
+            if (c.finished() >= expected + c.follow_ups) processed = true;
+            done_cv.notify_all();
         });
         std::atomic<int> signals_seen{0};
         StopSignals signals([&](int) {
@@ -789,6 +918,30 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
                       << "      sh " << restore << "\n";
         } catch (const std::exception& e) {
             log->error("--inject-failure could not be set up: {}", e.what());
+        }
+        std::unique_ptr<LocalSlapd> directory;
+        std::unique_ptr<ChildProcess> directory_source;
+        if (options.ldap && !failed_already) try {
+            DemoDirectory demo_directory{workdir.path(), redis.port(), bootstrap, target.base_url(), token_file};
+            directory = std::make_unique<LocalSlapd>(LocalSlapd::Options{});
+            directory_source = start_demo_directory(*directory, demo_directory);
+            const auto events_sent = wait_directory_synced(*directory_source);
+            if (!events_sent) throw std::runtime_error("the directory source did not complete its initial sync");
+            // The directory's people reach the app through the worker (the sales group's members
+            // after its membership, by reevaluation): looked at again after each processed event.
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+            DirectoryInApp seen = directory_in_app(target, token);
+            while (!seen.complete() && std::chrono::steady_clock::now() < deadline) {
+                {
+                    std::unique_lock lock(mutex);
+                    const auto before = events_seen;
+                    done_cv.wait_for(lock, std::chrono::seconds(1), [&] { return events_seen != before; });
+                }
+                seen = directory_in_app(target, token);
+            }
+            print_demo_directory(*directory, demo_directory, *events_sent, seen);
+        } catch (const std::exception& e) {
+            log->error("--ldap could not be set up: {}", e.what());
         }
         if (!options.exit_when_done && !failed_already) {
             std::cout << "\nThe bridge keeps running; press Ctrl-C to stop everything." << std::endl;

@@ -458,6 +458,20 @@ TEST(CliDemo, RunsToASummary) {
     EXPECT_NE(r.output.find("kcat -b 127.0.0.1:"), std::string::npos) << r.output;
 }
 
+// `demo --ldap`: a local OpenLDAP directory, followed by `source ldap`, reaches the demo app.
+TEST(CliDemo, WithLdapFollowsALocalDirectoryIntoTheApp) {
+    const auto r = run_cli({"demo", "--ldap", "--exit-when-done", "--concurrency", "4"}, 240s);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("Summary (21 of 21 events processed"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Directory (--ldap): OpenLDAP at ldap://127.0.0.1:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("initial sync: 9 events sent"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("the app now holds 7 of the directory's accounts and the group sales with 3 members."),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("provbridge source ldap --config "), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("local-slapd-admin"), std::string::npos) << "the directory's password was printed";
+}
+
 // `demo --inject-failure`: a newcomer sees a red app with its reason on the dashboard, a dead
 // letter to replay there, and the app recovering once its token is restored.
 TEST(CliDemo, InjectFailureShowsAQuarantinedAppAReplayableDeadLetterAndTheRecovery) {

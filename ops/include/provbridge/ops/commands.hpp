@@ -79,6 +79,9 @@ struct DemoOptions {
     // next events fail 401 and it is quarantined), and one create of the demo app refused
     // (a dead letter to replay from the dashboard).
     bool inject_failure = false;
+    // Once the samples are done: a local OpenLDAP directory (slapd with syncprov) and
+    // `provbridge source ldap` following it into the demo app.
+    bool ldap = false;
 };
 int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log);
 
