@@ -82,6 +82,9 @@ LocalSlapd::LocalSlapd(Options options) : options_(std::move(options)), dir_("pr
     if (options_.syncprov) conf += "moduleload syncprov\n";
     if (options_.refint) conf += "moduleload refint\n";
     conf += "pidfile " + dir_.path() + "/slapd.pid\nargsfile " + dir_.path() + "/slapd.args\n";
+    if (!options_.tls_certificate.empty()) {
+        conf += "TLSCertificateFile " + options_.tls_certificate + "\nTLSCertificateKeyFile " + options_.tls_key + "\n";
+    }
     // Tests read more entries than the default limit of 500 as a bind DN other than the admin.
     conf += "sizelimit unlimited\n";
     conf += "database mdb\nmaxsize 1073741824\n";
@@ -97,6 +100,7 @@ LocalSlapd::LocalSlapd(Options options) : options_(std::move(options)), dir_("pr
     write_file(password_file(), options_.admin_password);
     std::filesystem::permissions(password_file(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     port_ = pick_free_port();
+    if (!options_.tls_certificate.empty()) ldaps_port_ = pick_free_port();
     start();
     // The suffix entry itself, so that the caller's first LDIF can add below it.
     const auto first = options_.suffix.substr(0, options_.suffix.find(','));
@@ -112,12 +116,18 @@ void LocalSlapd::start() {
     ChildProcess::Options options;
     // -d keeps slapd in the foreground. "slapd starting" comes before listen(); the connection
     // level (8) says when the listener joins the event loop, after listen(): ready then.
-    options.argv = {"slapd", "-h", url() + "/", "-f", dir_.path() + "/slapd.conf", "-d", std::to_string(256 + 8)};
+    const bool tls = !options_.tls_certificate.empty();
+    const std::string listeners = url() + "/" + (tls ? " " + ldaps_url() + "/" : std::string());
+    options.argv = {"slapd", "-h", listeners, "-f", dir_.path() + "/slapd.conf", "-d", std::to_string(256 + 8)};
     options.merge_stderr = true;
     process_ = std::make_unique<ChildProcess>(std::move(options));
     std::deque<std::string> said;
+    int listening = 0;
     while (auto line = process_->read_line(std::chrono::seconds(20))) {
-        if (line->find("daemon: added") != std::string::npos && line->find("listener=0x") != std::string::npos) return;
+        if (line->find("daemon: added") != std::string::npos && line->find("listener=0x") != std::string::npos &&
+            ++listening == (tls ? 2 : 1)) {
+            return;
+        }
         said.push_back(*line);
         if (said.size() > 20) said.pop_front();
     }

@@ -87,6 +87,18 @@ Error error_of(const std::string& what, int code, const std::string& detail = {}
     return make_error(what + ": " + ldap_err2string(code) + " (" + std::to_string(code) + ")" + detail, kind_of(code));
 }
 
+// A TLS handshake that failed: almost always a certificate that does not verify, which retrying
+// will not change.
+Error tls_refused(const std::string& what, const ConnectOptions& options, int code, const std::string& detail) {
+    const std::string against = options.ca_file.empty() ? "the system's CAs" : options.ca_file;
+    auto error = error_of(what + " failed: the TLS handshake did not complete: the server's certificate did not verify "
+                                 "against " + against + " for the URL's host (or the server does not speak TLS there); "
+                                 "set sources.ldap.ca_file to the CA that signed it",
+                          code, detail);
+    error.kind = ErrorKind::Permanent;
+    return error;
+}
+
 timeval timeval_of(std::chrono::milliseconds ms) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
@@ -157,10 +169,9 @@ Result<std::unique_ptr<SyncConnection>> SyncConnection::open(const ConnectOption
     if (options.start_tls) {
         rc = ldap_start_tls_s(ld.get(), nullptr, nullptr);
         if (rc != LDAP_SUCCESS) {
-            auto error = error_of("StartTLS with " + options.url + " failed", rc, diagnostic_of(ld.get()));
-            // A certificate that does not verify fails as a connect error; retrying will not fix it.
-            if (rc == LDAP_CONNECT_ERROR) error.kind = ErrorKind::Permanent;
-            return error;
+            const auto diagnostic = diagnostic_of(ld.get());
+            if (rc == LDAP_CONNECT_ERROR) return tls_refused("StartTLS with " + options.url, options, rc, diagnostic);
+            return error_of("StartTLS with " + options.url + " failed", rc, diagnostic);
         }
     }
     berval password{static_cast<ber_len_t>(options.password.size()), const_cast<char*>(options.password.data())};
@@ -168,7 +179,13 @@ Result<std::unique_ptr<SyncConnection>> SyncConnection::open(const ConnectOption
                           &password, nullptr, nullptr, nullptr);
     if (rc != LDAP_SUCCESS) {
         const std::string who = options.bind_dn.empty() ? "anonymously" : "as " + options.bind_dn;
-        return error_of("binding to " + options.url + " " + who + " failed", rc, diagnostic_of(ld.get()));
+        const auto diagnostic = diagnostic_of(ld.get());
+        // On ldaps:// the handshake comes with the first operation: a server that was reached
+        // (the TLS layer left a diagnostic) but is "down" refused the handshake.
+        if (tls && !options.start_tls && rc == LDAP_SERVER_DOWN && !diagnostic.empty()) {
+            return tls_refused("connecting to " + options.url, options, rc, diagnostic);
+        }
+        return error_of("binding to " + options.url + " " + who + " failed", rc, diagnostic);
     }
     auto handle = std::make_unique<Handle>();
     handle->ld = std::move(ld);

@@ -7,7 +7,12 @@
 #include <functional>
 #include <set>
 
+#include <sys/wait.h>
+
+#include <fstream>
+
 #include "provbridge/ops/local_services.hpp"
+#include "provbridge/ops/process.hpp"
 #include "provbridge/producers/ldap_client.hpp"
 
 namespace provbridge::producers::ldap {
@@ -287,6 +292,131 @@ TEST(LdapSyncWithoutSyncprov, TheSearchIsRefusedWithHowToEnableTheOverlay) {
     ASSERT_TRUE(ended->error.has_value());
     EXPECT_EQ(ended->error->kind, ErrorKind::Permanent);
     EXPECT_NE(ended->error->message.find("syncprov"), std::string::npos) << ended->error->message;
+}
+
+// TLS against a slapd with a certificate from a throwaway CA (IP SAN 127.0.0.1: libldap checks
+// the name in the URL), on StartTLS and on ldaps://.
+struct TestCa {
+    std::string ca, certificate, key;
+};
+
+void run_openssl(const std::vector<std::string>& args) {
+    ops::ChildProcess::Options o;
+    o.argv = {"openssl"};
+    o.argv.insert(o.argv.end(), args.begin(), args.end());
+    o.merge_stderr = true;
+    ops::ChildProcess p(std::move(o));
+    std::string out;
+    while (auto line = p.read_line(60s)) out += *line + "\n";
+    const auto status = p.wait(10s);
+    ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << out;
+}
+
+TestCa make_test_ca(const std::string& dir) {
+    TestCa ca{dir + "/ca.pem", dir + "/server.pem", dir + "/server.key"};
+    run_openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", ca.ca, "-days", "2",
+                 "-subj", "/CN=provbridge test CA"});
+    run_openssl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout", ca.key, "-out", dir + "/server.csr", "-subj",
+                 "/CN=127.0.0.1"});
+    {
+        std::ofstream ext(dir + "/server.ext");
+        ext << "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
+    }
+    run_openssl({"x509", "-req", "-in", dir + "/server.csr", "-CA", ca.ca, "-CAkey", dir + "/ca.key", "-CAcreateserial",
+                 "-out", ca.certificate, "-days", "2", "-extfile", dir + "/server.ext"});
+    return ca;
+}
+
+class LdapTls : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = std::make_unique<ops::TempDir>("provbridge-ldap-tls-");
+        ca_ = make_test_ca(dir_->path());
+        ops::LocalSlapd::Options options;
+        options.tls_certificate = ca_.certificate;
+        options.tls_key = ca_.key;
+        slapd_ = std::make_unique<ops::LocalSlapd>(options);
+        std::string ldif = "dn: ou=people," + slapd_->suffix() + "\nobjectClass: organizationalUnit\nou: people\n\n";
+        for (int i = 0; i < 3; ++i) ldif += user_ldif(slapd_->suffix(), i);
+        auto seeded = slapd_->apply(ldif);
+        ASSERT_TRUE(seeded.ok()) << seeded.error().message;
+    }
+    static void TearDownTestSuite() {
+        slapd_.reset();
+        dir_.reset();
+    }
+    static ConnectOptions options(const std::string& url, bool start_tls, bool with_ca) {
+        ConnectOptions o;
+        o.url = url;
+        o.start_tls = start_tls;
+        if (with_ca) o.ca_file = ca_.ca;
+        o.bind_dn = slapd_->admin_dn();
+        o.password = slapd_->admin_password();
+        return o;
+    }
+    // Opens, syncs the people and counts the entries of the refresh.
+    static int synced_entries(const ConnectOptions& o) {
+        auto connection = SyncConnection::open(o);
+        if (!connection.ok()) {
+            ADD_FAILURE() << connection.error().message;
+            return -1;
+        }
+        auto started = (*connection)->start(
+            SearchSpec{"ou=people," + slapd_->suffix(), "(objectClass=inetOrgPerson)", {"*", "entryUUID"}}, std::nullopt);
+        if (!started.ok()) {
+            ADD_FAILURE() << started.error().message;
+            return -1;
+        }
+        int entries = 0;
+        bool done = false;
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (!done && std::chrono::steady_clock::now() < deadline) {
+            auto batch = (*connection)->poll(200ms);
+            if (!batch.ok()) {
+                ADD_FAILURE() << batch.error().message;
+                return -1;
+            }
+            for (const auto& m : *batch) {
+                if (m.kind == SyncMessage::Kind::Entry) ++entries;
+                if (m.kind == SyncMessage::Kind::RefreshDone || m.kind == SyncMessage::Kind::Ended) done = true;
+            }
+        }
+        return entries;
+    }
+
+    static std::unique_ptr<ops::TempDir> dir_;
+    static TestCa ca_;
+    static std::unique_ptr<ops::LocalSlapd> slapd_;
+};
+
+std::unique_ptr<ops::TempDir> LdapTls::dir_;
+TestCa LdapTls::ca_;
+std::unique_ptr<ops::LocalSlapd> LdapTls::slapd_;
+
+TEST_F(LdapTls, StartTlsAndLdapsSyncWithTheServersCertificateVerifiedAgainstTheCa) {
+    EXPECT_EQ(synced_entries(options(slapd_->url(), true, true)), 3);
+    EXPECT_EQ(synced_entries(options(slapd_->ldaps_url(), false, true)), 3);
+}
+
+TEST_F(LdapTls, ACertificateThatDoesNotVerifyIsRefusedAndSaysSo) {
+    // The system's CAs do not know the throwaway one.
+    for (const auto& o : {options(slapd_->url(), true, false), options(slapd_->ldaps_url(), false, false)}) {
+        auto connection = SyncConnection::open(o);
+        ASSERT_FALSE(connection.ok()) << o.url << " was accepted without its CA";
+        EXPECT_EQ(connection.error().kind, ErrorKind::Permanent) << connection.error().message;
+        EXPECT_NE(connection.error().message.find(o.url), std::string::npos) << connection.error().message;
+        EXPECT_NE(connection.error().message.find("certificate"), std::string::npos) << connection.error().message;
+        EXPECT_EQ(connection.error().message.find(slapd_->admin_password()), std::string::npos);
+    }
+    // A server that is not there is still a transient loss on ldaps://, not a certificate.
+    auto absent = options("ldaps://127.0.0.1:" + std::to_string(ops::pick_free_port()), false, true);
+    auto unreachable = SyncConnection::open(absent);
+    ASSERT_FALSE(unreachable.ok());
+    EXPECT_EQ(unreachable.error().kind, ErrorKind::Transient) << unreachable.error().message;
+    // Switched off, the same server is accepted: the operator chose so (tls_verify false).
+    auto unverified = options(slapd_->url(), true, false);
+    unverified.verify_tls = false;
+    EXPECT_EQ(synced_entries(unverified), 3);
 }
 
 }  // namespace

@@ -64,6 +64,8 @@ public:
         std::string suffix = "dc=example,dc=org";
         bool syncprov = true;
         bool refint = true;
+        // PEM files: when set, slapd offers StartTLS on url() and listens on ldaps_url() too.
+        std::string tls_certificate, tls_key;
         std::string admin_password = "local-slapd-admin";
     };
     // Throws std::runtime_error when slapd cannot be started (with what it printed).
@@ -73,6 +75,8 @@ public:
     LocalSlapd& operator=(const LocalSlapd&) = delete;
 
     std::string url() const { return "ldap://127.0.0.1:" + std::to_string(port_); }
+    // With Options::tls_certificate only.
+    std::string ldaps_url() const { return "ldaps://127.0.0.1:" + std::to_string(ldaps_port_); }
     const std::string& suffix() const { return options_.suffix; }
     std::string admin_dn() const { return "cn=admin," + options_.suffix; }
     const std::string& admin_password() const { return options_.admin_password; }
@@ -93,6 +97,7 @@ private:
     Options options_;
     TempDir dir_;
     int port_ = 0;
+    int ldaps_port_ = 0;
     int applied_ = 0;
     std::unique_ptr<ChildProcess> process_;
 };
