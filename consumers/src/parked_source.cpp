@@ -1,5 +1,7 @@
 #include "provbridge/consumers/parked_source.hpp"
 
+#include <stdexcept>
+
 #include "provbridge/consumers/follow_up.hpp"
 
 #include <unistd.h>
@@ -8,6 +10,16 @@
 
 namespace provbridge::consumers {
 
+namespace {
+
+// A claim whose lease ends when it is made is due again at once: the same claim (or the next
+// poll) would take the head a second time and run it twice.
+void check_lease(std::chrono::milliseconds lease) {
+    if (lease.count() <= 0) throw std::invalid_argument("a parked event's lease must be positive");
+}
+
+}  // namespace
+
 StoreParkedSource::StoreParkedSource(std::unique_ptr<StateStore> store, std::vector<std::string> apps,
                                      std::chrono::milliseconds lease, const Clock& clock, std::string owner)
     : owned_(std::move(store)),
@@ -15,11 +27,15 @@ StoreParkedSource::StoreParkedSource(std::unique_ptr<StateStore> store, std::vec
       apps_(std::move(apps)),
       lease_(lease),
       clock_(clock),
-      owner_(std::move(owner)) {}
+      owner_(std::move(owner)) {
+    check_lease(lease_);
+}
 
 StoreParkedSource::StoreParkedSource(StateStore& store, std::vector<std::string> apps, std::chrono::milliseconds lease,
                                      const Clock& clock, std::string owner)
-    : store_(store), apps_(std::move(apps)), lease_(lease), clock_(clock), owner_(std::move(owner)) {}
+    : store_(store), apps_(std::move(apps)), lease_(lease), clock_(clock), owner_(std::move(owner)) {
+    check_lease(lease_);
+}
 
 Result<bool> StoreParkedSource::park_reference_checks(std::int64_t now_ms) {
     if (deadlines_ == nullptr || now_ms < next_sweep_ms_) return true;

@@ -601,11 +601,16 @@ void read_quarantine(Reader& r, const Reader::Scope& root, QuarantineConfig& q) 
 // A claimed retry whose lease ran out while its worker was still sending would be claimed
 // again and sent twice at once, so a lease must outlast the longest event: up to four SCIM calls
 // (find, create, find after a conflict, update), each bounded by the app's timeouts.
-void check_retry_lease(Reader& r, Config& config) {
+std::chrono::milliseconds longest_event(const Config& config) {
     std::chrono::milliseconds longest{0};
     for (const auto& app : config.apps) longest = std::max(longest, 4 * (app.scim.connect_timeout + app.scim.timeout));
+    return longest;
+}
+
+void check_retry_lease(Reader& r, Config& config) {
+    const auto longest = longest_event(config);
     if (config.retry.lease.count() == 0) {
-        config.retry.lease = std::max(longest, std::chrono::milliseconds(10000));
+        config.retry.lease = effective_retry_lease(config);
     } else if (config.retry.lease < longest) {
         r.fail({"retry", "lease_ms"}, "must be at least " + std::to_string(longest.count()) +
                                           " (4 x (connect_timeout_ms + timeout_ms) of the slowest app)");
@@ -987,6 +992,11 @@ std::string resolve_app_token(const Config& config, const AppConfig& app, const 
     }
     return resolve_secret(app.scim.token, env, config.source,
                           "apps[" + std::to_string(index) + "].scim.token");
+}
+
+std::chrono::milliseconds effective_retry_lease(const Config& config) {
+    if (config.retry.lease.count() > 0) return config.retry.lease;
+    return std::max(longest_event(config), std::chrono::milliseconds(10000));
 }
 
 }  // namespace provbridge

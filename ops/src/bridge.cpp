@@ -362,7 +362,7 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     parked_store->set_log_max_age(config_.redis.log_max_age);
     auto& deadlines = *parked_store;
     auto parked = std::make_unique<consumers::StoreParkedSource>(std::move(parked_store), std::move(app_ids),
-                                                                 config_.retry.lease, clock_, owner);
+                                                                 effective_retry_lease(config_), clock_, owner);
     parked->set_hold([gate = gate_.get()](const std::string& app) { return gate->held(app); });
     parked->set_reference_deadlines(deadlines);
     worker_->set_parked_source(std::move(parked));

@@ -456,6 +456,7 @@ TEST(CliDemo, RunsToASummary) {
     EXPECT_NE(r.output.find("failed        1"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("(stale) version 1 is older than the applied version 2"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("kcat -b 127.0.0.1:"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("lease ran out"), std::string::npos) << "a parked event was run twice: " << r.output;
 }
 
 // `demo --ldap`: a local OpenLDAP directory, followed by `source ldap`, reaches the demo app.
@@ -470,6 +471,7 @@ TEST(CliDemo, WithLdapFollowsALocalDirectoryIntoTheApp) {
         << r.output;
     EXPECT_NE(r.output.find("provbridge source ldap --config "), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("local-slapd-admin"), std::string::npos) << "the directory's password was printed";
+    EXPECT_EQ(r.output.find("lease ran out"), std::string::npos) << "a parked event was run twice: " << r.output;
 }
 
 // `demo --inject-failure`: a newcomer sees a red app with its reason on the dashboard, a dead

@@ -468,5 +468,21 @@ TEST(Config, MissingFileIsAClearError) {
     }
 }
 
+TEST(Config, TheRetryLeaseOfAConfigBuiltInCodeIsTheDefaultNotZero) {
+    Config config;  // as the demo builds it: never parsed, so retry.lease is unset
+    EXPECT_EQ(effective_retry_lease(config), std::chrono::milliseconds(10000));
+    AppConfig slow;
+    slow.scim.connect_timeout = std::chrono::milliseconds(2000);
+    slow.scim.timeout = std::chrono::milliseconds(10000);
+    config.apps.push_back(slow);
+    EXPECT_EQ(effective_retry_lease(config), std::chrono::milliseconds(48000)) << "4 x (connect + timeout)";
+    config.retry.lease = std::chrono::milliseconds(70000);
+    EXPECT_EQ(effective_retry_lease(config), std::chrono::milliseconds(70000));
+    // A parsed file gets the same value.
+    const auto parsed = parse_config(R"({"apps": [{"id": "a", "scim": {"base_url": "http://127.0.0.1:1/scim/v2",
+        "token_env": "T", "connect_timeout_ms": 2000, "timeout_ms": 10000}}]})", "bridge.json", Environment{});
+    EXPECT_EQ(parsed.retry.lease, std::chrono::milliseconds(48000));
+}
+
 }  // namespace
 }  // namespace provbridge

@@ -236,5 +236,10 @@ TEST_F(QuarantinedProcessingTest, TooManyFailuresInTheWindowQuarantineTheApp) {
         << quarantine_store_.states["crm"].reason;
 }
 
+TEST_F(QuarantinedProcessingTest, AParkedSourceRefusesALeaseThatEndsWhenItIsTaken) {
+    // A lease of 0 makes a claimed head due again at once: the same poll would take it twice.
+    EXPECT_THROW(StoreParkedSource(store_, {"crm"}, std::chrono::milliseconds(0), clock_, "w1"), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace provbridge::consumers

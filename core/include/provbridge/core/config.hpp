@@ -291,6 +291,10 @@ struct Config {
 Config parse_config(std::string_view text, const std::string& source, const Environment& env);
 Config load_config(const std::string& path, const Environment& env);
 
+// retry.lease as it applies: the configured value, or when unset (0, as in a Config built in
+// code rather than parsed) 4 x (connect timeout + timeout) of the slowest app, at least 10 s.
+std::chrono::milliseconds effective_retry_lease(const Config& config);
+
 // Reads a secret from its environment variable or file. Throws ConfigError (field given
 // by the caller) when it is unset, unreadable or empty. The value is never put in a message.
 std::string resolve_secret(const SecretRef& ref, const Environment& env, const std::string& source,
