@@ -53,6 +53,16 @@ Result<producers::SourceProgress> RedisSourceProgress::load() {
         }
         for (auto& event : doc) out.outbox.push_back(std::move(event));
     }
+    auto rules = connection_.call({"GET", keys_.source_rules(source_)});
+    if (!rules.ok()) return rules.error();
+    if (!rules->is_nil()) {
+        auto doc = json::parse(rules->str, nullptr, false);
+        if (doc.is_discarded() || !doc.is_object()) {
+            return make_error("the stored source rules " + keys_.source_rules(source_) + " are not a JSON object",
+                              ErrorKind::Permanent);
+        }
+        out.rules = std::move(doc);
+    }
     return out;
 }
 
@@ -87,6 +97,7 @@ Result<bool> RedisSourceProgress::save(const producers::SourceProgressDelta& del
             connection_.append({"SET", keys_.source_outbox(source_), json(*delta.outbox).dump()});
         }
     }
+    if (delta.rules) connection_.append({"SET", keys_.source_rules(source_), delta.rules->dump()});
     connection_.append({"EXEC"});
     auto replies = connection_.get_replies();
     if (!replies.ok()) return replies.error();

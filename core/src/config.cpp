@@ -471,11 +471,24 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     if (out.source.empty()) r.fail(field({"source"}), "must not be empty");
 
     const auto users = r.child(ldap, "users");
-    r.check_known(users, {"base_dn", "filter", "manager_attribute"});
+    r.check_known(users, {"base_dn", "filter", "manager_attribute", "id_attribute"});
     if (auto v = r.get_string(users, "base_dn")) out.users_base_dn = *v;
     if (out.users_base_dn.empty()) r.fail(field({"users", "base_dn"}), "is required: where the users are");
     if (auto v = r.get_string(users, "filter")) out.users_filter = *v;
     if (auto v = r.get_string(users, "manager_attribute")) out.manager_attribute = *v;
+    if (auto v = r.get_string(users, "id_attribute")) {
+        static const std::regex name_re(R"(^[A-Za-z][A-Za-z0-9-]*$)");
+        std::string lowered = *v;
+        std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (!std::regex_match(*v, name_re)) {
+            r.fail(field({"users", "id_attribute"}), "must be an attribute name, got \"" + *v + "\"");
+        } else if (lowered == "dn" || lowered == "distinguishedname" || lowered == "entrydn") {
+            r.fail(field({"users", "id_attribute"}),
+                   "must not be the DN, which changes on a rename; use entryUUID (the default) or another stable attribute");
+        }
+        out.id_attribute = *v;
+    }
     const auto groups = r.child(ldap, "groups");
     r.check_known(groups, {"base_dn", "filter", "member_attribute"});
     if (auto v = r.get_string(groups, "base_dn")) out.groups_base_dn = *v;
@@ -491,7 +504,11 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     const auto attributes = r.child(ldap, "attributes");
     if (attributes.node != nullptr) {
         for (const auto& [name, value] : attributes.node->items()) {
-            if (!value.is_string()) r.fail(field({"attributes", name}), "must be a directory attribute name (or \"\")");
+            static const std::regex names_re(R"(^([A-Za-z][A-Za-z0-9-]*(\|[A-Za-z][A-Za-z0-9-]*)*)?$)");
+            if (!value.is_string() || !std::regex_match(value.get<std::string>(), names_re)) {
+                r.fail(field({"attributes", name}),
+                       "must be a directory attribute name, alternatives \"a|b\" (the first the entry has), or \"\"");
+            }
             out.attributes[name] = value.get<std::string>();
         }
     }

@@ -101,6 +101,10 @@ std::string KeyScheme::source_outbox(std::string_view source) const {
     return prefix_ + ":{source:" + std::string(source) + "}:outbox";
 }
 
+std::string KeyScheme::source_rules(std::string_view source) const {
+    return prefix_ + ":{source:" + std::string(source) + "}:rules";
+}
+
 std::string KeyScheme::source_status(std::string_view source) const {
     return prefix_ + ":{source:" + std::string(source) + "}:status";
 }

@@ -1048,6 +1048,11 @@ int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::lo
         log->info("following {} (users under {}, groups under {}){}; {} objects known from before", ldap.url,
                   ldap.users_base_dn, ldap.groups_base_dn, options.dry_run ? " in dry run: events are printed, not sent" : "",
                   source.model().users().size() + source.model().groups().size());
+        if (source.rejudging()) {
+            log->warn("sources.ldap changed since the last run (assignments, attributes or ids): a full refresh judges "
+                      "every entry again and sends what the change means{}",
+                      options.dry_run ? " (printed, not sent)" : "");
+        }
         const bool interactive = isatty(STDERR_FILENO) != 0;
         // The secrets the source holds never reach its report in Redis.
         Redactor redactor = known_secrets(config, env);

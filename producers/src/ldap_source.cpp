@@ -58,6 +58,7 @@ dir::SourceRules source_rules(const LdapSourceConfig& config) {
     dir::SourceRules rules;
     rules.source = config.source;
     rules.manager_attribute = config.manager_attribute;
+    rules.id_attribute = config.id_attribute;
     rules.member_attribute = config.member_attribute;
     for (auto [contract, attribute] : dir::default_attribute_map()) {
         const auto over = config.attributes.find(contract);
@@ -99,6 +100,17 @@ Result<bool> LdapSource::load() {
         unsent_.push_back(std::move(*event));
     }
     outbox_stored_ = !stored->outbox.empty();
+    if (!stored->rules) {
+        rules_unsaved_ = true;
+    } else if (*stored->rules != dir::to_json(model_.rules())) {
+        // What is stored was judged under other rules (assignments, attribute map, ids): a full
+        // refresh judges every entry again, from the old rules' view to the new rules'.
+        auto old_rules = dir::rules_from_json(*stored->rules);
+        if (!old_rules.ok()) return old_rules.error();
+        model_ = dir::DirectoryModel(std::move(*old_rules));
+        rejudge_ = true;
+        cookies_.clear();
+    }
     for (const auto& [id, doc] : stored->objects) {
         const auto kind = doc.value("kind", "");
         if (kind == "user") {
@@ -141,8 +153,11 @@ Result<bool> LdapSource::connect() {
     connection_ = std::move(*opened);
     search_names_.clear();
     // The change time comes from entryCSN (modifyTimestamp where there is none).
-    const std::vector<std::string> attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
+    std::vector<std::string> attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
+    // An operational id attribute is only sent when named.
+    if (config_.id_attribute != "entryUUID") attributes.push_back(config_.id_attribute);
     model_.begin_refresh();
+    if (rejudge_) model_.set_rules(source_rules(config_));
     refreshing_searches_.clear();
     bool full = false;
     for (const auto& [name, spec] :
@@ -200,7 +215,11 @@ Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& 
         case ldap::SyncMessage::Kind::RefreshDone:
             sweep_[name] = sweep_[name] || m.present_phase;
             refreshing_searches_.erase(name);
-            if (refreshing_searches_.empty()) add(model_.end_refresh(sweep_[kUsers], sweep_[kGroups]));
+            if (refreshing_searches_.empty()) {
+                add(model_.end_refresh(sweep_[kUsers], sweep_[kGroups]));
+                // The new rules are stored with the state and events they led to.
+                if (rejudge_) rejudge_ = false, rules_unsaved_ = true;
+            }
             return true;
         case ldap::SyncMessage::Kind::Cookie:
             return true;
@@ -244,6 +263,10 @@ Result<bool> LdapSource::flush() {
         }
     }
     delta.removed = pending_removed_;
+    // The rules go with the state they judged (a refresh always brings a cookie).
+    if (rules_unsaved_ && !rejudge_ && !(delta.cookies.empty() && delta.upserted.empty() && delta.removed.empty())) {
+        delta.rules = dir::to_json(model_.rules());
+    }
     if (!unsent_.empty() && !outbox_stored_) {
         std::vector<json> outbox;
         outbox.reserve(unsent_.size());
@@ -258,6 +281,7 @@ Result<bool> LdapSource::flush() {
         pending_upserts_.clear();
         pending_removed_.clear();
         if (delta.outbox) outbox_stored_ = true;
+        if (delta.rules) rules_unsaved_ = false;
     }
     if (!outbox_stored_) return true;
     if (!unsent_.empty()) {
@@ -351,6 +375,7 @@ json LdapSource::status(const std::function<std::string(std::string)>& redact) c
                 {"users", model_.users().size()},
                 {"groups", model_.groups().size()},
                 {"unsent", unsent_.size()},
+                {"rules_changed", rejudge_},
                 {"last_sent_ms", stats_.last_sent_ms}};
     if (!stats_.last_error.empty()) {
         doc["last_error"] = redact(stats_.last_error);

@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <csignal>
+#include <fstream>
 #include <functional>
 #include <set>
 
@@ -71,10 +72,10 @@ protected:
         ASSERT_TRUE(applied.ok()) << applied.error().message;
     }
 
-    std::unique_ptr<ops::ChildProcess> start_source() {
+    std::unique_ptr<ops::ChildProcess> start_source(const std::string& config = {}, bool dry_run = false) {
         ops::ChildProcess::Options options;
-        options.argv = {PROVBRIDGE_BINARY, "source", "ldap", "--config", bridge_->config_path(), "--json-progress",
-                        "--log-level", "warn"};
+        options.argv = {PROVBRIDGE_BINARY, "source", "ldap", "--config", config.empty() ? bridge_->config_path() : config,
+                        dry_run ? "--dry-run" : "--json-progress", "--log-level", "warn"};
         options.extra_env = {std::string(kPasswordEnv) + "=" + slapd_->admin_password()};
         return std::make_unique<ops::ChildProcess>(std::move(options));
     }
@@ -312,6 +313,93 @@ TEST_F(LdapSourceEndToEnd, ADryRunPrintsTheEventsItWouldSendAndStoresNothing) {
     const auto position = test_support::group_position(bridge_->broker().bootstrap_servers(), "ldap-source",
                                                        BridgeHarness::kTopic, bridge_->options().partitions);
     EXPECT_EQ(position.end_total(), 0) << "the dry run sent events";
+}
+
+// A change of the source's rules takes effect for everyone at the next start: under a new app
+// group and attribute map, a dry run shows what the change means, and the real run applies it:
+// the old group's members leave the app, the new group's arrive, who is in both is updated.
+TEST_F(LdapSourceEndToEnd, ChangedRulesAreAppliedToEveryoneAtTheNextStart) {
+    const std::string next_group = "cn=app-crm-next,ou=groups," + slapd_->suffix();
+    apply("dn: " + next_group + "\nobjectClass: groupOfNames\ncn: app-crm-next\nmember: " + dn_of(uid_of(1)) +
+          "\nmember: " + dn_of(uid_of(2)) + "\nmember: " + dn_of(uid_of(3)) + "\n");
+    auto worker = bridge_->start_worker(false, "error");
+    auto source = start_source();
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) { return a.size() == 667; })) << accounts().size();
+    source->stop();
+
+    std::ifstream in(bridge_->config_path());
+    json config = json::parse(in);
+    config["sources"]["ldap"]["assignments"][0]["group"] = next_group;
+    config["sources"]["ldap"]["attributes"] = {{"jobTitle", "sn"}};
+    const std::string changed = bridge_->config_path() + ".changed.json";
+    std::ofstream(changed) << config.dump(2);
+
+    // The dry run prints what the new rules mean and stores nothing.
+    std::map<std::string, int> by_type;
+    std::set<std::string> assigned;
+    {
+        auto dry = start_source(changed, true);
+        const auto deadline = std::chrono::steady_clock::now() + 90s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto line = dry->read_line(8000ms);
+            if (!line) break;
+            const auto doc = json::parse(*line, nullptr, false);
+            if (doc.is_discarded() || !doc.is_object() || !doc.contains("type")) continue;
+            ++by_type[doc["type"].get<std::string>()];
+            if (doc["type"] != "provisioning.user.unassigned") {
+                assigned.insert(doc["data"]["object"]["attributes"].value("mail", ""));
+                EXPECT_EQ(doc["data"]["object"]["attributes"].value("jobTitle", ""), "Tester") << *line;
+            }
+        }
+        dry->stop();
+    }
+    EXPECT_EQ(by_type["provisioning.user.unassigned"], 666) << "the old group's members but user3";
+    EXPECT_EQ(by_type["provisioning.user.assigned"], 2) << "user1 and user2";
+    EXPECT_EQ(by_type["provisioning.user.updated"], 1) << "user3, in both, with its new jobTitle";
+    EXPECT_EQ(assigned, (std::set<std::string>{"user1@example.org", "user2@example.org", "user3@example.org"}));
+
+    source = start_source(changed);
+    auto state_of = [&](const std::map<std::string, json>& a, int& disabled, bool& next_ok) {
+        disabled = 0;
+        next_ok = a.size() == 669;
+        for (const auto& [name, account] : a) {
+            const bool in_next = name == "user1@example.org" || name == "user2@example.org" || name == "user3@example.org";
+            if (!in_next && account["active"] == false) ++disabled;
+            if (in_next && (account["active"] != true || account.value("title", "") != "Tester")) next_ok = false;
+        }
+    };
+    // 666 disables at once: the app's deletion threshold (500 within the hour) sends 500 and
+    // stages the rest for an operator, as for any mass unassignment.
+    auto staged = [&] {
+        const auto report = json::parse(bridge_->cli({"deletes", "status", "--json"}).output, nullptr, false);
+        return report.is_array() && report.size() == 1 ? report[0].value("staged", -1) : -1;
+    };
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        int disabled = 0;
+        bool next_ok = false;
+        state_of(a, disabled, next_ok);
+        return next_ok && disabled == 500 && staged() == 166;
+    })) << accounts().size() << " accounts, staged " << staged() << "\n" << bridge_->cli({"status"}).output;
+    const auto allowed = bridge_->cli({"deletes", "allow", "--app", kApp});
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        int disabled = 0;
+        bool next_ok = false;
+        state_of(a, disabled, next_ok);
+        return next_ok && disabled == 666;
+    })) << bridge_->cli({"status"}).output;
+    source->stop();
+    // The new rules are stored with the state they judged: the next start has nothing to redo.
+    consumers::RedisOptions redis;
+    redis.port = bridge_->redis().port();
+    consumers::RedisConnection connection(redis);
+    auto keys = connection.call({"KEYS", "*source:*:rules"});
+    ASSERT_TRUE(keys.ok()) << keys.error().message;
+    ASSERT_EQ(keys->elements.size(), 1U);
+    auto rules = connection.call({"GET", keys->elements[0].str});
+    ASSERT_TRUE(rules.ok());
+    EXPECT_NE(rules->str.find("cn=app-crm-next"), std::string::npos) << rules->str;
+    worker->stop(30s);
 }
 
 }  // namespace

@@ -92,7 +92,7 @@ std::string with_ldap(const std::string& ldap) {
 TEST(Config, AnLdapSourceIsReadWithItsDefaults) {
     const Config c = parse_config(with_ldap(R"({"url":"ldap://dir.example:389/","bind_dn":"cn=pb,dc=example",
         "password_env":"LDAP_PW","users":{"base_dn":"ou=people,dc=example"},"groups":{"base_dn":"ou=apps,dc=example"},
-        "attributes":{"jobTitle":"businessCategory","mobile":""},
+        "attributes":{"jobTitle":"businessCategory","mobile":"","telephoneNumber":"telephoneNumber|homePhone"},
         "assignments":[{"app":"crm","group":"cn=app-crm,ou=apps,dc=example","role":"User"}]})"),
                                   "bridge.json", {});
     ASSERT_TRUE(c.sources.ldap.has_value());
@@ -105,6 +105,8 @@ TEST(Config, AnLdapSourceIsReadWithItsDefaults) {
     EXPECT_EQ(l.member_attribute, "member");
     EXPECT_EQ(l.attributes.at("jobTitle"), "businessCategory");
     EXPECT_EQ(l.attributes.at("mobile"), "");
+    EXPECT_EQ(l.attributes.at("telephoneNumber"), "telephoneNumber|homePhone");
+    EXPECT_EQ(l.id_attribute, "entryUUID");
     ASSERT_EQ(l.assignments.size(), 1U);
     EXPECT_EQ(l.assignments[0].role, "User");
     EXPECT_EQ(resolve_ldap_password(c, {{"LDAP_PW", "s3cret"}}), "s3cret");
@@ -136,6 +138,10 @@ TEST(Config, AnLdapSourceThatCannotWorkIsRefusedWithTheField) {
         {R"({"url":"ldap://admin:s3cret@dir",)" + base + "," + assign + "}", "sources.ldap.url", "credentials"},
         {R"({"url":"ldap://dir",)" + base + R"(,"assignments":[{"app":"crm","group":"cn=a,ou=apps,dc=example"},{"app":"crm","group":"cn=b,ou=apps,dc=example"}]})",
          "sources.ldap.assignments[1].app", "earlier entry"},
+        {R"({"url":"ldap://dir","users":{"base_dn":"ou=p","id_attribute":"distinguishedName"},"groups":{"base_dn":"ou=apps,dc=example"},)" + assign + "}",
+         "sources.ldap.users.id_attribute", "rename"},
+        {R"({"url":"ldap://dir","attributes":{"mobile":"mobile pager"},)" + base + "," + assign + "}",
+         "sources.ldap.attributes.mobile", "a|b"},
     };
     for (const auto& c : cases) {
         const auto e = expect_error(with_ldap(c.ldap));

@@ -412,5 +412,103 @@ TEST(DirectoryModelTest, AStoredGroupKeepsWhatItsEventsNeed) {
     EXPECT_EQ(back->member_dns, stored.member_dns);
 }
 
+TEST(DirectoryModelTest, TheDepartmentIsTheDepartmentNumberOrElseTheOuAndTheDisplayNameOrElseTheCn) {
+    DirectoryModel model(rules());
+    model.begin_refresh();
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "ben"}), kT0);
+    auto ana = person("ana");
+    ana["ou"] = {"Sales"};
+    ana["cn"] = {"Ana A."};
+    auto ben = person("ben");
+    ben["ou"] = {"Sales"};
+    ben["departmentnumber"] = {"4711"};
+    ben["cn"] = {"Ben B."};
+    ben["displayname"] = {"Benjamin"};
+    model.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0);
+    model.upsert("u-ben", EntryKind::User, dn_of("ben"), ben, kT0);
+    const auto events = model.end_refresh(false, false);
+    ASSERT_EQ(events.size(), 2U);
+    for (const auto& e : events) {
+        EXPECT_EQ(e.attributes["department"], e.object_id == "u-ana" ? "Sales" : "4711") << e.object_id;
+        EXPECT_EQ(e.attributes["displayName"], e.object_id == "u-ana" ? "Ana A." : "Benjamin") << e.object_id;
+    }
+}
+
+TEST(DirectoryModelTest, WithAnIdAttributeTheEventsNameUsersByItAndAChangeOfItIsAnotherObject) {
+    auto r = rules();
+    r.id_attribute = "employeeNumber";
+    DirectoryModel model(r);
+    model.begin_refresh();
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "boss", "nobody"}), kT0);
+    auto ana = person("ana");
+    ana["employeenumber"] = {"E-1"};
+    ana["manager"] = {dn_of("boss")};
+    auto boss = person("boss");
+    boss["employeenumber"] = {"E-9"};
+    model.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0);
+    model.upsert("u-boss", EntryKind::User, dn_of("boss"), boss, kT0);
+    model.upsert("u-nobody", EntryKind::User, dn_of("nobody"), person("nobody"), kT0);  // no employeeNumber
+    const auto events = model.end_refresh(false, false);
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned E-1",
+                                                         "crm provisioning.user.assigned E-9"}))
+        << "a user without its id attribute is in no app's scope";
+    for (const auto& e : events) {
+        EXPECT_EQ(e.subject, "user/" + e.object_id);
+        EXPECT_EQ(e.id.rfind("ldap:" + e.object_id + ":", 0), 0U) << e.id;
+        if (e.object_id == "E-1") EXPECT_EQ(e.attributes["manager"], "E-9") << "the manager by its id attribute too";
+    }
+    // Restored from storage, the id is kept.
+    DirectoryModel restored(r);
+    for (const auto& [key, user] : model.users()) restored.restore_user(key, *user_from_json(to_json(user)));
+    for (const auto& [key, g] : model.groups()) restored.restore_group(key, *group_from_json(to_json(g)));
+    ana["title"] = {"Lead"};
+    EXPECT_EQ(summary(restored.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0 + 5)),
+              (std::vector<std::string>{"crm provisioning.user.updated E-1"}));
+    // A new value of the id attribute: the old object leaves the app, the new one arrives.
+    ana["employeenumber"] = {"E-2"};
+    const auto changed = restored.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0 + 6);
+    EXPECT_EQ(summary(changed), (std::vector<std::string>{"crm provisioning.user.assigned E-2",
+                                                          "crm provisioning.user.unassigned E-1"}));
+}
+
+TEST(DirectoryModelTest, ARefreshUnderChangedRulesSendsWhatTheChangeMeans) {
+    DirectoryModel model = refreshed();  // crm: ana and ben, as User
+    const std::string crm_users = "cn=crm-users,ou=apps,dc=example,dc=org";
+    auto changed = rules();
+    changed.apps = {{"crm", crm_users, std::string("Admin"), ""}};  // hr is no longer followed
+    changed.attributes.emplace_back("jobTitle", "description");
+    changed.attributes.erase(std::find_if(changed.attributes.begin(), changed.attributes.end(),
+                                          [](const auto& row) { return row.first == "jobTitle"; }));
+    // The rules survive being stored.
+    const auto back = rules_from_json(to_json(DirectoryModel(changed).rules()));
+    ASSERT_TRUE(back.ok()) << back.error().message;
+    EXPECT_EQ(to_json(*back), to_json(DirectoryModel(changed).rules()));
+
+    model.begin_refresh();
+    model.set_rules(changed);
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "ben"}), kT0);
+    model.upsert("g-crm-users", EntryKind::Group, crm_users, group({"ben", "cem"}), kT0 + 4);
+    for (const auto* uid : {"ana", "ben", "cem"}) {
+        model.upsert("u-" + std::string(uid), EntryKind::User, dn_of(uid), person(uid), kT0 + 1);
+    }
+    const auto events = model.end_refresh(true, true);
+    // A new role is sent as an assignment with it.
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-ben",
+                                                         "crm provisioning.user.assigned u-cem",
+                                                         "crm provisioning.user.unassigned u-ana"}));
+    for (const auto& e : events) {
+        if (e.object_id == "u-ana") continue;
+        EXPECT_EQ(e.role, "Admin") << e.object_id;
+        EXPECT_EQ(e.attributes["jobTitle"], "not mapped") << e.object_id;
+    }
+    // Judged again under the same rules, nothing is new.
+    model.begin_refresh();
+    model.upsert("g-crm-users", EntryKind::Group, crm_users, group({"ben", "cem"}), kT0 + 4);
+    for (const auto* uid : {"ana", "ben", "cem"}) {
+        model.upsert("u-" + std::string(uid), EntryKind::User, dn_of(uid), person(uid), kT0 + 1);
+    }
+    EXPECT_TRUE(model.end_refresh(false, false).empty());
+}
+
 }  // namespace
 }  // namespace provbridge::transforms::directory

@@ -21,6 +21,7 @@ public:
         for (const auto& [id, doc] : delta.upserted) stored.objects[id] = doc;
         for (const auto& id : delta.removed) stored.objects.erase(id);
         if (delta.outbox) stored.outbox = *delta.outbox;
+        if (delta.rules) stored.rules = *delta.rules;
         ++saves;
         return true;
     }
@@ -141,6 +142,43 @@ TEST(LdapSourceTest, ItsReportSaysWhatFailedWithoutTheSecretAndRecoversWhenATurn
     EXPECT_EQ(after["last_error_ms"], std::chrono::duration_cast<std::chrono::milliseconds>(
                                           clock.wall_now().time_since_epoch()).count());
     EXPECT_EQ(after.dump().find("pw-9c1f"), std::string::npos);
+}
+
+TEST(LdapSourceTest, StoredStateJudgedUnderOtherRulesIsJudgedAgainFromAFullRefresh) {
+    const auto rules_of = [](const LdapSourceConfig& c) {
+        return transforms::directory::to_json(transforms::directory::DirectoryModel(source_rules(c)).rules());
+    };
+    FakeSink sink;
+    test_support::FakeClock clock;
+    {
+        FakeProgress same;
+        same.stored.rules = rules_of(config());
+        same.stored.cookies = {{"users", "c1"}};
+        LdapSource source(config(), "", sink, same, clock);
+        ASSERT_TRUE(source.load().ok());
+        EXPECT_FALSE(source.rejudging()) << "the same rules: resumed from the cookie";
+        EXPECT_FALSE(source.status([](std::string s) { return s; })["rules_changed"].get<bool>());
+    }
+    auto changed = config();
+    changed.assignments[0].role = "Admin";
+    FakeProgress other;
+    other.stored.rules = rules_of(config());
+    other.stored.cookies = {{"users", "c1"}};
+    LdapSource source(changed, "", sink, other, clock);
+    ASSERT_TRUE(source.load().ok());
+    EXPECT_TRUE(source.rejudging());
+    EXPECT_EQ(source.model().rules().apps.at(0).role, "User") << "the stored state is seen as the old rules made it";
+    EXPECT_TRUE(source.status([](std::string s) { return s; })["rules_changed"].get<bool>());
+    // Until the refresh under the new rules completed, the old rules stay stored.
+    (void)source.step(std::chrono::milliseconds(10));
+    EXPECT_EQ(*other.stored.rules, rules_of(config()));
+
+    FakeProgress unreadable;
+    unreadable.stored.rules = nlohmann::json{{"source", 1}};
+    LdapSource broken(changed, "", sink, unreadable, clock);
+    const auto loaded = broken.load();
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.error().message.find("stored source rules"), std::string::npos) << loaded.error().message;
 }
 
 }  // namespace

@@ -51,10 +51,16 @@ std::string rfc3339(std::int64_t micros) {
     return buf;
 }
 
+// `name` may list alternatives, "departmentnumber|ou": the first one the entry has.
 const std::string* first_value(const Attributes& attributes, const std::string& name) {
-    const auto found = attributes.find(name);
-    if (found == attributes.end() || found->second.empty()) return nullptr;
-    return &found->second.front();
+    std::size_t at = 0;
+    while (at <= name.size()) {
+        const auto bar = std::min(name.find('|', at), name.size());
+        const auto found = attributes.find(name.substr(at, bar - at));
+        if (found != attributes.end() && !found->second.empty()) return &found->second.front();
+        at = bar + 1;
+    }
+    return nullptr;
 }
 
 
@@ -63,8 +69,8 @@ const std::string* first_value(const Attributes& attributes, const std::string& 
 std::vector<std::pair<std::string, std::string>> default_attribute_map() {
     return {{"userPrincipalName", "mail"}, {"mail", "mail"},
             {"mailNickname", "uid"},       {"givenName", "givenname"},
-            {"surname", "sn"},             {"displayName", "displayname"},
-            {"jobTitle", "title"},         {"department", "departmentnumber"},
+            {"surname", "sn"},             {"displayName", "displayname|cn"},
+            {"jobTitle", "title"},         {"department", "departmentnumber|ou"},
             {"employeeId", "employeenumber"}, {"telephoneNumber", "telephonenumber"},
             {"mobile", "mobile"},          {"preferredLanguage", "preferredlanguage"}};
 }
@@ -116,8 +122,10 @@ std::optional<std::int64_t> change_time_micros(const std::string& text) {
 }
 
 json to_json(const StoredUser& user) {
-    return {{"dn", user.dn}, {"attributes", user.attributes}, {"manager_dn", user.manager_dn},
-            {"roles", user.roles}, {"changed", user.changed}, {"version", user.version}};
+    json doc = {{"dn", user.dn},       {"attributes", user.attributes}, {"manager_dn", user.manager_dn},
+                {"roles", user.roles}, {"changed", user.changed},       {"version", user.version}};
+    if (!user.source_id.empty()) doc["source_id"] = user.source_id;
+    return doc;
 }
 
 json to_json(const StoredGroup& group) {
@@ -134,6 +142,7 @@ Result<StoredUser> user_from_json(const json& doc) {
         user.roles = doc.value("roles", std::map<std::string, std::string>{});
         user.changed = doc.value("changed", std::int64_t{0});
         user.version = doc.at("version").get<std::int64_t>();
+        user.source_id = doc.value("source_id", "");
         return user;
     } catch (const json::exception& e) {
         return make_error(std::string("stored directory user is not readable: ") + e.what(), ErrorKind::Permanent);
@@ -155,7 +164,49 @@ Result<StoredGroup> group_from_json(const json& doc) {
     }
 }
 
-DirectoryModel::DirectoryModel(SourceRules rules) : rules_(std::move(rules)) {
+json to_json(const SourceRules& rules) {
+    json apps = json::array();
+    for (const auto& app : rules.apps) {
+        json doc = {{"app", app.app}, {"group_dn", app.group_dn}, {"role_attribute", app.role_attribute}};
+        if (app.role) doc["role"] = *app.role;
+        apps.push_back(std::move(doc));
+    }
+    return {{"source", rules.source},
+            {"attributes", rules.attributes},
+            {"manager_attribute", rules.manager_attribute},
+            {"member_attribute", rules.member_attribute},
+            {"id_attribute", rules.id_attribute},
+            {"group_attributes", rules.group_attributes},
+            {"apps", std::move(apps)}};
+}
+
+Result<SourceRules> rules_from_json(const json& doc) {
+    try {
+        SourceRules rules;
+        rules.source = doc.at("source").get<std::string>();
+        rules.attributes = doc.at("attributes").get<std::vector<std::pair<std::string, std::string>>>();
+        rules.manager_attribute = doc.at("manager_attribute").get<std::string>();
+        rules.member_attribute = doc.at("member_attribute").get<std::string>();
+        rules.id_attribute = doc.at("id_attribute").get<std::string>();
+        rules.group_attributes = doc.at("group_attributes").get<std::vector<std::pair<std::string, std::string>>>();
+        for (const auto& app : doc.at("apps")) {
+            AppAssignmentRule rule;
+            rule.app = app.at("app").get<std::string>();
+            rule.group_dn = app.at("group_dn").get<std::string>();
+            rule.role_attribute = app.value("role_attribute", "");
+            if (app.contains("role")) rule.role = app.at("role").get<std::string>();
+            rules.apps.push_back(std::move(rule));
+        }
+        return rules;
+    } catch (const json::exception& e) {
+        return make_error(std::string("the stored source rules are not readable: ") + e.what(), ErrorKind::Permanent);
+    }
+}
+
+DirectoryModel::DirectoryModel(SourceRules rules) { set_rules(std::move(rules)); }
+
+void DirectoryModel::set_rules(SourceRules rules) {
+    rules_ = std::move(rules);
     for (auto& app : rules_.apps) {
         app.group_dn = normalize_dn(app.group_dn);
         app.role_attribute = lower(app.role_attribute);
@@ -163,6 +214,7 @@ DirectoryModel::DirectoryModel(SourceRules rules) : rules_(std::move(rules)) {
     for (auto& [contract, attribute] : rules_.attributes) attribute = lower(attribute);
     for (auto& [contract, attribute] : rules_.group_attributes) attribute = lower(attribute);
     rules_.manager_attribute = lower(rules_.manager_attribute);
+    rules_.id_attribute = lower(rules_.id_attribute);
     rules_.member_attribute = lower(rules_.member_attribute);
 }
 
@@ -181,6 +233,9 @@ DirectoryModel::View DirectoryModel::view_of(const std::string& id, const AppAss
     const auto user = users_.find(id);
     if (user == users_.end()) return view;
     view.exists = true;
+    view.id = source_id_of(id);
+    // Without its id attribute a user cannot be told to an app: it is in no app's scope.
+    if (view.id.empty()) return view;
     const auto group_id = ids_by_dn_.find(app.group_dn);
     const std::string dn = normalize_dn(user->second.dn);
     if (group_id != ids_by_dn_.end()) {
@@ -202,7 +257,10 @@ DirectoryModel::View DirectoryModel::view_of(const std::string& id, const AppAss
     view.attributes = user->second.attributes;
     if (!user->second.manager_dn.empty()) {
         const auto manager = ids_by_dn_.find(user->second.manager_dn);
-        if (manager != ids_by_dn_.end() && users_.count(manager->second)) view.attributes["manager"] = manager->second;
+        if (manager != ids_by_dn_.end() && users_.count(manager->second)) {
+            const auto manager_id = source_id_of(manager->second);
+            if (!manager_id.empty()) view.attributes["manager"] = manager_id;
+        }
     }
     if (!view.attributes.contains("accountEnabled")) view.attributes["accountEnabled"] = true;
     return view;
@@ -212,6 +270,12 @@ std::map<std::string, DirectoryModel::View> DirectoryModel::views_of(const std::
     std::map<std::string, View> out;
     for (const auto& app : rules_.apps) out[app.app] = view_of(id, app);
     return out;
+}
+
+std::string DirectoryModel::source_id_of(const std::string& key) const {
+    if (rules_.id_attribute == "entryuuid") return key;
+    const auto user = users_.find(key);
+    return user == users_.end() ? std::string() : user->second.source_id;
 }
 
 bool DirectoryModel::assigned_to(const StoredGroup& group, const AppAssignmentRule& app) const {
@@ -239,7 +303,8 @@ DirectoryModel::GroupView DirectoryModel::group_view_of(const std::string& id, c
     // Nested groups are not expanded (as in Entra): only users are members in the app.
     for (const auto& dn : group->second.member_dns) {
         const auto member = ids_by_dn_.find(dn);
-        if (member != ids_by_dn_.end() && users_.count(member->second)) view.members.insert(member->second);
+        if (member == ids_by_dn_.end() || !users_.count(member->second)) continue;
+        if (auto member_id = source_id_of(member->second); !member_id.empty()) view.members.insert(std::move(member_id));
     }
     return view;
 }
@@ -294,9 +359,7 @@ std::vector<Event> DirectoryModel::events_for(const std::string& id, const std::
         if (version == 0) version = std::max(base, last + 1);
         return version;
     };
-    for (const auto& app : rules_.apps) {
-        const auto b = before.count(app.app) ? before.at(app.app) : View{};
-        const auto& a = after.at(app.app);
+    const auto decide = [&](const AppAssignmentRule& app, const View& b, const View& a) {
         std::optional<EventType> type;
         if (!b.assigned && a.assigned) {
             type = EventType::UserAssigned;
@@ -315,24 +378,38 @@ std::vector<Event> DirectoryModel::events_for(const std::string& id, const std::
         } else if (b.via_group && !a.exists) {
             type = EventType::UserDeleted;
         }
-        if (!type) continue;
+        if (!type) return;
         const std::int64_t last = before_versions_.count(id) ? before_versions_.at(id) : 0;
+        const auto& shown = a.exists && !a.id.empty() ? a : b;
         Event event;
         event.version = next_version(last);
         event.source = rules_.source;
         event.type = *type;
         event.app = app.app;
         event.object_type = ObjectType::User;
-        event.object_id = id;
-        event.subject = "user/" + id;
+        event.object_id = shown.id;
+        event.subject = "user/" + shown.id;
         if (base > 0) event.time = rfc3339(base);
-        const auto& shown = a.exists ? a : b;
         event.attributes = shown.attributes;
         event.role = shown.role;
         std::string suffix(to_string(*type));
         suffix = suffix.substr(suffix.rfind('.') + 1);
-        event.id = "ldap:" + id + ":" + std::to_string(event.version) + ":" + app.app + ":" + suffix;
+        event.id = "ldap:" + shown.id + ":" + std::to_string(event.version) + ":" + app.app + ":" + suffix;
         out.push_back(std::move(event));
+    };
+    for (const auto& app : rules_.apps) {
+        const auto b = before.count(app.app) ? before.at(app.app) : View{};
+        const auto& a = after.at(app.app);
+        if (b.exists && a.exists && !b.id.empty() && !a.id.empty() && b.id != a.id) {
+            // The user's id attribute changed: to the app that is another object. The old one
+            // leaves (as if unassigned), the new one arrives.
+            View left = b;
+            left.assigned = left.via_group = false;
+            decide(app, b, left);
+            decide(app, View{}, a);
+        } else {
+            decide(app, b, a);
+        }
     }
     if (version != 0 && user != users_.end()) {
         user->second.version = version;
@@ -530,6 +607,10 @@ std::vector<Event> DirectoryModel::upsert(const std::string& id, EntryKind kind,
         user.attributes = json::object();
         for (const auto& [contract, attribute] : rules_.attributes) {
             if (const auto* value = first_value(attributes, attribute)) user.attributes[contract] = *value;
+        }
+        if (rules_.id_attribute != "entryuuid") {
+            const auto* source_id = first_value(attributes, rules_.id_attribute);
+            user.source_id = source_id ? *source_id : std::string();
         }
         const auto* manager = first_value(attributes, rules_.manager_attribute);
         user.manager_dn = manager ? normalize_dn(*manager) : std::string();

@@ -259,6 +259,8 @@ struct LdapSourceConfig {
     std::string groups_filter = "(objectClass=groupOfNames)";
     std::string member_attribute = "member";
     std::string manager_attribute = "manager";
+    // The users' source ids: entryUUID, or a stable attribute of the entry (never its DN).
+    std::string id_attribute = "entryUUID";
     // Contract attribute (Entra name) → directory attribute, over the inetOrgPerson defaults;
     // an empty directory attribute leaves the contract attribute out.
     std::map<std::string, std::string> attributes;

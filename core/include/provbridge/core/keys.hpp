@@ -100,6 +100,7 @@ public:
     std::string source_objects(std::string_view source) const;
     // Events stored with the state that produced them, until sent (string: a JSON list).
     std::string source_outbox(std::string_view source) const;
+    std::string source_rules(std::string_view source) const;
     // What the running source last reported of itself (string: JSON; docs/ops-api.md), for
     // `status`, the page and the metrics.
     std::string source_status(std::string_view source) const;

@@ -32,13 +32,16 @@ struct SourceProgress {
     // Events stored with the state that produced them and not yet known to be sent: sent first
     // on a restart, so a change the state already holds is never lost.
     std::vector<nlohmann::json> outbox;
+    // The rules (transforms::directory::to_json) the objects were judged under; none before any.
+    std::optional<nlohmann::json> rules;
 };
 struct SourceProgressDelta {
     std::map<std::string, std::string> cookies;
     std::map<std::string, nlohmann::json> upserted;
     std::set<std::string> removed;
     std::optional<std::vector<nlohmann::json>> outbox;  // replaces the stored outbox (empty: clears it)
-    bool empty() const { return cookies.empty() && upserted.empty() && removed.empty() && !outbox; }
+    std::optional<nlohmann::json> rules;                // replaces the stored rules
+    bool empty() const { return cookies.empty() && upserted.empty() && removed.empty() && !outbox && !rules; }
 };
 class SourceProgressStore {
 public:
@@ -104,6 +107,8 @@ public:
     Result<bool> step(std::chrono::milliseconds timeout);
 
     const LdapSourceStats& stats() const { return stats_; }
+    // The stored state was judged under other rules; the running refresh judges it again.
+    bool rejudging() const { return rejudge_; }
     // What the source reports of itself for the ops surfaces (docs/ops-api.md, "Sources"): its
     // state (connecting, initial sync, refreshing, following, reconnecting), counters, the
     // objects it knows and the latest error; `redact` takes every secret out of the error.
@@ -135,6 +140,10 @@ private:
     std::vector<Event> unsent_;
     std::set<std::string> pending_upserts_, pending_removed_;  // not yet stored
     bool outbox_stored_ = false;  // unsent_ is in the stored outbox (or the outbox awaits clearing)
+    // The stored state was judged under other rules: the next refresh is a full one that starts
+    // from the old rules' view and ends in the new rules' (DirectoryModel::set_rules).
+    bool rejudge_ = false;
+    bool rules_unsaved_ = false;  // the store does not hold the rules in use yet
     int failures_ = 0;
     std::chrono::steady_clock::time_point next_attempt_{};
     LdapSourceStats stats_;

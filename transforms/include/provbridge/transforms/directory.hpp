@@ -38,10 +38,14 @@ enum class EntryKind { User, Group };
 
 struct SourceRules {
     std::string source;                  // the events' CloudEvents source
-    // Contract attribute (Entra name) ← directory attribute (lower-case), in output order.
+    // Contract attribute (Entra name) ← directory attribute (lower-case), in output order; "a|b"
+    // takes the first of a and b the entry has.
     std::vector<std::pair<std::string, std::string>> attributes;
     std::string manager_attribute = "manager";  // a DN, sent as the manager's source id
     std::string member_attribute = "member";    // a group's member DNs
+    // The users' source ids: entryUUID (the entry's own, from the sync protocol) or the first
+    // value of this attribute, which must stay the same for the life of the account.
+    std::string id_attribute = "entryuuid";
     // A group's contract attributes ← directory attributes (lower-case).
     std::vector<std::pair<std::string, std::string>> group_attributes = {{"displayName", "cn"},
                                                                          {"description", "description"}};
@@ -66,6 +70,7 @@ struct StoredUser {
     std::map<std::string, std::string> roles;               // role_attribute → value
     std::int64_t changed = 0;                               // the entry's last change (entryCSN)
     std::int64_t version = 0;                               // of the last event about it
+    std::string source_id;                                  // with an id_attribute: its value
 };
 struct StoredGroup {
     std::string dn;
@@ -80,6 +85,10 @@ nlohmann::json to_json(const StoredUser& user);
 nlohmann::json to_json(const StoredGroup& group);
 Result<StoredUser> user_from_json(const nlohmann::json& doc);
 Result<StoredGroup> group_from_json(const nlohmann::json& doc);
+// The rules as stored with the source's progress: a start under other rules re-judges every
+// entry against what was sent under the stored ones.
+nlohmann::json to_json(const SourceRules& rules);
+Result<SourceRules> rules_from_json(const nlohmann::json& doc);
 
 class DirectoryModel {
 public:
@@ -104,6 +113,12 @@ public:
     // counts. sweep_users / sweep_groups: the users (groups) neither sent nor marked present in
     // the refresh were deleted (a present phase, or a refresh from no cookie).
     void begin_refresh();
+    // New rules, set after begin_refresh: the refresh's "before" is what the old rules made of
+    // the stored state, its "after" what the new ones make of the directory, so the refresh
+    // sends what the change of rules means (assignments gained and lost, new attributes).
+    void set_rules(SourceRules rules);
+    // The rules as the model uses them (DNs normalized, attribute names lower-case).
+    const SourceRules& rules() const { return rules_; }
     void mark_present(const std::string& id);
     std::vector<Event> end_refresh(bool sweep_users, bool sweep_groups);
 
@@ -120,6 +135,7 @@ private:
         bool exists = false;
         bool assigned = false;    // directly: a member of the app group
         bool via_group = false;   // a member of a group assigned to the app
+        std::string id;           // the user's source id ("" without its id attribute)
         std::optional<std::string> role;
         nlohmann::json attributes;
         bool operator==(const View&) const = default;
@@ -145,6 +161,8 @@ private:
     GroupView group_view_of(const std::string& id, const AppAssignmentRule& app) const;
     std::map<std::string, GroupView> group_views_of(const std::string& id) const;
     bool assigned_to(const StoredGroup& group, const AppAssignmentRule& app) const;
+    // A user's id in the events: its entryUUID, or its id attribute's value.
+    std::string source_id_of(const std::string& key) const;
     void touch_user(Before& before, const std::string& id);
     void touch_group(Before& before, const std::string& id);
     // The users whose DNs are among `dns`, and for an app group, the members of its member groups.
