@@ -425,6 +425,14 @@ void read_notifications(Reader& r, const Reader::Scope& root, NotificationsConfi
 }
 
 // Read after the apps, so that an assignment can name only a configured app.
+// An LDAP attribute description (RFC 4512): a name or an OID, with options (cn;lang-en).
+constexpr const char* kLdapAttribute = R"((?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*)";
+
+bool is_ldap_attribute(const std::string& text) {
+    static const std::regex one(std::string("^") + kLdapAttribute + "$");
+    return std::regex_match(text, one);
+}
+
 void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     const auto scope = r.child(root, "sources");
     r.check_known(scope, {"ldap"});
@@ -475,13 +483,19 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     if (auto v = r.get_string(users, "base_dn")) out.users_base_dn = *v;
     if (out.users_base_dn.empty()) r.fail(field({"users", "base_dn"}), "is required: where the users are");
     if (auto v = r.get_string(users, "filter")) out.users_filter = *v;
-    if (auto v = r.get_string(users, "manager_attribute")) out.manager_attribute = *v;
+    const auto attribute_name = [&](const Reader::Scope& scope, const std::string& section, const std::string& name,
+                                    std::string& into) {
+        if (auto v = r.get_string(scope, name)) {
+            if (!is_ldap_attribute(*v)) r.fail(field({section, name}), "must be one attribute name, got \"" + *v + "\"");
+            into = *v;
+        }
+    };
+    attribute_name(users, "users", "manager_attribute", out.manager_attribute);
     if (auto v = r.get_string(users, "id_attribute")) {
-        static const std::regex name_re(R"(^[A-Za-z][A-Za-z0-9-]*$)");
         std::string lowered = *v;
         std::transform(lowered.begin(), lowered.end(), lowered.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (!std::regex_match(*v, name_re)) {
+        if (!is_ldap_attribute(*v)) {
             r.fail(field({"users", "id_attribute"}), "must be an attribute name, got \"" + *v + "\"");
         } else if (lowered == "dn" || lowered == "distinguishedname" || lowered == "entrydn") {
             r.fail(field({"users", "id_attribute"}),
@@ -493,7 +507,7 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     r.check_known(groups, {"base_dn", "filter", "member_attribute"});
     if (auto v = r.get_string(groups, "base_dn")) out.groups_base_dn = *v;
     if (auto v = r.get_string(groups, "filter")) out.groups_filter = *v;
-    if (auto v = r.get_string(groups, "member_attribute")) out.member_attribute = *v;
+    attribute_name(groups, "groups", "member_attribute", out.member_attribute);
     for (const auto* filter : {&out.users_filter, &out.groups_filter}) {
         if (filter->empty() || filter->front() != '(' || filter->back() != ')') {
             r.fail(field({filter == &out.users_filter ? "users" : "groups", "filter"}),
@@ -504,10 +518,11 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     const auto attributes = r.child(ldap, "attributes");
     if (attributes.node != nullptr) {
         for (const auto& [name, value] : attributes.node->items()) {
-            static const std::regex names_re(R"(^([A-Za-z][A-Za-z0-9-]*(\|[A-Za-z][A-Za-z0-9-]*)*)?$)");
+            static const std::regex names_re(std::string("^(") + kLdapAttribute + "(\\|" + kLdapAttribute + ")*)?$");
             if (!value.is_string() || !std::regex_match(value.get<std::string>(), names_re)) {
                 r.fail(field({"attributes", name}),
                        "must be a directory attribute name, alternatives \"a|b\" (the first the entry has), or \"\"");
+                continue;
             }
             out.attributes[name] = value.get<std::string>();
         }
@@ -544,7 +559,14 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
                           "), which is all the source reads, got \"" + a.group_dn + "\"");
         }
         if (auto v = r.get_string(item, "role")) a.role = *v;
-        if (auto v = r.get_string(item, "role_attribute")) a.role_attribute = *v;
+        if (auto v = r.get_string(item, "role_attribute")) {
+            if (!is_ldap_attribute(*v)) {
+                auto p = item.path;
+                p.push_back("role_attribute");
+                r.fail(p, "must be one attribute name, got \"" + *v + "\"");
+            }
+            a.role_attribute = *v;
+        }
         if (a.role && !a.role_attribute.empty()) {
             auto p = item.path;
             p.push_back("role");

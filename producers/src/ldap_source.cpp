@@ -75,6 +75,16 @@ dir::SourceRules source_rules(const LdapSourceConfig& config) {
     return rules;
 }
 
+dir::SourceRules legacy_source_rules(const LdapSourceConfig& config) {
+    auto rules = source_rules(config);
+    rules.id_attribute = "entryUUID";
+    for (auto& [contract, attribute] : rules.attributes) {
+        if (contract == "displayName" && attribute == "displayname|cn") attribute = "displayname";
+        if (contract == "department" && attribute == "departmentnumber|ou") attribute = "departmentnumber";
+    }
+    return rules;
+}
+
 LdapSource::LdapSource(LdapSourceConfig config, std::string password, EventSink& sink, SourceProgressStore& progress,
                        const Clock& clock)
     : config_(std::move(config)),
@@ -100,16 +110,25 @@ Result<bool> LdapSource::load() {
         unsent_.push_back(std::move(*event));
     }
     outbox_stored_ = !stored->outbox.empty();
-    if (!stored->rules) {
+    std::optional<dir::SourceRules> old_rules;
+    if (!stored->rules && !stored->objects.empty()) {
+        // State kept before the rules were stored with it was judged under the rules of then.
+        old_rules = legacy_source_rules(config_);
+    } else if (!stored->rules) {
         rules_unsaved_ = true;
     } else if (*stored->rules != dir::to_json(model_.rules())) {
+        auto read = dir::rules_from_json(*stored->rules);
+        if (!read.ok()) return read.error();
+        old_rules = std::move(*read);
+    }
+    if (old_rules && dir::to_json(dir::DirectoryModel(*old_rules).rules()) != dir::to_json(model_.rules())) {
         // What is stored was judged under other rules (assignments, attribute map, ids): a full
         // refresh judges every entry again, from the old rules' view to the new rules'.
-        auto old_rules = dir::rules_from_json(*stored->rules);
-        if (!old_rules.ok()) return old_rules.error();
         model_ = dir::DirectoryModel(std::move(*old_rules));
         rejudge_ = true;
         cookies_.clear();
+    } else if (old_rules) {
+        rules_unsaved_ = true;
     }
     for (const auto& [id, doc] : stored->objects) {
         const auto kind = doc.value("kind", "");
@@ -301,7 +320,8 @@ Result<bool> LdapSource::flush() {
 Result<bool> LdapSource::turn(std::chrono::milliseconds timeout) {
     // What an earlier turn could not send or store goes first: nothing newer may overtake it.
     if (!unsent_.empty() || outbox_stored_ || !pending_upserts_.empty() || !pending_removed_.empty()) {
-        if (refreshing_searches_.empty()) {
+        // Never half a refresh: what it read is judged, stored and sent once it is complete.
+        if (refreshing_searches_.empty() && !model_.refreshing()) {
             auto flushed = flush();
             if (!flushed.ok()) {
                 clock_.wait_until(clock_.steady_now() + backoff(++failures_));

@@ -92,7 +92,8 @@ std::string with_ldap(const std::string& ldap) {
 TEST(Config, AnLdapSourceIsReadWithItsDefaults) {
     const Config c = parse_config(with_ldap(R"({"url":"ldap://dir.example:389/","bind_dn":"cn=pb,dc=example",
         "password_env":"LDAP_PW","users":{"base_dn":"ou=people,dc=example"},"groups":{"base_dn":"ou=apps,dc=example"},
-        "attributes":{"jobTitle":"businessCategory","mobile":"","telephoneNumber":"telephoneNumber|homePhone"},
+        "attributes":{"jobTitle":"businessCategory","mobile":"","telephoneNumber":"telephoneNumber|homePhone",
+                      "displayName":"displayName;lang-de|cn","employeeId":"2.16.840.1.113730.3.1.3"},
         "assignments":[{"app":"crm","group":"cn=app-crm,ou=apps,dc=example","role":"User"}]})"),
                                   "bridge.json", {});
     ASSERT_TRUE(c.sources.ldap.has_value());
@@ -106,6 +107,7 @@ TEST(Config, AnLdapSourceIsReadWithItsDefaults) {
     EXPECT_EQ(l.attributes.at("jobTitle"), "businessCategory");
     EXPECT_EQ(l.attributes.at("mobile"), "");
     EXPECT_EQ(l.attributes.at("telephoneNumber"), "telephoneNumber|homePhone");
+    EXPECT_EQ(l.attributes.at("displayName"), "displayName;lang-de|cn") << "attribute options and OIDs are names too";
     EXPECT_EQ(l.id_attribute, "entryUUID");
     ASSERT_EQ(l.assignments.size(), 1U);
     EXPECT_EQ(l.assignments[0].role, "User");
@@ -142,6 +144,10 @@ TEST(Config, AnLdapSourceThatCannotWorkIsRefusedWithTheField) {
          "sources.ldap.users.id_attribute", "rename"},
         {R"({"url":"ldap://dir","attributes":{"mobile":"mobile pager"},)" + base + "," + assign + "}",
          "sources.ldap.attributes.mobile", "a|b"},
+        {R"({"url":"ldap://dir","users":{"base_dn":"ou=p","manager_attribute":"manager|boss"},"groups":{"base_dn":"ou=apps,dc=example"},)" + assign + "}",
+         "sources.ldap.users.manager_attribute", "one attribute"},
+        {R"({"url":"ldap://dir",)" + base + R"(,"assignments":[{"app":"crm","group":"cn=x,ou=apps,dc=example","role_attribute":"a b"}]})",
+         "sources.ldap.assignments[0].role_attribute", "one attribute"},
     };
     for (const auto& c : cases) {
         const auto e = expect_error(with_ldap(c.ldap));

@@ -3,6 +3,8 @@
 // restart, and the outbox is cleared only once they were acknowledged.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fakes.hpp"
 #include "provbridge/producers/ldap_source.hpp"
 
@@ -179,6 +181,35 @@ TEST(LdapSourceTest, StoredStateJudgedUnderOtherRulesIsJudgedAgainFromAFullRefre
     const auto loaded = broken.load();
     ASSERT_FALSE(loaded.ok());
     EXPECT_NE(loaded.error().message.find("stored source rules"), std::string::npos) << loaded.error().message;
+}
+
+TEST(LdapSourceTest, StateStoredWithoutItsRulesIsJudgedUnderTheEarlierDefaultsAndReorderingIsNoChange) {
+    FakeSink sink;
+    test_support::FakeClock clock;
+    FakeProgress legacy;  // objects from before the rules were stored with them
+    legacy.stored.objects["u-ada"] = {{"kind", "user"}, {"dn", "uid=ada,ou=people,dc=example,dc=org"},
+                                     {"attributes", nlohmann::json::object()}, {"version", 1}};
+    LdapSource source(config(), "", sink, legacy, clock);
+    ASSERT_TRUE(source.load().ok());
+    EXPECT_TRUE(source.rejudging()) << "the defaults changed since: displayName from cn, department from ou";
+    const auto& attributes = source.model().rules().attributes;
+    EXPECT_NE(std::find(attributes.begin(), attributes.end(), std::pair<std::string, std::string>{"displayName", "displayname"}),
+              attributes.end());
+
+    auto explicit_rows = config();
+    explicit_rows.attributes = {{"displayName", "displayName"}, {"department", "departmentNumber"}};
+    FakeProgress same_as_then;
+    same_as_then.stored.objects = legacy.stored.objects;
+    LdapSource unchanged(explicit_rows, "", sink, same_as_then, clock);
+    ASSERT_TRUE(unchanged.load().ok());
+    EXPECT_FALSE(unchanged.rejudging()) << "rules that match the earlier defaults need no refresh";
+
+    auto two = config();
+    two.assignments.push_back({"hr", "cn=app-hr,ou=groups,dc=example,dc=org", std::string("User"), ""});
+    auto reordered = two;
+    std::swap(reordered.assignments[0], reordered.assignments[1]);
+    EXPECT_EQ(transforms::directory::to_json(transforms::directory::DirectoryModel(source_rules(two)).rules()),
+              transforms::directory::to_json(transforms::directory::DirectoryModel(source_rules(reordered)).rules()));
 }
 
 }  // namespace

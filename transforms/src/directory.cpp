@@ -165,8 +165,11 @@ Result<StoredGroup> group_from_json(const json& doc) {
 }
 
 json to_json(const SourceRules& rules) {
+    // By app, so that reordering the configured assignments is not a change of rules.
+    auto sorted = rules.apps;
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.app < b.app; });
     json apps = json::array();
-    for (const auto& app : rules.apps) {
+    for (const auto& app : sorted) {
         json doc = {{"app", app.app}, {"group_dn", app.group_dn}, {"role_attribute", app.role_attribute}};
         if (app.role) doc["role"] = *app.role;
         apps.push_back(std::move(doc));
@@ -611,6 +614,8 @@ std::vector<Event> DirectoryModel::upsert(const std::string& id, EntryKind kind,
         if (rules_.id_attribute != "entryuuid") {
             const auto* source_id = first_value(attributes, rules_.id_attribute);
             user.source_id = source_id ? *source_id : std::string();
+        } else {
+            user.source_id.clear();
         }
         const auto* manager = first_value(attributes, rules_.manager_attribute);
         user.manager_dn = manager ? normalize_dn(*manager) : std::string();

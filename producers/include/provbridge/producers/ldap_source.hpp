@@ -91,6 +91,9 @@ struct LdapSourceStats {
 
 // The directory model's rules for a configured source.
 transforms::directory::SourceRules source_rules(const LdapSourceConfig& config);
+// The rules a source judged under before it stored its rules with its state: entryUUID ids and
+// the earlier defaults (displayName, departmentNumber without fallbacks).
+transforms::directory::SourceRules legacy_source_rules(const LdapSourceConfig& config);
 
 class LdapSource {
 public:

@@ -119,6 +119,7 @@ public:
     void set_rules(SourceRules rules);
     // The rules as the model uses them (DNs normalized, attribute names lower-case).
     const SourceRules& rules() const { return rules_; }
+    bool refreshing() const { return refreshing_; }
     void mark_present(const std::string& id);
     std::vector<Event> end_refresh(bool sweep_users, bool sweep_groups);
 
