@@ -18,6 +18,20 @@ Result<std::vector<std::pair<std::string, std::string>>> pairs_of(const RedisVal
     return out;
 }
 
+// A key holding one JSON document of `kind` (an object or a list); nullopt when there is none.
+Result<std::optional<json>> get_json(RedisConnection& connection, const std::string& key, const std::string& what,
+                                     json::value_t kind) {
+    auto got = connection.call({"GET", key});
+    if (!got.ok()) return got.error();
+    if (got->is_nil()) return std::optional<json>{};
+    auto doc = json::parse(got->str, nullptr, false);
+    if (doc.is_discarded() || doc.type() != kind) {
+        return make_error(what + " " + key + (kind == json::value_t::array ? " is not a JSON list" : " is not a JSON object"),
+                          ErrorKind::Permanent);
+    }
+    return std::optional<json>(std::move(doc));
+}
+
 }  // namespace
 
 RedisSourceProgress::RedisSourceProgress(RedisOptions options, KeyScheme keys, std::string source)
@@ -43,26 +57,14 @@ Result<producers::SourceProgress> RedisSourceProgress::load() {
         }
         out.objects[id] = std::move(doc);
     }
-    auto outbox = connection_.call({"GET", keys_.source_outbox(source_)});
+    auto outbox = get_json(connection_, keys_.source_outbox(source_), "the stored outbox", json::value_t::array);
     if (!outbox.ok()) return outbox.error();
-    if (!outbox->is_nil()) {
-        auto doc = json::parse(outbox->str, nullptr, false);
-        if (doc.is_discarded() || !doc.is_array()) {
-            return make_error("the stored outbox " + keys_.source_outbox(source_) + " is not a JSON list",
-                              ErrorKind::Permanent);
-        }
-        for (auto& event : doc) out.outbox.push_back(std::move(event));
+    if (*outbox) {
+        for (auto& event : **outbox) out.outbox.push_back(std::move(event));
     }
-    auto rules = connection_.call({"GET", keys_.source_rules(source_)});
+    auto rules = get_json(connection_, keys_.source_rules(source_), "the stored source rules", json::value_t::object);
     if (!rules.ok()) return rules.error();
-    if (!rules->is_nil()) {
-        auto doc = json::parse(rules->str, nullptr, false);
-        if (doc.is_discarded() || !doc.is_object()) {
-            return make_error("the stored source rules " + keys_.source_rules(source_) + " are not a JSON object",
-                              ErrorKind::Permanent);
-        }
-        out.rules = std::move(doc);
-    }
+    out.rules = std::move(*rules);
     return out;
 }
 
@@ -122,15 +124,7 @@ Result<bool> RedisSourceProgress::save_status(const json& status) {
 }
 
 Result<std::optional<json>> RedisSourceProgress::load_status() {
-    auto got = connection_.call({"GET", keys_.source_status(source_)});
-    if (!got.ok()) return got.error();
-    if (got->is_nil()) return std::optional<json>{};
-    auto doc = json::parse(got->str, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object()) {
-        return make_error("the source's status " + keys_.source_status(source_) + " is not a JSON object",
-                          ErrorKind::Permanent);
-    }
-    return std::optional<json>(std::move(doc));
+    return get_json(connection_, keys_.source_status(source_), "the source's status", json::value_t::object);
 }
 
 }  // namespace provbridge::consumers

@@ -424,7 +424,6 @@ void read_notifications(Reader& r, const Reader::Scope& root, NotificationsConfi
     }
 }
 
-// Read after the apps, so that an assignment can name only a configured app.
 // An LDAP attribute description (RFC 4512): a name or an OID, with options (cn;lang-en).
 constexpr const char* kLdapAttribute = R"((?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*)";
 
@@ -433,6 +432,7 @@ bool is_ldap_attribute(const std::string& text) {
     return std::regex_match(text, one);
 }
 
+// Read after the apps, so that an assignment can name only a configured app.
 void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     const auto scope = r.child(root, "sources");
     r.check_known(scope, {"ldap"});
@@ -491,17 +491,13 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
         }
     };
     attribute_name(users, "users", "manager_attribute", out.manager_attribute);
-    if (auto v = r.get_string(users, "id_attribute")) {
-        std::string lowered = *v;
-        std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (!is_ldap_attribute(*v)) {
-            r.fail(field({"users", "id_attribute"}), "must be an attribute name, got \"" + *v + "\"");
-        } else if (lowered == "dn" || lowered == "distinguishedname" || lowered == "entrydn") {
+    attribute_name(users, "users", "id_attribute", out.id_attribute);
+    if (std::string id = out.id_attribute; !id.empty()) {
+        std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (id == "dn" || id == "distinguishedname" || id == "entrydn") {
             r.fail(field({"users", "id_attribute"}),
                    "must not be the DN, which changes on a rename; use entryUUID (the default) or another stable attribute");
         }
-        out.id_attribute = *v;
     }
     const auto groups = r.child(ldap, "groups");
     r.check_known(groups, {"base_dn", "filter", "member_attribute"});

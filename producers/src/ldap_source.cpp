@@ -110,25 +110,20 @@ Result<bool> LdapSource::load() {
         unsent_.push_back(std::move(*event));
     }
     outbox_stored_ = !stored->outbox.empty();
-    std::optional<dir::SourceRules> old_rules;
-    if (!stored->rules && !stored->objects.empty()) {
+    rules_unsaved_ = !stored->rules;
+    if (stored->rules || !stored->objects.empty()) {
         // State kept before the rules were stored with it was judged under the rules of then.
-        old_rules = legacy_source_rules(config_);
-    } else if (!stored->rules) {
-        rules_unsaved_ = true;
-    } else if (*stored->rules != dir::to_json(model_.rules())) {
-        auto read = dir::rules_from_json(*stored->rules);
-        if (!read.ok()) return read.error();
-        old_rules = std::move(*read);
-    }
-    if (old_rules && dir::to_json(dir::DirectoryModel(*old_rules).rules()) != dir::to_json(model_.rules())) {
-        // What is stored was judged under other rules (assignments, attribute map, ids): a full
-        // refresh judges every entry again, from the old rules' view to the new rules'.
-        model_ = dir::DirectoryModel(std::move(*old_rules));
-        rejudge_ = true;
-        cookies_.clear();
-    } else if (old_rules) {
-        rules_unsaved_ = true;
+        auto old_rules = stored->rules ? dir::rules_from_json(*stored->rules)
+                                       : Result<dir::SourceRules>(legacy_source_rules(config_));
+        if (!old_rules.ok()) return old_rules.error();
+        dir::DirectoryModel old_model(std::move(*old_rules));
+        if (dir::to_json(old_model.rules()) != dir::to_json(model_.rules())) {
+            // What is stored was judged under other rules (assignments, attribute map, ids): a
+            // full refresh judges every entry again, from the old rules' view to the new rules'.
+            model_ = std::move(old_model);
+            rejudge_ = true;
+            cookies_.clear();
+        }
     }
     for (const auto& [id, doc] : stored->objects) {
         const auto kind = doc.value("kind", "");
@@ -237,7 +232,10 @@ Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& 
             if (refreshing_searches_.empty()) {
                 add(model_.end_refresh(sweep_[kUsers], sweep_[kGroups]));
                 // The new rules are stored with the state and events they led to.
-                if (rejudge_) rejudge_ = false, rules_unsaved_ = true;
+                if (rejudge_) {
+                    rejudge_ = false;
+                    rules_unsaved_ = true;
+                }
             }
             return true;
         case ldap::SyncMessage::Kind::Cookie:
