@@ -483,9 +483,9 @@ void read_sources(Reader& r, const Reader::Scope& root, Config& config) {
     if (auto v = r.get_string(users, "base_dn")) out.users_base_dn = *v;
     if (out.users_base_dn.empty()) r.fail(field({"users", "base_dn"}), "is required: where the users are");
     if (auto v = r.get_string(users, "filter")) out.users_filter = *v;
-    const auto attribute_name = [&](const Reader::Scope& scope, const std::string& section, const std::string& name,
+    const auto attribute_name = [&](const Reader::Scope& within, const std::string& section, const std::string& name,
                                     std::string& into) {
-        if (auto v = r.get_string(scope, name)) {
+        if (auto v = r.get_string(within, name)) {
             if (!is_ldap_attribute(*v)) r.fail(field({section, name}), "must be one attribute name, got \"" + *v + "\"");
             into = *v;
         }

@@ -303,7 +303,9 @@ TEST(DirectoryModelTest, AGroupInTheAppGroupIsAssignedWithItsMembersAndTheirSnap
     EXPECT_EQ(added.members, (std::vector<std::string>{"u-ana", "u-ben"}));
     EXPECT_EQ(added.id, "ldap:g-team:" + std::to_string(kT0 + 10) + ":crm:added");
     for (const auto& e : events) {
-        if (e.type == EventType::UserUpdated) EXPECT_EQ("u-" + e.attributes["mailNickname"].get<std::string>(), e.object_id);
+        if (e.type == EventType::UserUpdated) {
+            EXPECT_EQ("u-" + e.attributes["mailNickname"].get<std::string>(), e.object_id);
+        }
     }
 }
 
@@ -455,7 +457,9 @@ TEST(DirectoryModelTest, WithAnIdAttributeTheEventsNameUsersByItAndAChangeOfItIs
     for (const auto& e : events) {
         EXPECT_EQ(e.subject, "user/" + e.object_id);
         EXPECT_EQ(e.id.rfind("ldap:" + e.object_id + ":", 0), 0U) << e.id;
-        if (e.object_id == "E-1") EXPECT_EQ(e.attributes["manager"], "E-9") << "the manager by its id attribute too";
+        if (e.object_id == "E-1") {
+            EXPECT_EQ(e.attributes["manager"], "E-9") << "the manager by its id attribute too";
+        }
     }
     // Restored from storage, the id is kept.
     DirectoryModel restored(r);
