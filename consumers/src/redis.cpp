@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 
 #include "provbridge/core/redact.hpp"
+#include "provbridge/core/sigpipe_guard.hpp"
 
 namespace provbridge::consumers {
 namespace {
@@ -25,50 +26,6 @@ timeval to_timeval(std::chrono::milliseconds ms) {
     tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
     return tv;
 }
-
-// hiredis 0.14 writes with write(2), so a peer that already closed the socket raises SIGPIPE,
-// whose default action kills the process. A library must not change the process-wide
-// disposition, so the signal is blocked on this thread for the duration of the exchange and a
-// SIGPIPE it caused is consumed before unblocking (the EPIPE error is what we act on).
-class SigpipeGuard {
-public:
-    SigpipeGuard() {
-        sigset_t pending;
-        sigemptyset(&pending);
-        sigpending(&pending);
-        already_pending_ = sigismember(&pending, SIGPIPE) == 1;
-        sigset_t block;
-        sigemptyset(&block);
-        sigaddset(&block, SIGPIPE);
-        blocked_ = pthread_sigmask(SIG_BLOCK, &block, &previous_) == 0;
-    }
-    ~SigpipeGuard() {
-        if (!blocked_) return;
-        const int saved_errno = errno;
-        if (!already_pending_) {
-            sigset_t pending;
-            sigemptyset(&pending);
-            sigpending(&pending);
-            if (sigismember(&pending, SIGPIPE) == 1) {
-                sigset_t pipe_only;
-                sigemptyset(&pipe_only);
-                sigaddset(&pipe_only, SIGPIPE);
-                const timespec no_wait{0, 0};
-                while (sigtimedwait(&pipe_only, nullptr, &no_wait) == -1 && errno == EINTR) {
-                }
-            }
-        }
-        pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
-        errno = saved_errno;
-    }
-    SigpipeGuard(const SigpipeGuard&) = delete;
-    SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-
-private:
-    sigset_t previous_{};
-    bool blocked_ = false;
-    bool already_pending_ = false;
-};
 
 // The one place where hiredis error codes are translated.
 RedisErrorKind classify(int hiredis_err, int saved_errno) {

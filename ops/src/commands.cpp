@@ -1086,7 +1086,9 @@ int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::lo
                 (options.dry_run ? std::cerr : std::cout) << json{{"refreshing", st.refreshing}, {"connected", st.connected},
                                   {"entries_read", st.entries_read}, {"events_sent", st.events_sent},
                                   {"entries_per_second", rate}, {"connections", st.connections},
-                                  {"full_refreshes", st.full_refreshes}}
+                                  {"full_refreshes", st.full_refreshes},
+                                  {"deletions_confirmed", st.deletions_confirmed},
+                                  {"deletions_refuted", st.deletions_refuted}}
                                  .dump()
                           << std::endl;
             } else if (interactive && !final) {

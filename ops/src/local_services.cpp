@@ -93,7 +93,10 @@ LocalSlapd::LocalSlapd(Options options) : options_(std::move(options)), dir_("pr
     // A throwaway database: a crash of the process loses nothing, only an OS crash would.
     conf += "dbnosync\nindex objectClass eq\nindex entryUUID,entryCSN eq\n";
     conf += "access to * by * read\n";
-    if (options_.syncprov) conf += "overlay syncprov\nsyncprov-checkpoint 100 10\n";
+    if (options_.syncprov) {
+        conf += "overlay syncprov\nsyncprov-checkpoint " + options_.checkpoint + "\n";
+        if (options_.sessionlog > 0) conf += "syncprov-sessionlog " + std::to_string(options_.sessionlog) + "\n";
+    }
     // groupOfNames needs a member: a group whose last member goes keeps the admin DN as one.
     if (options_.refint) conf += "overlay refint\nrefint_attributes member manager\nrefint_nothing \"" + admin_dn() + "\"\n";
     write_file(dir_.path() + "/slapd.conf", conf);

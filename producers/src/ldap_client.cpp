@@ -7,6 +7,8 @@
 #include <lber.h>
 #include <ldap.h>
 
+#include "provbridge/core/sigpipe_guard.hpp"
+
 namespace provbridge::producers::ldap {
 namespace {
 
@@ -140,11 +142,15 @@ SyncConnection::SyncConnection(std::unique_ptr<Handle> handle, std::string url)
 
 SyncConnection::~SyncConnection() {
     if (!handle_ || !handle_->ld) return;
+    // The server may be gone: writing the abandons (and the unbind) must not kill the process.
+    SigpipeGuard guard;
     // Tell the server the searches are over instead of leaving them to the connection's end.
     for (const auto& [msgid, search] : handle_->searches) ldap_abandon_ext(handle_->ld.get(), msgid, nullptr, nullptr);
+    handle_->ld.reset();  // the unbind, under the same guard
 }
 
 Result<std::unique_ptr<SyncConnection>> SyncConnection::open(const ConnectOptions& options) {
+    SigpipeGuard guard;
     LDAP* raw = nullptr;
     int rc = ldap_initialize(&raw, options.url.c_str());
     LdapPtr ld(raw);
@@ -193,6 +199,7 @@ Result<std::unique_ptr<SyncConnection>> SyncConnection::open(const ConnectOption
 }
 
 Result<int> SyncConnection::start(const SearchSpec& spec, const std::optional<std::string>& cookie, SyncMode mode) {
+    SigpipeGuard guard;
     const std::string request = encode_sync_request(mode, cookie, false);
     berval value{static_cast<ber_len_t>(request.size()), const_cast<char*>(request.data())};
     LDAPControl* raw_control = nullptr;
@@ -218,6 +225,7 @@ Result<int> SyncConnection::start(const SearchSpec& spec, const std::optional<st
 }
 
 Result<std::vector<SyncMessage>> SyncConnection::poll(std::chrono::milliseconds timeout, std::size_t max) {
+    SigpipeGuard guard;
     std::vector<SyncMessage> out;
     LDAP* ld = handle_->ld.get();
     while (out.size() < max) {
@@ -349,6 +357,87 @@ Result<std::vector<SyncMessage>> SyncConnection::poll(std::chrono::milliseconds 
         out.push_back(std::move(m));
     }
     return out;
+}
+
+Result<std::vector<FoundEntry>> SyncConnection::find(const SearchSpec& spec, const std::vector<std::string>& uuids,
+                                                     std::chrono::milliseconds timeout) {
+    SigpipeGuard guard;
+    // A batch keeps the filter well below any server's limits while costing one round trip per
+    // hundred inferred deletions.
+    constexpr std::size_t kBatch = 100;
+    LDAP* ld = handle_->ld.get();
+    const std::string scope = spec.filter.empty() ? std::string("(objectClass=*)")
+                              : spec.filter.front() == '(' ? spec.filter
+                                                          : "(" + spec.filter + ")";
+    std::vector<char*> attributes;
+    for (const auto& a : spec.attributes) attributes.push_back(const_cast<char*>(a.c_str()));
+    attributes.push_back(nullptr);
+    std::vector<FoundEntry> found;
+    for (std::size_t from = 0; from < uuids.size(); from += kBatch) {
+        std::string any;
+        for (std::size_t i = from; i < std::min(uuids.size(), from + kBatch); ++i) {
+            const auto& uuid = uuids[i];
+            // Text entryUUIDs are hex digits and dashes: nothing in them needs filter escaping.
+            const bool plain = !uuid.empty() && std::all_of(uuid.begin(), uuid.end(), [](unsigned char c) {
+                return std::isxdigit(c) != 0 || c == '-';
+            });
+            if (!plain) return make_error("not an entryUUID: " + uuid, ErrorKind::Permanent);
+            any += "(entryUUID=" + uuid + ")";
+        }
+        const std::string filter = "(&" + scope + "(|" + any + "))";
+        int msgid = -1;
+        int rc = ldap_search_ext(ld, spec.base_dn.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(),
+                                 spec.attributes.empty() ? nullptr : attributes.data(), 0, nullptr, nullptr, nullptr,
+                                 LDAP_NO_LIMIT, &msgid);
+        if (rc == LDAP_FILTER_ERROR) {
+            return make_error("the LDAP filter " + spec.filter + " is not valid (RFC 4515)", ErrorKind::Permanent);
+        }
+        if (rc != LDAP_SUCCESS) return error_of("looking up entries under " + spec.base_dn, rc);
+        for (bool done = false; !done;) {
+            timeval wait = timeval_of(timeout);
+            LDAPMessage* raw = nullptr;
+            const int type = ldap_result(ld, msgid, LDAP_MSG_ONE, &wait, &raw);
+            MessagePtr message(raw);
+            if (type == 0) {
+                ldap_abandon_ext(ld, msgid, nullptr, nullptr);
+                return make_error("looking up entries under " + spec.base_dn + " took longer than " +
+                                      std::to_string(timeout.count()) + " ms",
+                                  ErrorKind::Transient);
+            }
+            if (type == -1) {
+                auto error = error_of("the connection to " + url_ + " was lost", LDAP_SERVER_DOWN);
+                error.kind = ErrorKind::Transient;
+                return error;
+            }
+            if (type == LDAP_RES_SEARCH_ENTRY) {
+                FoundEntry entry;
+                LdapText dn(ldap_get_dn(ld, message.get()));
+                entry.dn = text_of(dn.get());
+                entry.attributes = attributes_of(ld, message.get());
+                const auto uuid = entry.attributes.find("entryuuid");
+                if (uuid == entry.attributes.end() || uuid->second.empty()) {
+                    return make_error("the LDAP server sent " + entry.dn + " without its entryUUID", ErrorKind::Permanent);
+                }
+                entry.uuid = lower(uuid->second.front());
+                found.push_back(std::move(entry));
+            } else if (type == LDAP_RES_SEARCH_RESULT) {
+                int code = LDAP_SUCCESS;
+                char* raw_text = nullptr;
+                const int parsed = ldap_parse_result(ld, message.get(), &code, nullptr, &raw_text, nullptr, nullptr, 0);
+                LdapText text(raw_text);
+                if (parsed != LDAP_SUCCESS) code = parsed;
+                const std::string detail = text && *text ? std::string(": ") + text.get() : std::string();
+                if (code == LDAP_NO_SUCH_OBJECT) {
+                    return make_error("the base DN " + spec.base_dn + " does not exist on " + url_ + detail,
+                                      ErrorKind::Permanent);
+                }
+                if (code != LDAP_SUCCESS) return error_of("looking up entries under " + spec.base_dn, code, detail);
+                done = true;
+            }
+            // Search references: referrals are off.
+        }
+    }
+    return found;
 }
 
 }  // namespace provbridge::producers::ldap

@@ -14,6 +14,8 @@ namespace dir = transforms::directory;
 
 constexpr const char* kUsers = "users";
 constexpr const char* kGroups = "groups";
+// A confirmation search of at most a hundred entryUUIDs.
+constexpr std::chrono::milliseconds kLookupTimeout{30000};
 
 std::int64_t csn_of(const ldap::Attributes& attributes) {
     for (const char* name : {"entrycsn", "modifytimestamp"}) {
@@ -166,18 +168,15 @@ Result<bool> LdapSource::connect() {
     if (!opened.ok()) return fail(opened.error());
     connection_ = std::move(*opened);
     search_names_.clear();
-    // The change time comes from entryCSN (modifyTimestamp where there is none).
-    std::vector<std::string> attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
-    // An operational id attribute is only sent when named.
-    if (config_.id_attribute != "entryUUID") attributes.push_back(config_.id_attribute);
     model_.begin_refresh();
     if (rejudge_) model_.set_rules(source_rules(config_));
     refreshing_searches_.clear();
+    // A refresh cut short is read again from the stored cookies: what it said is said again.
+    suspects_.clear();
+    new_cookies_.clear();
     bool full = false;
-    for (const auto& [name, spec] :
-         {std::pair<std::string, ldap::SearchSpec>{kUsers, {config_.users_base_dn, config_.users_filter, attributes}},
-          std::pair<std::string, ldap::SearchSpec>{kGroups,
-                                                   {config_.groups_base_dn, config_.groups_filter, attributes}}}) {
+    for (const std::string name : {kUsers, kGroups}) {
+        const auto spec = search_spec(name);
         const auto cookie = cookies_.find(name);
         std::optional<std::string> from;
         if (cookie != cookies_.end() && !cookie->second.empty()) from = cookie->second;
@@ -196,6 +195,61 @@ Result<bool> LdapSource::connect() {
     return true;
 }
 
+std::vector<Event> LdapSource::deleted(const std::string& search, const std::string& id, std::int64_t change_micros) {
+    const auto kind = search == kGroups ? dir::EntryKind::Group : dir::EntryKind::User;
+    // In a refresh, a deletion is what the server infers: a modified entry its session log names
+    // that it does not find in this search any more, or one the present phase left out. It is
+    // confirmed with the directory when the refresh ends; in the persist phase, the server saw
+    // the entry deleted or leave the search, and says so as it happens.
+    if (refreshing_searches_.count(search)) {
+        suspects_[search].insert(id);
+        return {};
+    }
+    return model_.remove(id, kind, change_micros);
+}
+
+Result<bool> LdapSource::confirm_deletions() {
+    const auto unseen = model_.unseen(sweep_[kUsers], sweep_[kGroups]);
+    for (const auto& [name, kind] : {std::pair{std::string(kUsers), dir::EntryKind::User},
+                                     std::pair{std::string(kGroups), dir::EntryKind::Group}}) {
+        // Only what the model holds as this search's kind and the refresh did not name.
+        std::set<std::string> candidates;
+        for (const auto& id : suspects_[name]) {
+            const bool known = kind == dir::EntryKind::User ? model_.users().count(id) > 0 : model_.groups().count(id) > 0;
+            if (known && !model_.named_in_refresh(id)) candidates.insert(id);
+        }
+        for (const auto& [id, unseen_kind] : unseen) {
+            if (unseen_kind == kind) candidates.insert(id);
+        }
+        if (candidates.empty()) continue;
+        const auto spec = search_spec(name);
+        auto found = connection_->find(spec, {candidates.begin(), candidates.end()}, kLookupTimeout);
+        if (!found.ok()) return found.error();
+        for (const auto& entry : *found) {
+            if (!candidates.count(entry.uuid)) continue;
+            // Still there: what the refresh should have named. Read as it is now.
+            candidates.erase(entry.uuid);
+            (void)model_.upsert(entry.uuid, kind, entry.dn, entry.attributes, csn_of(entry.attributes));
+            ++stats_.deletions_refuted;
+        }
+        for (const auto& id : candidates) {
+            (void)model_.remove(id, kind, 0);
+            ++stats_.deletions_confirmed;
+        }
+    }
+    suspects_.clear();
+    return true;
+}
+
+ldap::SearchSpec LdapSource::search_spec(const std::string& name) const {
+    // The change time comes from entryCSN (modifyTimestamp where there is none).
+    std::vector<std::string> attributes{"*", "entryUUID", "entryCSN", "modifyTimestamp"};
+    // An operational id attribute is only sent when named.
+    if (config_.id_attribute != "entryUUID") attributes.push_back(config_.id_attribute);
+    if (name == kGroups) return {config_.groups_base_dn, config_.groups_filter, attributes};
+    return {config_.users_base_dn, config_.users_filter, attributes};
+}
+
 Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& events) {
     const auto name_of = search_names_.find(m.search);
     const std::string name = name_of == search_names_.end() ? std::string() : name_of->second;
@@ -211,7 +265,7 @@ Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& 
                 const auto kind = name == kGroups ? dir::EntryKind::Group : dir::EntryKind::User;
                 add(model_.upsert(id, kind, m.dn, m.attributes, csn_of(m.attributes)));
             } else if (m.state == ldap::SyncState::Delete) {
-                add(model_.remove(id, csn_of_cookie(m.cookie)));
+                add(deleted(name, id, csn_of_cookie(m.cookie)));
             } else {
                 model_.mark_present(id);
             }
@@ -220,7 +274,7 @@ Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& 
         case ldap::SyncMessage::Kind::Ids:
             for (const auto& uuid : m.uuids) {
                 if (m.deleted) {
-                    add(model_.remove(ldap::uuid_text(uuid), csn_of_cookie(m.cookie)));
+                    add(deleted(name, ldap::uuid_text(uuid), csn_of_cookie(m.cookie)));
                 } else {
                     model_.mark_present(ldap::uuid_text(uuid));
                 }
@@ -230,7 +284,15 @@ Result<bool> LdapSource::handle(const ldap::SyncMessage& m, std::vector<Event>& 
             sweep_[name] = sweep_[name] || m.present_phase;
             refreshing_searches_.erase(name);
             if (refreshing_searches_.empty()) {
-                add(model_.end_refresh(sweep_[kUsers], sweep_[kGroups]));
+                auto confirmed = confirm_deletions();
+                if (!confirmed.ok()) {
+                    // Not knowing is not "gone": the refresh is read again on a new connection.
+                    ++failures_;
+                    next_attempt_ = clock_.steady_now() + backoff(failures_);
+                    disconnect();
+                    return confirmed.error();
+                }
+                add(model_.end_refresh());
                 // The new rules are stored with the state and events they led to.
                 if (rejudge_) {
                     rejudge_ = false;
@@ -389,6 +451,8 @@ json LdapSource::status(const std::function<std::string(std::string)>& redact) c
                 {"events_sent", stats_.events_sent},
                 {"connections", stats_.connections},
                 {"full_refreshes", stats_.full_refreshes},
+                {"deletions_confirmed", stats_.deletions_confirmed},
+                {"deletions_refuted", stats_.deletions_refuted},
                 {"failures", stats_.failures},
                 {"users", model_.users().size()},
                 {"groups", model_.groups().size()},

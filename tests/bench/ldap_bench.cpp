@@ -26,6 +26,7 @@
 #include "provbridge/ops/embedded_broker.hpp"
 #include "provbridge/ops/local_services.hpp"
 #include "provbridge/ops/process.hpp"
+#include "provbridge/producers/ldap_client.hpp"
 #include "provbridge/producers/producer.hpp"
 
 namespace {
@@ -324,6 +325,73 @@ int main(int argc, char** argv) {
         source.stop();
         worker.stop(std::chrono::seconds(30));
 
+        // 3. What confirming an inferred deletion costs. The slapd here keeps no session log, so a
+        // restarted source gets a present phase: every entry deleted while it was down is left
+        // out, and the source looks each one up by entryUUID before it sends a deletion.
+        const std::size_t deleted = std::max<std::size_t>(1, std::min<std::size_t>(1000, users / 10));
+        std::cout << "3. Deletion confirmation: a restart with nothing changed, then " << deleted
+                  << " users deleted while the source is down and a restart again\n";
+        const auto restart = [&](std::int64_t* confirmed) {
+            ops::ChildProcess::Options o;
+            o.argv = {PROVBRIDGE_BINARY, "source", "ldap", "--config", config_path, "--json-progress", "--log-level", "warn"};
+            const auto began = SteadyClock::now();
+            ops::ChildProcess again(std::move(o));
+            auto done = wait_progress(
+                again, [](const json& d) { return d.value("connected", false) && !d.value("refreshing", true); },
+                std::chrono::seconds(600), "entries read", "entries_read", 1);
+            const double took = std::chrono::duration<double>(SteadyClock::now() - began).count();
+            if (!done) throw std::runtime_error("the restarted source did not finish its refresh");
+            *confirmed = done->value("deletions_confirmed", std::int64_t{-1});
+            again.stop();
+            return took;
+        };
+        std::int64_t confirmed_unchanged = 0, confirmed = 0;
+        const double restart_unchanged_s = restart(&confirmed_unchanged);
+        std::vector<std::string> gone_ids, alive_ids;
+        std::string deletes;
+        for (std::size_t i = 0; i < direct_events.size(); ++i) {
+            const auto doc = json::parse(direct_events[i].second);
+            const auto id = doc["data"]["object"]["id"].get<std::string>();
+            if (i < deleted) {
+                gone_ids.push_back(id);
+                deletes += "dn: uid=" + doc["data"]["object"]["attributes"]["mailNickname"].get<std::string>() +
+                           ",ou=people," + slapd.suffix() + "\nchangetype: delete\n\n";
+            } else if (alive_ids.size() < deleted) {
+                alive_ids.push_back(id);
+            }
+        }
+        if (auto applied = slapd.apply(deletes); !applied.ok()) throw std::runtime_error(applied.error().message);
+        const double restart_deleted_s = restart(&confirmed);
+        if (confirmed != static_cast<std::int64_t>(deleted)) {
+            throw std::runtime_error("the source confirmed " + std::to_string(confirmed) + " deletions, not " +
+                                     std::to_string(deleted));
+        }
+        // The lookups alone, on a connection of their own: the entries gone (a confirmed
+        // deletion) and as many that exist (a refuted one, read whole).
+        producers::ldap::ConnectOptions admin;
+        admin.url = slapd.url();
+        admin.bind_dn = slapd.admin_dn();
+        admin.password = slapd.admin_password();
+        auto connection = producers::ldap::SyncConnection::open(admin);
+        if (!connection.ok()) throw std::runtime_error(connection.error().message);
+        const producers::ldap::SearchSpec people{"ou=people," + slapd.suffix(), "(objectClass=inetOrgPerson)",
+                                                 {"*", "entryUUID", "entryCSN", "modifyTimestamp"}};
+        const auto time_lookup = [&](const std::vector<std::string>& ids, std::size_t expect) {
+            const auto began = SteadyClock::now();
+            auto found = (*connection)->find(people, ids, std::chrono::seconds(60));
+            const double took = std::chrono::duration<double>(SteadyClock::now() - began).count();
+            if (!found.ok()) throw std::runtime_error(found.error().message);
+            if (found->size() != expect) throw std::runtime_error("the lookup found " + std::to_string(found->size()));
+            return took;
+        };
+        const double lookup_gone_s = time_lookup(gone_ids, 0);
+        const double lookup_alive_s = time_lookup(alive_ids, alive_ids.size());
+        const double per_deletion_us = 1e6 * lookup_gone_s / static_cast<double>(deleted);
+        const double per_refuted_us = 1e6 * lookup_alive_s / static_cast<double>(alive_ids.size());
+        const double per_entry_read_us = 1e6 * dry_s / static_cast<double>(users);
+        const double restart_extra_per_deletion_us =
+            1e6 * (restart_deleted_s - restart_unchanged_s) / static_cast<double>(deleted);
+
         std::vector<double> ldap_ms, source_part_ms, bridge_part_ms, direct_ms;
         std::ofstream csv(out_dir + "/ldap-latency.csv");
         csv << "path,latency_ms,source_part_ms\n";
@@ -368,6 +436,14 @@ int main(int argc, char** argv) {
             {"ldap_bridge_part_p50_ms", percentile(bridge_part_ms, 0.5)},
             {"direct_latency_p50_ms", percentile(direct_ms, 0.5)},
             {"direct_latency_p99_ms", percentile(direct_ms, 0.99)},
+            {"deletions", deleted},
+            {"restart_unchanged_s", restart_unchanged_s},
+            {"restart_after_deletions_s", restart_deleted_s},
+            {"restart_extra_per_deletion_us", restart_extra_per_deletion_us},
+            {"confirmation_lookup_per_deletion_us", per_deletion_us},
+            {"lookup_per_refuted_deletion_us", per_refuted_us},
+            {"refresh_per_entry_us", per_entry_read_us},
+            {"confirmation_over_refresh_entry", per_deletion_us / per_entry_read_us},
             {"worker_peak_rss_kb", rss_kb},
             {"source_peak_rss_kb", source_rss_kb}};
         std::ofstream(out_dir + "/ldap.json") << figures.dump(2) << "\n";
@@ -386,6 +462,12 @@ int main(int argc, char** argv) {
                   << percentile(bridge_part_ms, 0.5) << " ms)\n"
                   << "  produced straight to Kafka -> SCIM answered: p50 " << percentile(direct_ms, 0.5) << " ms, p99 "
                   << percentile(direct_ms, 0.99) << " ms\n"
+                  << "  deletion confirmation, " << deleted << " users deleted while the source was down: restart "
+                  << restart_deleted_s << " s vs " << restart_unchanged_s << " s with nothing changed ("
+                  << restart_extra_per_deletion_us << " us more per deletion, judging and sending included); the "
+                  << "lookup alone " << per_deletion_us << " us per deletion (" << per_refuted_us
+                  << " us per entry found still there) = " << per_deletion_us / per_entry_read_us
+                  << "x reading and judging one entry in the refresh (" << per_entry_read_us << " us)\n"
                   << "  peak RSS: worker " << rss_kb / 1024.0 << " MB, source " << source_rss_kb / 1024.0 << " MB\n"
                   << "  written: " << out_dir << "/ldap.json, ldap-latency.csv\n";
 

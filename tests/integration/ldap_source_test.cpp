@@ -30,17 +30,21 @@ std::string uid_of(int i) { return "user" + std::to_string(i); }
 
 class LdapSourceEndToEnd : public ::testing::Test {
 protected:
-    void SetUp() override {
-        slapd_ = std::make_unique<ops::LocalSlapd>(ops::LocalSlapd::Options{});
+    void SetUp() override { build(ops::LocalSlapd::Options{}, kUsers, assigned_at_start); }
+
+    // A directory of `users` people (user0...), those `assigned` in the app group, a staff group
+    // holding user1; the bridge with the source configured to follow it.
+    void build(const ops::LocalSlapd::Options& slapd_options, int users, const std::function<bool(int)>& assigned) {
+        slapd_ = std::make_unique<ops::LocalSlapd>(slapd_options);
         const auto& suffix = slapd_->suffix();
         people_ = "ou=people," + suffix;
         app_group_ = "cn=app-crm,ou=groups," + suffix;
         std::string ldif = "dn: " + people_ + "\nobjectClass: organizationalUnit\nou: people\n\n";
         ldif += "dn: ou=groups," + suffix + "\nobjectClass: organizationalUnit\nou: groups\n\n";
-        for (int i = 0; i < kUsers; ++i) ldif += user_ldif(uid_of(i), "Engineer");
+        for (int i = 0; i < users; ++i) ldif += user_ldif(uid_of(i), "Engineer");
         ldif += "dn: " + app_group_ + "\nobjectClass: groupOfNames\ncn: app-crm\n";
-        for (int i = 0; i < kUsers; ++i) {
-            if (assigned_at_start(i)) ldif += "member: " + dn_of(uid_of(i)) + "\n";
+        for (int i = 0; i < users; ++i) {
+            if (assigned(i)) ldif += "member: " + dn_of(uid_of(i)) + "\n";
         }
         ldif += "\ndn: cn=staff,ou=groups," + suffix + "\nobjectClass: groupOfNames\ncn: staff\nmember: " +
                 dn_of(uid_of(1)) + "\n\n";
@@ -401,6 +405,89 @@ TEST_F(LdapSourceEndToEnd, ChangedRulesAreAppliedToEveryoneAtTheNextStart) {
     EXPECT_NE(rules->str.find("cn=app-crm-next"), std::string::npos) << rules->str;
     worker->stop(30s);
 }
+
+// The source killed after its initial sync; while it is down, users are renamed, get a new
+// manager, leave the app group. slapd is configured as production directories are, with and
+// without a session log (with one, it answers the resume with the changes and the entries it no
+// longer finds in each search, which names the other search's modified entries too). The
+// restarted source sends exactly the changes: no account of a living user is deleted.
+struct RestartShape {
+    const char* name;
+    int sessionlog;
+    const char* checkpoint;
+};
+void PrintTo(const RestartShape& shape, std::ostream* out) { *out << shape.name; }
+
+class LdapSourceRestart : public LdapSourceEndToEnd, public ::testing::WithParamInterface<RestartShape> {
+protected:
+    static constexpr int kPeople = 500;
+    static constexpr int kAssigned = 305;
+    void SetUp() override {
+        ops::LocalSlapd::Options options;
+        options.sessionlog = GetParam().sessionlog;
+        options.checkpoint = GetParam().checkpoint;
+        build(options, kPeople, [](int i) { return i < kAssigned; });
+    }
+};
+
+TEST_P(LdapSourceRestart, ARestartedSourceSendsTheChangesMadeWhileItWasDownAndDeletesNoLivingUser) {
+    auto worker = bridge_->start_worker(false, "error");
+    auto source = start_source();
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) { return a.size() == kAssigned; })) << accounts().size();
+    source->signal(SIGKILL);
+    (void)source->wait(30s);
+
+    std::string changes;
+    for (int i = 0; i < 30; ++i) {
+        changes += "dn: " + dn_of(uid_of(i)) + "\nchangetype: modify\nreplace: cn\ncn: Renamed " + std::to_string(i) +
+                   "\n\n";
+    }
+    for (int i = 30; i < 40; ++i) {
+        changes += "dn: " + dn_of(uid_of(i)) + "\nchangetype: modify\nreplace: manager\nmanager: " +
+                   dn_of(uid_of(i + 100)) + "\n\n";
+    }
+    for (int i = 40; i < 70; ++i) {
+        changes += "dn: " + app_group_ + "\nchangetype: modify\ndelete: member\nmember: " + dn_of(uid_of(i)) + "\n\n";
+    }
+    apply(changes);
+    source = start_source();
+
+    const std::string enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    std::string why;
+    auto exact = [&](const std::map<std::string, json>& a) {
+        if (a.size() != kAssigned) return why = std::to_string(a.size()) + " accounts", false;
+        for (int i = 0; i < kAssigned; ++i) {
+            const auto name = uid_of(i) + "@example.org";
+            if (!a.count(name)) return why = name + " is missing", false;
+            const auto& account = a.at(name);
+            const bool active = i < 40 || i >= 70;
+            if (account["active"] != active) return why = name + " active is " + account["active"].dump(), false;
+            if (i < 30 && account.value("displayName", "") != "Renamed " + std::to_string(i)) {
+                return why = name + " displayName " + account.value("displayName", ""), false;
+            }
+            if (i >= 30 && i < 40) {
+                const auto boss = uid_of(i + 100) + "@example.org";
+                if (!account.contains(enterprise) || !a.count(boss) ||
+                    account[enterprise].value("manager", json::object()).value("value", "") != a.at(boss)["id"]) {
+                    return why = name + " has no manager " + boss, false;
+                }
+            }
+        }
+        return true;
+    };
+    EXPECT_TRUE(wait_for_target(*worker, exact)) << why;
+    EXPECT_EQ(bridge_->users().size(), static_cast<std::size_t>(kAssigned)) << "no account twice, none deleted";
+    const auto status = json::parse(bridge_->cli({"status", "--json"}).output, nullptr, false);
+    ASSERT_FALSE(status.is_discarded());
+    EXPECT_EQ(status["sources"][0].value("deletions_confirmed", -1), 0) << status["sources"].dump();
+    source->stop();
+    worker->stop(30s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Slapd, LdapSourceRestart,
+                         ::testing::Values(RestartShape{"session log", 10000, "100 1"},
+                                           RestartShape{"no session log", 0, "100 1"}),
+                         [](const auto& shape) { return shape.param.sessionlog > 0 ? "SessionLog" : "PresentPhase"; });
 
 }  // namespace
 }  // namespace provbridge

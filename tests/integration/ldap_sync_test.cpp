@@ -233,6 +233,55 @@ TEST_F(LdapSync, AKilledServerIsATransientLossAndTheCookieResumesOrAsksForAFullR
     }
 }
 
+TEST_F(LdapSync, ALookupByEntryUuidFindsOnlyWhatExistsInTheSearchWhileTheSyncGoesOn) {
+    apply("dn: " + dn_of("confirm1") + "\nobjectClass: inetOrgPerson\nuid: confirm1\ncn: Confirm One\nsn: One\n\n" +
+          "dn: " + dn_of("confirm2") + "\nobjectClass: inetOrgPerson\nuid: confirm2\ncn: Confirm Two\nsn: Two\n");
+    auto connection = connect();
+    ASSERT_TRUE(connection);
+    ASSERT_TRUE(connection->start(people(), std::nullopt).ok());
+    const SearchSpec groups{"ou=groups," + slapd_->suffix(), "(objectClass=groupOfNames)", {"*", "entryUUID"}};
+    ASSERT_TRUE(connection->start(groups, std::nullopt).ok());
+    const auto initial = read_until(*connection, [](const auto& all) {
+        return std::count_if(all.begin(), all.end(), [](const SyncMessage& m) {
+                   return m.kind == SyncMessage::Kind::RefreshDone;
+               }) == 2;
+    });
+    const auto* one = entry_for(initial, dn_of("confirm1"));
+    const auto* two = entry_for(initial, dn_of("confirm2"));
+    const auto* app = entry_for(initial, "cn=app-crm,ou=groups," + slapd_->suffix());
+    ASSERT_TRUE(one && two && app);
+    apply("dn: " + dn_of("confirm2") + "\nchangetype: delete\n");
+
+    // Deleted, never existed, or in the other search: not found. The one that exists is read whole.
+    const std::vector<std::string> asked{uuid_text(one->uuid), uuid_text(two->uuid), uuid_text(app->uuid),
+                                         "00000000-0000-4000-8000-000000000000"};
+    auto found = connection->find(people(), asked, 10s);
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    ASSERT_EQ(found->size(), 1U);
+    EXPECT_EQ((*found)[0].uuid, uuid_text(one->uuid));
+    EXPECT_EQ((*found)[0].dn, dn_of("confirm1"));
+    EXPECT_EQ((*found)[0].attributes.at("uid").at(0), "confirm1");
+    auto in_groups = connection->find(groups, asked, 10s);
+    ASSERT_TRUE(in_groups.ok()) << in_groups.error().message;
+    ASSERT_EQ(in_groups->size(), 1U);
+    EXPECT_EQ((*in_groups)[0].uuid, uuid_text(app->uuid));
+
+    // The sync searches' messages that came meanwhile are still there for the next poll.
+    const auto deleted = read_until(*connection, [](const auto& all) { return !all.empty(); });
+    ASSERT_FALSE(deleted.empty());
+    EXPECT_EQ(deleted[0].state, SyncState::Delete);
+    EXPECT_EQ(deleted[0].uuid, two->uuid);
+
+    // A refusal is an error that says what, never "not found".
+    auto no_base = connection->find(SearchSpec{"ou=nowhere," + slapd_->suffix(), "(objectClass=*)", {}}, asked, 10s);
+    ASSERT_FALSE(no_base.ok());
+    EXPECT_EQ(no_base.error().kind, ErrorKind::Permanent);
+    EXPECT_NE(no_base.error().message.find("ou=nowhere"), std::string::npos) << no_base.error().message;
+    auto not_a_uuid = connection->find(people(), {"x)(uid=*"}, 10s);
+    ASSERT_FALSE(not_a_uuid.ok());
+    EXPECT_EQ(not_a_uuid.error().kind, ErrorKind::Permanent);
+}
+
 TEST_F(LdapSync, ARefusedBindIsAnAuthErrorThatNamesTheDnButNotThePassword) {
     auto options = admin();
     options.password = "not-the-password";

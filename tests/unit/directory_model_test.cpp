@@ -46,6 +46,13 @@ std::vector<std::string> summary(const std::vector<Event>& events) {
     return out;
 }
 
+// Ends a refresh whose present phase named everything there is: what it left out is removed,
+// as the source does once the directory confirmed those entries are gone.
+std::vector<Event> swept(DirectoryModel& model) {
+    for (const auto& [id, kind] : model.unseen(true, true)) (void)model.remove(id, kind, 0);
+    return model.end_refresh();
+}
+
 // A model after the initial refresh: ana, ben, cem; crm's group holds ana and ben.
 DirectoryModel refreshed() {
     DirectoryModel model(rules());
@@ -55,7 +62,7 @@ DirectoryModel refreshed() {
     EXPECT_TRUE(model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana"), kT0 + 1).empty());
     EXPECT_TRUE(model.upsert("u-ben", EntryKind::User, dn_of("ben"), person("ben"), kT0 + 2).empty());
     EXPECT_TRUE(model.upsert("u-cem", EntryKind::User, dn_of("cem"), person("cem"), kT0 + 3).empty());
-    (void)model.end_refresh(false, false);
+    (void)model.end_refresh();
     return model;
 }
 
@@ -66,7 +73,7 @@ TEST(DirectoryModelTest, TheInitialRefreshAssignsExactlyTheAppGroupsMembersWithT
     model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana"), kT0 + 1);
     model.upsert("u-ben", EntryKind::User, dn_of("ben"), person("ben"), kT0 + 2);
     model.upsert("u-cem", EntryKind::User, dn_of("cem"), person("cem"), kT0 + 3);
-    const auto events = model.end_refresh(false, false);
+    const auto events = model.end_refresh();
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-ana",
                                                          "crm provisioning.user.assigned u-ben"}));
     const auto& ana = events[0].object_id == "u-ana" ? events[0] : events[1];
@@ -115,11 +122,11 @@ TEST(DirectoryModelTest, ARenamedUserKeepsItsAssignmentAndADeletedOneIsDeleted) 
     const auto& members = model.groups().at("g-crm").member_dns;
     EXPECT_EQ(members.count(normalize_dn(dn_of("ben-new"))), 1U);
 
-    const auto deleted = model.remove("u-ben", kT0 + 301);
+    const auto deleted = model.remove("u-ben", EntryKind::User, kT0 + 301);
     ASSERT_EQ(summary(deleted), (std::vector<std::string>{"crm provisioning.user.deleted u-ben"}));
     EXPECT_EQ(model.groups().at("g-crm").member_dns.count(normalize_dn(dn_of("ben-new"))), 0U)
         << "the deleted user left the group, as the server's referential integrity does";
-    EXPECT_TRUE(model.remove("u-ben", kT0 + 302).empty()) << "a second delete is nothing";
+    EXPECT_TRUE(model.remove("u-ben", EntryKind::User, kT0 + 302).empty()) << "a second delete is nothing";
 }
 
 TEST(DirectoryModelTest, TheManagerIsSentAsTheManagersSourceIdOnceBothAreKnown) {
@@ -130,7 +137,7 @@ TEST(DirectoryModelTest, TheManagerIsSentAsTheManagersSourceIdOnceBothAreKnown) 
     model.upsert("u-ana", EntryKind::User, dn_of("ana"), report, kT0);
     model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "boss"}), kT0);
     model.upsert("u-boss", EntryKind::User, dn_of("boss"), person("boss"), kT0);
-    const auto events = model.end_refresh(false, false);
+    const auto events = model.end_refresh();
     ASSERT_EQ(events.size(), 2U);
     for (const auto& e : events) {
         if (e.object_id == "u-ana") {
@@ -138,7 +145,7 @@ TEST(DirectoryModelTest, TheManagerIsSentAsTheManagersSourceIdOnceBothAreKnown) 
         }
     }
     // The manager is deleted: the report's snapshot loses its manager.
-    const auto after = model.remove("u-boss", kT0 + 5);
+    const auto after = model.remove("u-boss", EntryKind::User, kT0 + 5);
     EXPECT_EQ(summary(after), (std::vector<std::string>{"crm provisioning.user.deleted u-boss",
                                                         "crm provisioning.user.updated u-ana"}));
 }
@@ -150,7 +157,7 @@ TEST(DirectoryModelTest, TheRoleComesFromTheRuleOrTheUsersAttribute) {
     ana["employeetype"] = {"Admin"};
     model.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0);
     model.upsert("g-hr", EntryKind::Group, kHrGroup, group({"ana"}), kT0);
-    const auto events = model.end_refresh(false, false);
+    const auto events = model.end_refresh();
     ASSERT_EQ(events.size(), 1U);
     EXPECT_EQ(events[0].app, "hr");
     EXPECT_EQ(events[0].role, "Admin");
@@ -178,7 +185,7 @@ TEST(DirectoryModelTest, ARestoredModelResumesWithoutRepeatingAndFindsDeletionsI
     restored.mark_present("g-crm");
     restored.mark_present("u-cem");
     restored.upsert("u-ben", EntryKind::User, dn_of("ben"), person("ben", "Lead"), kT0 + 400);
-    const auto events = restored.end_refresh(true, true);
+    const auto events = swept(restored);
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.deleted u-ana",
                                                          "crm provisioning.user.updated u-ben"}));
     EXPECT_EQ(restored.take_removed(), (std::set<std::string>{"u-ana"}));
@@ -190,7 +197,7 @@ TEST(DirectoryModelTest, AnAppGroupRecreatedUnderTheSameDnKeepsItsMembersAssigne
     model.begin_refresh();
     for (const char* id : {"u-ana", "u-ben", "u-cem"}) model.mark_present(id);
     model.upsert("g-crm-new", EntryKind::Group, kCrmGroup, group({"ana", "ben"}), kT0 + 700);
-    const auto events = model.end_refresh(true, true);
+    const auto events = swept(model);
     EXPECT_TRUE(events.empty()) << summary(events).front();
     EXPECT_EQ(model.groups().count("g-crm"), 0U);
     EXPECT_EQ(model.groups().at("g-crm-new").member_dns.size(), 2U);
@@ -201,7 +208,7 @@ TEST(DirectoryModelTest, AUserRecreatedUnderTheSameDnIsANewAccountAndStaysInItsG
     model.begin_refresh();
     for (const char* id : {"g-crm", "u-ana", "u-cem"}) model.mark_present(id);
     model.upsert("u-ben-new", EntryKind::User, dn_of("ben"), person("ben"), kT0 + 800);
-    const auto events = model.end_refresh(true, true);
+    const auto events = swept(model);
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-ben-new",
                                                          "crm provisioning.user.deleted u-ben"}));
 }
@@ -212,7 +219,7 @@ TEST(DirectoryModelTest, WhatAnEntryIsComesFromItsSearchNotItsDn) {
     model.begin_refresh();
     model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana"), kT0);
     model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana"}), kT0);
-    EXPECT_EQ(summary(model.end_refresh(false, false)), (std::vector<std::string>{"crm provisioning.user.assigned u-ana"}));
+    EXPECT_EQ(summary(model.end_refresh()), (std::vector<std::string>{"crm provisioning.user.assigned u-ana"}));
     EXPECT_EQ(model.users().count("g-crm"), 0U);
 }
 
@@ -272,7 +279,7 @@ DirectoryModel with_assigned_team(std::vector<Event>* initial = nullptr) {
     for (const char* uid : {"ana", "ben", "cem", "dan"}) {
         model.upsert(std::string("u-") + uid, EntryKind::User, dn_of(uid), person(uid), kT0 + 1);
     }
-    auto events = model.end_refresh(false, false);
+    auto events = model.end_refresh();
     if (initial != nullptr) *initial = std::move(events);
     return model;
 }
@@ -350,15 +357,42 @@ TEST(DirectoryModelTest, AGroupLeavingTheAppGroupIsUnassignedAndADeletedOneIsDel
                                                         "crm provisioning.group.members.added g-team",
                                                         "crm provisioning.user.updated u-ana",
                                                         "crm provisioning.user.updated u-ben"}));
-    const auto deleted = model.remove("g-team", kT0 + 302);
+    const auto deleted = model.remove("g-team", EntryKind::Group, kT0 + 302);
     EXPECT_EQ(summary(deleted), (std::vector<std::string>{"crm provisioning.group.deleted g-team"}));
     EXPECT_EQ(deleted[0].attributes["displayName"], "Engineering");
     EXPECT_GT(deleted[0].version, again[0].version);
 }
 
+TEST(DirectoryModelTest, ASearchSpeaksOnlyForItsOwnEntries) {
+    // slapd's session log names, among one search's deletions, the modified entries it does not
+    // find in that search: the groups search names modified users, the users search the groups.
+    auto model = with_assigned_team();
+    EXPECT_TRUE(model.remove("u-ana", EntryKind::Group, kT0 + 400).empty());
+    EXPECT_TRUE(model.remove("g-team", EntryKind::User, kT0 + 401).empty());
+    EXPECT_TRUE(model.remove("g-crm", EntryKind::User, kT0 + 402).empty());
+    EXPECT_EQ(model.users().count("u-ana"), 1U);
+    EXPECT_EQ(model.groups().count("g-team"), 1U);
+    EXPECT_TRUE(model.take_removed().empty());
+}
+
+TEST(DirectoryModelTest, WhatARefreshLeftUnnamedIsListedNotRemoved) {
+    auto model = refreshed();
+    EXPECT_TRUE(model.unseen(true, true).empty()) << "outside a refresh nothing is unseen";
+    model.begin_refresh();
+    model.mark_present("u-ana");
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, group({"ana", "ben"}), kT0);
+    EXPECT_TRUE(model.named_in_refresh("u-ana"));
+    EXPECT_FALSE(model.named_in_refresh("u-ben"));
+    using Unseen = std::vector<std::pair<std::string, EntryKind>>;
+    EXPECT_EQ(model.unseen(true, true), (Unseen{{"u-ben", EntryKind::User}, {"u-cem", EntryKind::User}}));
+    EXPECT_EQ(model.unseen(false, true), Unseen{});
+    EXPECT_TRUE(model.end_refresh().empty()) << "nothing left unnamed is deleted by the model itself";
+    EXPECT_EQ(model.users().size(), 3U);
+}
+
 TEST(DirectoryModelTest, AMemberDeletedInTheDirectoryIsDeletedAndLeavesTheGroup) {
     auto model = with_assigned_team();
-    const auto events = model.remove("u-ana", kT0 + 400);
+    const auto events = model.remove("u-ana", EntryKind::User, kT0 + 400);
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.group.members.removed g-team",
                                                          "crm provisioning.user.deleted u-ana"}));
     EXPECT_EQ(only(events, EventType::GroupMembersRemoved).members, (std::vector<std::string>{"u-ana"}));
@@ -373,7 +407,7 @@ TEST(DirectoryModelTest, ARestartedRefreshFindsOnlyTheGroupsRealDifferences) {
     model.upsert("g-crm", EntryKind::Group, kCrmGroup, app_group, kT0);
     model.upsert("g-team", EntryKind::Group, kTeam, team({"ana", "ben", "cem"}), kT0 + 500);
     for (const char* uid : {"ana", "ben", "cem", "dan"}) model.mark_present(std::string("u-") + uid);
-    const auto events = model.end_refresh(true, true);
+    const auto events = swept(model);
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.group.members.added g-team",
                                                          "crm provisioning.user.updated u-cem"}));
 }
@@ -388,7 +422,7 @@ TEST(DirectoryModelTest, ALargeGroupsMembersAreSentInEventsOfAtMostFiveThousand)
     for (int i = 0; i < 12000; ++i) uids.push_back("user" + std::to_string(i));
     model.upsert("g-team", EntryKind::Group, kTeam, team(uids), kT0);
     for (const auto& uid : uids) model.upsert("u-" + uid, EntryKind::User, dn_of(uid), person(uid), kT0);
-    const auto events = model.end_refresh(false, false);
+    const auto events = model.end_refresh();
     std::vector<const Event*> parts;
     std::set<std::string> ids, members;
     for (const auto& e : events) {
@@ -428,7 +462,7 @@ TEST(DirectoryModelTest, TheDepartmentIsTheDepartmentNumberOrElseTheOuAndTheDisp
     ben["displayname"] = {"Benjamin"};
     model.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0);
     model.upsert("u-ben", EntryKind::User, dn_of("ben"), ben, kT0);
-    const auto events = model.end_refresh(false, false);
+    const auto events = model.end_refresh();
     ASSERT_EQ(events.size(), 2U);
     for (const auto& e : events) {
         EXPECT_EQ(e.attributes["department"], e.object_id == "u-ana" ? "Sales" : "4711") << e.object_id;
@@ -450,7 +484,7 @@ TEST(DirectoryModelTest, WithAnIdAttributeTheEventsNameUsersByItAndAChangeOfItIs
     model.upsert("u-ana", EntryKind::User, dn_of("ana"), ana, kT0);
     model.upsert("u-boss", EntryKind::User, dn_of("boss"), boss, kT0);
     model.upsert("u-nobody", EntryKind::User, dn_of("nobody"), person("nobody"), kT0);  // no employeeNumber
-    const auto events = model.end_refresh(false, false);
+    const auto events = model.end_refresh();
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned E-1",
                                                          "crm provisioning.user.assigned E-9"}))
         << "a user without its id attribute is in no app's scope";
@@ -495,7 +529,7 @@ TEST(DirectoryModelTest, ARefreshUnderChangedRulesSendsWhatTheChangeMeans) {
     for (const auto* uid : {"ana", "ben", "cem"}) {
         model.upsert("u-" + std::string(uid), EntryKind::User, dn_of(uid), person(uid), kT0 + 1);
     }
-    const auto events = model.end_refresh(true, true);
+    const auto events = swept(model);
     // A new role is sent as an assignment with it.
     EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.assigned u-ben",
                                                          "crm provisioning.user.assigned u-cem",
@@ -511,7 +545,7 @@ TEST(DirectoryModelTest, ARefreshUnderChangedRulesSendsWhatTheChangeMeans) {
     for (const auto* uid : {"ana", "ben", "cem"}) {
         model.upsert("u-" + std::string(uid), EntryKind::User, dn_of(uid), person(uid), kT0 + 1);
     }
-    EXPECT_TRUE(model.end_refresh(false, false).empty());
+    EXPECT_TRUE(model.end_refresh().empty());
 }
 
 }  // namespace

@@ -124,6 +124,8 @@ TEST(LdapSourceTest, ItsReportSaysWhatFailedWithoutTheSecretAndRecoversWhenATurn
     auto before = source.status([](std::string s) { return s; });
     EXPECT_EQ(before["state"], "connecting");
     EXPECT_EQ(before["failures"], 0);
+    EXPECT_EQ(before["deletions_confirmed"], 0);
+    EXPECT_EQ(before["deletions_refuted"], 0);
     EXPECT_FALSE(before.contains("last_error"));
 
     ASSERT_FALSE(source.step(std::chrono::milliseconds(10)).ok());

@@ -643,9 +643,9 @@ std::vector<Event> DirectoryModel::upsert(const std::string& id, EntryKind kind,
     return judge(before, change_micros);
 }
 
-std::vector<Event> DirectoryModel::remove(const std::string& id, std::int64_t change_micros) {
-    const auto user = users_.find(id);
-    const auto group = groups_.find(id);
+std::vector<Event> DirectoryModel::remove(const std::string& id, EntryKind kind, std::int64_t change_micros) {
+    const auto user = kind == EntryKind::User ? users_.find(id) : users_.end();
+    const auto group = kind == EntryKind::Group ? groups_.find(id) : groups_.end();
     if (user == users_.end() && group == groups_.end()) return {};
     const std::string dn = normalize_dn(user != users_.end() ? user->second.dn : group->second.dn);
     // An entry re-created under the same DN (a new entryUUID) owns it now: removing the old one
@@ -703,19 +703,24 @@ void DirectoryModel::mark_present(const std::string& id) {
     if (refreshing_) present_.insert(id);
 }
 
-std::vector<Event> DirectoryModel::end_refresh(bool sweep_users, bool sweep_groups) {
-    std::vector<std::string> gone;
-    if (sweep_users) {
+std::vector<std::pair<std::string, EntryKind>> DirectoryModel::unseen(bool users, bool groups) const {
+    std::vector<std::pair<std::string, EntryKind>> out;
+    if (!refreshing_) return out;
+    if (users) {
         for (const auto& [id, user] : users_) {
-            if (!present_.count(id)) gone.push_back(id);
+            if (!present_.count(id)) out.emplace_back(id, EntryKind::User);
         }
     }
-    if (sweep_groups) {
+    if (groups) {
         for (const auto& [id, group] : groups_) {
-            if (!present_.count(id)) gone.push_back(id);
+            if (!present_.count(id)) out.emplace_back(id, EntryKind::Group);
         }
     }
-    for (const auto& id : gone) (void)remove(id, 0);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<Event> DirectoryModel::end_refresh() {
     refreshing_ = false;
     auto before = std::move(refresh_before_);
     refresh_before_ = {};

@@ -228,6 +228,31 @@ Event reevaluation_event(const Event& follow_up, const std::optional<LinkState>&
     return event;
 }
 
+std::optional<Snapshot> newest_snapshot(const std::optional<LinkState>& link, const std::vector<Event>& queued) {
+    std::optional<Snapshot> newest;
+    if (link && link->snapshot.is_object()) {
+        const auto it = link->snapshot.find("attributes");
+        if (it != link->snapshot.end() && it->is_object()) newest = Snapshot{snapshot_version(*link), *it};
+    }
+    for (const auto& event : queued) {
+        const bool carries = event.object_type == ObjectType::User &&
+                             (event.type == EventType::UserAssigned || event.type == EventType::UserUpdated);
+        if (carries && (!newest || event.version > newest->version)) newest = Snapshot{event.version, event.attributes};
+    }
+    return newest;
+}
+
+const Event& with_latest_snapshot(const Event& event, const std::optional<Snapshot>& newest,
+                                  std::optional<Event>& storage) {
+    const bool reads_snapshot = event.object_type == ObjectType::User &&
+                                (event.type == EventType::UserAssigned || event.type == EventType::UserUpdated);
+    if (!reads_snapshot || !newest || newest->version <= event.version) return event;
+    storage = event;
+    storage->attributes = newest->attributes;
+    storage->version = newest->version;
+    return *storage;
+}
+
 bool prepare_create(UserDecision& d, const Event& event, const ObjectProfile& users, DecisionHooks hooks) {
     d.notes.clear();
     d.desired_create = desired_attributes(users.mapping, context_of(event, hooks), Phase::Create, hooks.references,

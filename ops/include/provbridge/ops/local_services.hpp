@@ -63,6 +63,13 @@ public:
     struct Options {
         std::string suffix = "dc=example,dc=org";
         bool syncprov = true;
+        // syncprov's session log (syncprov-sessionlog: operations kept in memory), 0 for none.
+        // With one, a consumer resuming from a recent cookie gets the changes and the deleted
+        // entries (refreshDeletes); without, every entry it holds is named present (present
+        // phase). Production directories usually keep one; both paths need testing.
+        int sessionlog = 0;
+        // syncprov-checkpoint: write the contextCSN every `ops` operations or `minutes`.
+        std::string checkpoint = "100 10";
         bool refint = true;
         // PEM files: when set, slapd offers StartTLS on url() and listens on ldaps_url() too.
         std::string tls_certificate, tls_key;

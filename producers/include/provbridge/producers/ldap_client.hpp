@@ -63,6 +63,13 @@ struct SyncMessage {
     std::optional<std::string> cookie;
 };
 
+// An entry a plain search found: its entryUUID (text form), DN and attributes.
+struct FoundEntry {
+    std::string uuid;
+    std::string dn;
+    Attributes attributes;
+};
+
 class SyncConnection {
 public:
     // Connects, upgrades with StartTLS when asked and binds. Auth when the bind is refused,
@@ -82,6 +89,15 @@ public:
     // arrived, up to `max`. An empty list: nothing arrived. An error (Transient): the connection
     // is gone; open a new one and start again from the stored cookies.
     Result<std::vector<SyncMessage>> poll(std::chrono::milliseconds timeout, std::size_t max = 1000);
+
+    // Which of `uuids` (entryUUIDs in text form) exist within `spec` now: a plain search (no sync
+    // control) of spec's base with (&spec.filter(|(entryUUID=...)...)), in batches. Used to
+    // confirm a deletion that was inferred before it is sent. The sync searches' messages that
+    // arrive meanwhile wait in libldap for the next poll(). An error is a failure to know, never
+    // "not found": Transient when the connection or the server failed, Permanent for a refusal
+    // that will not change (no such base, a filter the server rejects).
+    Result<std::vector<FoundEntry>> find(const SearchSpec& spec, const std::vector<std::string>& uuids,
+                                         std::chrono::milliseconds timeout);
 
 private:
     struct Handle;

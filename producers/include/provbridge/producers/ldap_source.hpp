@@ -80,6 +80,10 @@ struct LdapSourceStats {
     std::int64_t events_sent = 0;
     std::int64_t connections = 0;
     std::int64_t full_refreshes = 0;  // started without a cookie
+    // Deletions a refresh implied (left out of a present phase, or named by the server's session
+    // log), looked up before anything was sent: really gone or out of scope, or still there.
+    std::int64_t deletions_confirmed = 0;
+    std::int64_t deletions_refuted = 0;
     std::int64_t failures = 0;        // turns that failed: connection lost or refused, Kafka, Redis
     bool connected = false;
     bool refreshing = false;
@@ -127,6 +131,13 @@ private:
     Result<bool> handle(const ldap::SyncMessage& message, std::vector<Event>& events);
     Result<bool> flush();
     void disconnect();
+    // A deletion the `search` reported: applied at once in the persist phase, held as a suspect
+    // until the refresh ends in the refresh phase.
+    std::vector<Event> deleted(const std::string& search, const std::string& id, std::int64_t change_micros);
+    // At the end of a refresh: looks every inferred deletion up in the directory; removes from
+    // the model only those it does not find, reads the others as they are now.
+    Result<bool> confirm_deletions();
+    ldap::SearchSpec search_spec(const std::string& name) const;
 
     LdapSourceConfig config_;
     std::string password_;
@@ -140,6 +151,7 @@ private:
     std::map<int, std::string> search_names_;            // search index → "users" / "groups"
     std::set<std::string> refreshing_searches_;
     std::map<std::string, bool> sweep_;                  // by search name
+    std::map<std::string, std::set<std::string>> suspects_;  // deletions a refresh reported, by search
     std::vector<Event> unsent_;
     std::set<std::string> pending_upserts_, pending_removed_;  // not yet stored
     bool outbox_stored_ = false;  // unsent_ is in the stored outbox (or the outbox awaits clearing)

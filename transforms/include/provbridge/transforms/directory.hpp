@@ -105,13 +105,16 @@ public:
     // gives the same versions and event ids, so events sent again after a crash are duplicates.
     std::vector<Event> upsert(const std::string& id, EntryKind kind, const std::string& dn, const Attributes& attributes,
                               std::int64_t change_micros);
-    // An entry was deleted (or left the followed searches).
-    std::vector<Event> remove(const std::string& id, std::int64_t change_micros);
+    // An entry was deleted (or left the followed searches) as the `kind` search reports it. A
+    // search speaks only for its own entries: slapd names an entry of the other search among a
+    // search's deletions when it replays its session log (a modified entry it does not find in
+    // this search's scope), so an id stored as the other kind is left alone.
+    std::vector<Event> remove(const std::string& id, EntryKind kind, std::int64_t change_micros);
 
     // A refresh (initial, or after a restart) is judged as a whole: changes inside it are
     // collected and compared once, so a manager or an app group read after the users still
-    // counts. sweep_users / sweep_groups: the users (groups) neither sent nor marked present in
-    // the refresh were deleted (a present phase, or a refresh from no cookie).
+    // counts. Entries the refresh did not name (unseen) are not removed by the model: that is an
+    // inference the source confirms with the directory first, then removes what is really gone.
     void begin_refresh();
     // New rules, set after begin_refresh: the refresh's "before" is what the old rules made of
     // the stored state, its "after" what the new ones make of the directory, so the refresh
@@ -121,7 +124,12 @@ public:
     const SourceRules& rules() const { return rules_; }
     bool refreshing() const { return refreshing_; }
     void mark_present(const std::string& id);
-    std::vector<Event> end_refresh(bool sweep_users, bool sweep_groups);
+    // The running refresh sent or named this entry.
+    bool named_in_refresh(const std::string& id) const { return refreshing_ && present_.count(id) > 0; }
+    // The users (with `users`) and groups (with `groups`) neither sent nor marked present in the
+    // running refresh, by id: what a present phase or a refresh from no cookie implies is gone.
+    std::vector<std::pair<std::string, EntryKind>> unseen(bool users, bool groups) const;
+    std::vector<Event> end_refresh();
 
     const std::unordered_map<std::string, StoredUser>& users() const { return users_; }
     const std::unordered_map<std::string, StoredGroup>& groups() const { return groups_; }

@@ -102,6 +102,23 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
 // (none when no snapshot arrived yet), at the link's version (it brings no change of its own).
 Event reevaluation_event(const Event& follow_up, const std::optional<LinkState>& link);
 
+// The newest attributes the bridge holds for a user (a snapshot) and their version.
+struct Snapshot {
+    std::int64_t version = -1;
+    nlohmann::json attributes = nlohmann::json::object();
+};
+// The newest of the link's snapshot and those of the user's assigned/updated events waiting in
+// its queue (`queued`, in any order); nullopt when there is none.
+std::optional<Snapshot> newest_snapshot(const std::optional<LinkState>& link, const std::vector<Event>& queued);
+
+// A replayed, retried or late user.assigned or user.updated is decided with the newest snapshot
+// the bridge holds when it is newer than the event's own attributes: the event's assignment (and
+// role) still counts, but its attributes (and so `active`) are the newer ones, at their version,
+// so an older state is never sent over a newer one. Returns a copy (kept in `storage`) when
+// something changed; otherwise the event itself.
+const Event& with_latest_snapshot(const Event& event, const std::optional<Snapshot>& newest,
+                                  std::optional<Event>& storage);
+
 // Entra's objectId is the directory object's own id, which the contract carries as
 // data.object.id rather than among the attributes. When the object's mappings or scoping read
 // objectId and the snapshot has none, returns a copy (kept in `storage`) that has it; otherwise
