@@ -168,9 +168,22 @@ struct EventProcessor::Context {
     // What the decision found unresolved: the user's manager, the group's members without an
     // account. A reference check (Event::reference_check) records them as a reference failure.
     std::vector<std::string> unresolved;
+    // Said in the outcome's reason whatever it ends in (how the event was decided).
+    std::vector<std::string> notes;
 };
 
 namespace {
+
+// The state store failed, not the app: transient, and never the app's fault.
+transforms::FailureVerdict store_unavailable(const std::string& detail) {
+    return transforms::FailureVerdict{transforms::Disposition::Retry,
+                                      transforms::FailureKind::Transient,
+                                      "StateStoreUnavailable",
+                                      detail,
+                                      0,
+                                      {},
+                                      std::nullopt};
+}
 
 // A failed lookup the last decision depended on, as a verdict and what failed.
 std::optional<std::pair<transforms::FailureVerdict, std::string>> lookup_failure(const TargetUniqueness* uniqueness,
@@ -179,16 +192,8 @@ std::optional<std::pair<transforms::FailureVerdict, std::string>> lookup_failure
     if (uniqueness != nullptr && uniqueness->failure()) {
         return std::make_pair(*uniqueness->failure(), uniqueness->what());
     }
-    // The state store failed, not the app: transient, and never the app's fault.
     const auto store_failed = [](const Error& error, const std::string& what) {
-        return std::make_pair(transforms::FailureVerdict{transforms::Disposition::Retry,
-                                                         transforms::FailureKind::Transient,
-                                                         "StateStoreUnavailable",
-                                                         error.message,
-                                                         0,
-                                                         {},
-                                                         std::nullopt},
-                              what + error.message);
+        return std::make_pair(store_unavailable(error.message), what + error.message);
     };
     if (references != nullptr && references->failure()) {
         return store_failed(*references->failure(), "reading a referenced object's link failed: ");
@@ -491,8 +496,30 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
     const auto& object = user ? app.profile.users : app.profile.groups;
     std::optional<Event> reevaluated;
     if (received.type == EventType::UserReevaluate) reevaluated = transforms::reevaluation_event(received, link);
+    // A replayed, retried or late assignment or update never sends older attributes than the
+    // newest the bridge holds: the link's snapshot, or an event already waiting behind this head.
+    std::vector<Event> queued;
+    if (user && ctx.head != nullptr &&
+        (received.type == EventType::UserAssigned || received.type == EventType::UserUpdated)) {
+        auto behind = store_.queued_behind(app.config.id, received.object_type, received.object_id);
+        if (!behind) {
+            const std::string detail = redact(behind.error().message);
+            return fail(ctx, store_unavailable(detail), "reading the events waiting behind this one failed: " + detail);
+        }
+        for (const auto& parked : *behind) {
+            // What cannot be parsed will be dead-lettered in its turn; it has no attributes to offer.
+            if (auto waiting = parse_record(parked.record, options_.limits); waiting.ok()) queued.push_back(std::move(*waiting));
+        }
+    }
+    std::optional<Event> latest;
+    const Event& current = transforms::with_latest_snapshot(received, link, queued, latest);
+    if (latest) {
+        const auto newest = transforms::newest_snapshot(link, queued);
+        ctx.notes.push_back("decided with the attributes of version " + std::to_string(newest->version) +
+                            ", newer than the event's " + std::to_string(received.version));
+    }
     std::optional<Event> enriched;
-    const Event& event = transforms::with_object_id(reevaluated ? *reevaluated : received, object, enriched);
+    const Event& event = transforms::with_object_id(reevaluated ? *reevaluated : current, object, enriched);
     ctx.previous_account = transforms::has_target_account(link) ? link->scim_id : std::string();
     if (event.type == EventType::GroupMembersAdded || event.type == EventType::GroupMembersRemoved ||
         event.type == EventType::GroupMembersSync) {
@@ -1127,10 +1154,7 @@ std::optional<ProcessResult> EventProcessor::guard_deletion(Context& ctx, Action
         // Not knowing the count is neither "admitted" (it could pass the threshold) nor "staged"
         // (it would wait for an operator for nothing): the store failed, the event is retried.
         const std::string detail = redact(window.error().message);
-        return fail(ctx,
-                    transforms::FailureVerdict{transforms::Disposition::Retry, transforms::FailureKind::Transient,
-                                               "StateStoreUnavailable", detail, 0, {}, std::nullopt},
-                    "asking the deletion threshold failed: " + detail);
+        return fail(ctx, store_unavailable(detail), "asking the deletion threshold failed: " + detail);
     }
     if (window->admission == DeletionAdmission::Staged) return stage(ctx, action, *window);
     ctx.deletion_counted = true;
@@ -1345,6 +1369,7 @@ ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link
         if (auto fatal = count_operation(ctx, false)) return std::move(*fatal);
         mark_unresolved(ctx);
     }
+    ctx.out.reason = with_notes(std::move(ctx.out.reason), ctx.notes);
     ctx.out.finished_at_ms = clock_.wall_ms();
     ctx.out.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - ctx.started).count();

@@ -1277,6 +1277,22 @@ Result<ParkStatus> RedisStateStore::park(const ParkedEvent& event, ParkMode mode
     }
 }
 
+Result<std::vector<ParkedEvent>> RedisStateStore::queued_behind(const std::string& app, ObjectType type,
+                                                                const std::string& id) {
+    const auto key = keys_.queue(app, type, id);
+    auto reply = connection_.command({"LRANGE", key, "1", "-1"});
+    if (!reply) return reply.error();
+    const auto& r = **reply;
+    if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply("LRANGE queue", r);
+    std::vector<ParkedEvent> out;
+    for (std::size_t i = 0; i < r.elements; ++i) {
+        auto parked = decode_parked(text_of(*r.element[i]), key);
+        if (!parked) return parked.error();
+        out.push_back(std::move(*parked));
+    }
+    return out;
+}
+
 Result<std::vector<ClaimedHead>> RedisStateStore::claim_due(const std::string& app,
                                                             std::int64_t now_ms,
                                                             std::chrono::milliseconds lease,

@@ -463,6 +463,60 @@ TEST_F(OpsServerTest, AReplayFromTheApiIsAppliedAndTheEntryLeavesTheList) {
     EXPECT_EQ(again->status, 404) << again->body;
 }
 
+// The u-008 case: the assignment (v1, enabled) is dead-lettered; the directory then disables
+// the user (v2), skipped while the user is not assigned but kept. The page's replay of v1
+// creates the account with v2's attributes: disabled, as the directory has it.
+TEST_F(OpsServerTest, AReplayedAssignmentCreatesTheAccountWithTheNewestAttributesTheBridgeHolds) {
+    const std::string entry = refused_create("l1", "latest-user");
+    ASSERT_FALSE(entry.empty());
+    auto disabled = user_event("l2", "latest-user", 2);
+    disabled["type"] = "provisioning.user.updated";
+    disabled["data"].erase("assignment");
+    disabled["data"]["object"]["attributes"]["accountEnabled"] = false;
+    disabled["data"]["object"]["attributes"]["displayName"] = "Latest v2";
+    bridge().send_event(disabled);
+    EXPECT_EQ(wait_outcome("l2").status, OutcomeStatus::Skipped);
+
+    auto res = post(std::string("/api/v1/apps/") + kApp + "/dlq/" + entry + "/replay", "Bearer " + bridge().ops_token());
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 202) << res->body;
+    const auto out = wait_outcome(replay_event_id("l1", entry));
+    EXPECT_EQ(out.status, OutcomeStatus::Applied) << out.reason;
+    EXPECT_NE(out.reason.find("attributes of version 2"), std::string::npos) << out.reason;
+    const auto account = bridge().user_named("latest-user@contoso.example");
+    ASSERT_FALSE(account.is_null());
+    EXPECT_EQ(account["active"], false) << account.dump();
+    EXPECT_EQ(account["displayName"], "Latest v2") << account.dump();
+}
+
+// A create retried after a newer update arrived (parked behind it) is sent with the update's
+// attributes: the account is never created from the older state.
+TEST_F(OpsServerTest, ARetryParkedAcrossANewerUpdateCreatesWithItsAttributes) {
+    bridge().admin(HttpMethod::Post, "/_admin/faults", {},
+                   json{{"status", 503}, {"count", 1}, {"match", "POST /Users"}, {"retryAfter", 2}});
+    bridge().send_event(user_event("q1", "queued-user"));
+    auto disabled = user_event("q2", "queued-user", 2);
+    disabled["type"] = "provisioning.user.updated";
+    disabled["data"].erase("assignment");
+    disabled["data"]["object"]["attributes"]["accountEnabled"] = false;
+    disabled["data"]["object"]["attributes"]["displayName"] = "Queued v2";
+    bridge().send_event(disabled);
+    const auto created = wait_outcome("q1");
+    ASSERT_EQ(created.status, OutcomeStatus::Applied) << created.reason;
+    EXPECT_EQ(created.action, Action::Create);
+    EXPECT_NE(created.reason.find("attributes of version 2"), std::string::npos) << created.reason;
+    bool sent_v2 = false;
+    for (const auto& change : created.changes) {
+        if (change.path == "displayName") sent_v2 = change.new_value == "Queued v2";
+    }
+    EXPECT_TRUE(sent_v2) << "the create carried the older displayName";
+    const auto after = wait_outcome("q2");
+    EXPECT_NE(after.status, OutcomeStatus::DeadLettered) << after.reason;
+    const auto account = bridge().user_named("queued-user@contoso.example");
+    ASSERT_FALSE(account.is_null());
+    EXPECT_EQ(account["active"], false) << account.dump();
+}
+
 TEST_F(OpsServerTest, TheDashboardCommandServesRedisAloneAndRefusesMutationsWithoutAToken) {
     // No token, and no server of its own: --listen must take effect for the page to be served.
     const std::string config = config_with("no-token.json", json{{"ops", {{"token_file", nullptr}, {"listen", "off"}}}});

@@ -189,6 +189,14 @@ public:
         }
         return claimed;
     }
+    Result<std::vector<ParkedEvent>> queued_behind(const std::string& app, ObjectType type,
+                                                   const std::string& id) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        const auto it = queues.find(FakeObject{app, type, id});
+        if (it == queues.end() || it->second.size() < 2) return std::vector<ParkedEvent>{};
+        return std::vector<ParkedEvent>(it->second.begin() + 1, it->second.end());
+    }
     Result<LeaseStatus> reschedule(const HeadLease& lease, const ParkedEvent& updated,
                                    std::int64_t due_ms) override {
         std::lock_guard lock(mutex_);

@@ -214,7 +214,9 @@ TEST_F(QuarantinedProcessingTest, A401QuarantinesTheAppAndEveryEventWaitsUntilTh
     ASSERT_EQ(outcomes.size(), 3U);
     std::map<std::string, std::vector<std::int64_t>> versions;
     for (const auto& out : outcomes) {
-        EXPECT_EQ(out.status, OutcomeStatus::Applied) << to_json(out).dump();
+        // ada's create was sent with the waiting update's title already: the update changes nothing.
+        const bool update_of_ada = out.object_id == "ada" && out.version == 2;
+        EXPECT_EQ(out.status, update_of_ada ? OutcomeStatus::Skipped : OutcomeStatus::Applied) << to_json(out).dump();
         versions[out.object_id].push_back(out.version);
     }
     EXPECT_EQ(versions["ada"], (std::vector<std::int64_t>{1, 2})) << "in order";

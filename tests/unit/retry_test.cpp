@@ -164,11 +164,18 @@ TEST_F(RetryTest, LaterEventsOfTheObjectWaitBehindTheParkedOneAndRunInOrder) {
     clock_.advance(1s);
     scim_.push(FakeScimClient::list());
     scim_.push(FakeScimClient::json(201, {{"id", "scim-1"}}));
-    EXPECT_EQ(run_head().action, Action::Create);
-    // The next head is due at once.
-    scim_.push(FakeScimClient::json(200, {{"id", "scim-1"}}));
+    // The retried create is sent with the newest attributes known, the waiting update's: never
+    // an older state first.
+    const auto created = run_head();
+    EXPECT_EQ(created.action, Action::Create);
+    EXPECT_NE(created.reason.find("decided with the attributes of version 2"), std::string::npos) << created.reason;
+    ASSERT_TRUE(scim_.requests().back().body.has_value());
+    EXPECT_NE(scim_.requests().back().body->dump().find("Countess"), std::string::npos)
+        << scim_.requests().back().body->dump();
+    // The next head is due at once, and finds the account as it wants it.
     const auto updated = run_head();
-    EXPECT_EQ(updated.action, Action::Update);
+    EXPECT_EQ(updated.status, OutcomeStatus::Skipped);
+    EXPECT_EQ(updated.code, "no_change");
     EXPECT_EQ(updated.attempts, 1);
     scim_.push(FakeScimClient::json(200, {{"id", "scim-1"}}));
     EXPECT_EQ(run_head().action, Action::Disable);

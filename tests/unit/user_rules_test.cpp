@@ -53,6 +53,49 @@ TEST_F(UserRulesTest, AssignedWithoutLinkProvisionsAndMatchesOnUserName) {
     EXPECT_EQ(d.desired_create["active"], true);
 }
 
+TEST_F(UserRulesTest, AnOlderAssignmentIsDecidedWithTheNewestSnapshotTheBridgeHolds) {
+    // The assignment (v1) failed; the directory then disabled the user (v2), kept as a snapshot
+    // while the user was not assigned. Replayed, v1 counts as the assignment, with v2's attributes.
+    LinkState kept;
+    kept.snapshot = json{{"version", 2}, {"attributes", {{"userPrincipalName", "ada@contoso.com"},
+                                                         {"displayName", "Ada v2"},
+                                                         {"accountEnabled", false}}}};
+    const auto replayed = event(EventType::UserAssigned, 1);
+    std::optional<Event> storage;
+    const auto& decided = with_latest_snapshot(replayed, kept, {}, storage);
+    ASSERT_TRUE(storage.has_value());
+    EXPECT_EQ(decided.version, 1) << "still that event";
+    EXPECT_EQ(decided.role, "User") << "the assignment still counts";
+    EXPECT_EQ(decided.attributes["accountEnabled"], false);
+    EXPECT_EQ(decided.attributes["displayName"], "Ada v2");
+    const auto d = decide(decided, kept);
+    ASSERT_EQ(d.step, Step::Provision);
+    EXPECT_EQ(d.desired_create["active"], false) << d.desired_create.to_json().dump();
+
+    // A newer update waiting behind a retried head beats an older snapshot.
+    auto waiting = event(EventType::UserUpdated, 3);
+    waiting.attributes["displayName"] = "Ada v3";
+    const auto newest = newest_snapshot(kept, {waiting, event(EventType::UserUnassigned, 4)});
+    ASSERT_TRUE(newest.has_value());
+    EXPECT_EQ(newest->version, 3) << "only assigned and updated events carry attributes";
+    EXPECT_EQ(newest->attributes["displayName"], "Ada v3");
+
+    // An event as new as the newest snapshot, one that carries no attributes, and one older than
+    // what was applied (stale, and skipped as such) are decided as they are.
+    std::optional<Event> unused;
+    const auto current = event(EventType::UserUpdated, 3);
+    EXPECT_EQ(&with_latest_snapshot(current, kept, {waiting}, unused), &current);
+    auto unassigned = event(EventType::UserUnassigned, 1);
+    EXPECT_EQ(&with_latest_snapshot(unassigned, kept, {waiting}, unused), &unassigned);
+    auto applied = link(LinkStatus::Active, 5);
+    applied.snapshot = json{{"version", 5}, {"attributes", {{"displayName", "Ada v5"}}}};
+    const auto late = event(EventType::UserUpdated, 4);
+    EXPECT_EQ(&with_latest_snapshot(late, applied, {}, unused), &late);
+    EXPECT_EQ(decide(late, applied).code, "stale");
+    EXPECT_FALSE(unused.has_value());
+    EXPECT_FALSE(newest_snapshot(std::nullopt, {}).has_value());
+}
+
 TEST_F(UserRulesTest, OlderVersionIsStale) {
     const auto d = decide(event(EventType::UserUpdated, 4), link(LinkStatus::Active, 5));
     EXPECT_EQ(d.step, Step::Skip);

@@ -242,14 +242,17 @@ std::optional<Snapshot> newest_snapshot(const std::optional<LinkState>& link, co
     return newest;
 }
 
-const Event& with_latest_snapshot(const Event& event, const std::optional<Snapshot>& newest,
-                                  std::optional<Event>& storage) {
+const Event& with_latest_snapshot(const Event& event, const std::optional<LinkState>& link,
+                                  const std::vector<Event>& queued, std::optional<Event>& storage) {
     const bool reads_snapshot = event.object_type == ObjectType::User &&
                                 (event.type == EventType::UserAssigned || event.type == EventType::UserUpdated);
-    if (!reads_snapshot || !newest || newest->version <= event.version) return event;
+    if (!reads_snapshot || (link && event.version < link->version)) return event;
+    const auto newest = newest_snapshot(link, queued);
+    if (!newest || newest->version <= event.version) return event;
+    // The event keeps its own version: it is still that event (its outcome, the link's version),
+    // only decided with newer attributes, which stay kept under their own version.
     storage = event;
     storage->attributes = newest->attributes;
-    storage->version = newest->version;
     return *storage;
 }
 

@@ -51,6 +51,11 @@ public:
                                                const std::string& /*owner*/) override {
         return std::vector<ClaimedHead>{};
     }
+    // Nothing is ever queued in a store that only decides, so nothing waits behind a head.
+    Result<std::vector<ParkedEvent>> queued_behind(const std::string& /*app*/, ObjectType /*type*/,
+                                                   const std::string& /*id*/) override {
+        return std::vector<ParkedEvent>{};
+    }
     Result<LeaseStatus> reschedule(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
                                    std::int64_t /*due_ms*/) override {
         return LeaseStatus::Lost;

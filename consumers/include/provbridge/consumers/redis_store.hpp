@@ -132,6 +132,8 @@ public:
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                   const std::vector<std::string>& users) override;
     Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) override;
+    Result<std::vector<ParkedEvent>> queued_behind(const std::string& app, ObjectType type,
+                                                   const std::string& id) override;
     // A head whose entry cannot be decoded (or whose member names no object) is left out of the
     // result but stays claimed: the others are returned, its lease runs out and the next claim
     // meets it again, so it blocks its own object (whose order cannot be kept without it) and

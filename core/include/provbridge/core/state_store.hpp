@@ -172,6 +172,12 @@ public:
     // committed once this returned Parked or AlreadyParked). A new head is due at due_ms.
     virtual Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) = 0;
 
+    // The events waiting behind the head of an object's queue, oldest first (the head is not
+    // among them; empty when nothing waits): a head that runs again decides with the newest
+    // attributes already known, never older ones than an event queued behind it.
+    virtual Result<std::vector<ParkedEvent>> queued_behind(const std::string& app, ObjectType type,
+                                                           const std::string& id) = 0;
+
     // Claims up to `max` heads of the app's queues that are due at now_ms (oldest due first),
     // each with a lease until now_ms + lease held by `owner` (a worker id, for operators). A
     // head whose lease expired is due again, so a crashed worker's claims are taken over.

@@ -112,12 +112,13 @@ struct Snapshot {
 std::optional<Snapshot> newest_snapshot(const std::optional<LinkState>& link, const std::vector<Event>& queued);
 
 // A replayed, retried or late user.assigned or user.updated is decided with the newest snapshot
-// the bridge holds when it is newer than the event's own attributes: the event's assignment (and
-// role) still counts, but its attributes (and so `active`) are the newer ones, at their version,
-// so an older state is never sent over a newer one. Returns a copy (kept in `storage`) when
-// something changed; otherwise the event itself.
-const Event& with_latest_snapshot(const Event& event, const std::optional<Snapshot>& newest,
-                                  std::optional<Event>& storage);
+// the bridge holds (newest_snapshot of the link and `queued`) when it is newer than the event's
+// own attributes: the event's assignment (and role) still counts, but its attributes (and so
+// `active`) are the newer ones, so an older state is never sent over a newer one; it keeps its
+// own version. An event older than the link's applied version is left as it is: it is stale. Returns a
+// copy (kept in `storage`) when something changed; otherwise the event itself.
+const Event& with_latest_snapshot(const Event& event, const std::optional<LinkState>& link,
+                                  const std::vector<Event>& queued, std::optional<Event>& storage);
 
 // Entra's objectId is the directory object's own id, which the contract carries as
 // data.object.id rather than among the attributes. When the object's mappings or scoping read
