@@ -10,7 +10,8 @@
 //
 // The source runs in this process (producers::LdapSource) with its real progress store in a real
 // redis-server; a kill is the source object destroyed without another call, which leaves exactly
-// what a SIGKILL leaves (what Redis holds). The events are kept by a sink standing in for Kafka.
+// what a SIGKILL leaves (what Redis holds). The events are kept by a sink standing in for Kafka
+// (an acknowledged send is kept, as Kafka would have it).
 #include <gtest/gtest.h>
 
 #include <map>
@@ -18,6 +19,7 @@
 #include <random>
 #include <set>
 
+#include "fake_event_sink.hpp"
 #include "fakes.hpp"
 #include "provbridge/consumers/redis_source_progress.hpp"
 #include "provbridge/ops/local_services.hpp"
@@ -31,21 +33,6 @@ using nlohmann::json;
 
 constexpr const char* kApp = "crm";
 constexpr const char* kSource = "urn:directory:property";
-
-// The events, as Kafka would have them: an acknowledged send is kept; `failing` refuses sends.
-class RecordingSink final : public producers::EventSink {
-public:
-    Result<bool> send(const std::vector<Event>& events) override {
-        if (failing > 0) {
-            --failing;
-            return make_error("the broker is down (injected)", ErrorKind::Transient);
-        }
-        sent.insert(sent.end(), events.begin(), events.end());
-        return true;
-    }
-    std::vector<Event> sent;
-    int failing = 0;
-};
 
 // The real store, with the two crashes a source can meet in it: Redis refusing a save, and the
 // process dying right after Kafka acknowledged the events, before the outbox is cleared.
@@ -353,7 +340,7 @@ protected:
 };
 
 // Steps until the source follows and has nothing left to send, reading for `quiet` in a row.
-void settle(producers::LdapSource& source, RecordingSink& sink) {
+void settle(producers::LdapSource& source, test_support::FakeEventSink& sink) {
     int quiet = 0;
     for (int i = 0; i < 400 && quiet < 3; ++i) {
         const auto before = sink.sent.size();
@@ -373,7 +360,7 @@ TEST_P(LdapSourceProperty, TheEventsSentTakeTheAppExactlyToTheDirectoryThroughKi
 
     consumers::RedisSourceProgress stored(redis_options(), KeyScheme("pb"), kSource);
     CrashingProgress progress(stored);
-    RecordingSink sink;
+    test_support::FakeEventSink sink;
     test_support::FakeClock clock;
     const auto cfg = config(directory);
     std::unique_ptr<producers::LdapSource> source;
@@ -397,7 +384,7 @@ TEST_P(LdapSourceProperty, TheEventsSentTakeTheAppExactlyToTheDirectoryThroughKi
             slapd_->restart();  // SIGKILL and start again (the session log is lost with it)
             ++slapd_restarts;
         } else if (action == 3) {
-            sink.failing = directory.pick(3);
+            sink.fail_sends = directory.pick(3);
             progress.failing = directory.pick(3);
         } else if (action == 4) {
             // Killed in its first turn after a start: most often in the middle of its refresh.
@@ -426,14 +413,14 @@ TEST_P(LdapSourceProperty, TheEventsSentTakeTheAppExactlyToTheDirectoryThroughKi
         }
     }
     progress.crash_before_outbox_cleared = false;
-    sink.failing = 0;
+    sink.fail_sends = 0;
     progress.failing = 0;
     start();
     settle(*source, sink);
 
     // What a fresh sync of the final directory sends is what the app should hold.
     consumers::RedisSourceProgress fresh_store(redis_options(), KeyScheme("fresh"), kSource);
-    RecordingSink fresh_sink;
+    test_support::FakeEventSink fresh_sink;
     producers::LdapSource fresh(cfg, slapd_->admin_password(), fresh_sink, fresh_store, clock);
     ASSERT_TRUE(fresh.load().ok());
     settle(fresh, fresh_sink);

@@ -53,6 +53,16 @@ json user_event(const std::string& id, const std::string& user, std::int64_t ver
               {"assignment", {{"role", "User"}}}}}};
 }
 
+// The directory disabled the user (version 2): a user.updated with accountEnabled false.
+json disabled_update(const std::string& id, const std::string& user, const std::string& display_name) {
+    auto event = user_event(id, user, 2);
+    event["type"] = "provisioning.user.updated";
+    event["data"].erase("assignment");
+    event["data"]["object"]["attributes"]["accountEnabled"] = false;
+    event["data"]["object"]["attributes"]["displayName"] = display_name;
+    return event;
+}
+
 // host and port of "http://host:port/".
 std::pair<std::string, int> host_port(const std::string& url) {
     static const std::regex re(R"(^http://([^:/]+):([0-9]+)/$)");
@@ -469,12 +479,7 @@ TEST_F(OpsServerTest, AReplayFromTheApiIsAppliedAndTheEntryLeavesTheList) {
 TEST_F(OpsServerTest, AReplayedAssignmentCreatesTheAccountWithTheNewestAttributesTheBridgeHolds) {
     const std::string entry = refused_create("l1", "latest-user");
     ASSERT_FALSE(entry.empty());
-    auto disabled = user_event("l2", "latest-user", 2);
-    disabled["type"] = "provisioning.user.updated";
-    disabled["data"].erase("assignment");
-    disabled["data"]["object"]["attributes"]["accountEnabled"] = false;
-    disabled["data"]["object"]["attributes"]["displayName"] = "Latest v2";
-    bridge().send_event(disabled);
+    bridge().send_event(disabled_update("l2", "latest-user", "Latest v2"));
     EXPECT_EQ(wait_outcome("l2").status, OutcomeStatus::Skipped);
 
     auto res = post(std::string("/api/v1/apps/") + kApp + "/dlq/" + entry + "/replay", "Bearer " + bridge().ops_token());
@@ -495,12 +500,7 @@ TEST_F(OpsServerTest, ARetryParkedAcrossANewerUpdateCreatesWithItsAttributes) {
     bridge().admin(HttpMethod::Post, "/_admin/faults", {},
                    json{{"status", 503}, {"count", 1}, {"match", "POST /Users"}, {"retryAfter", 2}});
     bridge().send_event(user_event("q1", "queued-user"));
-    auto disabled = user_event("q2", "queued-user", 2);
-    disabled["type"] = "provisioning.user.updated";
-    disabled["data"].erase("assignment");
-    disabled["data"]["object"]["attributes"]["accountEnabled"] = false;
-    disabled["data"]["object"]["attributes"]["displayName"] = "Queued v2";
-    bridge().send_event(disabled);
+    bridge().send_event(disabled_update("q2", "queued-user", "Queued v2"));
     const auto created = wait_outcome("q1");
     ASSERT_EQ(created.status, OutcomeStatus::Applied) << created.reason;
     EXPECT_EQ(created.action, Action::Create);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "fake_event_sink.hpp"
 #include "fakes.hpp"
 #include "provbridge/producers/ldap_source.hpp"
 
@@ -32,19 +33,7 @@ public:
     int saves = 0;
 };
 
-class FakeSink final : public EventSink {
-public:
-    Result<bool> send(const std::vector<Event>& events) override {
-        if (fail_sends > 0) {
-            --fail_sends;
-            return make_error("kafka down", ErrorKind::Transient);
-        }
-        sent.insert(sent.end(), events.begin(), events.end());
-        return true;
-    }
-    std::vector<Event> sent;
-    int fail_sends = 0;
-};
+using FakeSink = test_support::FakeEventSink;
 
 LdapSourceConfig config() {
     LdapSourceConfig c;
