@@ -512,10 +512,10 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
         }
     }
     std::optional<Event> latest;
-    const Event& current = transforms::with_latest_snapshot(received, link, queued, latest);
+    std::int64_t taken_from = 0;
+    const Event& current = transforms::with_latest_snapshot(received, link, queued, object, latest, &taken_from);
     if (latest) {
-        const auto newest = transforms::newest_snapshot(link, queued);
-        ctx.notes.push_back("decided with the attributes of version " + std::to_string(newest->version) +
+        ctx.notes.push_back("decided with the attributes of version " + std::to_string(taken_from) +
                             ", newer than the event's " + std::to_string(received.version));
     }
     std::optional<Event> enriched;

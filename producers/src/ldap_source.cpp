@@ -222,9 +222,26 @@ Result<bool> LdapSource::confirm_deletions() {
             if (unseen_kind == kind) candidates.insert(id);
         }
         if (candidates.empty()) continue;
+        // "Not found" must mean gone, not "not visible to this bind DN" (an ACL on entryUUID):
+        // an entry the refresh named is looked up with them, and must be found.
+        const auto named = [&](const auto& objects) {
+            for (const auto& [id, object] : objects) {
+                if (!candidates.count(id) && model_.named_in_refresh(id)) return std::optional<std::string>(id);
+            }
+            return std::optional<std::string>();
+        };
+        const auto canary = kind == dir::EntryKind::User ? named(model_.users()) : named(model_.groups());
+        std::vector<std::string> asked(candidates.begin(), candidates.end());
+        if (canary) asked.push_back(*canary);
         const auto spec = search_spec(name);
-        auto found = connection_->find(spec, {candidates.begin(), candidates.end()}, kLookupTimeout);
+        auto found = connection_->find(spec, asked, kLookupTimeout);
         if (!found.ok()) return found.error();
+        if (canary && std::none_of(found->begin(), found->end(), [&](const auto& e) { return e.uuid == *canary; })) {
+            return make_error("looking up the entries a refresh of " + spec.base_dn + " left out did not find " +
+                                  *canary + ", which it named: the bind DN may not search entryUUID there (grant it "
+                                  "search and read access to entryUUID); nothing is deleted until it can",
+                              ErrorKind::Transient);
+        }
         for (const auto& entry : *found) {
             if (!candidates.count(entry.uuid)) continue;
             // Still there: what the refresh should have named. Read as it is now.

@@ -363,6 +363,28 @@ TEST(DirectoryModelTest, AGroupLeavingTheAppGroupIsUnassignedAndADeletedOneIsDel
     EXPECT_GT(deleted[0].version, again[0].version);
 }
 
+TEST(DirectoryModelTest, UnassignedButStillInAnAssignedGroupTheNewAttributesGoAsAnUpdate) {
+    // ana is in the app group herself and in the team, which is assigned through it. In one
+    // refresh she leaves the app group and gets a new title: the unassignment changes nothing of
+    // her account (the team keeps her in scope), so the title must still reach the app.
+    auto model = with_assigned_team();
+    auto app_group = group({"dan", "ana"});
+    app_group["member"].push_back(kTeam);
+    (void)model.upsert("g-crm", EntryKind::Group, kCrmGroup, app_group, kT0 + 20);
+    model.begin_refresh();
+    app_group = group({"dan"});
+    app_group["member"].push_back(kTeam);
+    model.upsert("g-crm", EntryKind::Group, kCrmGroup, app_group, kT0 + 30);
+    model.upsert("u-ana", EntryKind::User, dn_of("ana"), person("ana", "Lead"), kT0 + 31);
+    for (const char* id : {"g-team", "u-ben", "u-cem", "u-dan"}) model.mark_present(id);
+    const auto events = model.end_refresh();
+    EXPECT_EQ(summary(events), (std::vector<std::string>{"crm provisioning.user.unassigned u-ana",
+                                                         "crm provisioning.user.updated u-ana"}));
+    EXPECT_EQ(only(events, EventType::UserUpdated).attributes["jobTitle"], "Lead");
+    EXPECT_EQ(only(events, EventType::UserUpdated).version, only(events, EventType::UserUnassigned).version);
+    EXPECT_NE(only(events, EventType::UserUpdated).id, only(events, EventType::UserUnassigned).id);
+}
+
 TEST(DirectoryModelTest, ASearchSpeaksOnlyForItsOwnEntries) {
     // slapd's session log names, among one search's deletions, the modified entries it does not
     // find in that search: the groups search names modified users, the users search the groups.

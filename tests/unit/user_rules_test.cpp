@@ -62,7 +62,7 @@ TEST_F(UserRulesTest, AnOlderAssignmentIsDecidedWithTheNewestSnapshotTheBridgeHo
                                                          {"accountEnabled", false}}}};
     const auto replayed = event(EventType::UserAssigned, 1);
     std::optional<Event> storage;
-    const auto& decided = with_latest_snapshot(replayed, kept, {}, storage);
+    const auto& decided = with_latest_snapshot(replayed, kept, {}, users_, storage);
     ASSERT_TRUE(storage.has_value());
     EXPECT_EQ(decided.version, 1) << "still that event";
     EXPECT_EQ(decided.role, "User") << "the assignment still counts";
@@ -84,15 +84,24 @@ TEST_F(UserRulesTest, AnOlderAssignmentIsDecidedWithTheNewestSnapshotTheBridgeHo
     // what was applied (stale, and skipped as such) are decided as they are.
     std::optional<Event> unused;
     const auto current = event(EventType::UserUpdated, 3);
-    EXPECT_EQ(&with_latest_snapshot(current, kept, {waiting}, unused), &current);
+    EXPECT_EQ(&with_latest_snapshot(current, kept, {waiting}, users_, unused), &current);
     auto unassigned = event(EventType::UserUnassigned, 1);
-    EXPECT_EQ(&with_latest_snapshot(unassigned, kept, {waiting}, unused), &unassigned);
+    EXPECT_EQ(&with_latest_snapshot(unassigned, kept, {waiting}, users_, unused), &unassigned);
     auto applied = link(LinkStatus::Active, 5);
     applied.snapshot = json{{"version", 5}, {"attributes", {{"displayName", "Ada v5"}}}};
     const auto late = event(EventType::UserUpdated, 4);
-    EXPECT_EQ(&with_latest_snapshot(late, applied, {}, unused), &late);
+    EXPECT_EQ(&with_latest_snapshot(late, applied, {}, users_, unused), &late);
     EXPECT_EQ(decide(late, applied).code, "stale");
     EXPECT_FALSE(unused.has_value());
+
+    // A waiting event its own turn will refuse (a userPrincipalName that is an object) offers
+    // nothing: the head is decided with the newest usable attributes.
+    auto broken = event(EventType::UserUpdated, 6);
+    broken.attributes["userPrincipalName"] = json{{"nested", true}};
+    std::int64_t from = 0;
+    const auto& chosen = with_latest_snapshot(replayed, kept, {waiting, broken}, users_, storage, &from);
+    EXPECT_EQ(from, 3);
+    EXPECT_EQ(chosen.attributes["displayName"], "Ada v3");
     EXPECT_FALSE(newest_snapshot(std::nullopt, {}).has_value());
 }
 

@@ -362,6 +362,25 @@ std::vector<Event> DirectoryModel::events_for(const std::string& id, const std::
         if (version == 0) version = std::max(base, last + 1);
         return version;
     };
+    const auto emit = [&](const AppAssignmentRule& app, const View& b, const View& a, EventType type) {
+        const std::int64_t last = before_versions_.count(id) ? before_versions_.at(id) : 0;
+        const auto& shown = a.exists && !a.id.empty() ? a : b;
+        Event event;
+        event.version = next_version(last);
+        event.source = rules_.source;
+        event.type = type;
+        event.app = app.app;
+        event.object_type = ObjectType::User;
+        event.object_id = shown.id;
+        event.subject = "user/" + shown.id;
+        if (base > 0) event.time = rfc3339(base);
+        event.attributes = shown.attributes;
+        event.role = shown.role;
+        std::string suffix(to_string(type));
+        suffix = suffix.substr(suffix.rfind('.') + 1);
+        event.id = "ldap:" + shown.id + ":" + std::to_string(event.version) + ":" + app.app + ":" + suffix;
+        out.push_back(std::move(event));
+    };
     const auto decide = [&](const AppAssignmentRule& app, const View& b, const View& a) {
         std::optional<EventType> type;
         if (!b.assigned && a.assigned) {
@@ -382,23 +401,12 @@ std::vector<Event> DirectoryModel::events_for(const std::string& id, const std::
             type = EventType::UserDeleted;
         }
         if (!type) return;
-        const std::int64_t last = before_versions_.count(id) ? before_versions_.at(id) : 0;
-        const auto& shown = a.exists && !a.id.empty() ? a : b;
-        Event event;
-        event.version = next_version(last);
-        event.source = rules_.source;
-        event.type = *type;
-        event.app = app.app;
-        event.object_type = ObjectType::User;
-        event.object_id = shown.id;
-        event.subject = "user/" + shown.id;
-        if (base > 0) event.time = rfc3339(base);
-        event.attributes = shown.attributes;
-        event.role = shown.role;
-        std::string suffix(to_string(*type));
-        suffix = suffix.substr(suffix.rfind('.') + 1);
-        event.id = "ldap:" + shown.id + ":" + std::to_string(event.version) + ":" + app.app + ":" + suffix;
-        out.push_back(std::move(event));
+        emit(app, b, a, *type);
+        // Unassigned directly but still in scope through an assigned group, with new attributes:
+        // the unassignment changes nothing of the account, so the attributes go as an update.
+        if (*type == EventType::UserUnassigned && a.via_group && b.attributes != a.attributes) {
+            emit(app, b, a, EventType::UserUpdated);
+        }
     };
     for (const auto& app : rules_.apps) {
         const auto b = before.count(app.app) ? before.at(app.app) : View{};

@@ -243,16 +243,28 @@ std::optional<Snapshot> newest_snapshot(const std::optional<LinkState>& link, co
 }
 
 const Event& with_latest_snapshot(const Event& event, const std::optional<LinkState>& link,
-                                  const std::vector<Event>& queued, std::optional<Event>& storage) {
+                                  const std::vector<Event>& queued, const ObjectProfile& users,
+                                  std::optional<Event>& storage, std::int64_t* from_version) {
     const bool reads_snapshot = event.object_type == ObjectType::User &&
                                 (event.type == EventType::UserAssigned || event.type == EventType::UserUpdated);
     if (!reads_snapshot || (link && event.version < link->version)) return event;
-    const auto newest = newest_snapshot(link, queued);
+    // A waiting event whose attributes its own turn will refuse offers none: it must not get this
+    // one refused in its place (a stored snapshot passed these checks when it was kept).
+    std::vector<Event> usable;
+    for (const auto& waiting : queued) {
+        if (check_source_attributes(users.source_attributes, waiting.attributes) ||
+            check_identifier_sources(users.mapping, waiting.attributes)) {
+            continue;
+        }
+        usable.push_back(waiting);
+    }
+    const auto newest = newest_snapshot(link, usable);
     if (!newest || newest->version <= event.version) return event;
     // The event keeps its own version: it is still that event (its outcome, the link's version),
     // only decided with newer attributes, which stay kept under their own version.
     storage = event;
     storage->attributes = newest->attributes;
+    if (from_version != nullptr) *from_version = newest->version;
     return *storage;
 }
 

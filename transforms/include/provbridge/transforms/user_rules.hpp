@@ -117,8 +117,11 @@ std::optional<Snapshot> newest_snapshot(const std::optional<LinkState>& link, co
 // `active`) are the newer ones, so an older state is never sent over a newer one; it keeps its
 // own version. An event older than the link's applied version is left as it is: it is stale. Returns a
 // copy (kept in `storage`) when something changed; otherwise the event itself.
+// Waiting events whose attributes `users` would refuse are passed over. `from_version`, when
+// given, is set to the version of the attributes taken.
 const Event& with_latest_snapshot(const Event& event, const std::optional<LinkState>& link,
-                                  const std::vector<Event>& queued, std::optional<Event>& storage);
+                                  const std::vector<Event>& queued, const ObjectProfile& users,
+                                  std::optional<Event>& storage, std::int64_t* from_version = nullptr);
 
 // Entra's objectId is the directory object's own id, which the contract carries as
 // data.object.id rather than among the attributes. When the object's mappings or scoping read
