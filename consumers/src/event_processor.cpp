@@ -32,7 +32,9 @@ std::string count_phrase(std::size_t n, const char* what) {
 }
 
 std::string with_notes(std::string reason, const std::vector<std::string>& notes) {
-    for (const auto& n : notes) reason += (reason.empty() ? "" : "; ") + n;
+    for (const auto& n : notes) {
+        if (!n.empty()) reason += (reason.empty() ? "" : "; ") + n;
+    }
     return reason;
 }
 
@@ -418,11 +420,17 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
     if (head != nullptr && head->event.deletion.mark == DeletionMark::Discarded) {
         // An operator discarded the staged operation: its outcome is recorded here, like every
         // outcome, and the object's next event runs. Nothing is sent, quarantine or not.
+        // A staged update that would have disabled the account is dropped whole, its other
+        // attribute changes too: sending part of it would be a request nobody reviewed, cut from
+        // an event of a feed the operator has just judged wrong. The link is left as it was, so
+        // the object's next event is decided against the account as it is and sends whatever
+        // still differs then.
         const auto action = head->event.deletion.action;
         return skip(ctx, "deletion_discarded",
                     "the " + std::string(action == Action::None ? "operation" : to_string(action)) +
                         " staged by the deletion threshold was discarded by an operator (provbridge deletes "
-                        "discard); nothing was sent",
+                        "discard); nothing was sent, and the object's next event is decided against the account as "
+                        "it is",
                     std::nullopt);
     }
     if (options_.quarantine != nullptr && options_.quarantine->held(event.app)) {
@@ -844,15 +852,24 @@ ProcessResult EventProcessor::provision(const Event& event, const transforms::Ob
             next.status = LinkStatus::Active;
             return skip(ctx, "no_change", note + "the account already has the desired attribute values", next);
         }
+        // An update that sets active to false takes access away like an unassignment: the
+        // threshold counts it, or stages the whole event (its other changes wait with it).
+        const bool disables = transforms::disables_account(plan);
+        if (disables) {
+            ctx.out.scim_id = link->scim_id;
+            if (auto held = guard_deletion(ctx, Action::Disable)) return std::move(*held);
+        }
         const auto request = transforms::patch_request(mapping.resource_path, link->scim_id, plan.operations);
         const auto response = send(ctx, request);
         if (succeeded(response)) {
-            ctx.out.action = Action::Update;
+            // Entra logs an update that disables the account as a Disable (its other changes
+            // are in the log entry's changes all the same).
+            ctx.out.action = disables ? Action::Disable : Action::Update;
             ctx.out.status = OutcomeStatus::Applied;
             ctx.out.scim_id = link->scim_id;
             next.applied = transforms::applied_after(link->applied, plan);
             ctx.out.changes = std::move(plan.changes);
-            if (!decision.notes.empty()) ctx.out.reason = with_notes("", decision.notes);
+            ctx.out.reason = with_notes(ctx.out.reason, decision.notes);
             next.status = LinkStatus::Active;
             return finish(ctx, std::move(next), false);
         }
@@ -1011,6 +1028,12 @@ ProcessResult EventProcessor::adopt(const transforms::ObjectProfile& object, con
         next.applied = applied;
         return finish(ctx, std::move(next), false);
     }
+    // The matched account is live in the target: setting it inactive takes access away as an
+    // update of a linked one does (see provision), and is counted or staged alike.
+    const bool disables = transforms::disables_account(plan);
+    if (disables) {
+        if (auto held = guard_deletion(ctx, Action::Disable)) return std::move(*held);
+    }
     const auto request = transforms::patch_request(mapping.resource_path, next.scim_id, plan.operations);
     const auto response = send(ctx, request);
     if (!succeeded(response)) {
@@ -1025,9 +1048,9 @@ ProcessResult EventProcessor::adopt(const transforms::ObjectProfile& object, con
         next.applied = applied;
         return fail(ctx, verdict, how + "; " + describe(request) + " failed: " + verdict.detail, std::move(next));
     }
-    ctx.out.action = Action::Update;
+    ctx.out.action = disables ? Action::Disable : Action::Update;
     ctx.out.status = OutcomeStatus::Applied;
-    ctx.out.reason = how + "; updated " + count_phrase(plan.changes.size(), "attribute");
+    ctx.out.reason = with_notes(how + "; updated " + count_phrase(plan.changes.size(), "attribute"), {ctx.out.reason});
     next.applied = transforms::applied_after(applied, plan);
     ctx.out.changes = std::move(plan.changes);
     return finish(ctx, std::move(next), false);

@@ -136,17 +136,26 @@ Result<DeletionStatus> RedisDeletionControl::status(const std::string& app, cons
                                                     std::int64_t now_ms) {
     DeletionStatus status;
     const auto buckets = transforms::window_buckets(threshold.window, now_ms);
+    const std::size_t window = static_cast<std::size_t>(buckets.current - buckets.first + 1);
     for (std::int64_t b = buckets.first; b <= buckets.current; ++b) connection_.append({"GET", keys_.deletions(app, b)});
     connection_.append({"ZCARD", keys_.staged(app)});
+    connection_.append({"EXISTS", keys_.linked_complete(app)});
+    connection_.append({"SCARD", keys_.linked(app)});
     auto replies = connection_.get_replies();
     if (!replies) return replies.error();
-    for (std::size_t i = 0; i + 1 < replies->size(); ++i) {
+    for (std::size_t i = 0; i < window; ++i) {
         const RedisValue value = to_value(*(*replies)[i]);
         if (value.type == RedisValue::Type::String) status.counted += to_int(value.str);
     }
-    const RedisValue staged = to_value(*replies->back());
+    const RedisValue staged = to_value(*(*replies)[window]);
     if (staged.type != RedisValue::Type::Integer) return unexpected("ZCARD " + keys_.staged(app), staged);
     status.staged = staged.integer;
+    const RedisValue complete = to_value(*(*replies)[window + 1]);
+    const RedisValue linked = to_value(*(*replies)[window + 2]);
+    if (complete.type != RedisValue::Type::Integer) return unexpected("EXISTS " + keys_.linked_complete(app), complete);
+    if (linked.type != RedisValue::Type::Integer) return unexpected("SCARD " + keys_.linked(app), linked);
+    // An incomplete set is no count: shown as not known rather than as a number too small.
+    if (complete.integer > 0) status.linked = linked.integer;
     std::vector<std::string> orphans;
     auto heads = staged_heads(app, std::nullopt, status.unreadable, orphans);
     if (!heads) return heads.error();

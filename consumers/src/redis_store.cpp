@@ -25,7 +25,8 @@ using nlohmann::json;
 // KEYS: 1 outcome, 2 link (the outcome key again when no link is written), 3 log, 4 stats,
 // 5 dead-letter index, 6 owner of the link's SCIM id (the outcome key again when none); with
 // a head 7 its queue, 8 the app's due set, 9 parked hash, 10 leases hash (else the outcome key
-// again); 11 the minute's counters (outcomes and a latency histogram, for rates and charts).
+// again); 11 the minute's counters (outcomes and a latency histogram, for rates and charts);
+// 12 the app's linked set (KeyScheme::linked).
 // ARGV: 1 record json, 2 ttl seconds, 3 log stream cap, 4 write link "1"/"0", 5-10 link
 // scim_id, version, status, applied, assignment (JSON: its role, or null), snapshot (JSON),
 // 11 dead letter "1"/"0", 12 counter, 13 owner (source id, "" for none), 14 head "1"/"0",
@@ -87,6 +88,14 @@ if ARGV[4] == '1' then
     -- does not point back.
     if ARGV[13] ~= '' then
       redis.call('SET', KEYS[6], ARGV[13])
+    end
+    -- So does the app's linked set (the base of deletion_threshold.max_percent): a link with
+    -- an account in the target, active or not, is in it, one without (deleted) is not. Written
+    -- here, with the link, it never drifts from the links and costs no count per event.
+    if ARGV[5] ~= '' and ARGV[7] ~= 'deleted' then
+      redis.call('SADD', KEYS[12], KEYS[2])
+    else
+      redis.call('SREM', KEYS[12], KEYS[2])
     end
   end
 end
@@ -232,20 +241,48 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 )lua";
 
-// KEYS: 1 the bucket of now, 2 staged set, 3.. the window's buckets. ARGV: 1 max operations,
-// 2 bucket ttl ms, 3 "1": allowed by an operator. Returns {admitted 1/0, counted, staged}.
+// KEYS: 1 the bucket of now, 2 staged set, 3 linked set, 4 its completeness mark, 5.. the
+// window's buckets. ARGV: 1 max operations (0: no count limit), 2 bucket ttl ms, 3 "1": allowed
+// by an operator, 4 max percent of the linked objects (0: no relative limit).
+// Returns {admitted 1/0, counted, staged, linked}; admitted -1 when the relative limit is asked
+// for and the linked set is not complete yet (nothing counted): not knowing is no answer.
 // transforms::judge_deletion in Lua: the check and the count are one step, so workers racing
 // for the last places under the threshold cannot overshoot it.
 constexpr std::string_view kAdmitScript = R"lua(
 local staged = redis.call('ZCARD', KEYS[2])
 local counted = 0
-for i = 3, #KEYS do counted = counted + (tonumber(redis.call('GET', KEYS[i])) or 0) end
-if ARGV[3] ~= '1' and (staged > 0 or counted >= tonumber(ARGV[1])) then
-  return {0, counted, staged}
+for i = 5, #KEYS do counted = counted + (tonumber(redis.call('GET', KEYS[i])) or 0) end
+local max_operations, max_percent = tonumber(ARGV[1]), tonumber(ARGV[4])
+local linked = 0
+if ARGV[3] ~= '1' then
+  if max_percent > 0 then
+    if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, counted, staged, 0} end
+    linked = redis.call('SCARD', KEYS[3])
+  end
+  if staged > 0 or (max_operations > 0 and counted >= max_operations) or
+     (max_percent > 0 and counted * 100 >= max_percent * linked) then
+    return {0, counted, staged, linked}
+  end
 end
 redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {1, counted + 1, staged}
+return {1, counted + 1, staged, linked}
+)lua";
+
+// KEYS: 1 the app's linked set, 2.. link keys (a page of a SCAN). Returns how many were added.
+// Each link joins or leaves the set by what it holds now, in one step, so a commit running
+// beside it (which keeps the set itself) is never undone by an older reading.
+constexpr std::string_view kCountLinkedScript = R"lua(
+local added = 0
+for i = 2, #KEYS do
+  local link = redis.call('HMGET', KEYS[i], 'scim_id', 'status')
+  if link[1] and link[1] ~= '' and link[2] ~= 'deleted' then
+    added = added + redis.call('SADD', KEYS[1], KEYS[i])
+  else
+    redis.call('SREM', KEYS[1], KEYS[i])
+  end
+end
+return added
 )lua";
 
 // Invalid UTF-8 in a record (a source id from a Kafka key, say) must not throw on the hot path.
@@ -890,7 +927,7 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     RedisArgv argv;
     argv.reserve(72);
     const auto now_ms = clock_.wall_ms();
-    argv.insert(argv.end(), {"", "", "11", record_key, link_key, keys_.log(app), keys_.stats(app),
+    argv.insert(argv.end(), {"", "", "12", record_key, link_key, keys_.log(app), keys_.stats(app),
                              keys_.dead_letters(app), owner_key});
     if (commit.head) {
         const auto& head = *commit.head;
@@ -900,6 +937,7 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
         argv.insert(argv.end(), {record_key, record_key, record_key, record_key});
     }
     argv.push_back(keys_.minute(app, now_ms / 60000));
+    argv.push_back(keys_.linked(app));
     argv.insert(argv.end(), {record_json, std::to_string(dedupe_ttl_.count()), cap});
     if (commit.link) {
         argv.insert(argv.end(), {"1", commit.link->scim_id, std::to_string(commit.link->version),
@@ -1420,23 +1458,74 @@ Result<LeaseStatus> RedisStateStore::stage(const HeadLease& lease, const ParkedE
 Result<DeletionWindow> RedisStateStore::admit_deletion(const std::string& app, std::int64_t now_ms,
                                                        const DeletionThresholdConfig& threshold, bool allowed) {
     const auto buckets = transforms::window_buckets(threshold.window, now_ms);
-    RedisArgv argv = {"", "", "", keys_.deletions(app, buckets.current), keys_.staged(app)};
+    RedisArgv argv = {"",
+                      "",
+                      "",
+                      keys_.deletions(app, buckets.current),
+                      keys_.staged(app),
+                      keys_.linked(app),
+                      keys_.linked_complete(app)};
     for (std::int64_t b = buckets.first; b <= buckets.current; ++b) argv.push_back(keys_.deletions(app, b));
     argv[2] = std::to_string(argv.size() - 3);
     argv.insert(argv.end(), {std::to_string(threshold.max_operations), std::to_string(buckets.ttl_ms),
-                             allowed ? "1" : "0"});
+                             allowed ? "1" : "0", std::to_string(threshold.max_percent)});
     auto reply = run(admit_script_, argv);
     if (!reply) return reply.error();
     const auto& result = **reply;
-    if (result.type != REDIS_REPLY_ARRAY || result.elements != 3) return unexpected_reply("admit script", result);
-    for (std::size_t i = 0; i < 3; ++i) {
+    if (result.type != REDIS_REPLY_ARRAY || result.elements != 4) return unexpected_reply("admit script", result);
+    for (std::size_t i = 0; i < 4; ++i) {
         if (result.element[i]->type != REDIS_REPLY_INTEGER) return unexpected_reply("admit script", result);
+    }
+    if (result.element[0]->integer == -1) {
+        return make_error("the linked accounts of app " + app +
+                              " are not counted yet (deletion_threshold.max_percent): a worker counts them once "
+                              "when it starts",
+                          ErrorKind::Transient);
     }
     DeletionWindow window;
     window.admission = result.element[0]->integer == 1 ? DeletionAdmission::Admitted : DeletionAdmission::Staged;
     window.counted = static_cast<std::int64_t>(result.element[1]->integer);
     window.staged = static_cast<std::int64_t>(result.element[2]->integer);
+    window.linked = static_cast<std::int64_t>(result.element[3]->integer);
     return window;
+}
+
+Result<std::int64_t> RedisStateStore::count_linked(const std::string& app) {
+    const auto linked = keys_.linked(app);
+    const auto complete = keys_.linked_complete(app);
+    auto done = connection_.command({"EXISTS", complete});
+    if (!done) return done.error();
+    if ((*done)->type != REDIS_REPLY_INTEGER) return unexpected_reply("EXISTS " + complete, **done);
+    if ((*done)->integer == 0) {
+        // Once per app and Redis: links written before the set was kept are found here. A link
+        // present throughout the SCAN is returned by it; one written meanwhile is kept by the
+        // commit script. Other workers may do the same at once: a page changes nothing twice.
+        const auto pattern = keys_.link_pattern(app);
+        std::string cursor = "0";
+        do {
+            auto page = connection_.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+            if (!page) return page.error();
+            const auto& r = **page;
+            if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 || r.element[0]->type != REDIS_REPLY_STRING ||
+                r.element[1]->type != REDIS_REPLY_ARRAY) {
+                return unexpected_reply("SCAN " + pattern, r);
+            }
+            cursor = text_of(*r.element[0]);
+            const auto& found = *r.element[1];
+            if (found.elements == 0) continue;
+            RedisArgv argv = {"EVAL", std::string(kCountLinkedScript), std::to_string(found.elements + 1), linked};
+            for (std::size_t i = 0; i < found.elements; ++i) argv.push_back(text_of(*found.element[i]));
+            auto counted = connection_.command(argv);
+            if (!counted) return counted.error();
+            if ((*counted)->type != REDIS_REPLY_INTEGER) return unexpected_reply("count linked script", **counted);
+        } while (cursor != "0");
+        auto marked = connection_.command({"SET", complete, "1"});
+        if (!marked) return marked.error();
+    }
+    auto size = connection_.command({"SCARD", linked});
+    if (!size) return size.error();
+    if ((*size)->type != REDIS_REPLY_INTEGER) return unexpected_reply("SCARD " + linked, **size);
+    return static_cast<std::int64_t>((*size)->integer);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -762,8 +762,9 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     read_fragments(r, scope, app);
     read_rate_limit(r, named, app.rate_limit);
     const auto threshold = r.child(named, "deletion_threshold");
-    r.check_known(threshold, {"max_operations", "window_minutes"});
+    r.check_known(threshold, {"max_operations", "max_percent", "window_minutes"});
     if (auto v = r.get_int(threshold, "max_operations", 0, 1000000)) app.deletion_threshold.max_operations = *v;
+    if (auto v = r.get_int(threshold, "max_percent", 0, 100)) app.deletion_threshold.max_percent = *v;
     if (auto v = r.get_int(threshold, "window_minutes", 1, 7 * 24 * 60)) {
         app.deletion_threshold.window = std::chrono::minutes(*v);
     }

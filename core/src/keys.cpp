@@ -115,6 +115,20 @@ std::string KeyScheme::deletions(std::string_view app, std::int64_t bucket) cons
 
 std::string KeyScheme::staged(std::string_view app) const { return app_base(app) + "staged"; }
 
+std::string KeyScheme::linked(std::string_view app) const { return app_base(app) + "linked"; }
+
+std::string KeyScheme::linked_complete(std::string_view app) const { return app_base(app) + "linked:complete"; }
+
+std::string KeyScheme::link_pattern(std::string_view app) const {
+    // SCAN's MATCH is a glob: every glob character of the prefix or app id is escaped.
+    std::string pattern;
+    for (const char c : app_base(app) + "link:") {
+        if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern.push_back('\\');
+        pattern.push_back(c);
+    }
+    return pattern + "*";
+}
+
 std::string KeyScheme::alerts(std::string_view app) const { return app_base(app) + "alerts"; }
 
 std::string KeyScheme::queue_member(ObjectType type, std::string_view source_id) {

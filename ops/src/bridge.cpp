@@ -11,6 +11,7 @@
 #include "provbridge/consumers/kafka_source.hpp"
 #include "provbridge/consumers/parked_source.hpp"
 #include "provbridge/consumers/redis_quarantine.hpp"
+#include "provbridge/transforms/deletion_threshold.hpp"
 #include "provbridge/transforms/scim_protocol.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/keys.hpp"
@@ -361,6 +362,19 @@ Bridge::Bridge(const Config& config, const Environment& env, const std::string& 
     auto parked_store = std::make_unique<consumers::RedisStateStore>(redis, keys, ttl, config_.redis.log_max_entries, clock_);
     parked_store->set_log_max_age(config_.redis.log_max_age);
     auto& deadlines = *parked_store;
+    // An app's relative deletion limit needs its number of linked accounts: the links an
+    // earlier version wrote are counted once here, before anything is consumed, so that the
+    // admission never has to guess (nor scan).
+    for (const auto& app : config_.apps) {
+        if (app.deletion_threshold.max_percent == 0) continue;
+        auto linked = parked_store->count_linked(app.id);
+        if (!linked) {
+            throw std::runtime_error("cannot count the linked accounts of app " + app.id +
+                                     " (deletion_threshold.max_percent) in Redis: " + linked.error().message);
+        }
+        log_->info("app {}: {} linked accounts; disables and deletes are staged from {}% of them within {}", app.id,
+                   *linked, app.deletion_threshold.max_percent, transforms::window_phrase(app.deletion_threshold.window));
+    }
     auto parked = std::make_unique<consumers::StoreParkedSource>(std::move(parked_store), std::move(app_ids),
                                                                  effective_retry_lease(config_), clock_, owner);
     parked->set_hold([gate = gate_.get()](const std::string& app) { return gate->held(app); });

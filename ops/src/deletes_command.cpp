@@ -47,7 +47,15 @@ json operation_json(const consumers::StagedOperation& op) {
 json threshold_json(const DeletionThresholdConfig& t) {
     return {{"enabled", t.enabled()},
             {"max_operations", t.max_operations},
+            {"max_percent", t.max_percent},
             {"window_minutes", std::chrono::duration_cast<std::chrono::minutes>(t.window).count()}};
+}
+
+// "10% of 40 linked accounts", or that they are not counted yet (a worker counts them at start).
+std::string percent_phrase(const DeletionThresholdConfig& t, const std::optional<std::int64_t>& linked) {
+    const std::string share = std::to_string(t.max_percent) + "% of ";
+    if (!linked) return share + "the linked accounts (not counted yet: a worker counts them when it starts)";
+    return share + std::to_string(*linked) + " linked account" + (*linked == 1 ? "" : "s");
 }
 
 std::string dump(const json& doc) { return dump_json(doc, 2); }
@@ -65,10 +73,12 @@ void print_status(const std::string& app, const AppConfig& config, const consume
     const auto& t = config.deletion_threshold;
     std::cout << app << ": ";
     if (t.enabled()) {
-        std::cout << s.counted << " of " << t.max_operations << " disables and deletes within "
-                  << transforms::window_phrase(t.window);
+        std::cout << s.counted;
+        if (t.max_operations > 0) std::cout << " of " << t.max_operations;
+        std::cout << " disables and deletes within " << transforms::window_phrase(t.window);
+        if (t.max_percent > 0) std::cout << " (limit " << percent_phrase(t, s.linked) << ")";
     } else {
-        std::cout << "deletion threshold off (deletion_threshold.max_operations 0)";
+        std::cout << "deletion threshold off (deletion_threshold.max_operations and max_percent 0)";
     }
     std::cout << ", " << s.staged << " staged";
     if (s.staged == 0) {
@@ -186,6 +196,7 @@ int deletes_command(const DeletesOptions& options, std::shared_ptr<spdlog::logge
         report.push_back({{"app", app->id},
                           {"threshold", threshold_json(app->deletion_threshold)},
                           {"in_window", status->counted},
+                          {"linked", status->linked ? json(*status->linked) : json(nullptr)},
                           {"staged", status->staged},
                           {"oldest_staged", status->oldest_staged_ms > 0 ? json(time_text(status->oldest_staged_ms))
                                                                          : json(nullptr)},

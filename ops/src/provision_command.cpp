@@ -152,6 +152,14 @@ int provision_command(const ProvisionOptions& options, std::shared_ptr<spdlog::l
         log->error("cannot reach Redis: {}", e.what());
         return kExitUnavailable;
     }
+    // The relative deletion limit asks for the app's linked accounts: counted once, as a
+    // worker does at start, so that a disable sent from here is judged like a worker's.
+    if (app.deletion_threshold.max_percent > 0) {
+        if (auto linked = store->count_linked(app.id); !linked) {
+            log->error("cannot count the linked accounts of {} in Redis: {}", app.id, linked.error().message);
+            return kExitUnavailable;
+        }
+    }
     // 2. Import: the latest state the directory sent for the object.
     auto link = store->load_link(app.id, type, id);
     if (!link) {

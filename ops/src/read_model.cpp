@@ -202,11 +202,12 @@ Result<json> OpsReadModel::app_detail(const std::string& app, int window_minutes
     json dlq = json::array();
     for (const auto& e : *letters) dlq.push_back(dead_letter_json(e));
 
-    json staged = {{"counted", 0}, {"operations", json::array()}};
+    json staged = {{"counted", 0}, {"linked", nullptr}, {"operations", json::array()}};
     if (const AppConfig* configured = config_.find_app(app); configured != nullptr) {
         auto status = deletions_->status(app, configured->deletion_threshold, now_ms);
         if (!status) return status.error();
         staged["counted"] = status->counted;
+        staged["linked"] = status->linked ? json(*status->linked) : json(nullptr);
         for (const auto& op : status->operations) {
             staged["operations"].push_back({{"object", std::string(to_string(op.object_type)) + "/" + op.object_id},
                                             {"action", std::string(to_string(op.action))},

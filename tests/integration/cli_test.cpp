@@ -451,7 +451,8 @@ TEST(CliDemo, RunsToASummary) {
     // Every sample event, follow-ups (the group's members sync) aside, whenever they finish.
     EXPECT_NE(r.output.find("Summary (21 of 21 events processed"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("created       10"), std::string::npos) << r.output;  // nine users and a group
-    EXPECT_NE(r.output.find("disabled      1"), std::string::npos) << r.output;
+    // an unassignment, and demo-014's update that sets accountEnabled false (a Disable, as Entra logs it)
+    EXPECT_NE(r.output.find("disabled      2"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("deleted       1"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("failed        1"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("(stale) version 1 is older than the applied version 2"), std::string::npos) << r.output;

@@ -3,11 +3,13 @@
 // beyond the threshold is staged, shown by `provbridge deletes status`, and allowed or discarded.
 #include <csignal>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "bridge_harness.hpp"
@@ -76,9 +78,126 @@ protected:
         return event ? *event : ParkedEvent{};
     }
 
+    // Commits an outcome of the user that writes its link: an account (scim_id) or none.
+    void commit_link(RedisStateStore& store, const std::string& user, const std::string& scim_id,
+                     LinkStatus status = LinkStatus::Active) {
+        ++events_;
+        Commit commit;
+        commit.record.event_id = "c" + std::to_string(events_);
+        commit.record.source = "urn:directory:contoso";
+        commit.record.event_type = "user.updated";
+        commit.record.app = app();
+        commit.record.object_type = "user";
+        commit.record.object_id = user;
+        commit.record.version = events_;
+        commit.record.action = scim_id.empty() ? Action::Delete : Action::Create;
+        commit.record.status = OutcomeStatus::Applied;
+        LinkState link;
+        link.scim_id = scim_id;
+        link.version = events_;
+        link.status = status;
+        commit.link = link;
+        auto status_of = store.commit(commit);
+        ASSERT_TRUE(status_of) << status_of.error().message;
+        EXPECT_EQ(*status_of, CommitStatus::Recorded);
+    }
+    std::int64_t linked_members() {
+        auto reply = admin_->call({"SCARD", keys().linked(app())});
+        EXPECT_TRUE(reply) << reply.error().message;
+        return reply ? reply->integer : -1;
+    }
+
     FakeClock clock_;
     std::optional<RedisConnection> admin_;
+    std::int64_t events_ = 0;
 };
+
+DeletionThresholdConfig relative(std::int64_t percent, std::int64_t max = 0) {
+    auto t = threshold(max);
+    t.max_percent = percent;
+    return t;
+}
+
+TEST_F(RedisDeletionsTest, TheRelativeLimitWaitsForTheLinkedCountThenStagesFromItsShare) {
+    auto store = make_store();
+    for (int i = 0; i < 20; ++i) commit_link(store, "u" + std::to_string(i), "scim-" + std::to_string(i));
+    EXPECT_EQ(linked_members(), 20) << "the commit script keeps the set";
+    commit_link(store, "u0", "", LinkStatus::Deleted);
+    commit_link(store, "u1", "scim-1", LinkStatus::Disabled);
+    EXPECT_EQ(linked_members(), 19) << "a deleted account leaves it, a disabled one stays";
+
+    // Until a worker has counted the links an older version wrote, the count is not known.
+    auto unknown = store.admit_deletion(app(), kNow, relative(10), false);
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().kind, ErrorKind::Transient);
+    EXPECT_NE(unknown.error().message.find("not counted yet"), std::string::npos) << unknown.error().message;
+    RedisDeletionControl control(options(), keys());
+    auto before = control.status(app(), relative(10), kNow);
+    ASSERT_TRUE(before);
+    EXPECT_FALSE(before->linked.has_value()) << "an incomplete set is no count";
+
+    auto counted = store.count_linked(app());
+    ASSERT_TRUE(counted) << counted.error().message;
+    EXPECT_EQ(*counted, 19);
+    // 10% of 19 is 1.9: with 0 and 1 counted two are admitted; with 2 counted the third waits.
+    for (std::int64_t expected : {1, 2}) {
+        auto window = store.admit_deletion(app(), kNow, relative(10), false);
+        ASSERT_TRUE(window) << window.error().message;
+        EXPECT_EQ(window->admission, DeletionAdmission::Admitted);
+        EXPECT_EQ(window->counted, expected);
+        EXPECT_EQ(window->linked, 19);
+    }
+    auto full = store.admit_deletion(app(), kNow, relative(10), false);
+    ASSERT_TRUE(full);
+    EXPECT_EQ(full->admission, DeletionAdmission::Staged);
+    EXPECT_EQ(full->counted, 2);
+    EXPECT_EQ(full->linked, 19);
+    // An allowed one passes without asking, counted; the count limit alone stays as it was.
+    auto allowed = store.admit_deletion(app(), kNow, relative(10), true);
+    ASSERT_TRUE(allowed);
+    EXPECT_EQ(allowed->admission, DeletionAdmission::Admitted);
+    auto count_only = store.admit_deletion(app(), kNow, threshold(5), false);
+    ASSERT_TRUE(count_only);
+    EXPECT_EQ(count_only->admission, DeletionAdmission::Admitted);
+    EXPECT_EQ(count_only->counted, 4);
+    auto status = control.status(app(), relative(10), kNow);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->linked, 19);
+    EXPECT_EQ(status->counted, 4);
+}
+
+TEST_F(RedisDeletionsTest, CountingLinkedFindsTheLinksAnOlderVersionWroteOnce) {
+    // Links as an older version left them: hashes, no set.
+    for (int i = 0; i < 2500; ++i) {
+        const auto key = keys().link(app(), i % 10 == 0 ? ObjectType::Group : ObjectType::User, "o" + std::to_string(i));
+        const std::string scim_id = i % 7 == 0 ? "" : "scim-" + std::to_string(i);
+        const std::string status = i % 11 == 0 ? "deleted" : i % 3 == 0 ? "disabled" : "active";
+        ASSERT_TRUE(admin_->call({"HSET", key, "scim_id", scim_id, "version", "1", "status", status}));
+    }
+    std::int64_t expected = 0;
+    for (int i = 0; i < 2500; ++i) expected += (i % 7 != 0 && i % 11 != 0) ? 1 : 0;
+    // Another app's links are not this app's.
+    ASSERT_TRUE(admin_->call({"HSET", keys().link("other-" + app(), ObjectType::User, "x"), "scim_id", "s", "status", "active"}));
+
+    auto store = make_store();
+    commit_link(store, "o1", "", LinkStatus::Deleted);  // a commit beside the count: o1 leaves
+    --expected;
+    auto counted = store.count_linked(app());
+    ASSERT_TRUE(counted) << counted.error().message;
+    EXPECT_EQ(*counted, expected);
+    EXPECT_EQ(linked_members(), expected);
+    auto complete = admin_->call({"EXISTS", keys().linked_complete(app())});
+    ASSERT_TRUE(complete);
+    EXPECT_EQ(complete->integer, 1);
+
+    // Once complete, a start reads the set and scans nothing: a link written behind the
+    // scripts' back (never by the bridge) is not found any more, a committed one is.
+    ASSERT_TRUE(admin_->call({"HSET", keys().link(app(), ObjectType::User, "raw"), "scim_id", "s", "status", "active"}));
+    commit_link(store, "new", "scim-new");
+    auto again = store.count_linked(app());
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, expected + 1);
+}
 
 TEST_F(RedisDeletionsTest, TheWindowAdmitsUpToTheThresholdThenStagesAndAllowedOnesPassCounted) {
     auto store = make_store();
@@ -266,7 +385,7 @@ using test_support::BridgeHarness;
 constexpr const char* kSource = "urn:directory:deletes";
 
 std::string user_event(const std::string& event_id, const std::string& type, const std::string& user,
-                       std::int64_t version, const std::string& title = "Engineer") {
+                       std::int64_t version, const std::string& title = "Engineer", bool enabled = true) {
     json data = {{"app", "crm"},
                  {"object",
                   {{"type", "user"},
@@ -275,7 +394,7 @@ std::string user_event(const std::string& event_id, const std::string& type, con
                    {"attributes",
                     {{"userPrincipalName", user + "@contoso.com"}, {"mailNickname", user}, {"givenName", user},
                      {"surname", "Tester"}, {"displayName", user + " Tester"}, {"jobTitle", title},
-                     {"accountEnabled", true}}}}}};
+                     {"accountEnabled", enabled}}}}}};
     if (type != "unassigned") data["assignment"] = {{"role", "User"}};
     return json{{"specversion", "1.0"}, {"id", event_id}, {"source", kSource}, {"type", "provisioning.user." + type},
                 {"data", data}}
@@ -416,6 +535,190 @@ TEST(DeletionThreshold, AMassUnassignBeyondTheThresholdIsStagedAndAllowedByAnOpe
     EXPECT_EQ(status["in_window"], 8) << "allowed operations are counted";
     EXPECT_EQ(bridge.log_length(), 17);
     worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
+// Reads the worker's progress until every one of `n` events is finished or parked (staged);
+// returns that line. Waiting for the sum, not for a split, lets a wrong split fail at once.
+json wait_accounted(ops::ChildProcess& worker, std::uint64_t n, std::chrono::seconds timeout = 300s,
+                    std::string* transcript = nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json last;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto line = worker.read_line(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+        if (!line) break;
+        if (transcript != nullptr) transcript->append(*line).append("\n");
+        auto doc = json::parse(*line, nullptr, false);
+        if (doc.is_discarded() || !doc.contains("finished")) continue;
+        last = doc;
+        if (doc["finished"].get<std::uint64_t>() + doc["parked"].get<std::uint64_t>() >= n) return doc;
+    }
+    ADD_FAILURE() << "the worker did not finish or park " << n << " events; last progress: " << last.dump();
+    return last;
+}
+
+// The ops server's JSON for one app (GET /api/v1/apps/{app}), as the dashboard reads it.
+json ops_app(const std::string& url, const std::string& app) {
+    static const std::regex re(R"(^http://([^:/]+):([0-9]+)/$)");
+    std::smatch m;
+    EXPECT_TRUE(std::regex_match(url, m, re)) << url;
+    if (m.empty()) return nullptr;
+    httplib::Client client(m[1].str(), std::stoi(m[2].str()));
+    client.set_read_timeout(60, 0);
+    auto res = client.Get(("/api/v1/apps/" + app).c_str());
+    EXPECT_TRUE(res) << httplib::to_string(res.error());
+    if (!res) return nullptr;
+    EXPECT_EQ(res->status, 200) << res->body;
+    return json::parse(res->body, nullptr, false);
+}
+
+// Lines of user events, keyed as produce keys them: one per user of [first, last).
+std::vector<std::string> user_events(const std::string& prefix, const std::string& type, int first, int last,
+                                     std::int64_t version, const std::string& title, bool enabled) {
+    std::vector<std::string> lines;
+    for (int i = first; i < last; ++i) {
+        lines.push_back(user_event(prefix + std::to_string(i), type, user_of(i), version, title, enabled));
+    }
+    return lines;
+}
+
+// Issue 21: a broken HR feed sends accountEnabled false for everyone. Those updates disable
+// accounts as surely as unassignments do, so the threshold holds them the same way: exactly 500
+// sent, the rest staged whole (their new title waits too) until an operator answers.
+TEST(DeletionThreshold, UpdatesThatDisableAccountsAreHeldByTheThresholdLikeUnassignments) {
+    constexpr int kUsers = 800;
+    constexpr int kMax = 500;  // Entra's default, as the app's default
+    BridgeHarness::Options options = crm("deletes-updates", kMax);
+    options.app_extra = json::object();  // the default threshold (500 within 60 min) is kMax
+    BridgeHarness bridge(options);
+    // Errors only: a warning per staged operation (310 of them) would bury the test's output.
+    auto worker = bridge.start_worker(false, "error");
+    const auto url = BridgeHarness::wait_ops_url(*worker);
+    bridge.produce_lines(user_events("a", "assigned", 0, kUsers, 1, "Engineer", true));
+    json progress = BridgeHarness::wait_finished(*worker, kUsers, 300s);
+    ASSERT_EQ(progress["applied"], kUsers) << progress.dump();
+
+    bridge.produce_lines(user_events("x", "updated", 0, kUsers, 2, "Countess", false));
+    progress = wait_accounted(*worker, 2 * kUsers);
+    EXPECT_EQ(progress["finished"], kUsers + kMax) << progress.dump();
+    // Fatal: without anything staged, the operator's part below would only wait for nothing.
+    ASSERT_EQ(progress["parked"], kUsers - kMax) << progress.dump();
+    EXPECT_EQ(progress["dead_lettered"], 0) << progress.dump();
+
+    // Exactly 500 accounts disabled in the target, each with its new title; 300 untouched.
+    std::set<std::string> disabled;
+    for (const auto& [name, account] : accounts(bridge)) {
+        const bool inactive = account["active"] == false;
+        if (inactive) disabled.insert(name.substr(0, name.find('@')));
+        EXPECT_EQ(account["title"], inactive ? "Countess" : "Engineer") << name << ": a staged update waits whole";
+    }
+    EXPECT_EQ(disabled.size(), static_cast<std::size_t>(kMax));
+
+    // Listed by `deletes status` (every one with --json) and by the ops API the page reads.
+    json status = deletes_status(bridge);
+    EXPECT_EQ(status["in_window"], kMax);
+    EXPECT_EQ(status["staged"], kUsers - kMax);
+    std::set<std::string> staged;
+    for (const auto& op : status.value("operations", json::array())) {
+        EXPECT_EQ(op["action"], "disable") << op.dump();
+        EXPECT_EQ(op["event_id"], "x" + op["object_id"].get<std::string>().substr(1)) << op.dump();
+        staged.insert(op["object_id"].get<std::string>());
+    }
+    EXPECT_EQ(staged.size(), static_cast<std::size_t>(kUsers - kMax));
+    for (const auto& user : staged) EXPECT_EQ(disabled.count(user), 0U) << user << " is staged and was sent";
+    const auto plain = bridge.cli({"deletes", "status", "--app", "crm"});
+    EXPECT_NE(plain.output.find("500 of 500 disables and deletes within 60 min, 300 staged"), std::string::npos)
+        << plain.output;
+    const json page = ops_app(url, "crm");
+    EXPECT_EQ(page["staged"]["counted"], kMax);
+    EXPECT_EQ(page["staged"]["operations"].size(), static_cast<std::size_t>(kUsers - kMax));
+    EXPECT_EQ(page["app"]["staged_deletes"], kUsers - kMax);
+
+    // The 500 sent are logged as disables (Entra's action for them), not as updates.
+    for (const auto& user : {*disabled.begin(), *disabled.rbegin()}) {
+        const auto out = bridge.wait_outcome(kSource, "x" + user.substr(1));
+        EXPECT_EQ(out.action, Action::Disable) << user;
+        EXPECT_EQ(out.status, OutcomeStatus::Applied) << user;
+    }
+
+    // Allowed: the staged updates are sent whole (active and title), counted.
+    const auto allowed = bridge.cli({"deletes", "allow", "--app", "crm"});
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+    progress = BridgeHarness::wait_finished(*worker, 2 * kUsers, 300s);
+    EXPECT_EQ(progress["dead_lettered"], 0) << progress.dump();
+    for (const auto& [name, account] : accounts(bridge)) {
+        EXPECT_EQ(account["active"], false) << name;
+        EXPECT_EQ(account["title"], "Countess") << name;
+    }
+    const auto one = bridge.wait_outcome(kSource, "x" + staged.begin()->substr(1));
+    EXPECT_EQ(one.action, Action::Disable);
+    EXPECT_NE(one.reason.find("allowed by an operator"), std::string::npos) << one.reason;
+    status = deletes_status(bridge);
+    EXPECT_EQ(status["staged"], 0);
+    EXPECT_EQ(status["in_window"], kUsers);
+
+    // Ten accounts enabled again (an update that enables is never held), then disabled once
+    // more by the feed: the window is past the threshold, so all ten are staged; discarded,
+    // they stay active with their title, and nothing of them was sent.
+    constexpr int kAgain = 10;
+    bridge.produce_lines(user_events("e", "updated", 0, kAgain, 3, "Engineer", true));
+    progress = BridgeHarness::wait_finished(*worker, 2 * kUsers + kAgain, 120s);
+    bridge.produce_lines(user_events("y", "updated", 0, kAgain, 4, "Duchess", false));
+    progress = wait_progress(*worker, 2 * kUsers + kAgain, kUsers - kMax + kAgain);
+    EXPECT_EQ(progress["finished"], 2 * kUsers + kAgain) << progress.dump();
+    EXPECT_EQ(deletes_status(bridge)["staged"], kAgain);
+    const auto discarded = bridge.cli({"deletes", "discard", "--app", "crm"});
+    EXPECT_EQ(discarded.exit_code, 0) << discarded.output;
+    progress = BridgeHarness::wait_finished(*worker, 2 * kUsers + 2 * kAgain, 120s);
+    EXPECT_EQ(progress["dead_lettered"], 0) << progress.dump();
+    auto target = accounts(bridge);
+    for (int i = 0; i < kAgain; ++i) {
+        const auto& account = target[user_of(i) + "@contoso.com"];
+        EXPECT_EQ(account["active"], true) << user_of(i) << ": discarded, the account stays active";
+        EXPECT_EQ(account["title"], "Engineer") << user_of(i) << ": discarded whole";
+        const auto out = bridge.wait_outcome(kSource, "y" + std::to_string(i));
+        EXPECT_EQ(out.status, OutcomeStatus::Skipped) << user_of(i);
+        EXPECT_EQ(out.code, "deletion_discarded") << user_of(i);
+        EXPECT_EQ(out.scim_requests, 0) << user_of(i);
+    }
+    EXPECT_EQ(deletes_status(bridge)["staged"], 0);
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
+// max_percent alone: the worker counts the app's linked accounts at start (none yet), its
+// commits keep the count, and the window stages from the share of them.
+TEST(DeletionThreshold, TheRelativeLimitHoldsAShareOfTheAppsLinkedAccounts) {
+    constexpr int kUsers = 40;
+    BridgeHarness::Options options = crm("deletes-percent", 0);
+    options.app_extra = {{"deletion_threshold", {{"max_operations", 0}, {"max_percent", 10}}}};
+    BridgeHarness bridge(options);
+    auto worker = bridge.start_worker(true, "info");
+    bridge.produce_lines(user_events("a", "assigned", 0, kUsers, 1, "Engineer", true));
+    std::string transcript;
+    BridgeHarness::wait_finished(*worker, kUsers, 120s, &transcript);
+    EXPECT_NE(transcript.find("app crm: 0 linked accounts"), std::string::npos) << transcript;
+    EXPECT_EQ(deletes_status(bridge)["linked"], kUsers);
+
+    // 10% of 40: four disables go out, the other six wait.
+    bridge.produce_lines(user_events("x", "updated", 0, 10, 2, "Countess", false));
+    const json progress = wait_accounted(*worker, kUsers + 10, 120s, &transcript);
+    EXPECT_EQ(progress["finished"], kUsers + 4) << progress.dump();
+    EXPECT_EQ(progress["parked"], 6) << progress.dump();
+    const json status = deletes_status(bridge);
+    EXPECT_EQ(status["threshold"]["max_percent"], 10);
+    EXPECT_EQ(status["staged"], 6);
+    EXPECT_EQ(status["linked"], kUsers) << "a disabled account is still linked";
+    const auto plain = bridge.cli({"deletes", "status", "--app", "crm"});
+    EXPECT_NE(plain.output.find("4 disables and deletes within 60 min (limit 10% of 40 linked accounts), 6 staged"),
+              std::string::npos)
+        << plain.output;
+    worker->signal(SIGTERM);
+    std::string rest;
+    while (auto line = worker->read_line(30s)) rest += *line + "\n";
+    EXPECT_NE((transcript + rest).find("reached 10% of the app's 40 linked accounts"), std::string::npos)
+        << transcript << rest;
     EXPECT_TRUE(worker->wait(60s).has_value());
 }
 

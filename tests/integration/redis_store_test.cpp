@@ -651,11 +651,12 @@ TEST_F(RedisStoreTest, EveryKeyCarriesTheAppHashTag) {
             EXPECT_TRUE(key.starts_with(invalid_base)) << key;
         }
     }
-    EXPECT_EQ(kinds, (std::set<std::string>{"evt", "link", "owner", "log", "stats", "dlq", "minute"}));
+    // linked: the app's linked set, kept with the link (deletion_threshold.max_percent)
+    EXPECT_EQ(kinds, (std::set<std::string>{"evt", "link", "linked", "owner", "log", "stats", "dlq", "minute"}));
     // outcome, log, stats, minute counters and dead-letter index of the invalid record (a commit
     // may straddle a minute: one more minute key each)
-    EXPECT_GE(keys_found.size(), 7u + 5u);
-    EXPECT_LE(keys_found.size(), 8u + 6u);
+    EXPECT_GE(keys_found.size(), 8u + 5u);
+    EXPECT_LE(keys_found.size(), 9u + 6u);
 }
 
 TEST_F(RedisStoreTest, LinksAndOwnersCanBeReadByOtherObjects) {

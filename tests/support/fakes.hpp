@@ -19,6 +19,7 @@
 #include "provbridge/core/state_store.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
 #include "provbridge/transforms/rolling_window.hpp"
+#include "provbridge/transforms/user_rules.hpp"
 
 namespace provbridge::test_support {
 
@@ -253,7 +254,17 @@ public:
         }
         window.staged = static_cast<std::int64_t>(
             std::count_if(staged.begin(), staged.end(), [&](const auto& entry) { return entry.first.app == app; }));
-        window.admission = transforms::judge_deletion(threshold, window.counted, window.staged, allowed);
+        if (threshold.max_percent > 0 && !allowed) {
+            // As the Redis store's linked set: the app's links with an account, active or not.
+            if (linked_unknown) return make_error("the linked accounts are not counted yet");
+            const auto users = keys_.link(app, ObjectType::User, "");
+            const auto groups = keys_.link(app, ObjectType::Group, "");
+            for (const auto& [key, state] : links) {
+                const bool of_app = key.rfind(users, 0) == 0 || key.rfind(groups, 0) == 0;
+                if (of_app && transforms::has_target_account(state)) ++window.linked;
+            }
+        }
+        window.admission = transforms::judge_deletion(threshold, window.counted, window.staged, window.linked, allowed);
         if (window.admission == DeletionAdmission::Admitted) {
             ++deletion_buckets[{app, buckets.current}];
             ++window.counted;
@@ -446,6 +457,7 @@ public:
     bool down = false;
     bool fail_load_link = false;  // only reads of other objects' links fail (a manager lookup, say)
     bool fail_admit = false;      // only the deletion threshold's question fails
+    bool linked_unknown = false;  // max_percent is asked before the linked accounts were counted
     std::map<std::string, OutcomeRecord> outcomes;
     std::map<std::string, LinkState> links;
     std::map<std::string, std::string> owners;

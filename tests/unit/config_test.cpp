@@ -440,7 +440,30 @@ TEST(DeletionThresholdSettings, DefaultToEntrasFiveHundredPerHour) {
     const Config c = parse_config(kMinimal, "bridge.json", {});
     EXPECT_EQ(c.apps[0].deletion_threshold.max_operations, 500);
     EXPECT_EQ(c.apps[0].deletion_threshold.window, std::chrono::minutes(60));
+    EXPECT_EQ(c.apps[0].deletion_threshold.max_percent, 0);
     EXPECT_TRUE(c.apps[0].deletion_threshold.enabled());
+}
+
+TEST(DeletionThresholdSettings, AShareOfTheLinkedAccountsIsAPercentage) {
+    const Config c = parse_config(R"({"apps":[
+        {"id":"a","deletion_threshold":{"max_operations":0,"max_percent":10},"scim":{"base_url":"https://x","token_env":"T"}},
+        {"id":"b","deletion_threshold":{"max_percent":0},"scim":{"base_url":"https://y","token_env":"T"}}]})",
+                                  "bridge.json", {{"PROVBRIDGE__APPS__B__DELETION_THRESHOLD__MAX_PERCENT", "25"}});
+    EXPECT_EQ(c.apps[0].deletion_threshold.max_percent, 10);
+    EXPECT_TRUE(c.apps[0].deletion_threshold.enabled()) << "the relative limit alone keeps the threshold on";
+    EXPECT_EQ(c.apps[1].deletion_threshold.max_percent, 25);
+    EXPECT_EQ(c.apps[1].deletion_threshold.max_operations, 500);
+    for (const char* bad : {"101", "-1", "7.5", "\"10%\""}) {
+        const auto error = expect_error(std::string(R"({"apps":[{"id":"a","deletion_threshold":{"max_percent":)") + bad +
+                                        R"(},"scim":{"base_url":"https://x","token_env":"T"}}]})");
+        EXPECT_EQ(error.file(), "bridge.json") << bad;
+        EXPECT_EQ(error.field(), "apps[0].deletion_threshold.max_percent") << bad;
+        EXPECT_FALSE(error.reason().empty()) << bad;
+    }
+    EXPECT_NE(expect_error(R"({"apps":[{"id":"a","deletion_threshold":{"max_percent":150},"scim":{"base_url":"https://x","token_env":"T"}}]})")
+                  .reason()
+                  .find("between 0 and 100"),
+              std::string::npos);
 }
 
 TEST(DeletionThresholdSettings, AreReadPerAppAndOverriddenFromTheEnvironment) {

@@ -10,6 +10,8 @@
 #include "provbridge/consumers/event_processor.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
+#include "provbridge/transforms/log_view.hpp"
+#include "provbridge/transforms/mapping.hpp"
 #include "provbridge/transforms/rolling_window.hpp"
 
 namespace provbridge {
@@ -29,28 +31,104 @@ DeletionThresholdConfig threshold(std::int64_t max, std::chrono::milliseconds wi
 
 TEST(DeletionThreshold, AdmitsBelowTheThresholdAndStagesFromItOn) {
     const auto t = threshold(3);
-    EXPECT_EQ(transforms::judge_deletion(t, 0, 0, false), DeletionAdmission::Admitted);
-    EXPECT_EQ(transforms::judge_deletion(t, 2, 0, false), DeletionAdmission::Admitted);
-    EXPECT_EQ(transforms::judge_deletion(t, 3, 0, false), DeletionAdmission::Staged);
-    EXPECT_EQ(transforms::judge_deletion(t, 40, 0, false), DeletionAdmission::Staged);
+    EXPECT_EQ(transforms::judge_deletion(t, 0, 0, 0, false), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(t, 2, 0, 0, false), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(t, 3, 0, 0, false), DeletionAdmission::Staged);
+    EXPECT_EQ(transforms::judge_deletion(t, 40, 0, 0, false), DeletionAdmission::Staged);
 }
 
 TEST(DeletionThreshold, OnceSomethingIsStagedEverythingWaitsForTheOperator) {
     // The window may have slid below the threshold: what comes after a staged operation still
     // must not overtake the operator's answer.
-    EXPECT_EQ(transforms::judge_deletion(threshold(3), 0, 1, false), DeletionAdmission::Staged);
+    EXPECT_EQ(transforms::judge_deletion(threshold(3), 0, 1, 0, false), DeletionAdmission::Staged);
 }
 
 TEST(DeletionThreshold, AnAllowedOperationAndAThresholdThatIsOffAlwaysPass) {
-    EXPECT_EQ(transforms::judge_deletion(threshold(3), 9, 4, true), DeletionAdmission::Admitted);
-    EXPECT_EQ(transforms::judge_deletion(threshold(0), 1000000, 7, false), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(threshold(3), 9, 4, 0, true), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(threshold(0), 1000000, 7, 0, false), DeletionAdmission::Admitted);
 }
 
 TEST(DeletionThreshold, TheDefaultIsEntrasFiveHundredInAnHour) {
     const DeletionThresholdConfig t;
     EXPECT_TRUE(t.enabled());
     EXPECT_EQ(t.max_operations, 500);
+    EXPECT_EQ(t.max_percent, 0) << "no relative limit unless configured";
     EXPECT_EQ(t.window, 60min);
+}
+
+DeletionThresholdConfig relative(std::int64_t percent, std::int64_t max = 0) {
+    auto t = threshold(max);
+    t.max_percent = percent;
+    return t;
+}
+
+TEST(DeletionThreshold, TheRelativeLimitStagesOnceTheWindowHoldsItsShareOfTheLinkedAccounts) {
+    const auto t = relative(10);
+    EXPECT_TRUE(t.enabled()) << "max_percent alone turns the threshold on";
+    // 10% of 40 linked accounts is 4: three counted admit a fourth, four counted stage the fifth.
+    EXPECT_EQ(transforms::judge_deletion(t, 3, 0, 40, false), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(t, 4, 0, 40, false), DeletionAdmission::Staged);
+    // A small app: 10% of 5 is half an account, so the first passes and the second waits.
+    EXPECT_EQ(transforms::judge_deletion(t, 0, 0, 5, false), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(t, 1, 0, 5, false), DeletionAdmission::Staged);
+    // The count limit still applies beside it, whichever comes first.
+    EXPECT_EQ(transforms::judge_deletion(relative(10, 500), 4, 0, 40, false), DeletionAdmission::Staged);
+    EXPECT_EQ(transforms::judge_deletion(relative(50, 3), 3, 0, 1000, false), DeletionAdmission::Staged);
+    EXPECT_EQ(transforms::judge_deletion(relative(50, 3), 2, 0, 1000, false), DeletionAdmission::Admitted);
+    // Off, the number of linked accounts means nothing; allowed, neither limit does.
+    EXPECT_EQ(transforms::judge_deletion(threshold(500), 4, 0, 0, false), DeletionAdmission::Admitted);
+    EXPECT_EQ(transforms::judge_deletion(t, 40, 0, 40, true), DeletionAdmission::Admitted);
+}
+
+TEST(DeletionThreshold, TheLimitReachedIsTheCountFirstThenTheShare) {
+    EXPECT_EQ(transforms::reached_limit(relative(10, 4), 4, 40), transforms::DeletionLimit::Count);
+    EXPECT_EQ(transforms::reached_limit(relative(10, 5), 4, 40), transforms::DeletionLimit::Percent);
+    EXPECT_EQ(transforms::reached_limit(relative(10, 5), 3, 40), transforms::DeletionLimit::None);
+    EXPECT_EQ(transforms::reached_limit(threshold(5), 4, 0), transforms::DeletionLimit::None);
+}
+
+// An account's change as diff_attributes reports it.
+AttributeChange change(const std::string& path, const json& before, const json& after) { return {path, before, after}; }
+
+transforms::PatchPlan plan_of(std::vector<AttributeChange> changes) {
+    transforms::PatchPlan plan;
+    plan.changes = std::move(changes);
+    plan.operations = json::array({json::object()});
+    return plan;
+}
+
+TEST(DeletionThreshold, AnUpdateDisablesWhenItsPatchSetsActiveToFalseFromTrueOrNothing) {
+    EXPECT_TRUE(transforms::disables_account(plan_of({change("title", "A", "B"), change("active", true, false)})));
+    EXPECT_TRUE(transforms::disables_account(plan_of({change("active", nullptr, false)})));
+    // Entra's form without aadOptscim062020, as an expression may produce it.
+    EXPECT_TRUE(transforms::disables_account(plan_of({change("active", "True", "False")})));
+    EXPECT_TRUE(transforms::disables_account(plan_of({change("Active", true, false)})));
+
+    EXPECT_FALSE(transforms::disables_account(plan_of({change("title", "A", "B")})));
+    EXPECT_FALSE(transforms::disables_account(plan_of({change("active", false, true)})));
+    EXPECT_FALSE(transforms::disables_account(plan_of({change("active", "False", false)}))) << "inactive already";
+    EXPECT_FALSE(transforms::disables_account(plan_of({change("active", true, nullptr)}))) << "removed is not false";
+    EXPECT_FALSE(transforms::disables_account(plan_of({change("emails[type eq \"work\"].primary", true, false)})));
+    EXPECT_FALSE(transforms::disables_account(
+        plan_of({change("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:active", true, false)})));
+    EXPECT_FALSE(transforms::disables_account(transforms::PatchPlan{}));
+}
+
+TEST(DeletionThreshold, TheDiffOfTheDefaultMappingDisablesWhenAccountEnabledTurnsFalse) {
+    // Through the real mapping (active from Switch([IsSoftDeleted], …)), not hand-made changes.
+    const auto& mapping = transforms::default_user_mapping();
+    const auto desired = [&](bool enabled, const std::string& title) {
+        const json attributes = {{"userPrincipalName", "ada@contoso.com"}, {"jobTitle", title}, {"accountEnabled", enabled}};
+        // The user rules set IsSoftDeleted from accountEnabled (user_rules.cpp).
+        const transforms::SourceContext context{attributes, !enabled};
+        return transforms::desired_attributes(mapping, context, transforms::Phase::Update);
+    };
+    const json applied = desired(true, "Engineer").to_json();
+    EXPECT_TRUE(transforms::disables_account(transforms::diff_attributes(mapping, desired(false, "Engineer"), applied)));
+    EXPECT_TRUE(transforms::disables_account(transforms::diff_attributes(mapping, desired(false, "Countess"), applied)));
+    EXPECT_FALSE(transforms::disables_account(transforms::diff_attributes(mapping, desired(true, "Countess"), applied)));
+    const json inactive = desired(false, "Engineer").to_json();
+    EXPECT_FALSE(transforms::disables_account(transforms::diff_attributes(mapping, desired(false, "Countess"), inactive)));
 }
 
 TEST(DeletionThreshold, TheWindowIsThirtyBucketsOfAtLeastTenSeconds) {
@@ -71,6 +149,10 @@ TEST(DeletionThreshold, TheReasonSaysWhatWasReachedOrWhatItWaitsBehind) {
               "2 staged operations of the app wait for an operator");
     EXPECT_EQ(transforms::staged_reason(threshold(5), DeletionWindow{DeletionAdmission::Staged, 0, 1}),
               "1 staged operation of the app waits for an operator");
+    EXPECT_EQ(transforms::staged_reason(relative(10, 500), DeletionWindow{DeletionAdmission::Staged, 4, 0, 40}),
+              "4 disables and deletes within 60 min reached 10% of the app's 40 linked accounts");
+    EXPECT_EQ(transforms::staged_reason(relative(10, 4), DeletionWindow{DeletionAdmission::Staged, 4, 0, 40}),
+              "4 disables and deletes within 60 min reached the app's deletion threshold (4)");
     EXPECT_EQ(transforms::window_phrase(24h), "1 d");
     EXPECT_EQ(transforms::window_phrase(3h), "3 h");
     EXPECT_EQ(transforms::window_phrase(90min), "90 min");
@@ -97,9 +179,10 @@ class DeletionStagingTest : public ::testing::Test {
 protected:
     DeletionStagingTest() : store_(clock_) { configure(3); }
 
-    void configure(std::int64_t max, UnassignAction unassign = UnassignAction::Disable) {
+    void configure(std::int64_t max, UnassignAction unassign = UnassignAction::Disable, std::int64_t percent = 0) {
         auto app = test_support::test_app("crm");
         app.deletion_threshold.max_operations = max;
+        app.deletion_threshold.max_percent = percent;
         app.unassign_action = unassign;
         apps_ = test_support::runtimes_of(app);
         auto options = test_support::retry_options(random_, 8000ms, 5, 1h);
@@ -114,6 +197,7 @@ protected:
         state.version = 1;
         state.status = LinkStatus::Active;
         state.applied = {{"userName", user + "@contoso.com"}, {"active", true}};
+        state.assigned_role = "User";  // assigned directly, as its assigned event left it
         store_.links[KeyScheme().link("crm", ObjectType::User, user)] = state;
     }
 
@@ -169,6 +253,44 @@ protected:
             results.push_back(processor_->process(record(id, "unassigned", 2)));
         }
         return results;
+    }
+
+    // The user as the directory sends it once its account is disabled there (the HR feed's
+    // accountEnabled false), with another attribute changed in the same event.
+    static json disabled_person(const std::string& user, const std::string& title = "Countess") {
+        json attributes = person(user);
+        attributes["accountEnabled"] = false;
+        attributes["jobTitle"] = title;
+        return attributes;
+    }
+
+    // Sends a disabling user.updated for u0..u(n-1), each linked and active; the target answers
+    // every PATCH 200.
+    std::vector<ProcessResult> disable_by_update(int n) {
+        std::vector<ProcessResult> results;
+        for (int i = 0; i < n; ++i) {
+            const std::string id = "u" + std::to_string(i);
+            link(id);
+            scim_.push(FakeScimClient::json(200, {{"id", "scim-" + id}, {"active", false}}));
+            results.push_back(processor_->process(record(id, "updated", 2, disabled_person(id))));
+        }
+        return results;
+    }
+
+    // The PATCH operations sent for the user's account (every PATCH, in order).
+    std::vector<json> patches_of(const std::string& user) const {
+        std::vector<json> out;
+        for (const auto& r : scim_.requests()) {
+            if (r.method == HttpMethod::Patch && r.path == "/Users/scim-" + user && r.body) out.push_back((*r.body)["Operations"]);
+        }
+        return out;
+    }
+
+    static std::optional<json> operation_on(const json& operations, const std::string& path) {
+        for (const auto& op : operations) {
+            if (op.value("path", "") == path) return op;
+        }
+        return std::nullopt;
     }
 
     FakeScimClient scim_;
@@ -414,6 +536,166 @@ TEST_F(DeletionStagingTest, ARedeliveryOfAStagedEventIsADuplicate) {
     ASSERT_EQ(processor_->process(r).status, ProcessResult::Status::Parked);
     EXPECT_EQ(processor_->process(r).status, ProcessResult::Status::Duplicate);
     EXPECT_EQ(store_.queue("crm", ObjectType::User, "u5").size(), 1U);
+}
+
+TEST_F(DeletionStagingTest, AnUpdateThatDisablesTheAccountIsCountedAndLoggedAsADisable) {
+    link("u0");
+    scim_.push(FakeScimClient::json(200, {{"id", "scim-u0"}, {"active", false}}));
+    const auto result = processor_->process(record("u0", "updated", 2, disabled_person("u0")));
+    ASSERT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
+    EXPECT_EQ(result.record->status, OutcomeStatus::Applied) << result.record->code << ": " << result.record->reason;
+    EXPECT_EQ(result.record->action, Action::Disable) << "Entra logs it as a Disable";
+    EXPECT_EQ(transforms::log_view(*result.record).action, "Disable");
+    EXPECT_EQ(counted(), 1);
+    const auto patches = patches_of("u0");
+    ASSERT_EQ(patches.size(), 1U);
+    ASSERT_TRUE(operation_on(patches[0], "active"));
+    EXPECT_EQ((*operation_on(patches[0], "active"))["value"], false);
+    ASSERT_TRUE(operation_on(patches[0], "title")) << "its other changes go in the same PATCH";
+    bool active_change = false;
+    for (const auto& c : result.record->changes) active_change = active_change || (c.path == "active" && c.new_value == false);
+    EXPECT_TRUE(active_change);
+    EXPECT_EQ(store_.link("crm", "u0")->applied["active"], false);
+    EXPECT_EQ(store_.link("crm", "u0")->status, LinkStatus::Active) << "still assigned: only the account is inactive";
+}
+
+TEST_F(DeletionStagingTest, AnUpdateThatLeavesTheAccountActiveIsNeitherCountedNorStaged) {
+    disable_by_update(4);  // the window is full and u3 is staged
+    ASSERT_EQ(store_.staged.size(), 1U);
+    link("u8");
+    scim_.push(FakeScimClient::json(200, {{"id", "scim-u8"}}));
+    json attributes = person("u8");
+    attributes["jobTitle"] = "Countess";
+    const auto result = processor_->process(record("u8", "updated", 2, attributes));
+    ASSERT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
+    EXPECT_EQ(result.record->action, Action::Update);
+    EXPECT_EQ(counted(), 3);
+    EXPECT_EQ(store_.staged.size(), 1U);
+    // Nor is one for an account that is inactive already.
+    LinkState inactive;
+    inactive.scim_id = "scim-u9";
+    inactive.version = 1;
+    inactive.applied = {{"userName", "u9@contoso.com"}, {"active", false}};
+    inactive.assigned_role = "User";
+    store_.links[KeyScheme().link("crm", ObjectType::User, "u9")] = inactive;
+    scim_.push(FakeScimClient::json(200, {{"id", "scim-u9"}}));
+    const auto again = processor_->process(record("u9", "updated", 2, disabled_person("u9")));
+    ASSERT_EQ(again.status, ProcessResult::Status::Recorded) << again.fatal_reason;
+    EXPECT_EQ(again.record->action, Action::Update);
+    EXPECT_EQ(counted(), 3);
+}
+
+TEST_F(DeletionStagingTest, DisablingUpdatesBeyondTheThresholdAreStagedWhole) {
+    const auto results = disable_by_update(5);
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(results[i].status, ProcessResult::Status::Recorded) << i << results[i].fatal_reason;
+        EXPECT_EQ(results[i].record->action, Action::Disable);
+    }
+    for (const char* id : {"u3", "u4"}) {
+        EXPECT_TRUE(patches_of(id).empty()) << id << ": nothing of the update is sent, its title neither";
+        EXPECT_EQ(store_.staged.count(user(id)), 1U) << id;
+        const auto queue = store_.queue("crm", ObjectType::User, id);
+        ASSERT_EQ(queue.size(), 1U);
+        EXPECT_EQ(queue[0].deletion.mark, DeletionMark::Staged);
+        EXPECT_EQ(queue[0].deletion.action, Action::Disable);
+        EXPECT_EQ(store_.link("crm", id)->applied["active"], true);
+    }
+    EXPECT_EQ(counted(), 3);
+    EXPECT_EQ(store_.log.size(), 3U);
+}
+
+TEST_F(DeletionStagingTest, AnAllowedUpdateSendsTheWholeUpdate) {
+    disable_by_update(4);  // u3 staged
+    store_.release_staged("crm", DeletionMark::Allowed, clock_.wall_ms());
+    const auto heads = claim();
+    ASSERT_EQ(heads.size(), 1U);
+    scim_.push(FakeScimClient::json(200, {{"id", "scim-u3"}, {"active", false}}));
+    const auto result = processor_->process_parked(heads[0]);
+    ASSERT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
+    EXPECT_EQ(result.record->action, Action::Disable);
+    EXPECT_EQ(result.record->status, OutcomeStatus::Applied);
+    EXPECT_NE(result.record->reason.find("then allowed by an operator"), std::string::npos) << result.record->reason;
+    const auto patches = patches_of("u3");
+    ASSERT_EQ(patches.size(), 1U);
+    EXPECT_EQ((*operation_on(patches[0], "active"))["value"], false);
+    ASSERT_TRUE(operation_on(patches[0], "title"));
+    EXPECT_EQ((*operation_on(patches[0], "title"))["value"], "Countess");
+    EXPECT_EQ(store_.link("crm", "u3")->applied["title"], "Countess");
+    EXPECT_EQ(counted(), 4);
+}
+
+TEST_F(DeletionStagingTest, ADiscardedUpdateSendsNothingAndTheNextEventDecidesAgain) {
+    disable_by_update(4);  // u3 staged
+    store_.release_staged("crm", DeletionMark::Discarded, clock_.wall_ms());
+    auto heads = claim();
+    ASSERT_EQ(heads.size(), 1U);
+    const auto before = scim_.requests().size();
+    const auto result = processor_->process_parked(heads[0]);
+    ASSERT_EQ(result.status, ProcessResult::Status::Recorded) << result.fatal_reason;
+    EXPECT_EQ(result.record->status, OutcomeStatus::Skipped);
+    EXPECT_EQ(result.record->code, "deletion_discarded");
+    EXPECT_EQ(transforms::log_view(*result.record).action, "StagedDelete");
+    EXPECT_EQ(scim_.requests().size(), before) << "the whole update is dropped, its title too";
+    const auto kept = store_.link("crm", "u3");
+    EXPECT_EQ(kept->applied["active"], true);
+    EXPECT_FALSE(kept->applied.contains("title"));
+
+    // The feed is fixed: the next event of u3 keeps it enabled and sends the title, uncounted.
+    json attributes = person("u3");
+    attributes["jobTitle"] = "Countess";
+    scim_.push(FakeScimClient::json(200, {{"id", "scim-u3"}}));
+    const auto next = processor_->process(record("u3", "updated", 3, attributes));
+    ASSERT_EQ(next.status, ProcessResult::Status::Recorded) << next.fatal_reason;
+    EXPECT_EQ(next.record->action, Action::Update);
+    const auto patches = patches_of("u3");
+    ASSERT_EQ(patches.size(), 1U);
+    EXPECT_FALSE(operation_on(patches[0], "active")) << "active stays true: nothing to send for it";
+    EXPECT_EQ((*operation_on(patches[0], "title"))["value"], "Countess");
+    EXPECT_EQ(counted(), 3);
+}
+
+TEST_F(DeletionStagingTest, AnAdoptedAccountSetInactiveIsGuardedToo) {
+    configure(1);
+    disable_by_update(1);  // the window is full
+    // u5 is assigned without a link: matched by userName in the target, live there, while the
+    // directory says it is disabled: the PATCH that adopts it would disable it.
+    scim_.push(FakeScimClient::list(json::array({{{"id", "scim-u5"}, {"userName", "u5@contoso.com"}, {"active", true}}})));
+    const auto result = processor_->process(record("u5", "assigned", 1, disabled_person("u5")));
+    EXPECT_EQ(result.status, ProcessResult::Status::Parked);
+    EXPECT_EQ(store_.staged.count(user("u5")), 1U);
+    EXPECT_TRUE(patches_of("u5").empty());
+}
+
+TEST_F(DeletionStagingTest, TheRelativeLimitStagesFromItsShareOfTheLinkedAccounts) {
+    configure(0, UnassignAction::Disable, 10);
+    for (int i = 10; i < 27; ++i) link("u" + std::to_string(i));  // 17 others linked, active
+    // u0..u2 are linked as they are sent: with u2, 20 accounts are linked and 10% is 2, which
+    // the window holds already: u2 waits (with 19 linked, u1 had passed at 1 counted).
+    const auto results = disable_by_update(3);
+    EXPECT_EQ(results[0].status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(results[1].status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(results[2].status, ProcessResult::Status::Parked);
+    EXPECT_EQ(store_.staged.count(user("u2")), 1U);
+    EXPECT_EQ(counted(), 2);
+    // Unassignments share the window (and wait behind what is staged).
+    link("u40");
+    EXPECT_EQ(processor_->process(record("u40", "unassigned", 2)).status, ProcessResult::Status::Parked);
+    EXPECT_EQ(store_.staged.size(), 2U);
+}
+
+TEST_F(DeletionStagingTest, LinkedAccountsNotCountedYetAreATransientFailureNotAnAnswer) {
+    configure(0, UnassignAction::Disable, 10);
+    store_.linked_unknown = true;
+    link("u0");
+    const auto result = processor_->process(record("u0", "updated", 2, disabled_person("u0")));
+    ASSERT_EQ(result.status, ProcessResult::Status::Parked);
+    EXPECT_GT(result.due_ms, clock_.wall_ms()) << "retried after a backoff, not staged";
+    EXPECT_TRUE(store_.staged.empty());
+    EXPECT_TRUE(patches_of("u0").empty());
+    const auto queue = store_.queue("crm", ObjectType::User, "u0");
+    ASSERT_EQ(queue.size(), 1U);
+    ASSERT_EQ(queue[0].trail.size(), 1U);
+    EXPECT_EQ(queue[0].trail[0].code, "StateStoreUnavailable");
 }
 
 TEST(StagedEntry, TheHoldRoundTripsAndAnEntryWithoutOneReadsAsNone) {

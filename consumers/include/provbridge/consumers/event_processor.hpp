@@ -144,9 +144,10 @@ private:
     // Waits out the app's quarantine: parks the event (or puts the claimed head back) as it is,
     // without counting an attempt.
     ProcessResult hold(const Event& event, Context& ctx, std::string_view why);
-    // The deletion threshold, asked right before a disable or delete is sent: nullopt when it
-    // may go out (counted), else the event is staged (or, the store failing, retried) and the
-    // result says so.
+    // The deletion threshold, asked right before anything that takes access away is sent (a
+    // disable, a delete, an update or adoption whose PATCH sets active to false: `action` is
+    // Disable for those): nullopt when it may go out (counted), else the event is staged whole
+    // (or, the store failing, retried) and the result says so.
     std::optional<ProcessResult> guard_deletion(Context& ctx, Action action);
     ProcessResult stage(Context& ctx, Action action, const DeletionWindow& window);
     // Counts the event's SCIM operation in the app's window; may quarantine the app. Fatal only

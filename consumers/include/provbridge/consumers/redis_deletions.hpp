@@ -30,6 +30,9 @@ struct DeletionStatus {
     std::int64_t counted = 0;           // disables and deletes sent within the window ending now
     std::int64_t staged = 0;            // heads in the app's staged set
     std::int64_t oldest_staged_ms = 0;  // 0 when none is staged
+    // The app's linked accounts (the base of max_percent); nullopt until a worker has counted
+    // them (RedisStateStore::count_linked).
+    std::optional<std::int64_t> linked;
     std::vector<StagedOperation> operations;  // oldest first
     // Staged members whose head could not be read (named by their queue key, with the reason);
     // they stay staged and are not released.

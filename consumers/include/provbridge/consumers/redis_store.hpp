@@ -145,10 +145,16 @@ public:
     Result<LeaseStatus> reschedule(const HeadLease& lease, const ParkedEvent& updated,
                                    std::int64_t due_ms) override;
     Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms) override;
-    // One script over the window's buckets (KeyScheme::deletions, a string counter each) and
-    // the app's staged set.
+    // One script over the window's buckets (KeyScheme::deletions, a string counter each), the
+    // app's staged set and, for max_percent, its linked set.
     Result<DeletionWindow> admit_deletion(const std::string& app, std::int64_t now_ms,
                                           const DeletionThresholdConfig& threshold, bool allowed) override;
+    // The number of the app's linked objects (KeyScheme::linked), after making the set complete
+    // once per app and Redis: links written before the commit script kept the set (an older
+    // version's) are found by one SCAN of the app's link keys, page by page, and the set is then
+    // marked complete, which admit_deletion waits for before it applies max_percent. Safe beside
+    // other workers doing the same and beside commits. For start-up, never per event.
+    Result<std::int64_t> count_linked(const std::string& app);
 
     const KeyScheme& keys() const { return keys_; }
     std::int64_t reconnects() const { return connection_.reconnects(); }

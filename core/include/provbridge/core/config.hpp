@@ -135,13 +135,18 @@ enum class UnassignAction { Disable, Delete };
 enum class SyncScope { Assigned, All };
 
 // Entra's accidental-deletions prevention, per operation: once an app's disables and deletes
-// within the rolling `window` reach max_operations, further ones are staged (they wait, unsent,
-// at the head of their object's queue) until an operator allows or discards them with
-// `provbridge deletes`. Entra's default threshold is 500; 0 turns the check off.
+// (whatever makes an account inactive: an unassignment, a role, leaving scope, an update that
+// sets active to false) within the rolling `window` reach max_operations, or max_percent of the
+// app's linked accounts, further ones are staged (they wait, unsent, at the head of their
+// object's queue) until an operator allows or discards them with `provbridge deletes`.
+// Entra's default threshold is 500; 0 turns that limit off. max_percent is off (0) by default:
+// Entra has no relative limit, and on a small app any percentage stages the second disable.
 struct DeletionThresholdConfig {
     std::int64_t max_operations = 500;
+    // 0 (off) to 100: staged once the window counts this share of the app's linked accounts.
+    std::int64_t max_percent = 0;
     std::chrono::milliseconds window{std::chrono::minutes(60)};
-    bool enabled() const { return max_operations > 0; }
+    bool enabled() const { return max_operations > 0 || max_percent > 0; }
 };
 
 struct ScimEndpointConfig {

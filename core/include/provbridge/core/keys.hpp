@@ -86,6 +86,14 @@ public:
     // A staged head is in staged() instead of due(), so no worker claims it.
     std::string deletions(std::string_view app, std::int64_t bucket) const;
     std::string staged(std::string_view app) const;
+    // The app's linked objects (the base of deletion_threshold.max_percent), set of link keys:
+    // every link with an account in the target (active or not), kept by the script that writes
+    // links. linked_complete() (string) says the set also holds the links written before it was
+    // kept: set once a worker has gone through them (RedisStateStore::count_linked).
+    std::string linked(std::string_view app) const;
+    std::string linked_complete(std::string_view app) const;
+    // SCAN pattern of the app's link keys.
+    std::string link_pattern(std::string_view app) const;
     // What operators were last told of the app (its alert key), string.
     std::string alerts(std::string_view app) const;
 

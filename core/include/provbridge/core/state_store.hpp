@@ -104,6 +104,9 @@ struct DeletionWindow {
     std::int64_t counted = 0;
     // Operations of the app staged before this one.
     std::int64_t staged = 0;
+    // The app's linked accounts (users and groups with a resource in the target, active or not),
+    // the base of threshold.max_percent; read only when that is set (else 0).
+    std::int64_t linked = 0;
 };
 
 // Everything that must become durable together once an event's outcome is decided.
@@ -197,8 +200,10 @@ public:
 
     // Asks the app's deletion window whether a disable or delete may be sent now, in one atomic
     // step, by transforms::judge_deletion: admitted (and counted in the bucket of now_ms) unless
-    // the window holds threshold.max_operations already or the app has staged operations.
-    // `allowed` (an operator released it): admitted and counted regardless.
+    // the window holds threshold.max_operations already, or threshold.max_percent of the app's
+    // linked accounts, or the app has staged operations. `allowed` (an operator released it):
+    // admitted and counted regardless. With max_percent set, a store that does not know the
+    // number of linked accounts (not counted yet) answers an Error, never a guess.
     virtual Result<DeletionWindow> admit_deletion(const std::string& app, std::int64_t now_ms,
                                                   const DeletionThresholdConfig& threshold, bool allowed) = 0;
 };
