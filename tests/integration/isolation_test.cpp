@@ -86,7 +86,11 @@ TEST(AppIsolation, ASlowTargetDoesNotHoldUpAnotherAppAndCatchesUpInOrder) {
     // The slow target recovers: its backlog (in memory and parked in Redis) is applied, in order.
     bridge.admin(HttpMethod::Put, "/_admin/latency", {}, json{{"delayMs", 0}});
     const json progress = BridgeHarness::wait_finished(*worker, kFast + 2 * kSlow, 120s);
-    EXPECT_EQ(progress["applied"], kFast + 2 * kSlow) << progress.dump();
+    // A slow create that waited in Redis with its update behind it is sent with the update's
+    // title, and the update then changes nothing: each slow user's update is applied or, so, skipped.
+    const int skipped = progress["skipped"].get<int>();
+    EXPECT_LE(skipped, kSlow) << progress.dump();
+    EXPECT_EQ(progress["applied"].get<int>() + skipped, kFast + 2 * kSlow) << progress.dump();
     EXPECT_EQ(progress["dead_lettered"], 0) << progress.dump();
     EXPECT_GT(progress["held"].get<int>(), 0) << "the slow app's backlog should have waited in Redis: " << progress.dump();
     const json users = bridge.users();

@@ -85,7 +85,10 @@ TEST(Retries, LaterEventsOfAnObjectWaitBehindItsFailedCreate) {
     bridge.send("crm/user/ada", user_event("a2", "updated", "ada", 2, person("ada", "Countess")));
     bridge.send("crm/user/ada", user_event("a3", "unassigned", "ada", 3, person("ada", "Countess")));
     const json progress = BridgeHarness::wait_finished(*worker, 3, 120s);
-    EXPECT_EQ(progress["applied"], 3) << progress.dump();
+    // The create, retried with the update waiting behind it, is sent with the update's title:
+    // the update then finds nothing to change.
+    EXPECT_EQ(progress["applied"], 2) << progress.dump();
+    EXPECT_EQ(progress["skipped"], 1) << progress.dump();
     // Parked four times: the create after each of its two failures, and the two events behind it.
     EXPECT_EQ(progress["parked"].get<int>(), 4) << progress.dump();
 
@@ -100,10 +103,12 @@ TEST(Retries, LaterEventsOfAnObjectWaitBehindItsFailedCreate) {
     EXPECT_EQ((*log)[0].version, 3);
     EXPECT_EQ((*log)[0].action, Action::Disable);
     EXPECT_EQ((*log)[1].version, 2);
-    EXPECT_EQ((*log)[1].action, Action::Update);
+    EXPECT_EQ((*log)[1].status, OutcomeStatus::Skipped);
+    EXPECT_EQ((*log)[1].code, "no_change");
     EXPECT_EQ((*log)[2].version, 1);
     EXPECT_EQ((*log)[2].action, Action::Create);
     EXPECT_EQ((*log)[2].attempts, 3);
+    EXPECT_NE((*log)[2].reason.find("attributes of version 2"), std::string::npos) << (*log)[2].reason;
     worker->signal(SIGTERM);
     EXPECT_TRUE(worker->wait(60s).has_value());
 }
@@ -214,7 +219,10 @@ TEST(Quarantine, ARotatedTokenQuarantinesTheAppAndTheFixedTokenLiftsItWithNothin
 
     bridge.admin(HttpMethod::Delete, "/_admin/token");  // the token is fixed
     const json progress = BridgeHarness::wait_finished(*worker, 5, 60s);
-    EXPECT_EQ(progress["applied"], 5) << progress.dump();
+    // ben's create ran after the lift with its update waiting behind it: sent with the update's
+    // title, which then changes nothing.
+    EXPECT_EQ(progress["applied"], 4) << progress.dump();
+    EXPECT_EQ(progress["skipped"], 1) << progress.dump();
     EXPECT_EQ(progress["dead_lettered"], 0) << progress.dump();
     auto lifted = redis.call({"EXISTS", "pb:{crm}:quarantine"});
     ASSERT_TRUE(lifted.ok());
