@@ -433,13 +433,20 @@ std::map<std::string, json> accounts(BridgeHarness& bridge) {
 // worker prints a line when its counters change, so one line must show both).
 json wait_progress(ops::ChildProcess& worker, std::uint64_t finished, std::uint64_t parked,
                    std::chrono::seconds timeout = 120s) {
-    return BridgeHarness::wait_progress_until(
-        worker,
-        [&](const json& doc) {
-            return doc.contains("finished") && doc["finished"].get<std::uint64_t>() >= finished &&
-                   doc["parked"].get<std::uint64_t>() >= parked;
-        },
-        std::to_string(finished) + " finished and " + std::to_string(parked) + " parked", timeout);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json last;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto line = worker.read_line(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+        if (!line) break;
+        auto doc = json::parse(*line, nullptr, false);
+        if (doc.is_discarded() || !doc.contains("finished")) continue;
+        last = doc;
+        if (doc["finished"].get<std::uint64_t>() >= finished && doc["parked"].get<std::uint64_t>() >= parked) return doc;
+    }
+    ADD_FAILURE() << "the worker did not reach " << finished << " finished and " << parked
+                  << " parked; last progress: " << last.dump();
+    return last;
 }
 
 // Provisions u0..u(n-1) and unassigns them all; returns the users left staged (by the report).
@@ -535,12 +542,20 @@ TEST(DeletionThreshold, AMassUnassignBeyondTheThresholdIsStagedAndAllowedByAnOpe
 // returns that line. Waiting for the sum, not for a split, lets a wrong split fail at once.
 json wait_accounted(ops::ChildProcess& worker, std::uint64_t n, std::chrono::seconds timeout = 300s,
                     std::string* transcript = nullptr) {
-    return BridgeHarness::wait_progress_until(
-        worker,
-        [&](const json& doc) {
-            return doc.contains("finished") && doc["finished"].get<std::uint64_t>() + doc["parked"].get<std::uint64_t>() >= n;
-        },
-        std::to_string(n) + " events finished or parked", timeout, transcript);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json last;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto line = worker.read_line(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+        if (!line) break;
+        if (transcript != nullptr) transcript->append(*line).append("\n");
+        auto doc = json::parse(*line, nullptr, false);
+        if (doc.is_discarded() || !doc.contains("finished")) continue;
+        last = doc;
+        if (doc["finished"].get<std::uint64_t>() + doc["parked"].get<std::uint64_t>() >= n) return doc;
+    }
+    ADD_FAILURE() << "the worker did not finish or park " << n << " events; last progress: " << last.dump();
+    return last;
 }
 
 // The ops server's JSON for one app (GET /api/v1/apps/{app}), as the dashboard reads it.

@@ -109,9 +109,8 @@ CliResult BridgeHarness::cli(std::vector<std::string> args, std::chrono::seconds
     return run_cli(std::move(args), timeout);
 }
 
-json BridgeHarness::wait_progress_until(ops::ChildProcess& worker, const std::function<bool(const json&)>& reached,
-                                       const std::string& what, std::chrono::seconds timeout,
-                                       std::string* transcript) {
+json BridgeHarness::wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n,
+                                 std::chrono::seconds timeout, std::string* transcript) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     json last;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -120,19 +119,12 @@ json BridgeHarness::wait_progress_until(ops::ChildProcess& worker, const std::fu
         if (!line) break;
         if (transcript != nullptr) transcript->append(*line).append("\n");
         auto doc = json::parse(*line, nullptr, false);
-        if (doc.is_discarded() || !doc.is_object()) continue;
+        if (doc.is_discarded() || !doc.contains(counter)) continue;
         last = doc;
-        if (reached(doc)) return doc;
+        if (doc[counter].get<std::uint64_t>() >= n) return doc;
     }
-    ADD_FAILURE() << "the worker's progress did not show " << what << "; last progress: " << last.dump();
+    ADD_FAILURE() << "the worker's " << counter << " count did not reach " << n << "; last progress: " << last.dump();
     return last;
-}
-
-json BridgeHarness::wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n,
-                                 std::chrono::seconds timeout, std::string* transcript) {
-    return wait_progress_until(
-        worker, [&](const json& doc) { return doc.contains(counter) && doc[counter].get<std::uint64_t>() >= n; },
-        std::string(counter) + " reaching " + std::to_string(n), timeout, transcript);
 }
 
 std::string BridgeHarness::wait_ops_url(ops::ChildProcess& worker, std::chrono::seconds timeout) {

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,13 +64,6 @@ public:
                                                     const std::string& log_level = "warn",
                                                     std::vector<std::string> extra_env = {},
                                                     std::vector<std::string> extra_args = {}) const;
-    // Reads progress lines until `reached` is true of one; returns the last line read. A timeout
-    // or the worker's exit is a test failure that names `what`. Every line read is appended to
-    // `transcript` when given.
-    static nlohmann::json wait_progress_until(ops::ChildProcess& worker,
-                                              const std::function<bool(const nlohmann::json&)>& reached,
-                                              const std::string& what, std::chrono::seconds timeout,
-                                              std::string* transcript = nullptr);
     // Reads progress lines until the named counter (consumed, finished, parked, retried, ...)
     // reaches n; returns the last line read. A timeout is a test failure.
     static nlohmann::json wait_counter(ops::ChildProcess& worker, const char* counter, std::uint64_t n,
