@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
     logs_cmd->add_option("--config", logs.config_path, "Configuration file")->required();
     logs_cmd->add_option("--app", logs.app, "Only this app");
     logs_cmd->add_option("--status", logs.filter.status, "Only Success, Failure, Skipped or Warning");
-    logs_cmd->add_option("--action", logs.filter.action, "Only Create, Update, Disable, Delete, StagedDelete or Other");
+    logs_cmd->add_option("--action", logs.filter.action, "Only Create, Update, Disable, Delete, StagedDelete, ScheduledDelete or Other");
     logs_cmd->add_option("--object", logs.filter.object, "Only this object: its source id, TYPE/ID, or its id in the app");
     logs_cmd->add_option("--since", logs.since, "Only records since: an RFC 3339 time or a duration back (15m, 2h, 1d)");
     logs_cmd->add_option("--limit", logs.limit, "How many records (the newest that match; default 50)");
@@ -192,6 +192,9 @@ int main(int argc, char** argv) {
     for (auto* sub : {deletes_allow, deletes_discard}) {
         sub->add_option("--app", deletes.app, "The app")->required();
         sub->add_option("--object", deletes.object, "Only this object's staged operation, as TYPE/ID (user/u42)");
+        sub->add_flag("--scheduled", deletes.scheduled,
+                      "The hard deletes scheduled after users' deletions instead (allow: now, through the threshold; "
+                      "discard: never, the accounts stay disabled)");
     }
 
     try {

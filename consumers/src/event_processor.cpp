@@ -7,6 +7,7 @@
 #include "provbridge/core/json_util.hpp"
 #include "provbridge/core/keys.hpp"
 #include "provbridge/core/log_context.hpp"
+#include "provbridge/core/text.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
 #include "provbridge/transforms/quarantine_policy.hpp"
 #include "provbridge/transforms/scim_protocol.hpp"
@@ -167,6 +168,9 @@ struct EventProcessor::Context {
     // The object's account in the target before this event ("" when none): when this event
     // changes it, what its groups were sent is out of date (follow-ups).
     std::string previous_account;
+    // The link was SoftDeleted when the event was decided: if it is not any more once the outcome
+    // is known (the user restored), its scheduled hard delete is cancelled with the commit.
+    bool soft_deleted_before = false;
     // What the decision found unresolved: the user's manager, the group's members without an
     // account. A reference check (Event::reference_check) records them as a reference failure.
     std::vector<std::string> unresolved;
@@ -426,6 +430,12 @@ ProcessResult EventProcessor::process_record(const InboundRecord& record, const 
         // the object's next event is decided against the account as it is and sends whatever
         // still differs then.
         const auto action = head->event.deletion.action;
+        if (event.type == EventType::UserHardDelete) {
+            return skip(ctx, "deletion_discarded",
+                        "the hard delete scheduled after the user's deletion was discarded by an operator (provbridge "
+                        "deletes discard --scheduled); the account stays disabled",
+                        std::nullopt);
+        }
         return skip(ctx, "deletion_discarded",
                     "the " + std::string(action == Action::None ? "operation" : to_string(action)) +
                         " staged by the deletion threshold was discarded by an operator (provbridge deletes "
@@ -503,7 +513,9 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
     const bool user = received.object_type == ObjectType::User;
     const auto& object = user ? app.profile.users : app.profile.groups;
     std::optional<Event> reevaluated;
-    if (received.type == EventType::UserReevaluate) reevaluated = transforms::reevaluation_event(received, link);
+    if (received.type == EventType::UserReevaluate || received.type == EventType::UserHardDelete) {
+        reevaluated = transforms::reevaluation_event(received, link);
+    }
     // A replayed, retried or late assignment or update never sends older attributes than the
     // newest the bridge holds: the link's snapshot, or an event already waiting behind this head.
     std::vector<Event> queued;
@@ -529,6 +541,7 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
     std::optional<Event> enriched;
     const Event& event = transforms::with_object_id(reevaluated ? *reevaluated : current, object, enriched);
     ctx.previous_account = transforms::has_target_account(link) ? link->scim_id : std::string();
+    ctx.soft_deleted_before = link && link->status == LinkStatus::SoftDeleted;
     if (event.type == EventType::GroupMembersAdded || event.type == EventType::GroupMembersRemoved ||
         event.type == EventType::GroupMembersSync) {
         return process_membership(event, app, link, ctx);
@@ -572,6 +585,8 @@ ProcessResult EventProcessor::process_object(const Event& received, const AppRun
         case UserDecision::Step::Disable:
             if (!decision.reason.empty()) ctx.out.reason = decision.reason;
             return disable(*link, std::move(next), decision.status_after, ctx);
+        case UserDecision::Step::SoftDelete:
+            return disable(*link, std::move(next), LinkStatus::SoftDeleted, ctx);
         case UserDecision::Step::Delete:
             if (!decision.reason.empty()) ctx.out.reason = decision.reason;
             return remove(object.mapping.resource_path, *link, std::move(next), ctx);
@@ -1059,23 +1074,38 @@ ProcessResult EventProcessor::adopt(const transforms::ObjectProfile& object, con
 ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, LinkStatus after, Context& ctx) {
     ctx.out.scim_id = link.scim_id;
     const auto active = link.applied.find("active");
-    if (active != link.applied.end() && *active == json(false)) {
+    const bool inactive = active != link.applied.end() && *active == json(false);
+    if (after == LinkStatus::SoftDeleted) {
+        // A user's deletion: the account is disabled now (unless it is already) and deleted for
+        // good once the app's grace period ends, unless the user comes back before.
+        if (!inactive) {
+            if (auto failed = send_disable(link, next, ctx)) return std::move(*failed);
+        }
+        return schedule_hard_delete(link, std::move(next), inactive, ctx);
+    }
+    if (inactive) {
         next.status = after;
         const std::string why = ctx.out.reason;
         return skip(ctx, "no_change",
                     (why.empty() ? std::string() : why + "; ") + "the account is already inactive in the target",
                     std::move(next));
     }
+    if (auto failed = send_disable(link, next, ctx)) return std::move(*failed);
+    next.status = after;
+    return finish(ctx, std::move(next), false);
+}
+
+std::optional<ProcessResult> EventProcessor::send_disable(const LinkState& link, LinkState& next, Context& ctx) {
     if (auto held = guard_deletion(ctx, Action::Disable)) return std::move(*held);
     const auto request = transforms::patch_request("/Users", link.scim_id, transforms::disable_operations());
     const auto response = send(ctx, request);
     if (succeeded(response)) {
+        const auto active = link.applied.find("active");
         ctx.out.action = Action::Disable;
         ctx.out.status = OutcomeStatus::Applied;
         ctx.out.changes.push_back({"active", active == link.applied.end() ? json(nullptr) : *active, false});
-        next.status = after;
         next.applied["active"] = false;
-        return finish(ctx, std::move(next), false);
+        return std::nullopt;
     }
     const auto verdict = judge(response, transforms::ScimOperation::Disable);
     if (verdict.disposition == transforms::Disposition::Gone) {
@@ -1086,6 +1116,29 @@ ProcessResult EventProcessor::disable(const LinkState& link, LinkState next, Lin
                     std::move(next));
     }
     return fail(ctx, verdict, describe(request) + " failed: " + verdict.detail);
+}
+
+ProcessResult EventProcessor::schedule_hard_delete(const LinkState& link, LinkState next, bool was_inactive,
+                                                   Context& ctx) {
+    const int days = ctx.app->config.hard_delete_after_days;
+    const std::int64_t due = clock_.wall_ms() + std::int64_t{days} * 24 * 3600 * 1000;
+    // Before the outcome: a crash in between schedules it again on the redelivery (the same
+    // user's schedule is replaced, not doubled).
+    auto scheduled = store_.schedule_hard_delete(ctx.out.app, ctx.out.object_id, due);
+    if (!scheduled) {
+        const std::string detail = redact(scheduled.error().message);
+        return fail(ctx, store_unavailable(detail), "scheduling the hard delete failed: " + detail);
+    }
+    ctx.out.action = Action::ScheduledDelete;
+    ctx.out.status = OutcomeStatus::Applied;
+    ctx.out.scim_id = link.scim_id;
+    ctx.out.reason = std::string(was_inactive ? "the account was inactive already" : "the account is disabled") +
+                     "; it is deleted for good on " + utc_timestamp(due) + " (hard_delete_after_days: " +
+                     std::to_string(days) + ") unless the user is assigned or updated before; provbridge deletes "
+                     "status --app " + ctx.out.app + " lists it";
+    next.status = LinkStatus::SoftDeleted;
+    next.applied["active"] = false;
+    return finish(ctx, std::move(next), false);
 }
 
 ProcessResult EventProcessor::remove(const std::string& resource_path, const LinkState& link, LinkState next,
@@ -1391,6 +1444,18 @@ ProcessResult EventProcessor::finish(Context& ctx, std::optional<LinkState> link
         // A reference failure is never the app's: what was sent counts as the success it was.
         if (auto fatal = count_operation(ctx, false)) return std::move(*fatal);
         mark_unresolved(ctx);
+    }
+    const bool restored = ctx.soft_deleted_before && link && link->status != LinkStatus::SoftDeleted &&
+                          link->status != LinkStatus::Deleted && ctx.out.status != OutcomeStatus::DeadLettered;
+    if (restored) {
+        // Before the commit: a crash in between leaves the schedule cancelled and the link as it
+        // was, and the redelivery decides the same again (a due hard delete meanwhile finds the
+        // link still SoftDeleted only if the restore never committed).
+        auto cancelled = store_.cancel_hard_delete(ctx.out.app, ctx.out.object_id);
+        if (!cancelled) {
+            return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(cancelled.error().message), {}};
+        }
+        ctx.notes.push_back("the hard delete scheduled after the user's deletion is cancelled: the account stays");
     }
     ctx.out.reason = with_notes(std::move(ctx.out.reason), ctx.notes);
     ctx.out.finished_at_ms = clock_.wall_ms();

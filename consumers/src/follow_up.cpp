@@ -33,4 +33,11 @@ ParkedEvent reference_check_event(const std::string& app, const ReferenceDeadlin
                                std::to_string(deadline.due_ms), now_ms, true);
 }
 
+ParkedEvent hard_delete_event(const std::string& app, const ScheduledHardDelete& scheduled, std::int64_t now_ms) {
+    auto parked = follow_up_event(app, ObjectType::User, scheduled.user_id, EventType::UserHardDelete,
+                                  "hard-delete:" + scheduled.user_id + ":" + std::to_string(scheduled.due_ms), now_ms);
+    if (scheduled.discarded) parked.deletion = DeletionHold{DeletionMark::Discarded, Action::Delete, now_ms};
+    return parked;
+}
+
 }  // namespace provbridge::consumers

@@ -37,11 +37,21 @@ StoreParkedSource::StoreParkedSource(StateStore& store, std::vector<std::string>
     check_lease(lease_);
 }
 
-Result<bool> StoreParkedSource::park_reference_checks(std::int64_t now_ms) {
-    if (deadlines_ == nullptr || now_ms < next_sweep_ms_) return true;
+Result<bool> StoreParkedSource::park_due_follow_ups(std::int64_t now_ms) {
+    if (now_ms < next_sweep_ms_) return true;
     next_sweep_ms_ = now_ms + sweep_every_.count();
     constexpr std::size_t kBatch = 100;
     for (const auto& app : apps_) {
+        // Hard deletes whose grace period ended, the same way: parked first, then dropped.
+        auto hard = store_.due_hard_deletes(app, now_ms, kBatch);
+        if (!hard) return hard.error();
+        for (const auto& scheduled : *hard) {
+            auto parked = store_.park(hard_delete_event(app, scheduled, now_ms), ParkMode::Anywhere, now_ms);
+            if (!parked) return parked.error();
+            if (auto dropped = store_.drop_hard_delete(app, scheduled); !dropped) return dropped.error();
+        }
+        if (hard->size() == kBatch) next_sweep_ms_ = now_ms;
+        if (deadlines_ == nullptr) continue;
         auto due = deadlines_->due_reference_deadlines(app, now_ms, kBatch);
         if (!due) return due.error();
         // Parked before dropped: a crash in between parks the same check again (same id), which
@@ -62,7 +72,7 @@ Result<std::vector<ClaimedHead>> StoreParkedSource::claim(std::size_t max, const
     const auto now = clock_.wall_ms();
     // A sweep that failed must not hold up the retries: they are claimed all the same, and the
     // error is reported when nothing else was (the sweep runs again within a second).
-    auto swept = park_reference_checks(now);
+    auto swept = park_due_follow_ups(now);
     if (max == 0) {
         if (!swept) return swept.error();
         return claimed;

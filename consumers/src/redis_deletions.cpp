@@ -161,7 +161,61 @@ Result<DeletionStatus> RedisDeletionControl::status(const std::string& app, cons
     if (!heads) return heads.error();
     for (auto& head : *heads) status.operations.push_back(std::move(head.operation));
     if (!status.operations.empty()) status.oldest_staged_ms = status.operations.front().staged_at_ms;
+    auto scheduled = scheduled_hard_deletes(app, std::nullopt);
+    if (!scheduled) return scheduled.error();
+    status.scheduled = std::move(scheduled).value();
     return status;
+}
+
+Result<std::vector<ScheduledHardDelete>> RedisDeletionControl::scheduled_hard_deletes(
+    const std::string& app, const std::optional<std::string>& user) {
+    const auto key = keys_.hard_deletes(app);
+    std::vector<ScheduledHardDelete> out;
+    if (user) {
+        auto score = connection_.call({"ZSCORE", key, *user});
+        if (!score) return score.error();
+        if (score->type == RedisValue::Type::String) out.push_back({*user, to_int(score->str)});
+    } else {
+        auto all = connection_.call({"ZRANGE", key, "0", "-1", "WITHSCORES"});
+        if (!all) return all.error();
+        if (all->type != RedisValue::Type::Array) return unexpected("ZRANGE " + key, *all);
+        for (std::size_t i = 0; i + 1 < all->elements.size(); i += 2) {
+            out.push_back({all->elements[i].str, to_int(all->elements[i + 1].str)});
+        }
+    }
+    if (out.empty()) return out;
+    RedisArgv marks{"HMGET", keys_.hard_deletes_discarded(app)};
+    for (const auto& s : out) marks.push_back(s.user_id);
+    auto discarded = connection_.call(marks);
+    if (!discarded) return discarded.error();
+    if (discarded->type != RedisValue::Type::Array || discarded->elements.size() != out.size()) {
+        return unexpected("HMGET " + keys_.hard_deletes_discarded(app), *discarded);
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) out[i].discarded = discarded->elements[i].type == RedisValue::Type::String;
+    return out;
+}
+
+Result<std::vector<ScheduledHardDelete>> RedisDeletionControl::release_scheduled(const std::string& app,
+                                                                                 const std::optional<std::string>& user,
+                                                                                 DeletionMark mark, std::int64_t now_ms) {
+    if (mark != DeletionMark::Allowed && mark != DeletionMark::Discarded) {
+        return make_error("a scheduled hard delete is released as allowed or discarded", ErrorKind::Permanent);
+    }
+    auto scheduled = scheduled_hard_deletes(app, user);
+    if (!scheduled) return scheduled.error();
+    std::vector<ScheduledHardDelete> released;
+    for (const auto& s : *scheduled) {
+        if (mark == DeletionMark::Discarded) {
+            auto marked = connection_.call({"HSET", keys_.hard_deletes_discarded(app), s.user_id, "1"});
+            if (!marked) return marked.error();
+        }
+        // XX: one swept (parked) in between is not scheduled again.
+        auto moved = connection_.call({"ZADD", keys_.hard_deletes(app), "XX", "CH", std::to_string(now_ms), s.user_id});
+        if (!moved) return moved.error();
+        if (moved->type != RedisValue::Type::Integer) return unexpected("ZADD " + keys_.hard_deletes(app), *moved);
+        released.push_back(s);
+    }
+    return released;
 }
 
 Result<std::vector<StagedOperation>> RedisDeletionControl::release(const std::string& app,

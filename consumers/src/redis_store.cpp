@@ -197,6 +197,17 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 )lua";
 
+// KEYS: 1 a zset of schedules, 2 the hash of their discard marks. ARGV: 1 member, 2 its score as
+// read. Returns 1: dropped; 0: the member is gone or was scheduled again (another score), left
+// alone.
+constexpr std::string_view kDropScheduledScript = R"lua(
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+)lua";
+
 // KEYS: 1 the offset gaps hash. ARGV: 1 the partition's field, 2 the new gap's JSON document
 // without its closing brace, 3 its lost offsets, 4 when it was found (ms).
 // Returns the partition's new value: the new gap plus the totals carried forward from the value
@@ -621,6 +632,7 @@ std::string_view stats_counter(const OutcomeRecord& record) {
         case Action::Disable: return "disabled";
         case Action::Delete: return "deleted";
         case Action::Link: return "linked";
+        case Action::ScheduledDelete: return "scheduled_deletes";
         case Action::None: break;
     }
     return "applied_other";
@@ -790,11 +802,13 @@ RedisStateStore::RedisStateStore(RedisOptions options, KeyScheme keys,
       claim_script_{"claim", kClaimScript, {}},
       reschedule_script_{"reschedule", kRescheduleScript, {}},
       stage_script_{"stage", kStageScript, {}},
-      admit_script_{"admit deletion", kAdmitScript, {}} {
+      admit_script_{"admit deletion", kAdmitScript, {}},
+      drop_scheduled_script_{"drop scheduled", kDropScheduledScript, {}} {
     if (dedupe_ttl_.count() <= 0) throw std::invalid_argument("redis dedupe TTL must be positive");
     if (log_max_entries_ <= 0) throw std::invalid_argument("redis log cap must be positive");
     for (auto* script :
-         {&commit_script_, &park_script_, &claim_script_, &reschedule_script_, &stage_script_, &admit_script_}) {
+         {&commit_script_, &park_script_, &claim_script_, &reschedule_script_, &stage_script_, &admit_script_,
+          &drop_scheduled_script_}) {
         auto sha = connection_.command({"SCRIPT", "LOAD", std::string(script->source)});
         if (!sha) {
             throw std::runtime_error("cannot load the " + std::string(script->name) +
@@ -1263,6 +1277,61 @@ Result<bool> RedisStateStore::drop_reference_deadline(const std::string& app, co
     return true;
 }
 
+Result<bool> RedisStateStore::schedule_hard_delete(const std::string& app, const std::string& user_id,
+                                                  std::int64_t due_ms) {
+    const auto key = keys_.hard_deletes(app);
+    // A new deletion is a new schedule: an operator's discard of an earlier one does not carry over.
+    auto cleared = connection_.command({"HDEL", keys_.hard_deletes_discarded(app), user_id});
+    if (!cleared) return cleared.error();
+    auto reply = connection_.command({"ZADD", key, std::to_string(due_ms), user_id});
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("ZADD " + key, **reply);
+    return true;
+}
+
+Result<std::vector<ScheduledHardDelete>> RedisStateStore::due_hard_deletes(const std::string& app, std::int64_t now_ms,
+                                                                           std::size_t max) {
+    const auto key = keys_.hard_deletes(app);
+    auto reply = connection_.command(
+        {"ZRANGEBYSCORE", key, "-inf", std::to_string(now_ms), "WITHSCORES", "LIMIT", "0", std::to_string(max)});
+    if (!reply) return reply.error();
+    const auto& r = **reply;
+    if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply("ZRANGEBYSCORE " + key, r);
+    std::vector<ScheduledHardDelete> out;
+    for (std::size_t i = 0; i + 1 < r.elements; i += 2) {
+        const auto due = to_int64(text_of(*r.element[i + 1]));
+        if (!due) return unexpected_reply("ZRANGEBYSCORE " + key + " (a score that is not a time)", r);
+        out.push_back({text_of(*r.element[i]), *due});
+    }
+    if (out.empty()) return out;
+    RedisArgv marks{"HMGET", keys_.hard_deletes_discarded(app)};
+    for (const auto& s : out) marks.push_back(s.user_id);
+    auto discarded = connection_.command(marks);
+    if (!discarded) return discarded.error();
+    const auto& d = **discarded;
+    if (d.type != REDIS_REPLY_ARRAY || d.elements != out.size()) return unexpected_reply("HMGET discarded", d);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i].discarded = d.element[i]->type == REDIS_REPLY_STRING;
+    return out;
+}
+
+Result<bool> RedisStateStore::cancel_hard_delete(const std::string& app, const std::string& user_id) {
+    auto reply = connection_.command({"ZREM", keys_.hard_deletes(app), user_id});
+    if (!reply) return reply.error();
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply("ZREM " + keys_.hard_deletes(app), **reply);
+    auto cleared = connection_.command({"HDEL", keys_.hard_deletes_discarded(app), user_id});
+    if (!cleared) return cleared.error();
+    return (*reply)->integer == 1;
+}
+
+Result<bool> RedisStateStore::drop_hard_delete(const std::string& app, const ScheduledHardDelete& scheduled) {
+    RedisArgv argv = {"", "", "2", keys_.hard_deletes(app), keys_.hard_deletes_discarded(app), scheduled.user_id,
+                      std::to_string(scheduled.due_ms)};
+    auto reply = run(drop_scheduled_script_, argv);
+    if (!reply) return reply.error();
+    if ((**reply).type != REDIS_REPLY_INTEGER) return unexpected_reply("drop scheduled script", **reply);
+    return (**reply).integer == 1;
+}
+
 Result<std::vector<std::optional<LinkState>>> RedisStateStore::load_user_links(const std::string& app,
                                                                                const std::vector<std::string>& users) {
     std::vector<std::optional<LinkState>> out;
@@ -1613,6 +1682,7 @@ Result<ProvisioningLogReader::Depths> ProvisioningLogReader::depths(const std::s
         {{"ZCARD", keys_.staged(app)}, &out.staged},
         {{"XLEN", keys_.dead_letters(app)}, &out.dead_letters},
         {{"ZCARD", keys_.reference_deadlines(app)}, &out.reference_waits},
+        {{"ZCARD", keys_.hard_deletes(app)}, &out.scheduled_hard_deletes},
     };
     for (const auto& [argv, target] : reads) {
         auto reply = connection_.command(argv);

@@ -732,7 +732,7 @@ void read_rate_limit(Reader& r, const Reader::Scope& app_scope, RateLimitConfig&
 AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     AppConfig app;
     r.check_known(scope, {"id", "profile", "max_in_flight", "max_queued", "member_batch", "reference_timeout_seconds", "scim", "skip_default_access",
-                          "unassign_action", "scope", "skip_out_of_scope_deletions", "deletion_threshold", "mappings",
+                          "unassign_action", "scope", "skip_out_of_scope_deletions", "deletion_threshold", "hard_delete_after_days", "mappings",
                           "mappings_file", "scoping", "rate_limit", "dry_run"});
     const auto id = r.get_string(scope, "id");
     if (!id || id->empty()) {
@@ -768,6 +768,7 @@ AppConfig read_app(Reader& r, const Reader::Scope& scope) {
     if (auto v = r.get_int(threshold, "window_minutes", 1, 7 * 24 * 60)) {
         app.deletion_threshold.window = std::chrono::minutes(*v);
     }
+    if (auto v = r.get_int(named, "hard_delete_after_days", 0, 3650)) app.hard_delete_after_days = static_cast<int>(*v);
     if (auto v = r.get_string(named, "unassign_action")) {
         if (*v == "disable") {
             app.unassign_action = UnassignAction::Disable;

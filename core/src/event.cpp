@@ -18,7 +18,7 @@ struct TypeName {
     std::string_view name;
 };
 
-constexpr std::array<TypeName, 12> kEventTypes{{
+constexpr std::array<TypeName, 13> kEventTypes{{
     {EventType::UserAssigned, "provisioning.user.assigned"},
     {EventType::UserUnassigned, "provisioning.user.unassigned"},
     {EventType::UserUpdated, "provisioning.user.updated"},
@@ -31,6 +31,7 @@ constexpr std::array<TypeName, 12> kEventTypes{{
     {EventType::GroupMembersRemoved, "provisioning.group.members.removed"},
     {EventType::GroupMembersSync, "provisioning.group.members.sync"},
     {EventType::UserReevaluate, "provisioning.user.reevaluate"},
+    {EventType::UserHardDelete, "provisioning.user.hard_delete"},
 }};
 
 // A contract violation: the same record fails the same way however often it is read.
@@ -63,6 +64,12 @@ std::optional<Error> read_string(const json& obj, const char* name, std::string_
 
 // Fills everything that lives in data (shared by both CloudEvents modes).
 std::optional<Error> read_data(const json& data, Event& event) {
+    // A hard delete is the end of a grace period the bridge scheduled itself; a producer asks for
+    // a deletion with provisioning.user.deleted.
+    if (event.type == EventType::UserHardDelete && event.source != kFollowUpSource) {
+        return field_error("type", "provisioning.user.hard_delete is written by the bridge only (source " +
+                                       std::string(kFollowUpSource) + "); send provisioning.user.deleted");
+    }
     if (!data.is_object()) {
         return field_error("data", "must be a JSON object");
     }
@@ -268,6 +275,7 @@ ObjectType object_type_of(EventType type) {
         case EventType::UserUpdated:
         case EventType::UserDeleted:
         case EventType::UserReevaluate:
+        case EventType::UserHardDelete:
             return ObjectType::User;
         default:
             return ObjectType::Group;

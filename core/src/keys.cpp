@@ -115,6 +115,12 @@ std::string KeyScheme::deletions(std::string_view app, std::int64_t bucket) cons
 
 std::string KeyScheme::staged(std::string_view app) const { return app_base(app) + "staged"; }
 
+std::string KeyScheme::hard_deletes(std::string_view app) const { return app_base(app) + "hard_deletes"; }
+
+std::string KeyScheme::hard_deletes_discarded(std::string_view app) const {
+    return app_base(app) + "hard_deletes:discarded";
+}
+
 std::string KeyScheme::linked(std::string_view app) const { return app_base(app) + "linked"; }
 
 std::string KeyScheme::linked_complete(std::string_view app) const { return app_base(app) + "linked:complete"; }

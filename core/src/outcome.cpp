@@ -10,13 +10,14 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<Action, std::string_view>, 6> kActions{{
+constexpr std::array<std::pair<Action, std::string_view>, 7> kActions{{
     {Action::None, "none"},
     {Action::Create, "create"},
     {Action::Update, "update"},
     {Action::Disable, "disable"},
     {Action::Delete, "delete"},
     {Action::Link, "link"},
+    {Action::ScheduledDelete, "scheduled_delete"},
 }};
 
 constexpr std::array<std::pair<OutcomeStatus, std::string_view>, 4> kStatuses{{
@@ -26,12 +27,13 @@ constexpr std::array<std::pair<OutcomeStatus, std::string_view>, 4> kStatuses{{
     {OutcomeStatus::Warning, "warning"},
 }};
 
-constexpr std::array<std::pair<LinkStatus, std::string_view>, 5> kLinkStatuses{{
+constexpr std::array<std::pair<LinkStatus, std::string_view>, 6> kLinkStatuses{{
     {LinkStatus::Active, "active"},
     {LinkStatus::Disabled, "disabled"},
     {LinkStatus::Deleted, "deleted"},
     {LinkStatus::NotEntitled, "not_entitled"},
     {LinkStatus::OutOfScope, "out_of_scope"},
+    {LinkStatus::SoftDeleted, "soft_deleted"},
 }};
 
 template <class E, std::size_t N>

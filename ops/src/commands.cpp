@@ -842,6 +842,8 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
                   << "  linked        " << count("linked") << "\n"
                   << "  disabled      " << count("disabled") << "\n"
                   << "  deleted       " << count("deleted") << "\n"
+                  << "  soft-deleted  " << count("scheduled_deletes")
+                  << " (disabled; deleted for good after hard_delete_after_days)\n"
                   << "  skipped       " << count("skipped") << "\n"
                   << "  failed        " << count("dead_lettered") << " (dead-lettered)\n"
                   << "  warnings      " << count("warnings") << " (references still unresolved)\n"

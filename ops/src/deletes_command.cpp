@@ -69,6 +69,45 @@ int redis_failure(const Error& error, const std::shared_ptr<spdlog::logger>& log
                                                                                             : kExitFailure;
 }
 
+json scheduled_json(const ScheduledHardDelete& s) {
+    return {{"object_type", "user"}, {"object_id", s.user_id}, {"due_at", time_text(s.due_ms)}, {"discarded", s.discarded}};
+}
+
+void print_scheduled(const std::string& app, const AppConfig& config, const consumers::DeletionStatus& s) {
+    if (config.hard_delete_after_days == 0 && s.scheduled.empty()) {
+        std::cout << "  deleted users' accounts are deleted at once (hard_delete_after_days: 0)\n";
+        return;
+    }
+    std::cout << "  " << s.scheduled.size() << " hard delete(s) scheduled after users' deletions (hard_delete_after_days: "
+              << config.hard_delete_after_days << "; their accounts are disabled meanwhile)\n";
+    if (s.scheduled.empty()) return;
+    std::vector<std::vector<std::string>> rows = {{"due at", "object", ""}};
+    for (std::size_t i = 0; i < s.scheduled.size() && i < kListedRows; ++i) {
+        const auto& h = s.scheduled[i];
+        rows.push_back({time_text(h.due_ms), "user/" + shown(h.user_id), h.discarded ? "discarded" : ""});
+    }
+    std::vector<std::size_t> widths(rows.front().size(), 0);
+    for (const auto& row : rows) {
+        for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
+    }
+    for (const auto& row : rows) {
+        std::string line = "   ";
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            line += " " + row[c];
+            if (c + 1 < row.size()) line += std::string(widths[c] - width(row[c]) + 1, ' ');
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        std::cout << line << "\n";
+    }
+    if (s.scheduled.size() > kListedRows) {
+        std::cout << "    … and " << s.scheduled.size() - kListedRows << " more (--json lists every one)\n";
+    }
+    std::cout << "  provbridge deletes allow --scheduled --app " << app
+              << " [--object user/ID]    delete now (still counted by the threshold)\n"
+              << "  provbridge deletes discard --scheduled --app " << app
+              << " [--object user/ID]  never delete; the accounts stay disabled\n";
+}
+
 void print_status(const std::string& app, const AppConfig& config, const consumers::DeletionStatus& s) {
     const auto& t = config.deletion_threshold;
     std::cout << app << ": ";
@@ -83,6 +122,7 @@ void print_status(const std::string& app, const AppConfig& config, const consume
     std::cout << ", " << s.staged << " staged";
     if (s.staged == 0) {
         std::cout << "\n";
+        print_scheduled(app, config, s);
         return;
     }
     std::cout << ", waiting for an operator since " << time_text(s.oldest_staged_ms) << "\n";
@@ -110,6 +150,41 @@ void print_status(const std::string& app, const AppConfig& config, const consume
     for (const auto& problem : s.unreadable) std::cout << "  unreadable: " << shown(problem) << "\n";
     std::cout << "  provbridge deletes allow --app " << app << " [--object TYPE/ID]    send them\n"
               << "  provbridge deletes discard --app " << app << " [--object TYPE/ID]  record them skipped, send nothing\n";
+    print_scheduled(app, config, s);
+}
+
+int release_scheduled(consumers::RedisDeletionControl& control, const Config& config, const AppConfig& app,
+                      const std::optional<QueueMember>& object, const DeletesOptions& options,
+                      const std::shared_ptr<spdlog::logger>& log) {
+    if (object && object->type != ObjectType::User) {
+        log->error("--object: only users' hard deletes are scheduled (groups are deleted at once)");
+        return kExitBadConfig;
+    }
+    const bool allow = options.action == "allow";
+    auto released = control.release_scheduled(app.id, object ? std::optional<std::string>(object->source_id) : std::nullopt,
+                                              allow ? DeletionMark::Allowed : DeletionMark::Discarded, now_ms());
+    if (!released) return redis_failure(released.error(), log);
+    const std::string verb = allow ? "allowed" : "discarded";
+    if (options.json) {
+        json list = json::array();
+        for (const auto& s : *released) list.push_back(scheduled_json(s));
+        std::cout << dump(json{{"app", app.id}, {"mark", verb}, {"released", released->size()}, {"scheduled", list}})
+                  << "\n";
+    } else if (released->empty()) {
+        std::cout << app.id << ": no hard delete scheduled"
+                  << (object ? " for user/" + shown(object->source_id) : "") << "\n";
+    } else {
+        for (const auto& s : *released) {
+            std::cout << verb << " the hard delete of user/" << shown(s.user_id) << " (due " << time_text(s.due_ms)
+                      << ")\n";
+        }
+        std::cout << app.id << ": " << released->size() << " scheduled hard delete(s) " << verb
+                  << (allow ? "; workers send them now, through the deletion threshold"
+                            : "; workers record them as skipped (deletion_discarded), the accounts stay disabled")
+                  << ", within about a second\n";
+    }
+    (void)config;
+    return released->empty() ? kExitFailure : kExitOk;
 }
 
 }  // namespace
@@ -153,6 +228,11 @@ int deletes_command(const DeletesOptions& options, std::shared_ptr<spdlog::logge
         return kExitUnavailable;
     }
 
+    if (release && options.scheduled) return release_scheduled(*control, config, *apps.front(), object, options, log);
+    if (options.scheduled) {
+        log->error("--scheduled goes with deletes allow or discard");
+        return kExitBadConfig;
+    }
     if (release) {
         const auto& app = *apps.front();
         const DeletionMark mark = options.action == "allow" ? DeletionMark::Allowed : DeletionMark::Discarded;
@@ -201,6 +281,12 @@ int deletes_command(const DeletesOptions& options, std::shared_ptr<spdlog::logge
                           {"oldest_staged", status->oldest_staged_ms > 0 ? json(time_text(status->oldest_staged_ms))
                                                                          : json(nullptr)},
                           {"operations", ops},
+                          {"hard_delete_after_days", app->hard_delete_after_days},
+                          {"scheduled", [&] {
+                               json list = json::array();
+                               for (const auto& s : status->scheduled) list.push_back(scheduled_json(s));
+                               return list;
+                           }()},
                           {"unreadable", status->unreadable}});
     }
     if (options.json) std::cout << dump(report) << "\n";

@@ -26,7 +26,8 @@ using consumers::StreamEntry;
 using nlohmann::json;
 
 constexpr std::array<std::string_view, 4> kStatuses = {"Success", "Failure", "Skipped", "Warning"};
-constexpr std::array<std::string_view, 6> kActions = {"Create", "Update", "Disable", "Delete", "StagedDelete", "Other"};
+constexpr std::array<std::string_view, 7> kActions = {"Create",       "Update",          "Disable", "Delete",
+                                                      "StagedDelete", "ScheduledDelete", "Other"};
 constexpr std::int64_t kPage = 500;
 // However narrow the filter, a listing reads no more than this many records per app.
 constexpr std::int64_t kMaxScanned = 200000;

@@ -23,7 +23,7 @@ const prometheus::Histogram::BucketBoundaries kDurationBuckets = {0.005, 0.01, 0
 // The stats hash's outcome counters by the outcome label they are summed under.
 std::string outcome_of(const std::string& counter) {
     if (counter == "created" || counter == "updated" || counter == "disabled" || counter == "deleted" ||
-        counter == "linked" || counter == "applied_other") {
+        counter == "linked" || counter == "scheduled_deletes" || counter == "applied_other") {
         return "applied";
     }
     if (counter == "skipped") return "skipped";
@@ -93,6 +93,10 @@ std::string OpsMetrics::scrape(OpsReadModel& model, const json& lag) {
                        .Name("provbridge_staged_deletes")
                        .Help("Disables and deletes the deletion threshold holds for an operator (from Redis)")
                        .Register(snapshot);
+    auto& scheduled = prometheus::BuildGauge()
+                          .Name("provbridge_scheduled_hard_deletes")
+                          .Help("Deleted users' accounts, disabled, whose hard delete is scheduled (from Redis)")
+                          .Register(snapshot);
     auto& quarantined = prometheus::BuildGauge()
                             .Name("provbridge_quarantined")
                             .Help("1 while the app is quarantined (from Redis)")
@@ -163,6 +167,7 @@ std::string OpsMetrics::scrape(OpsReadModel& model, const json& lag) {
         parked.Add({{"app", app}}).Set(static_cast<double>(depths->waiting_events));
         dlq.Add({{"app", app}}).Set(static_cast<double>(depths->dead_letters));
         staged.Add({{"app", app}}).Set(static_cast<double>(depths->staged));
+        scheduled.Add({{"app", app}}).Set(static_cast<double>(depths->scheduled_hard_deletes));
         quarantined.Add({{"app", app}}).Set(state->quarantined ? 1 : 0);
     }
     if (lag.contains("lag") && lag["lag"].is_array()) {

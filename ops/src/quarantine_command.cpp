@@ -10,6 +10,7 @@
 
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/consumers/redis_quarantine.hpp"
+#include "provbridge/core/text.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/core/config.hpp"
 #include "provbridge/core/keys.hpp"
@@ -24,15 +25,7 @@ using nlohmann::json;
 // the source or a full sync); older ones stay listed as history.
 constexpr std::chrono::milliseconds kRecentGap = std::chrono::hours(24);
 
-std::string local_time(std::int64_t ms) {
-    if (ms <= 0) return "-";
-    const std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string local_time(std::int64_t ms) { return utc_timestamp(ms); }
 
 std::string in_words(std::int64_t ms) {
     if (ms <= 0) return "due now";

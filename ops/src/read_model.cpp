@@ -158,6 +158,7 @@ json OpsReadModel::row_from(const std::string& app, int window_minutes, std::int
                 {"parked", depths.waiting_events},
                 {"dlq", depths.dead_letters},
                 {"staged_deletes", depths.staged},
+                {"scheduled_hard_deletes", depths.scheduled_hard_deletes},
                 {"references_waiting", depths.reference_waits},
                 {"reference_failures_last_hour", last_hour.warnings},
                 {"last_success", last_success == stats.end() ? json(nullptr) : json(time_text(last_success->second))},
@@ -214,6 +215,11 @@ Result<json> OpsReadModel::app_detail(const std::string& app, int window_minutes
                                             {"event_id", op.event_id},
                                             {"staged_at", time_text(op.staged_at_ms)},
                                             {"waiting_behind", op.waiting_behind}});
+        }
+        staged["scheduled"] = json::array();
+        for (const auto& s : status->scheduled) {
+            staged["scheduled"].push_back(
+                {{"object", "user/" + s.user_id}, {"due_at", time_text(s.due_ms)}, {"discarded", s.discarded}});
         }
     }
     const auto total = row["dlq"];

@@ -372,8 +372,11 @@ function appView(id) {
     [['Object'], ['Action'], ['Event'], ['Staged at'], ['Waiting behind', 'num']], 'Nothing staged.');
   const stagedActions = h('div', { class: 'actions' });
   staged.table.before(stagedActions);
+  // Deleted users' accounts, disabled, waiting for their hard delete (hard_delete_after_days).
+  const scheduled = listSection('scheduled', 'Scheduled hard deletes',
+    [['Object'], ['Due at'], ['']], 'No hard delete scheduled.');
   const el = h('div', {}, h('a', { class: 'back', href: '#/', text: '← All apps' }), head, summary, charts,
-    dlq.el, failures.el, dryRun.el, staged.el);
+    dlq.el, failures.el, dryRun.el, staged.el, scheduled.el);
   let last = null;
 
   function renderHead(a) {
@@ -490,6 +493,13 @@ function appView(id) {
     stagedActions.append(allow, discard);
   }
 
+  function renderScheduled(list) {
+    syncRows(scheduled.tbody, list, 'data-hd', (s) => `${s.object}|${s.due_at}|${s.discarded}`, (s) => h('tr', {},
+      h('td', { text: s.object }), h('td', { title: s.due_at, text: s.due_at }),
+      h('td', { text: s.discarded ? 'discarded' : '' })));
+    scheduled.show(list.length, list.length ? fmt.int(list.length) : '');
+  }
+
   function render(doc) {
     last = doc;
     const a = doc.app || {};
@@ -502,6 +512,7 @@ function appView(id) {
     renderFailures(doc.failures || []);
     renderDryRun(a, doc.dry_run_decisions || []);
     renderStaged(doc.staged || {});
+    renderScheduled((doc.staged || {}).scheduled || []);
   }
   head.append(h('h1', {}, h('span', { class: 'appid', text: id })));
   return { key: `app:${id}`, title: `${id} · provbridge ops`, path: base, el, render };

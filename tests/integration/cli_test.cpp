@@ -453,7 +453,9 @@ TEST(CliDemo, RunsToASummary) {
     EXPECT_NE(r.output.find("created       10"), std::string::npos) << r.output;  // nine users and a group
     // an unassignment, and demo-014's update that sets accountEnabled false (a Disable, as Entra logs it)
     EXPECT_NE(r.output.find("disabled      2"), std::string::npos) << r.output;
-    EXPECT_NE(r.output.find("deleted       1"), std::string::npos) << r.output;
+    // demo-016 deletes u-006: disabled, its hard delete scheduled (hard_delete_after_days, 30)
+    EXPECT_NE(r.output.find("deleted       0"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("soft-deleted  1"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("failed        1"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("(stale) version 1 is older than the applied version 2"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("kcat -b 127.0.0.1:"), std::string::npos) << r.output;

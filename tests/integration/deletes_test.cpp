@@ -17,6 +17,7 @@
 #include "provbridge/consumers/redis.hpp"
 #include "provbridge/consumers/redis_deletions.hpp"
 #include "provbridge/consumers/redis_store.hpp"
+#include "provbridge/transforms/log_view.hpp"
 #include "provbridge/transforms/rolling_window.hpp"
 #include "redis_fixture.hpp"
 
@@ -767,6 +768,92 @@ TEST(DeletionThreshold, DiscardedOperationsAreRecordedSkippedAndTheAccountsLeftA
     }
     EXPECT_EQ(deletes_status(bridge)["staged"], 0);
     EXPECT_EQ(bridge.cli({"deletes", "discard", "--app", "crm"}).exit_code, 1) << "nothing left to discard";
+    worker->signal(SIGTERM);
+    EXPECT_TRUE(worker->wait(60s).has_value());
+}
+
+// Issue 21: a deletion is reversible for apps[].hard_delete_after_days (default 30, as here):
+// the account is disabled and its hard delete scheduled; a restore re-enables the same account
+// and cancels it; an operator can delete early (through the threshold) or never.
+TEST(GracePeriod, ADeletedUsersAccountIsKeptDisabledUntilItsHardDeleteAndARestoreKeepsTheSameAccount) {
+    BridgeHarness bridge(crm("deletes-grace", 100));
+    auto worker = bridge.start_worker();
+    const auto url = BridgeHarness::wait_ops_url(*worker);
+    for (int i = 0; i < 4; ++i) bridge.send("crm/user/" + user_of(i), user_event("a" + std::to_string(i), "assigned", user_of(i), 1));
+    BridgeHarness::wait_finished(*worker, 4, 120s);
+    auto before = accounts(bridge);
+    ASSERT_EQ(before.size(), 4U);
+    for (int i = 0; i < 4; ++i) bridge.send("crm/user/" + user_of(i), user_event("d" + std::to_string(i), "deleted", user_of(i), 2));
+    BridgeHarness::wait_finished(*worker, 8, 120s);
+
+    auto target = accounts(bridge);
+    ASSERT_EQ(target.size(), 4U) << "nothing deleted yet";
+    for (int i = 0; i < 4; ++i) {
+        const auto name = user_of(i) + "@contoso.com";
+        EXPECT_EQ(target[name]["active"], false) << name;
+        EXPECT_EQ(target[name]["id"], before[name]["id"]) << name;
+        auto out = bridge.reader().outcome("crm", kSource, "d" + std::to_string(i));
+        ASSERT_TRUE(out.ok() && out->has_value());
+        EXPECT_EQ((*out)->action, Action::ScheduledDelete) << (*out)->reason;
+        EXPECT_NE((*out)->reason.find("deleted for good on"), std::string::npos) << (*out)->reason;
+    }
+    json status = deletes_status(bridge);
+    EXPECT_EQ(status["hard_delete_after_days"], 30);
+    ASSERT_EQ(status["scheduled"].size(), 4U) << status.dump();
+    EXPECT_EQ(status["in_window"], 4) << "each disable is counted";
+    const auto plain = bridge.cli({"deletes", "status", "--app", "crm"});
+    EXPECT_NE(plain.output.find("4 hard delete(s) scheduled"), std::string::npos) << plain.output;
+
+    // u0 is restored within the grace period: the same account, active again; its schedule goes.
+    bridge.send("crm/user/u0", user_event("r0", "assigned", "u0", 3, "Restored"));
+    BridgeHarness::wait_finished(*worker, 9, 60s);
+    target = accounts(bridge);
+    EXPECT_EQ(target.size(), 4U) << "never a second account";
+    EXPECT_EQ(target["u0@contoso.com"]["id"], before["u0@contoso.com"]["id"]);
+    EXPECT_EQ(target["u0@contoso.com"]["active"], true);
+    EXPECT_EQ(target["u0@contoso.com"]["title"], "Restored");
+
+    // u1 deleted early by an operator, u2 never: the first through the threshold, the second
+    // recorded skipped.
+    EXPECT_EQ(bridge.cli({"deletes", "allow", "--scheduled", "--app", "crm", "--object", "group/g1"}).exit_code, 2);
+    EXPECT_EQ(bridge.cli({"deletes", "allow", "--scheduled", "--app", "crm", "--object", "user/u0"}).exit_code, 1)
+        << "u0's schedule was cancelled by its restore";
+    const auto allowed = bridge.cli({"deletes", "allow", "--scheduled", "--app", "crm", "--object", "user/u1"});
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+    BridgeHarness::wait_finished(*worker, 10, 60s);
+    const auto discarded = bridge.cli({"deletes", "discard", "--scheduled", "--app", "crm", "--object", "user/u2"});
+    EXPECT_EQ(discarded.exit_code, 0) << discarded.output;
+    BridgeHarness::wait_finished(*worker, 11, 60s);
+    target = accounts(bridge);
+    EXPECT_EQ(target.count("u1@contoso.com"), 0U) << "hard-deleted";
+    ASSERT_EQ(target.count("u2@contoso.com"), 1U);
+    EXPECT_EQ(target["u2@contoso.com"]["active"], false);
+    EXPECT_EQ(target["u3@contoso.com"]["active"], false);
+    status = deletes_status(bridge);
+    ASSERT_EQ(status["scheduled"].size(), 1U) << status.dump();
+    EXPECT_EQ(status["scheduled"][0]["object_id"], "u3");
+    EXPECT_EQ(status["in_window"], 5) << "the hard delete is counted too";
+    std::map<std::string, std::string> hard_deletes;  // user → log action of its hard delete
+    auto log = bridge.reader().recent_log("crm", 50);
+    ASSERT_TRUE(log.ok());
+    for (const auto& r : *log) {
+        if (r.event_type == "provisioning.user.hard_delete") {
+            hard_deletes[r.object_id] = std::string(transforms::log_view(r).action) + "/" + r.code;
+        }
+    }
+    EXPECT_EQ(hard_deletes["u1"], "Delete/");
+    EXPECT_EQ(hard_deletes["u2"], "ScheduledDelete/deletion_discarded");
+
+    // The page's document and the metrics say the same.
+    const json page = ops_app(url, "crm");
+    EXPECT_EQ(page["app"]["scheduled_hard_deletes"], 1) << page.dump();
+    ASSERT_EQ(page["staged"]["scheduled"].size(), 1U) << page.dump();
+    EXPECT_EQ(page["staged"]["scheduled"][0]["object"], "user/u3");
+    const auto at = url.find("//") + 2;
+    httplib::Client client(url.substr(at, url.rfind(':') - at), std::stoi(url.substr(url.rfind(':') + 1)));
+    auto metrics = client.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("provbridge_scheduled_hard_deletes{app=\"crm\"} 1"), std::string::npos);
     worker->signal(SIGTERM);
     EXPECT_TRUE(worker->wait(60s).has_value());
 }

@@ -146,8 +146,15 @@ TEST_F(LdapSourceEndToEnd, TheDirectoryReachesTheAppExactlyThroughKillsAndLiveCh
         return a.count("user3@example.org") && a.at("user3@example.org")["active"] == false;
     })) << "left the app group: disabled";
     apply("dn: " + dn_of(uid_of(6)) + "\nchangetype: delete\n");
-    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) { return a.count("user6@example.org") == 0; }))
-        << "deleted in the directory: deleted in the app";
+    // Deleted in the directory: disabled in the app, its hard delete scheduled for 30 days on.
+    ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
+        return a.count("user6@example.org") == 1 && a.at("user6@example.org")["active"] == false;
+    })) << "deleted in the directory: disabled in the app";
+    const auto status = bridge_->cli({"deletes", "status", "--json"});
+    const auto at = status.output.find('[');
+    const json report = at == std::string::npos ? json() : json::parse(status.output.substr(at), nullptr, false);
+    ASSERT_TRUE(report.is_array() && report.size() == 1) << status.output;
+    EXPECT_EQ(report[0]["scheduled"].size(), 1U) << status.output;
     apply("dn: " + dn_of(uid_of(9)) + "\nchangetype: modrdn\nnewrdn: uid=renamed9\ndeleteoldrdn: 1\n");
     ASSERT_TRUE(wait_for_target(*worker, [&](const auto& a) {
         return a.count("user9@example.org") && a.at("user9@example.org").value("externalId", "") == "renamed9";
@@ -184,8 +191,7 @@ TEST_F(LdapSourceEndToEnd, TheDirectoryReachesTheAppExactlyThroughKillsAndLiveCh
         }
         return true;
     })) << "a change was lost across the kill";
-    expected.insert(joined);
-    expected.erase("user6@example.org");
+    expected.insert(joined);  // user6 stays, disabled, until its hard delete
     const auto final_accounts = accounts();
     std::set<std::string> names;
     for (const auto& [name, account] : final_accounts) names.insert(name);

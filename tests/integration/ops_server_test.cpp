@@ -517,6 +517,35 @@ TEST_F(OpsServerTest, ARetryParkedAcrossANewerUpdateCreatesWithItsAttributes) {
     EXPECT_EQ(account["active"], false) << account.dump();
 }
 
+TEST_F(OpsServerTest, ARetryParkedAcrossAnUnassignmentCreatesWithItsOwnAttributes) {
+    // The create is retried while the unassignment and an update after it wait behind it: that
+    // update is one the user's own turn only keeps, so it must not reach the account.
+    bridge().admin(HttpMethod::Post, "/_admin/faults", {},
+                   json{{"status", 503}, {"count", 1}, {"match", "POST /Users"}, {"retryAfter", 2}});
+    bridge().send_event(user_event("ended-r1", "ended-user"));
+    auto unassigned = user_event("ended-r2", "ended-user", 2);
+    unassigned["type"] = "provisioning.user.unassigned";
+    unassigned["data"].erase("assignment");
+    bridge().send_event(unassigned);
+    auto later = user_event("ended-r3", "ended-user", 3);
+    later["type"] = "provisioning.user.updated";
+    later["data"].erase("assignment");
+    later["data"]["object"]["attributes"]["displayName"] = "After Unassignment";
+    bridge().send_event(later);
+    const auto created = wait_outcome("ended-r1");
+    ASSERT_EQ(created.status, OutcomeStatus::Applied) << created.reason;
+    EXPECT_EQ(created.action, Action::Create);
+    EXPECT_EQ(created.reason.find("attributes of version"), std::string::npos) << created.reason;
+    EXPECT_EQ(wait_outcome("ended-r2").action, Action::Disable);
+    const auto kept = wait_outcome("ended-r3");
+    EXPECT_EQ(kept.status, OutcomeStatus::Skipped);
+    EXPECT_EQ(kept.code, "not_assigned") << kept.reason;
+    const auto account = bridge().user_named("ended-user@contoso.example");
+    ASSERT_FALSE(account.is_null());
+    EXPECT_EQ(account["active"], false) << account.dump();
+    EXPECT_EQ(account["displayName"], "ended-user Tester") << account.dump();
+}
+
 TEST_F(OpsServerTest, TheDashboardCommandServesRedisAloneAndRefusesMutationsWithoutAToken) {
     // No token, and no server of its own: --listen must take effect for the page to be served.
     const std::string config = config_with("no-token.json", json{{"ops", {{"token_file", nullptr}, {"listen", "off"}}}});

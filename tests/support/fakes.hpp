@@ -436,6 +436,38 @@ public:
         reference_deadlines[app].erase({deadline.type, deadline.id});
         return true;
     }
+    Result<bool> schedule_hard_delete(const std::string& app, const std::string& user_id, std::int64_t due_ms) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        hard_deletes[app][user_id] = due_ms;
+        return true;
+    }
+    Result<std::vector<ScheduledHardDelete>> due_hard_deletes(const std::string& app, std::int64_t now_ms,
+                                                              std::size_t max) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        std::vector<ScheduledHardDelete> out;
+        for (const auto& [user, due_ms] : hard_deletes[app]) {
+            if (due_ms <= now_ms) out.push_back({user, due_ms});
+        }
+        std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.due_ms < b.due_ms; });
+        if (out.size() > max) out.resize(max);
+        return out;
+    }
+    Result<bool> cancel_hard_delete(const std::string& app, const std::string& user_id) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        return hard_deletes[app].erase(user_id) == 1;
+    }
+    Result<bool> drop_hard_delete(const std::string& app, const ScheduledHardDelete& scheduled) override {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        auto& of_app = hard_deletes[app];
+        const auto it = of_app.find(scheduled.user_id);
+        if (it == of_app.end() || it->second != scheduled.due_ms) return false;
+        of_app.erase(it);
+        return true;
+    }
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
                                                                   const std::vector<std::string>& users) override {
         std::lock_guard lock(mutex_);
@@ -483,6 +515,7 @@ public:
     // (app, referenced) → referrer → since
     std::map<std::pair<std::string, std::string>, std::map<std::string, std::int64_t>> pending_refs;
     std::map<std::string, std::map<std::pair<ObjectType, std::string>, std::int64_t>> reference_deadlines;
+    std::map<std::string, std::map<std::string, std::int64_t>> hard_deletes;  // app → user → due
     bool fail_grants = false;  // group_grants fails (the rest works)
     std::function<void()> before_commit;
     std::map<std::pair<std::string, std::string>, std::set<std::string>> member_of;

@@ -19,8 +19,8 @@ constexpr std::array<const char*, 6> kTitles{"Engineer", "Designer", "Manager", 
 
 }  // namespace
 
-UserEventGenerator::UserEventGenerator(std::string app, std::uint32_t seed, std::size_t users)
-    : app_(std::move(app)), rng_(seed) {
+UserEventGenerator::UserEventGenerator(std::string app, std::uint32_t seed, std::size_t users, bool grace)
+    : app_(std::move(app)), grace_(grace), rng_(seed) {
     for (std::size_t i = 0; i < users; ++i) {
         User u;
         u.id = "u" + std::to_string(seed) + "-" + std::to_string(i);
@@ -96,6 +96,13 @@ std::vector<std::string> UserEventGenerator::next(std::size_t n) {
                 lines.push_back(event(u, "deleted", std::nullopt));
                 u.linked_active = false;
                 u.present = false;
+                if (grace_) {
+                    // Disabled and kept for the grace period, with its assignment.
+                    u.target_active = false;
+                    u.role_kept = true;
+                } else {
+                    u.has_account = false;
+                }
             } else if (roll < 85) {
                 // Role changed to Default Access: no longer entitled, so the account is disabled.
                 lines.push_back(event(u, "assigned", "Default Access"));
@@ -109,20 +116,35 @@ std::vector<std::string> UserEventGenerator::next(std::size_t n) {
             }
         } else {
             if (roll < 65) {
+                // Within a grace period the same account is re-enabled.
                 if (!u.present) u.attributes["accountEnabled"] = true;
                 lines.push_back(event(u, "assigned", "User"));
                 u.present = true;
+                u.has_account = true;
+                u.role_kept = false;
                 u.linked_active = true;
                 u.applied = u.attributes;
                 u.target_active = u.attributes["accountEnabled"].get<bool>();
             } else if (roll < 80) {
                 u.attributes = mutate(u.attributes);
-                lines.push_back(event(u, "updated", std::nullopt));  // not assigned: skipped
+                lines.push_back(event(u, "updated", std::nullopt));
+                if (u.role_kept) {
+                    // A deleted user updated within its grace period was restored: still
+                    // assigned, its account is re-enabled (as the directory says) and updated.
+                    u.present = true;
+                    u.role_kept = false;
+                    u.linked_active = true;
+                    u.applied = u.attributes;
+                    u.target_active = u.attributes["accountEnabled"].get<bool>();
+                }  // else not assigned: skipped
             } else if (roll < 90) {
                 lines.push_back(event(u, "deleted", std::nullopt));
                 u.present = false;
+                // With a grace period a disabled account is kept (its hard delete scheduled).
+                if (!grace_) u.has_account = false;
             } else {
                 lines.push_back(event(u, "unassigned", std::nullopt));  // nothing to disable
+                u.role_kept = false;
             }
         }
     }
@@ -132,7 +154,7 @@ std::vector<std::string> UserEventGenerator::next(std::size_t n) {
 std::map<std::string, UserEventGenerator::Expected> UserEventGenerator::expected_accounts() const {
     std::map<std::string, Expected> out;
     for (const auto& u : users_) {
-        if (!u.present) continue;
+        if (!u.has_account) continue;
         const std::string name = u.applied["userPrincipalName"].get<std::string>();
         out[ascii_lower(name)] = Expected{name, u.target_active, u.applied};
     }

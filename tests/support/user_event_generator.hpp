@@ -23,7 +23,9 @@ public:
         nlohmann::json attributes;  // the Entra attributes last applied
     };
 
-    UserEventGenerator(std::string app, std::uint32_t seed, std::size_t users);
+    // `grace`: the app keeps a deleted user's account disabled for a grace period
+    // (apps[].hard_delete_after_days > 0, the default); false: deleted at once (0).
+    UserEventGenerator(std::string app, std::uint32_t seed, std::size_t users, bool grace = true);
 
     // The next n events as JSON lines (structured CloudEvents), users interleaved, per-user
     // versions increasing. Updates the expected state.
@@ -41,7 +43,11 @@ private:
         std::string id;
         nlohmann::json attributes;
         std::int64_t version = 0;
-        bool present = false;      // an account exists in the target
+        bool present = false;      // the user exists in the directory (not deleted)
+        bool has_account = false;  // an account exists in the target (active or not)
+        // Deleted while assigned, within the grace period: the link keeps the assignment, so an
+        // update restores the user (hard_delete_after_days > 0 only).
+        bool role_kept = false;
         bool linked_active = false;  // assigned and provisioned (updates flow)
         bool target_active = false;
         nlohmann::json applied;
@@ -51,6 +57,7 @@ private:
     std::string event(User& user, const std::string& type, const std::optional<std::string>& role);
 
     std::string app_;
+    bool grace_ = true;
     std::string source_ = "urn:directory:e2e";
     std::mt19937 rng_;
     std::vector<User> users_;

@@ -8,6 +8,7 @@
 #include "fakes.hpp"
 #include "processor_setup.hpp"
 #include "provbridge/consumers/event_processor.hpp"
+#include "provbridge/consumers/parked_source.hpp"
 #include "provbridge/consumers/redis_store.hpp"
 #include "provbridge/transforms/deletion_threshold.hpp"
 #include "provbridge/transforms/log_view.hpp"
@@ -179,8 +180,10 @@ class DeletionStagingTest : public ::testing::Test {
 protected:
     DeletionStagingTest() : store_(clock_) { configure(3); }
 
-    void configure(std::int64_t max, UnassignAction unassign = UnassignAction::Disable, std::int64_t percent = 0) {
+    void configure(std::int64_t max, UnassignAction unassign = UnassignAction::Disable, std::int64_t percent = 0,
+                   int hard_delete_after_days = 30) {
         auto app = test_support::test_app("crm");
+        app.hard_delete_after_days = hard_delete_after_days;
         app.deletion_threshold.max_operations = max;
         app.deletion_threshold.max_percent = percent;
         app.unassign_action = unassign;
@@ -431,7 +434,7 @@ TEST_F(DeletionStagingTest, ADiscardedOperationIsRecordedSkippedWithoutSendingAn
 }
 
 TEST_F(DeletionStagingTest, DeletesAreStagedLikeDisables) {
-    configure(1, UnassignAction::Delete);
+    configure(1, UnassignAction::Delete, 0, /*hard_delete_after_days=*/0);
     link("u0");
     link("u1");
     scim_.push(FakeScimClient::http(204));
@@ -723,6 +726,153 @@ TEST(StagedEntry, TheHoldRoundTripsAndAnEntryWithoutOneReadsAsNone) {
     const auto unknown = decode_parked(doc.dump(), "pb:{crm}:queue:user:u1");
     ASSERT_FALSE(unknown.ok());
     EXPECT_NE(unknown.error().message.find("pb:{crm}:queue:user:u1"), std::string::npos) << unknown.error().message;
+}
+
+
+// The grace period (apps[].hard_delete_after_days): a deletion disables the account and schedules
+// its hard delete; the schedule is swept into the user's queue when due, like a reference check.
+class HardDeleteTest : public DeletionStagingTest {
+protected:
+    HardDeleteTest() { configure(1000); }
+
+    // What the worker's retry loop does before it claims: parks the due hard deletes, then runs
+    // every head that is due. The outcomes recorded meanwhile.
+    std::vector<OutcomeRecord> sweep_and_run() {
+        const auto before = store_.log.size();
+        consumers::StoreParkedSource parked(store_, {"crm"}, 60s, clock_, "w1");
+        EXPECT_TRUE(parked.claim(0, {}).ok());
+        for (auto heads = claim(); !heads.empty(); heads = claim()) {
+            for (const auto& head : heads) processor_->process_parked(head);
+        }
+        return {store_.log.begin() + static_cast<long>(before), store_.log.end()};
+    }
+    LinkState link_of(const std::string& user) { return store_.links[KeyScheme().link("crm", ObjectType::User, user)]; }
+};
+
+TEST_F(HardDeleteTest, ADeletionDisablesNowAndDeletesTheAccountWhenTheGracePeriodEnds) {
+    link("u1");
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(processor_->process(record("u1", "deleted", 2)).status, ProcessResult::Status::Recorded);
+    ASSERT_EQ(scim_.requests().size(), 1U);
+    EXPECT_EQ(scim_.requests()[0].method, HttpMethod::Patch) << "disabled, not deleted";
+    const auto& scheduled = store_.log.back();
+    EXPECT_EQ(scheduled.action, Action::ScheduledDelete);
+    EXPECT_EQ(scheduled.status, OutcomeStatus::Applied);
+    EXPECT_NE(scheduled.reason.find("deleted for good on"), std::string::npos) << scheduled.reason;
+    EXPECT_EQ(transforms::log_view(scheduled).action, "ScheduledDelete");
+    EXPECT_EQ(link_of("u1").status, LinkStatus::SoftDeleted);
+    EXPECT_EQ(link_of("u1").scim_id, "scim-u1");
+    EXPECT_EQ(counted(), 1) << "the disable is counted by the threshold";
+
+    // 29 days on: nothing yet. A redelivered deletion changes nothing.
+    clock_.advance(std::chrono::hours(24 * 29));
+    EXPECT_TRUE(sweep_and_run().empty());
+    EXPECT_EQ(store_.hard_deletes["crm"].size(), 1U);
+    // 30 days: the hard delete runs, through the threshold, and deletes the same account.
+    clock_.advance(std::chrono::hours(24));
+    scim_.push(FakeScimClient::http(204));
+    const auto ran = sweep_and_run();
+    ASSERT_EQ(ran.size(), 1U);
+    EXPECT_EQ(ran[0].event_type, "provisioning.user.hard_delete");
+    EXPECT_EQ(ran[0].action, Action::Delete) << ran[0].reason;
+    EXPECT_EQ(scim_.requests().back().method, HttpMethod::Delete);
+    EXPECT_EQ(scim_.requests().back().path, "/Users/scim-u1");
+    EXPECT_EQ(link_of("u1").status, LinkStatus::Deleted);
+    EXPECT_TRUE(store_.hard_deletes["crm"].empty());
+    EXPECT_EQ(counted(), 2) << "the hard delete is counted too";
+}
+
+TEST_F(HardDeleteTest, AnAssignmentWithinTheGracePeriodReEnablesTheSameAccountAndCancelsTheDelete) {
+    link("u1");
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(processor_->process(record("u1", "deleted", 2)).status, ProcessResult::Status::Recorded);
+    clock_.advance(std::chrono::hours(24 * 3));
+    scim_.push(FakeScimClient::json(200, {{"id", "scim-u1"}}));
+    ASSERT_EQ(processor_->process(record("u1", "assigned", 3)).status, ProcessResult::Status::Recorded);
+    const auto& back = store_.log.back();
+    EXPECT_EQ(back.action, Action::Update) << back.reason;
+    EXPECT_EQ(scim_.requests().back().method, HttpMethod::Patch);
+    EXPECT_EQ(scim_.requests().back().path, "/Users/scim-u1") << "the same account, never a second one";
+    EXPECT_EQ(link_of("u1").status, LinkStatus::Active);
+    EXPECT_NE(back.reason.find("hard delete scheduled after the user's deletion is cancelled"), std::string::npos)
+        << back.reason;
+    EXPECT_TRUE(store_.hard_deletes["crm"].empty()) << "the schedule is gone";
+    clock_.advance(std::chrono::hours(24 * 30));
+    const auto requests = scim_.requests().size();
+    EXPECT_TRUE(sweep_and_run().empty());
+    EXPECT_EQ(scim_.requests().size(), requests) << "nothing sent";
+}
+
+TEST_F(HardDeleteTest, AHardDeleteThatFindsTheUserRestoredIsCancelled) {
+    // The schedule came due and was parked just before the restore committed: the hard delete,
+    // running after it, finds the link active and deletes nothing.
+    link("u1");
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(processor_->process(record("u1", "deleted", 2)).status, ProcessResult::Status::Recorded);
+    clock_.advance(std::chrono::hours(24 * 30));
+    consumers::StoreParkedSource parked(store_, {"crm"}, 60s, clock_, "w1");
+    ASSERT_TRUE(parked.claim(0, {}).ok());
+    ASSERT_EQ(store_.queue("crm", ObjectType::User, "u1").size(), 1U) << "parked in the user's queue";
+    auto restored = link_of("u1");
+    restored.status = LinkStatus::Active;
+    store_.links[KeyScheme().link("crm", ObjectType::User, "u1")] = restored;
+    const auto requests = scim_.requests().size();
+    const auto ran = sweep_and_run();
+    ASSERT_EQ(ran.size(), 1U);
+    EXPECT_EQ(ran[0].status, OutcomeStatus::Skipped);
+    EXPECT_EQ(ran[0].code, "hard_delete_cancelled") << ran[0].reason;
+    EXPECT_EQ(transforms::log_view(ran[0]).action, "ScheduledDelete");
+    EXPECT_EQ(scim_.requests().size(), requests) << "nothing sent";
+}
+
+TEST_F(HardDeleteTest, AnUpdateOfADeletedUserRestoresItButAnUnassignmentKeepsTheSchedule) {
+    link("u1");
+    link("u2");
+    scim_.push(FakeScimClient::http(204));
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(processor_->process(record("u1", "deleted", 2)).status, ProcessResult::Status::Recorded);
+    ASSERT_EQ(processor_->process(record("u2", "deleted", 2)).status, ProcessResult::Status::Recorded);
+    // u1 restored (its update comes back, still assigned); u2 also loses its assignment.
+    scim_.push(FakeScimClient::json(200, {{"id", "scim-u1"}}));
+    ASSERT_EQ(processor_->process(record("u1", "updated", 3)).status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(link_of("u1").status, LinkStatus::Active) << store_.log.back().reason;
+    ASSERT_EQ(processor_->process(record("u2", "unassigned", 3)).status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(store_.log.back().code, "no_change");
+    EXPECT_EQ(link_of("u2").status, LinkStatus::SoftDeleted);
+
+    clock_.advance(std::chrono::hours(24 * 30));
+    scim_.push(FakeScimClient::http(204));
+    std::map<std::string, OutcomeRecord> by_user;
+    for (const auto& out : sweep_and_run()) by_user[out.object_id] = out;
+    ASSERT_EQ(by_user.size(), 1U) << "u1's schedule was cancelled by its restore";
+    EXPECT_EQ(by_user["u2"].action, Action::Delete) << by_user["u2"].reason;
+}
+
+TEST_F(HardDeleteTest, AStagedDisableOfADeletionSchedulesItsHardDeleteOnlyOnceAllowed) {
+    configure(1);
+    link("u1");
+    link("u2");
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(processor_->process(record("u1", "deleted", 2)).status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(processor_->process(record("u2", "deleted", 2)).status, ProcessResult::Status::Parked);
+    EXPECT_EQ(store_.hard_deletes["crm"].count("u2"), 0U) << "nothing scheduled while the disable is staged";
+    EXPECT_EQ(link_of("u2").status, LinkStatus::Active);
+}
+
+TEST_F(HardDeleteTest, ZeroDaysDeletesAtOnceAndAProducerCannotAskForAHardDelete) {
+    configure(0, UnassignAction::Disable, 0, 0);
+    link("u1");
+    scim_.push(FakeScimClient::http(204));
+    ASSERT_EQ(processor_->process(record("u1", "deleted", 2)).status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(store_.log.back().action, Action::Delete);
+    EXPECT_TRUE(store_.hard_deletes["crm"].empty());
+
+    link("u2");
+    auto forged = record("u2", "hard_delete", 3);
+    EXPECT_EQ(processor_->process(forged).status, ProcessResult::Status::Recorded);
+    EXPECT_EQ(store_.log.back().status, OutcomeStatus::DeadLettered);
+    EXPECT_NE(store_.log.back().reason.find("written by the bridge only"), std::string::npos) << store_.log.back().reason;
+    EXPECT_EQ(link_of("u2").status, LinkStatus::Active);
 }
 
 }  // namespace

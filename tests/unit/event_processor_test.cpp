@@ -24,6 +24,7 @@ protected:
     void configure(json user_mappings) {
         AppConfig app;
         app.id = "leapsome";
+        app.hard_delete_after_days = hard_delete_after_days_;
         app.scim.base_url = "https://scim.example/scim/v2";
         if (!user_mappings.is_null()) app.mappings = ConfigFragment{{{"users", user_mappings}}, "test.json", "apps[0].mappings"};
         Config config;
@@ -84,6 +85,7 @@ protected:
     test_support::FakeStateStore store_;
     test_support::FakeDeadLetterSink dlq_;
     test_support::FakeClock clock_;
+    int hard_delete_after_days_ = 30;
     std::vector<AppRuntime> apps_;
     std::unique_ptr<EventProcessor> processor_;
     int sequence_ = 0;
@@ -232,6 +234,8 @@ TEST_F(EventProcessorTest, UnassignDisablesWithABooleanFalse) {
 }
 
 TEST_F(EventProcessorTest, DeleteIsIdempotent) {
+    hard_delete_after_days_ = 0;  // deleted at once (the grace period has tests of its own)
+    configure(nullptr);
     provision_ada();
     scim_.push(FakeScimClient::error(404, "not found"));  // already gone, e.g. after a crash
     const auto out = run(record("deleted", 2));

@@ -117,7 +117,8 @@ TEST(FuzzCorpus, DemoEventsSeedsAreCreatedThroughTheScriptedTarget) {
     EXPECT_EQ(outcomes[1].action, Action::Update);
     EXPECT_EQ(outcomes[2].action, Action::Disable);
     EXPECT_EQ(outcomes[3].action, Action::Update);
-    EXPECT_EQ(outcomes[4].action, Action::Delete);
+    // Deleted: disabled, its hard delete scheduled after the default 30 days.
+    EXPECT_EQ(outcomes[4].action, Action::ScheduledDelete);
     for (const auto& out : outcomes) EXPECT_EQ(out.status, OutcomeStatus::Applied) << out.reason;
 }
 

@@ -32,8 +32,10 @@ class GroupTest : public ::testing::Test {
 protected:
     GroupTest() { configure("generic"); }
 
-    void configure(const std::string& profile) {
-        apps_ = test_support::runtimes_of(test_support::test_app("crm", profile));
+    void configure(const std::string& profile, int hard_delete_after_days = 30) {
+        auto app = test_support::test_app("crm", profile);
+        app.hard_delete_after_days = hard_delete_after_days;
+        apps_ = test_support::runtimes_of(app);
         auto options = test_support::retry_options(random_, 8000ms, 3, 1h);
         options.quarantine = &gate_;
         options.operations = &windows_;
@@ -455,6 +457,7 @@ TEST_F(GroupTest, AGroupDeletedAndCreatedAgainIsSentItsMembersAgain) {
 }
 
 TEST_F(GroupTest, AUserWhoseAccountIsGoneIsNoLongerCountedAsAMember) {
+    configure("generic", /*hard_delete_after_days=*/0);  // the account goes at the deletion
     create_group();
     scim_.push(FakeScimClient::list());
     scim_.push(FakeScimClient::json(201, {{"id", "t-ada"}}));

@@ -103,6 +103,30 @@ TEST_F(UserRulesTest, AnOlderAssignmentIsDecidedWithTheNewestSnapshotTheBridgeHo
     EXPECT_EQ(from, 3);
     EXPECT_EQ(chosen.attributes["displayName"], "Ada v3");
     EXPECT_FALSE(newest_snapshot(std::nullopt, {}).has_value());
+
+    // An update behind an unassignment is one the user's turn only keeps: a create retried while
+    // the unassignment and that update wait behind it is sent as it was assigned, not with it.
+    const auto retried = event(EventType::UserAssigned, 2);
+    auto after_unassign = event(EventType::UserUpdated, 4);
+    after_unassign.attributes["displayName"] = "Ada v4";
+    std::optional<Event> none;
+    EXPECT_EQ(&with_latest_snapshot(retried, std::nullopt, {event(EventType::UserUnassigned, 3), after_unassign},
+                                    users_, none),
+              &retried);
+    EXPECT_FALSE(none.has_value());
+    EXPECT_EQ(&with_latest_snapshot(retried, std::nullopt, {event(EventType::UserDeleted, 3), after_unassign}, users_,
+                                    none),
+              &retried);
+    EXPECT_EQ(&with_latest_snapshot(retried, std::nullopt,
+                                    {event(EventType::UserAssigned, 3, "Default Access"), after_unassign}, users_, none),
+              &retried)
+        << "an assignment with another role changes the access: the run ends there";
+    EXPECT_FALSE(none.has_value());
+    // The same assignment re-sent with new values continues the run.
+    auto resent = event(EventType::UserAssigned, 3);
+    resent.attributes["displayName"] = "Ada v3 again";
+    EXPECT_EQ(with_latest_snapshot(retried, std::nullopt, {resent}, users_, none).attributes["displayName"],
+              "Ada v3 again");
 }
 
 TEST_F(UserRulesTest, OlderVersionIsStale) {

@@ -208,7 +208,9 @@ void record_assignment(const Event& event, LinkState& link) {
             link.assigned_role.reset();
             break;
         case EventType::UserDeleted:
-            link.assigned_role.reset();
+            // A soft-deleted user keeps its assignment: an update within the grace period means
+            // it was restored, and re-enables its account as an assigned user's update does.
+            if (link.status != LinkStatus::SoftDeleted) link.assigned_role.reset();
             link.snapshot = nullptr;
             break;
         default:
@@ -252,6 +254,16 @@ const Event& with_latest_snapshot(const Event& event, const std::optional<LinkSt
     // one refused in its place (a stored snapshot passed these checks when it was kept).
     std::vector<Event> usable;
     for (const auto& waiting : queued) {
+        // Only the run of events directly behind the head that change attributes and nothing
+        // else: updates, and assignments with the head's own role (an assignment re-sent with
+        // new values). Deciding the head with them does what their own turn would. Anything else
+        // (an unassignment, a deletion, another role) changes what later attributes mean (an
+        // update after an unassignment is only kept, never sent), so the run ends there.
+        const bool same_access =
+            waiting.object_type == ObjectType::User &&
+            (waiting.type == EventType::UserUpdated ||
+             (waiting.type == EventType::UserAssigned && event.type == EventType::UserAssigned && waiting.role == event.role));
+        if (!same_access) break;
         if (check_source_attributes(users.source_attributes, waiting.attributes) ||
             check_identifier_sources(users.mapping, waiting.attributes)) {
             continue;
@@ -278,7 +290,7 @@ bool prepare_create(UserDecision& d, const Event& event, const ObjectProfile& us
 
 AppRules rules_for(const AppConfig& app, const AppProfile& profile) {
     return AppRules{app.skip_default_access.value_or(profile.skip_default_access), app.unassign_action,
-                    app.skip_out_of_scope_deletions, app.scope == SyncScope::All};
+                    app.skip_out_of_scope_deletions, app.scope == SyncScope::All, app.hard_delete_after_days};
 }
 
 bool has_target_account(const std::optional<LinkState>& link) {
@@ -343,8 +355,9 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
             return act(Step::Delete, "", std::move(reason), LinkStatus::Disabled);
         }
         if (link->status != LinkStatus::Active) {
-            return skip("no_change", "the account is already disabled",
-                        with_version(link, event.version, LinkStatus::Disabled));
+            // A deleted user's unassignment leaves its hard delete scheduled.
+            const auto kept = link->status == LinkStatus::SoftDeleted ? LinkStatus::SoftDeleted : LinkStatus::Disabled;
+            return skip("no_change", "the account is already disabled", with_version(link, event.version, kept));
         }
         return disable("", std::move(reason), after);
     };
@@ -435,9 +448,32 @@ UserDecision decide_user(const Event& event, const std::optional<LinkState>& lin
                 return disable("delete_not_supported", "the app does not allow deleting users; the account is disabled",
                                LinkStatus::Disabled);
             }
+            if (link->status == LinkStatus::SoftDeleted) {
+                return skip("no_change", "the user was deleted already: its account is disabled and its hard delete "
+                                         "scheduled",
+                            with_version(link, event.version, LinkStatus::SoftDeleted));
+            }
+            if (rules.hard_delete_after_days > 0) {
+                return act(Step::SoftDelete, "", "", LinkStatus::SoftDeleted);
+            }
             UserDecision d;
             d.step = Step::Delete;
             return d;
+        }
+        case EventType::UserHardDelete: {
+            if (!has_target_account(link)) {
+                return skip("not_provisioned", "the user has no account in the app any more");
+            }
+            if (link->status != LinkStatus::SoftDeleted) {
+                return skip("hard_delete_cancelled",
+                            "the user was assigned, updated or otherwise decided again after its deletion: the "
+                            "account " + link->scim_id + " stays (" + std::string(to_string(link->status)) + ")");
+            }
+            if (!users.rules.remove) {
+                return skip("delete_not_supported", "the app does not allow deleting users; the account stays disabled");
+            }
+            return act(Step::Delete, "", "the grace period after the user's deletion ended (hard_delete_after_days)",
+                       LinkStatus::Deleted);
         }
         default:
             return skip("unsupported", "not a user event");

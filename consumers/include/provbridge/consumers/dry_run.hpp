@@ -68,6 +68,21 @@ public:
                                           const DeletionThresholdConfig& /*threshold*/, bool /*allowed*/) override {
         return DeletionWindow{};
     }
+    // A decision only: the hard delete it would schedule is said in the outcome, not kept.
+    Result<bool> schedule_hard_delete(const std::string& /*app*/, const std::string& /*user_id*/,
+                                      std::int64_t /*due_ms*/) override {
+        return true;
+    }
+    Result<std::vector<ScheduledHardDelete>> due_hard_deletes(const std::string& /*app*/, std::int64_t /*now_ms*/,
+                                                              std::size_t /*max*/) override {
+        return std::vector<ScheduledHardDelete>{};
+    }
+    Result<bool> cancel_hard_delete(const std::string& /*app*/, const std::string& /*user_id*/) override {
+        return true;
+    }
+    Result<bool> drop_hard_delete(const std::string& /*app*/, const ScheduledHardDelete& /*scheduled*/) override {
+        return true;
+    }
 };
 
 // The worker's store as a dry run sees it. Reads go to the real store; the event's outcome is

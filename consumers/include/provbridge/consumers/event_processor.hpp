@@ -166,7 +166,13 @@ private:
     ProcessResult adopt(const transforms::ObjectProfile& object, const Event& event, const nlohmann::json& resource,
                         LinkState next, const transforms::UserDecision& decision, const std::string& how,
                         Context& ctx);
+    // Disables the account (the link becomes `after`); with SoftDeleted, a user's deletion: the
+    // account is disabled unless it is already, and its hard delete scheduled.
     ProcessResult disable(const LinkState& link, LinkState next, LinkStatus after, Context& ctx);
+    // The disable PATCH, guarded by the deletion threshold: nullopt when it was sent (`next`
+    // records it), else the result to return (staged, failed, or the account found gone).
+    std::optional<ProcessResult> send_disable(const LinkState& link, LinkState& next, Context& ctx);
+    ProcessResult schedule_hard_delete(const LinkState& link, LinkState next, bool was_inactive, Context& ctx);
     // Membership deltas (and follow-ups) of a group: recorded, then what the group has in the
     // target is brought to them, in PATCHes of at most apps[].member_batch members.
     ProcessResult process_membership(const Event& event, const AppRuntime& app, const std::optional<LinkState>& link,

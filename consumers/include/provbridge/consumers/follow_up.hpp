@@ -19,4 +19,8 @@ ParkedEvent follow_up_event(const std::string& app, ObjectType type, const std::
 // marked so that whatever is still unresolved then is recorded as a reference failure.
 ParkedEvent reference_check_event(const std::string& app, const ReferenceDeadline& deadline, std::int64_t now_ms);
 
+// The hard delete of a user whose grace period after deletion ended (its id names the schedule,
+// so a crash between parking it and dropping the schedule parks the same one again).
+ParkedEvent hard_delete_event(const std::string& app, const ScheduledHardDelete& scheduled, std::int64_t now_ms);
+
 }  // namespace provbridge::consumers

@@ -46,7 +46,9 @@ private:
     std::chrono::milliseconds sweep_every_{1000};
     std::int64_t next_sweep_ms_ = 0;
 
-    Result<bool> park_reference_checks(std::int64_t now_ms);
+    // Parks the follow-ups whose time came: the hard deletes of the store (always), the reference
+    // checks of `deadlines_` (when set); at most once per sweep_every_.
+    Result<bool> park_due_follow_ups(std::int64_t now_ms);
 };
 
 // A worker's name in leases: host, process id and a random suffix, so a restarted process on the

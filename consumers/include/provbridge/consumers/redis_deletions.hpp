@@ -34,6 +34,8 @@ struct DeletionStatus {
     // them (RedisStateStore::count_linked).
     std::optional<std::int64_t> linked;
     std::vector<StagedOperation> operations;  // oldest first
+    // Hard deletes scheduled after users' deletions (apps[].hard_delete_after_days), soonest first.
+    std::vector<ScheduledHardDelete> scheduled;
     // Staged members whose head could not be read (named by their queue key, with the reason);
     // they stay staged and are not released.
     std::vector<std::string> unreadable;
@@ -58,6 +60,13 @@ public:
     Result<std::vector<StagedOperation>> release(const std::string& app, const std::optional<QueueMember>& object,
                                                  DeletionMark mark, std::int64_t now_ms);
 
+    // The app's scheduled hard deletes (only `user`'s when set): Allowed makes them due now (they
+    // still go through the deletion threshold), Discarded makes them due now marked so that the
+    // worker records them skipped (deletion_discarded) and sends nothing: the accounts stay
+    // disabled. Returns those released, as they were scheduled.
+    Result<std::vector<ScheduledHardDelete>> release_scheduled(const std::string& app, const std::optional<std::string>& user,
+                                                               DeletionMark mark, std::int64_t now_ms);
+
 private:
     struct Head {
         std::string member;
@@ -69,6 +78,8 @@ private:
     // and the members of staged queues that are empty (nothing to run) also to `orphans`.
     Result<std::vector<Head>> staged_heads(const std::string& app, const std::optional<QueueMember>& object,
                                            std::vector<std::string>& unreadable, std::vector<std::string>& orphans);
+    Result<std::vector<ScheduledHardDelete>> scheduled_hard_deletes(const std::string& app,
+                                                                    const std::optional<std::string>& user);
     // The release script for one member: 1 released, 0 not staged (any more), 2 changed since read.
     Result<std::int64_t> run_release(const std::string& app, const std::string& member, const std::string& digest,
                                      const std::string& entry, std::int64_t now_ms);

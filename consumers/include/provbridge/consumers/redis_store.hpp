@@ -127,6 +127,11 @@ public:
     Result<std::vector<ReferenceDeadline>> due_reference_deadlines(const std::string& app, std::int64_t now_ms,
                                                                    std::size_t max) override;
     Result<bool> drop_reference_deadline(const std::string& app, const ReferenceDeadline& deadline) override;
+    Result<bool> schedule_hard_delete(const std::string& app, const std::string& user_id, std::int64_t due_ms) override;
+    Result<std::vector<ScheduledHardDelete>> due_hard_deletes(const std::string& app, std::int64_t now_ms,
+                                                              std::size_t max) override;
+    Result<bool> drop_hard_delete(const std::string& app, const ScheduledHardDelete& scheduled) override;
+    Result<bool> cancel_hard_delete(const std::string& app, const std::string& user_id) override;
     Result<bool> drop_pending_references(const std::string& app, const std::string& referenced,
                                          const std::vector<std::string>& referrers) override;
     Result<std::vector<std::optional<LinkState>>> load_user_links(const std::string& app,
@@ -187,6 +192,7 @@ private:
     Script reschedule_script_;
     Script stage_script_;
     Script admit_script_;
+    Script drop_scheduled_script_;
     std::int64_t corrupt_heads_ = 0;
     std::optional<Error> last_corrupt_head_;
 };
@@ -264,6 +270,7 @@ public:
         std::int64_t staged = 0;           // heads held by the deletion threshold
         std::int64_t dead_letters = 0;     // the dead-letter index (XLEN)
         std::int64_t reference_waits = 0;  // objects within their reference timeout
+        std::int64_t scheduled_hard_deletes = 0;  // deleted users' accounts waiting for their hard delete
     };
     Result<Depths> depths(const std::string& app);
     // The newest `count` log entries, newest first (XREVRANGE).

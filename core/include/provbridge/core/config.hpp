@@ -196,6 +196,10 @@ struct AppConfig {
     // being disabled.
     bool skip_out_of_scope_deletions = false;
     DeletionThresholdConfig deletion_threshold;
+    // A user.deleted disables the account and deletes it for good this many days later (Entra's
+    // recycle bin keeps a deleted user 30 days); an assignment or update in between cancels the
+    // hard delete and re-enables the same account. 0: the account is deleted at once.
+    int hard_delete_after_days = 30;
     // The app's own mappings over the profile's: {"users": [rows], "groups": [rows]}, inline or
     // from mappings_file.
     ConfigFragment mappings;

@@ -33,6 +33,10 @@ enum class EventType {
     // membership changed): decide the user's access again from what is stored (its direct
     // assignment, its assigned groups, its latest snapshot). Carries no attributes and no version.
     UserReevaluate,
+    // Written by the bridge only (a producer's is refused): the hard delete of a user deleted
+    // hard_delete_after_days ago, parked in the user's queue when its grace period ends. Deletes
+    // the account only while the link is still SoftDeleted. Carries no attributes and no version.
+    UserHardDelete,
 };
 
 std::string_view to_string(ObjectType type);

@@ -86,6 +86,13 @@ public:
     // A staged head is in staged() instead of due(), so no worker claims it.
     std::string deletions(std::string_view app, std::int64_t bucket) const;
     std::string staged(std::string_view app) const;
+    // The hard deletes scheduled after a user's deletion (apps[].hard_delete_after_days), zset:
+    // user source id → ms when due. Swept like the reference deadlines: a due one is parked as a
+    // UserHardDelete follow-up in the user's queue.
+    std::string hard_deletes(std::string_view app) const;
+    // The scheduled hard deletes an operator discarded, hash: user source id → "1". Swept with
+    // its schedule, the follow-up is recorded skipped (deletion_discarded), nothing is sent.
+    std::string hard_deletes_discarded(std::string_view app) const;
     // The app's linked objects (the base of deletion_threshold.max_percent), set of link keys:
     // every link with an account in the target (active or not), kept by the script that writes
     // links. linked_complete() (string) says the set also holds the links written before it was

@@ -14,7 +14,9 @@ namespace provbridge {
 
 // What was done to the target (Entra's log "Action"; Link = an existing account was matched
 // and adopted without a change).
-enum class Action { None, Create, Update, Disable, Delete, Link };
+// ScheduledDelete: a user.deleted that disabled the account (or found it inactive) and scheduled
+// its hard delete after the app's grace period (apps[].hard_delete_after_days).
+enum class Action { None, Create, Update, Disable, Delete, Link, ScheduledDelete };
 
 // Every event ends in exactly one of these. Warning: done as far as it can be, but something it
 // refers to is still unresolved (a reference failure; see reference_timeout_seconds); only the
@@ -94,7 +96,10 @@ OutcomeRecord outcome_from_json(const nlohmann::json& doc);
 // Active: assigned, in scope, provisioned. Disabled: unassigned (account disabled).
 // OutOfScope: assigned but outside the scoping filters (account disabled or left alone).
 // NotEntitled: assigned with a role the app does not provision. Deleted: no account any more.
-enum class LinkStatus { Active, Disabled, Deleted, NotEntitled, OutOfScope };
+// SoftDeleted: the user was deleted; its account is disabled and its hard delete scheduled. Only
+// a due hard delete finds it so and deletes the account; an assignment or update that re-enables
+// it, or any other status written in between, cancels the hard delete.
+enum class LinkStatus { Active, Disabled, Deleted, NotEntitled, OutOfScope, SoftDeleted };
 std::string_view to_string(LinkStatus status);
 std::optional<LinkStatus> link_status_from_string(std::string_view s);
 

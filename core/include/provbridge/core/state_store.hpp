@@ -42,6 +42,14 @@ enum class DeletionMark {
 std::string_view to_string(DeletionMark mark);
 std::optional<DeletionMark> deletion_mark_from_string(std::string_view s);
 
+// A user's hard delete, scheduled when it was deleted, due at due_ms.
+struct ScheduledHardDelete {
+    std::string user_id;  // source id
+    std::int64_t due_ms = 0;
+    bool discarded = false;  // an operator discarded it: it is recorded skipped, nothing is sent
+    bool operator==(const ScheduledHardDelete&) const = default;
+};
+
 struct DeletionHold {
     DeletionMark mark = DeletionMark::None;
     Action action = Action::None;    // the operation held: Disable or Delete
@@ -197,6 +205,18 @@ public:
     // leaves the due set for the app's staged set (at staged_ms) and the lease is released, so
     // no worker claims it until an operator releases it. Lost (nothing written) as reschedule.
     virtual Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms) = 0;
+
+    // Schedules the user's hard delete at due_ms, replacing any earlier schedule of it (a user
+    // restored and deleted again gets its grace period from the last deletion).
+    virtual Result<bool> schedule_hard_delete(const std::string& app, const std::string& user_id, std::int64_t due_ms) = 0;
+    // Up to `max` hard deletes due at now_ms, the oldest first; they stay until dropped.
+    virtual Result<std::vector<ScheduledHardDelete>> due_hard_deletes(const std::string& app, std::int64_t now_ms,
+                                                                      std::size_t max) = 0;
+    // Drops the user's schedule, whatever it is (the user was restored within its grace period).
+    virtual Result<bool> cancel_hard_delete(const std::string& app, const std::string& user_id) = 0;
+    // Drops a schedule whose follow-up is parked, only while it is still the one read (a user
+    // deleted again in between keeps its new schedule).
+    virtual Result<bool> drop_hard_delete(const std::string& app, const ScheduledHardDelete& scheduled) = 0;
 
     // Asks the app's deletion window whether a disable or delete may be sent now, in one atomic
     // step, by transforms::judge_deletion: admitted (and counted in the bucket of now_ms) unless

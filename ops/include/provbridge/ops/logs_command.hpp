@@ -13,7 +13,7 @@ namespace provbridge::ops {
 // Which provisioning log records an operator asked for. Empty fields match everything.
 struct LogFilter {
     std::string status;  // Success, Failure, Skipped, Warning (Entra's), case-insensitive
-    std::string action;  // Create, Update, Disable, Delete, StagedDelete, Other, case-insensitive
+    std::string action;  // Create, Update, Disable, Delete, StagedDelete, ScheduledDelete, Other, case-insensitive
     std::string object;  // the source id, TYPE/ID, or the id in the target
 };
 // Why a filter value is refused ("" when it is fine): the names it takes.

@@ -23,6 +23,9 @@ struct AppRules {
     bool skip_out_of_scope_deletions = false;
     // SyncScope::All: every user the directory sends is in scope, assigned or not.
     bool sync_all = false;
+    // apps[].hard_delete_after_days: > 0, a user.deleted disables the account and schedules its
+    // hard delete (Step::SoftDelete); 0, it deletes the account at once.
+    int hard_delete_after_days = 0;
 };
 AppRules rules_for(const AppConfig& app, const AppProfile& profile);
 
@@ -68,6 +71,9 @@ struct UserDecision {
         Provision,  // bring the account to the desired attributes (match/create or PATCH)
         Disable,    // PATCH active=false
         Delete,     // DELETE
+        // PATCH active=false unless inactive already, then schedule the hard delete after the
+        // app's grace period; the link becomes SoftDeleted, its SCIM id and role kept.
+        SoftDelete,
         Refuse,     // the app's rules forbid this object: dead-lettered before any request
     };
     Step step = Step::Skip;
@@ -98,8 +104,9 @@ struct UserDecision {
 UserDecision decide_user(const Event& event, const std::optional<LinkState>& link, const AppRules& rules,
                          const ObjectProfile& users, DecisionHooks hooks = {});
 
-// The event a UserReevaluate follow-up is decided as: the stored snapshot as its attributes
-// (none when no snapshot arrived yet), at the link's version (it brings no change of its own).
+// The event a UserReevaluate or UserHardDelete follow-up is decided as: the stored snapshot as
+// its attributes (none when no snapshot arrived yet), at the link's version (it brings no change
+// of its own, so it is never stale).
 Event reevaluation_event(const Event& follow_up, const std::optional<LinkState>& link);
 
 // The newest attributes the bridge holds for a user (a snapshot) and their version.
@@ -107,8 +114,8 @@ struct Snapshot {
     std::int64_t version = -1;
     nlohmann::json attributes = nlohmann::json::object();
 };
-// The newest of the link's snapshot and those of the user's assigned/updated events waiting in
-// its queue (`queued`, in any order); nullopt when there is none.
+// The newest of the link's snapshot and those of the user's assigned/updated events in `queued`
+// (any order); nullopt when there is none.
 std::optional<Snapshot> newest_snapshot(const std::optional<LinkState>& link, const std::vector<Event>& queued);
 
 // A replayed, retried or late user.assigned or user.updated is decided with the newest snapshot
@@ -117,7 +124,9 @@ std::optional<Snapshot> newest_snapshot(const std::optional<LinkState>& link, co
 // `active`) are the newer ones, so an older state is never sent over a newer one; it keeps its
 // own version. An event older than the link's applied version is left as it is: it is stale. Returns a
 // copy (kept in `storage`) when something changed; otherwise the event itself.
-// Waiting events whose attributes `users` would refuse are passed over. `from_version`, when
+// `queued` is the object's queue behind the head, in order: only the run of updates (and, behind
+// an assignment, assignments with its role) directly behind the head offers attributes; the
+// first other event ends it. Waiting events whose attributes `users` would refuse are passed over. `from_version`, when
 // given, is set to the version of the attributes taken.
 const Event& with_latest_snapshot(const Event& event, const std::optional<LinkState>& link,
                                   const std::vector<Event>& queued, const ObjectProfile& users,
