@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,6 @@ using nlohmann::json;
 constexpr std::size_t kListedRows = 100;  // rows of the plain listing; --json lists every one
 
 std::int64_t now_ms() { return wall_now_ms(); }
-
-std::size_t width(const std::string& text) { return display_width(text); }
 
 std::string object_text(const consumers::StagedOperation& op) {
     return std::string(to_string(op.object_type)) + "/" + shown(op.object_id);
@@ -69,6 +68,15 @@ int redis_failure(const Error& error, const std::shared_ptr<spdlog::logger>& log
                                                                                             : kExitFailure;
 }
 
+// print_table's columns, each line indented under the app's line.
+void print_indented(std::size_t indent, const std::vector<std::string>& header,
+                    const std::vector<std::vector<std::string>>& rows) {
+    std::ostringstream table;
+    print_table(table, header, rows);
+    std::istringstream lines(table.str());
+    for (std::string line; std::getline(lines, line);) std::cout << std::string(indent, ' ') << line << "\n";
+}
+
 json scheduled_json(const ScheduledHardDelete& s) {
     return {{"object_type", "user"}, {"object_id", s.user_id}, {"due_at", time_text(s.due_ms)}, {"discarded", s.discarded}};
 }
@@ -81,24 +89,12 @@ void print_scheduled(const std::string& app, const AppConfig& config, const cons
     std::cout << "  " << s.scheduled.size() << " hard delete(s) scheduled after users' deletions (hard_delete_after_days: "
               << config.hard_delete_after_days << "; their accounts are disabled meanwhile)\n";
     if (s.scheduled.empty()) return;
-    std::vector<std::vector<std::string>> rows = {{"due at", "object", ""}};
+    std::vector<std::vector<std::string>> rows;
     for (std::size_t i = 0; i < s.scheduled.size() && i < kListedRows; ++i) {
         const auto& h = s.scheduled[i];
         rows.push_back({time_text(h.due_ms), "user/" + shown(h.user_id), h.discarded ? "discarded" : ""});
     }
-    std::vector<std::size_t> widths(rows.front().size(), 0);
-    for (const auto& row : rows) {
-        for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
-    }
-    for (const auto& row : rows) {
-        std::string line = "   ";
-        for (std::size_t c = 0; c < row.size(); ++c) {
-            line += " " + row[c];
-            if (c + 1 < row.size()) line += std::string(widths[c] - width(row[c]) + 1, ' ');
-        }
-        while (!line.empty() && line.back() == ' ') line.pop_back();
-        std::cout << line << "\n";
-    }
+    print_indented(4, {"due at", "object", ""}, rows);
     if (s.scheduled.size() > kListedRows) {
         std::cout << "    … and " << s.scheduled.size() - kListedRows << " more (--json lists every one)\n";
     }
@@ -126,24 +122,13 @@ void print_status(const std::string& app, const AppConfig& config, const consume
         return;
     }
     std::cout << ", waiting for an operator since " << time_text(s.oldest_staged_ms) << "\n";
-    std::vector<std::vector<std::string>> rows = {{"staged at", "action", "object", "event", "waiting behind"}};
+    std::vector<std::vector<std::string>> rows;
     for (std::size_t i = 0; i < s.operations.size() && i < kListedRows; ++i) {
         const auto& op = s.operations[i];
         rows.push_back({time_text(op.staged_at_ms), std::string(to_string(op.action)), object_text(op),
                         shown(op.event_id), std::to_string(op.waiting_behind)});
     }
-    std::vector<std::size_t> widths(rows.front().size(), 0);
-    for (const auto& row : rows) {
-        for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
-    }
-    for (const auto& row : rows) {
-        std::string line = " ";
-        for (std::size_t c = 0; c < row.size(); ++c) {
-            line += " " + row[c];
-            if (c + 1 < row.size()) line += std::string(widths[c] - width(row[c]) + 1, ' ');
-        }
-        std::cout << line << "\n";
-    }
+    print_indented(2, {"staged at", "action", "object", "event", "waiting behind"}, rows);
     if (s.operations.size() > kListedRows) {
         std::cout << "  … and " << s.operations.size() - kListedRows << " more (--json lists every one)\n";
     }
