@@ -334,11 +334,17 @@ int run_command(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
                 return std::string("the worker is not consuming (starting or stopping)");
             };
             try {
+                server = std::make_unique<OpsServer>(*config, redis_password, ops, metrics, log);
+            } catch (const ListenError& e) {
+                // An address the operator chose is theirs to fix; the default one taken (two
+                // workers on one host) is replaced by any free port, said below.
+                if (config->ops.listen_set) {
+                    log->error("{}", e.what());
+                    return kExitBadConfig;
+                }
+                log->warn("{}: the ops server takes a free port instead", e.what());
+                ops.port = 0;
                 server = std::make_unique<OpsServer>(*config, redis_password, std::move(ops), metrics, log);
-            } catch (const std::runtime_error& e) {
-                // Two workers on one host with the default: the second serves no page, but works.
-                if (config->ops.listen_set) throw;
-                log->warn("{}; this worker runs without its ops server", e.what());
             }
         }
         if (server) {
@@ -444,6 +450,9 @@ int dashboard_command(const DashboardOptions& options, std::shared_ptr<spdlog::l
         ops.token = ops_token;
         ops.bootstrap = !options.bootstrap.empty() ? options.bootstrap : config->kafka.bootstrap_servers;
         server = std::make_unique<OpsServer>(*config, redis_password, std::move(ops), metrics, log);
+    } catch (const ListenError& e) {
+        log->error("{}", e.what());
+        return kExitBadConfig;
     } catch (const std::exception& e) {
         log->error("cannot start: {}", e.what());
         return kExitUnavailable;
@@ -778,8 +787,9 @@ int demo_command(const DemoOptions& options, std::shared_ptr<spdlog::logger> log
         std::unique_ptr<OpsServer> server;
         try {
             server = std::make_unique<OpsServer>(config, "", ops, metrics, log);
-        } catch (const std::exception& e) {
+        } catch (const ListenError& e) {
             // The usual port is taken (another demo, say): any free one will do.
+            log->warn("{}: the dashboard takes a free port instead", e.what());
             ops.port = 0;
             server = std::make_unique<OpsServer>(config, "", ops, metrics, log);
         }

@@ -426,15 +426,23 @@ OpsServer::OpsServer(const Config& config, const std::string& redis_password, Op
                      OpsMetrics& metrics, std::shared_ptr<spdlog::logger> log)
     : impl_(std::make_unique<Impl>(config, redis_password, std::move(options), metrics, std::move(log))) {
     impl_->routes();
+    // One owner per port: cpp-httplib's default sets SO_REUSEPORT, with which a second process
+    // binds the same port and the kernel splits the connections between the two (a dashboard
+    // showing another process's apps, scrapes split between workers). SO_REUSEADDR alone only
+    // lets a restart rebind past TIME_WAIT; a live listener keeps its port to itself.
+    impl_->server.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     const auto& host = impl_->options.host;
     if (impl_->options.port == 0) {
         impl_->port = impl_->server.bind_to_any_port(host);
-        if (impl_->port <= 0) throw std::runtime_error("ops.listen: cannot bind a port on " + host);
+        if (impl_->port <= 0) throw ListenError("ops.listen: cannot bind a port on " + host);
     } else {
         if (!impl_->server.bind_to_port(host, impl_->options.port)) {
-            throw std::runtime_error("ops.listen: cannot listen on " + host + ":" + std::to_string(impl_->options.port) +
-                                     " (in use? set ops.listen in the configuration, \"127.0.0.1:0\" for any free "
-                                     "port, or \"off\")");
+            throw ListenError("ops.listen: cannot listen on " + host + ":" + std::to_string(impl_->options.port) +
+                              " (in use by another process, or not an address of this host; set ops.listen, "
+                              "\"127.0.0.1:0\" for any free port, or \"off\")");
         }
         impl_->port = impl_->options.port;
     }

@@ -541,7 +541,10 @@ private:
             case OutcomeStatus::Applied:
                 if (e.dead_letters != 0) broken("applied but dead-lettered");
                 if (out.action == Action::None) broken("applied without an action");
-                if (e.requests.empty()) broken("applied without a SCIM request");
+                // A deletion of an account inactive already only schedules its hard delete.
+                if (e.requests.empty() && out.action != Action::ScheduledDelete) {
+                    broken("applied without a SCIM request");
+                }
                 if (out.action == Action::Create && out.scim_id.empty()) broken("created without a SCIM id");
                 break;
         }

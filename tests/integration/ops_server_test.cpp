@@ -590,6 +590,42 @@ TEST_F(OpsServerTest, TheDashboardCommandServesRedisAloneAndRefusesMutationsWith
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
 
+// One owner per port: a second process asked for a port in use is refused (exit 2), where
+// SO_REUSEPORT let both listen and the kernel split the connections between them.
+TEST_F(OpsServerTest, ASecondProcessOnTheSamePortIsRefusedAndTheFirstKeepsServing) {
+    const std::string config = config_with("one-port.json", json{{"ops", {{"token_file", nullptr}, {"listen", "off"}}}});
+    const auto start = [&](const std::string& listen) {
+        ops::ChildProcess::Options options;
+        options.argv = {PROVBRIDGE_BINARY, "dashboard", "--config", config, "--listen", listen, "--bootstrap",
+                        bridge().broker().bootstrap_servers()};
+        options.merge_stderr = true;
+        return std::make_unique<ops::ChildProcess>(std::move(options));
+    };
+    auto first = start("127.0.0.1:0");
+    const auto line = first->wait_for_line("dashboard at ", 30000ms);
+    ASSERT_TRUE(line.has_value());
+    static const std::regex url_re(R"(dashboard at (http://127\.0\.0\.1:([0-9]+)/))");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*line, m, url_re)) << *line;
+    const std::string url = m[1].str();
+    const std::string port = m[2].str();
+
+    auto second = start("127.0.0.1:" + port);
+    const auto refused = second->wait_for_line("cannot listen on 127.0.0.1:" + port, 30000ms);
+    EXPECT_TRUE(refused.has_value()) << "the second process did not say the port is taken";
+    const auto status = second->wait(30000ms);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << *status;
+    // Every connection still reaches the first one.
+    for (int i = 0; i < 20; ++i) {
+        auto ready = client(url).Get("/readyz");
+        ASSERT_TRUE(ready);
+        EXPECT_EQ(ready->status, 200);
+    }
+    first->signal(SIGTERM);
+    EXPECT_TRUE(first->wait(10000ms).has_value());
+}
+
 // The page in a real browser: the fleet row shows the API's numbers, and a dead letter replayed
 // from the app page leaves it. tests/browser/dashboard_check.mjs drives Debian's Chromium.
 TEST_F(OpsServerTest, TheDashboardInHeadlessChromiumShowsTheApiAndReplaysADeadLetter) {

@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,13 @@ struct OpsServerOptions {
     std::string bootstrap;  // Kafka, for the lag and replays; empty: neither is available
     // Why the process is not ready yet (nullopt: ready); Redis answering is checked besides.
     std::function<std::optional<std::string>()> not_ready;
+};
+
+// The address could not be bound (in use by another process, or not this host's): the caller
+// decides whether another port will do (the default one) or the start fails (an explicit one).
+class ListenError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
 };
 
 // The ops HTTP server (endpoints in docs/ops-api.md): the dashboard, /healthz, /readyz,
