@@ -1,5 +1,6 @@
 // Drives the ops dashboard in headless Chromium the way an operator would: opens the token
-// link, compares the fleet row with the API, replays a dead letter from the app page and
+// link, compares the fleet row with the API, checks the app page lists the scheduled hard
+// deletes the API lists, replays a dead letter from the app page and
 // waits for it to leave. Prints one JSON line; exit 0 when every step passed.
 //
 //   node dashboard_check.mjs --url http://127.0.0.1:PORT --token TOKEN --app APP \
@@ -213,6 +214,16 @@ async function main() {
     await awaiting('#chart-throughput is not drawn', page.waitForSelector('#chart-throughput line'));
     await awaiting('#chart-latency is not drawn', page.waitForSelector('#chart-latency line'));
 
+    step = 'scheduled';
+    // The scheduled hard deletes, row for row as the API lists them.
+    const wanted = ((await api(o, `/api/v1/apps/${encodeURIComponent(o.app)}`)).staged?.scheduled || [])
+      .map((s) => s.object).sort();
+    await awaiting(`#scheduled does not list ${wanted.join(', ')}`, page.waitForFunction((objects) => {
+      const shown = [...document.querySelectorAll('#scheduled tr[data-hd]')].map((r) => r.cells[0].textContent).sort();
+      return JSON.stringify(shown) === JSON.stringify(objects);
+    }, {}, wanted));
+    const scheduled = wanted;
+
     step = 'replay';
     const { entry } = await replayFirst(page, o, problems);
 
@@ -225,7 +236,7 @@ async function main() {
     if (problems.pageErrors.length) throw new Error(`script errors on the page: ${problems.pageErrors.join(' | ')}`);
     if (problems.external.length) throw new Error(`requests to other origins: ${problems.external.join(' ')}`);
 
-    process.stdout.write(JSON.stringify({ ok: true, app: o.app, compared, replayed: entry, screenshots }) + '\n');
+    process.stdout.write(JSON.stringify({ ok: true, app: o.app, compared, scheduled, replayed: entry, screenshots }) + '\n');
     return 0;
   } catch (e) {
     const failure = { ok: false, step, error: String(e?.message || e) };

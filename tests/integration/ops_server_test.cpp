@@ -636,6 +636,14 @@ TEST_F(OpsServerTest, TheDashboardInHeadlessChromiumShowsTheApiAndReplaysADeadLe
     ASSERT_EQ(wait_outcome("b1").status, OutcomeStatus::Applied);
     const std::string entry = refused_create("b2", "browser-user-two");
     ASSERT_FALSE(entry.empty());
+    // A deleted user: its account disabled, its hard delete scheduled and listed on the page.
+    bridge().send_event(user_event("b3", "browser-user-three"));
+    ASSERT_EQ(wait_outcome("b3").status, OutcomeStatus::Applied);
+    auto deleted = user_event("b4", "browser-user-three", 2);
+    deleted["type"] = "provisioning.user.deleted";
+    deleted["data"].erase("assignment");
+    bridge().send_event(deleted);
+    ASSERT_EQ(wait_outcome("b4").action, Action::ScheduledDelete);
 
     const std::string shot = test_support::artifact_path("dashboard.png");
     const auto check = test_support::run_dashboard_check({"--url", url_.substr(0, url_.size() - 1), "--token",
@@ -647,6 +655,7 @@ TEST_F(OpsServerTest, TheDashboardInHeadlessChromiumShowsTheApiAndReplaysADeadLe
     ASSERT_TRUE(result.is_object()) << transcript;
     EXPECT_EQ(result["ok"], true) << transcript;
     EXPECT_EQ(result["replayed"], entry) << transcript;
+    EXPECT_NE(result["scheduled"].dump().find("user/browser-user-three"), std::string::npos) << transcript;
     auto depths = reader().depths(kApp);
     ASSERT_TRUE(depths.ok());
     // Compared before the replay: the index had this entry then, and has one fewer now.
