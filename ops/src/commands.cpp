@@ -1100,7 +1100,8 @@ int source_ldap_command(const SourceOptions& options, std::shared_ptr<spdlog::lo
                                   {"entries_per_second", rate}, {"connections", st.connections},
                                   {"full_refreshes", st.full_refreshes},
                                   {"deletions_confirmed", st.deletions_confirmed},
-                                  {"deletions_refuted", st.deletions_refuted}}
+                                  {"deletions_refuted", st.deletions_refuted},
+                                  {"listings", st.listings}}
                                  .dump()
                           << std::endl;
             } else if (interactive && !final) {

@@ -359,19 +359,87 @@ Result<std::vector<SyncMessage>> SyncConnection::poll(std::chrono::milliseconds 
     return out;
 }
 
+Result<bool> SyncConnection::plain_search(const SearchSpec& spec, const std::string& filter,
+                                          const std::vector<std::string>& attribute_names,
+                                          std::chrono::milliseconds timeout,
+                                          const std::function<void(FoundEntry)>& each) {
+    LDAP* ld = handle_->ld.get();
+    std::vector<char*> attributes;
+    for (const auto& a : attribute_names) attributes.push_back(const_cast<char*>(a.c_str()));
+    attributes.push_back(nullptr);
+    int msgid = -1;
+    int rc = ldap_search_ext(ld, spec.base_dn.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(),
+                             attribute_names.empty() ? nullptr : attributes.data(), 0, nullptr, nullptr, nullptr,
+                             LDAP_NO_LIMIT, &msgid);
+    if (rc == LDAP_FILTER_ERROR) {
+        return make_error("the LDAP filter " + spec.filter + " is not valid (RFC 4515)", ErrorKind::Permanent);
+    }
+    if (rc != LDAP_SUCCESS) return error_of("looking up entries under " + spec.base_dn, rc);
+    for (;;) {
+        timeval wait = timeval_of(timeout);
+        LDAPMessage* raw = nullptr;
+        const int type = ldap_result(ld, msgid, LDAP_MSG_ONE, &wait, &raw);
+        MessagePtr message(raw);
+        if (type == 0) {
+            ldap_abandon_ext(ld, msgid, nullptr, nullptr);
+            return make_error("looking up entries under " + spec.base_dn + " took longer than " +
+                                  std::to_string(timeout.count()) + " ms",
+                              ErrorKind::Transient);
+        }
+        if (type == -1) {
+            auto error = error_of("the connection to " + url_ + " was lost", LDAP_SERVER_DOWN);
+            error.kind = ErrorKind::Transient;
+            return error;
+        }
+        if (type == LDAP_RES_SEARCH_ENTRY) {
+            FoundEntry entry;
+            LdapText dn(ldap_get_dn(ld, message.get()));
+            entry.dn = text_of(dn.get());
+            entry.attributes = attributes_of(ld, message.get());
+            const auto uuid = entry.attributes.find("entryuuid");
+            if (uuid == entry.attributes.end() || uuid->second.empty()) {
+                return make_error("the LDAP server sent " + entry.dn + " without its entryUUID", ErrorKind::Permanent);
+            }
+            entry.uuid = lower(uuid->second.front());
+            each(std::move(entry));
+        } else if (type == LDAP_RES_SEARCH_RESULT) {
+            int code = LDAP_SUCCESS;
+            char* raw_text = nullptr;
+            const int parsed = ldap_parse_result(ld, message.get(), &code, nullptr, &raw_text, nullptr, nullptr, 0);
+            LdapText text(raw_text);
+            if (parsed != LDAP_SUCCESS) code = parsed;
+            const std::string detail = text && *text ? std::string(": ") + text.get() : std::string();
+            if (code == LDAP_NO_SUCH_OBJECT) {
+                return make_error("the base DN " + spec.base_dn + " does not exist on " + url_ + detail,
+                                  ErrorKind::Permanent);
+            }
+            if (code == LDAP_SIZELIMIT_EXCEEDED || code == LDAP_ADMINLIMIT_EXCEEDED) {
+                auto error = error_of("listing the entries under " + spec.base_dn + " passed the server's size limit "
+                                      "for the bind DN (give it one: limits dn.exact=\"<bind DN>\" size=unlimited)",
+                                      code, detail);
+                error.kind = ErrorKind::Permanent;
+                return error;
+            }
+            if (code != LDAP_SUCCESS) return error_of("looking up entries under " + spec.base_dn, code, detail);
+            return true;
+        }
+        // Search references: referrals are off.
+    }
+}
+
+std::string SyncConnection::scope_filter(const SearchSpec& spec) {
+    return spec.filter.empty() ? std::string("(objectClass=*)")
+           : spec.filter.front() == '(' ? spec.filter
+                                       : "(" + spec.filter + ")";
+}
+
 Result<std::vector<FoundEntry>> SyncConnection::find(const SearchSpec& spec, const std::vector<std::string>& uuids,
                                                      std::chrono::milliseconds timeout) {
     SigpipeGuard guard;
     // A batch keeps the filter well below any server's limits while costing one round trip per
     // hundred inferred deletions.
     constexpr std::size_t kBatch = 100;
-    LDAP* ld = handle_->ld.get();
-    const std::string scope = spec.filter.empty() ? std::string("(objectClass=*)")
-                              : spec.filter.front() == '(' ? spec.filter
-                                                          : "(" + spec.filter + ")";
-    std::vector<char*> attributes;
-    for (const auto& a : spec.attributes) attributes.push_back(const_cast<char*>(a.c_str()));
-    attributes.push_back(nullptr);
+    const std::string scope = scope_filter(spec);
     std::vector<FoundEntry> found;
     for (std::size_t from = 0; from < uuids.size(); from += kBatch) {
         std::string any;
@@ -384,60 +452,20 @@ Result<std::vector<FoundEntry>> SyncConnection::find(const SearchSpec& spec, con
             if (!plain) return make_error("not an entryUUID: " + uuid, ErrorKind::Permanent);
             any += "(entryUUID=" + uuid + ")";
         }
-        const std::string filter = "(&" + scope + "(|" + any + "))";
-        int msgid = -1;
-        int rc = ldap_search_ext(ld, spec.base_dn.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(),
-                                 spec.attributes.empty() ? nullptr : attributes.data(), 0, nullptr, nullptr, nullptr,
-                                 LDAP_NO_LIMIT, &msgid);
-        if (rc == LDAP_FILTER_ERROR) {
-            return make_error("the LDAP filter " + spec.filter + " is not valid (RFC 4515)", ErrorKind::Permanent);
-        }
-        if (rc != LDAP_SUCCESS) return error_of("looking up entries under " + spec.base_dn, rc);
-        for (bool done = false; !done;) {
-            timeval wait = timeval_of(timeout);
-            LDAPMessage* raw = nullptr;
-            const int type = ldap_result(ld, msgid, LDAP_MSG_ONE, &wait, &raw);
-            MessagePtr message(raw);
-            if (type == 0) {
-                ldap_abandon_ext(ld, msgid, nullptr, nullptr);
-                return make_error("looking up entries under " + spec.base_dn + " took longer than " +
-                                      std::to_string(timeout.count()) + " ms",
-                                  ErrorKind::Transient);
-            }
-            if (type == -1) {
-                auto error = error_of("the connection to " + url_ + " was lost", LDAP_SERVER_DOWN);
-                error.kind = ErrorKind::Transient;
-                return error;
-            }
-            if (type == LDAP_RES_SEARCH_ENTRY) {
-                FoundEntry entry;
-                LdapText dn(ldap_get_dn(ld, message.get()));
-                entry.dn = text_of(dn.get());
-                entry.attributes = attributes_of(ld, message.get());
-                const auto uuid = entry.attributes.find("entryuuid");
-                if (uuid == entry.attributes.end() || uuid->second.empty()) {
-                    return make_error("the LDAP server sent " + entry.dn + " without its entryUUID", ErrorKind::Permanent);
-                }
-                entry.uuid = lower(uuid->second.front());
-                found.push_back(std::move(entry));
-            } else if (type == LDAP_RES_SEARCH_RESULT) {
-                int code = LDAP_SUCCESS;
-                char* raw_text = nullptr;
-                const int parsed = ldap_parse_result(ld, message.get(), &code, nullptr, &raw_text, nullptr, nullptr, 0);
-                LdapText text(raw_text);
-                if (parsed != LDAP_SUCCESS) code = parsed;
-                const std::string detail = text && *text ? std::string(": ") + text.get() : std::string();
-                if (code == LDAP_NO_SUCH_OBJECT) {
-                    return make_error("the base DN " + spec.base_dn + " does not exist on " + url_ + detail,
-                                      ErrorKind::Permanent);
-                }
-                if (code != LDAP_SUCCESS) return error_of("looking up entries under " + spec.base_dn, code, detail);
-                done = true;
-            }
-            // Search references: referrals are off.
-        }
+        auto searched = plain_search(spec, "(&" + scope + "(|" + any + "))", spec.attributes, timeout,
+                                     [&](FoundEntry entry) { found.push_back(std::move(entry)); });
+        if (!searched.ok()) return searched.error();
     }
     return found;
+}
+
+Result<std::set<std::string>> SyncConnection::list(const SearchSpec& spec, std::chrono::milliseconds timeout) {
+    SigpipeGuard guard;
+    std::set<std::string> ids;
+    auto searched = plain_search(spec, scope_filter(spec), {"entryUUID"}, timeout,
+                                 [&](FoundEntry entry) { ids.insert(std::move(entry.uuid)); });
+    if (!searched.ok()) return searched.error();
+    return ids;
 }
 
 }  // namespace provbridge::producers::ldap

@@ -14,7 +14,7 @@ namespace dir = transforms::directory;
 
 constexpr const char* kUsers = "users";
 constexpr const char* kGroups = "groups";
-// A confirmation search of at most a hundred entryUUIDs.
+// The longest wait for one message of a confirmation search or a listing.
 constexpr std::chrono::milliseconds kLookupTimeout{30000};
 
 std::int64_t csn_of(const ldap::Attributes& attributes) {
@@ -202,7 +202,7 @@ std::vector<Event> LdapSource::deleted(const std::string& search, const std::str
     // confirmed with the directory when the refresh ends; in the persist phase, the server saw
     // the entry deleted or leave the search, and says so as it happens.
     if (refreshing_searches_.count(search)) {
-        suspects_[search].insert(id);
+        suspects_.insert(id);
         return {};
     }
     return model_.remove(id, kind, change_micros);
@@ -212,14 +212,34 @@ Result<bool> LdapSource::confirm_deletions() {
     const auto unseen = model_.unseen(sweep_[kUsers], sweep_[kGroups]);
     for (const auto& [name, kind] : {std::pair{std::string(kUsers), dir::EntryKind::User},
                                      std::pair{std::string(kGroups), dir::EntryKind::Group}}) {
-        // Only what the model holds as this search's kind and the refresh did not name.
+        const auto known = [&, kind = kind](const std::string& id) {
+            return kind == dir::EntryKind::User ? model_.users().count(id) > 0 : model_.groups().count(id) > 0;
+        };
+        // What the model holds as this search's kind and the refresh did not name. syncprov's
+        // session log is shared by the searches: a deletion can come in the other search's
+        // answer (and only there), so each id is taken for what the model holds it as.
         std::set<std::string> candidates;
-        for (const auto& id : suspects_[name]) {
-            const bool known = kind == dir::EntryKind::User ? model_.users().count(id) > 0 : model_.groups().count(id) > 0;
-            if (known && !model_.named_in_refresh(id)) candidates.insert(id);
+        for (const auto& id : suspects_) {
+            if (known(id) && !model_.named_in_refresh(id)) candidates.insert(id);
         }
         for (const auto& [id, unseen_kind] : unseen) {
             if (unseen_kind == kind) candidates.insert(id);
+        }
+        const auto spec = search_spec(name);
+        if (!sweep_[name]) {
+            // A resume answered from the session log names the deletions slapd knows of. It keeps
+            // no other trace of a deleted entry, and its log lives in memory: after a restart of
+            // slapd, a deletion made before it is named by nothing. A listing of what is there
+            // finds it.
+            auto listed = connection_->list(spec, kLookupTimeout);
+            if (!listed.ok()) return listed.error();
+            ++stats_.listings;
+            const auto missing = [&](const auto& objects) {
+                for (const auto& [id, object] : objects) {
+                    if (!listed->count(id) && !model_.named_in_refresh(id)) candidates.insert(id);
+                }
+            };
+            if (kind == dir::EntryKind::User) missing(model_.users()); else missing(model_.groups());
         }
         if (candidates.empty()) continue;
         // "Not found" must mean gone, not "not visible to this bind DN" (an ACL on entryUUID):
@@ -233,7 +253,6 @@ Result<bool> LdapSource::confirm_deletions() {
         const auto canary = kind == dir::EntryKind::User ? named(model_.users()) : named(model_.groups());
         std::vector<std::string> asked(candidates.begin(), candidates.end());
         if (canary) asked.push_back(*canary);
-        const auto spec = search_spec(name);
         auto found = connection_->find(spec, asked, kLookupTimeout);
         if (!found.ok()) return found.error();
         if (canary && std::none_of(found->begin(), found->end(), [&](const auto& e) { return e.uuid == *canary; })) {
@@ -470,6 +489,7 @@ json LdapSource::status(const std::function<std::string(std::string)>& redact) c
                 {"full_refreshes", stats_.full_refreshes},
                 {"deletions_confirmed", stats_.deletions_confirmed},
                 {"deletions_refuted", stats_.deletions_refuted},
+                {"listings", stats_.listings},
                 {"failures", stats_.failures},
                 {"users", model_.users().size()},
                 {"groups", model_.groups().size()},

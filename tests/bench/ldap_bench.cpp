@@ -386,6 +386,13 @@ int main(int argc, char** argv) {
         };
         const double lookup_gone_s = time_lookup(gone_ids, 0);
         const double lookup_alive_s = time_lookup(alive_ids, alive_ids.size());
+        // The listing a resume answered from a session log is checked with (entryUUIDs alone).
+        const auto listing_began = SteadyClock::now();
+        auto listed = (*connection)->list(people, std::chrono::seconds(60));
+        const double listing_s = std::chrono::duration<double>(SteadyClock::now() - listing_began).count();
+        if (!listed.ok()) throw std::runtime_error(listed.error().message);
+        if (listed->size() != users - deleted) throw std::runtime_error("the listing found " + std::to_string(listed->size()));
+        const double listing_per_entry_us = 1e6 * listing_s / static_cast<double>(listed->size());
         const double per_deletion_us = 1e6 * lookup_gone_s / static_cast<double>(deleted);
         const double per_refuted_us = 1e6 * lookup_alive_s / static_cast<double>(alive_ids.size());
         const double per_entry_read_us = 1e6 * dry_s / static_cast<double>(users);
@@ -444,6 +451,10 @@ int main(int argc, char** argv) {
             {"lookup_per_refuted_deletion_us", per_refuted_us},
             {"refresh_per_entry_us", per_entry_read_us},
             {"confirmation_over_refresh_entry", per_deletion_us / per_entry_read_us},
+            {"listing_entries", listed->size()},
+            {"listing_s", listing_s},
+            {"listing_per_entry_us", listing_per_entry_us},
+            {"listing_over_refresh_entry", listing_per_entry_us / per_entry_read_us},
             {"worker_peak_rss_kb", rss_kb},
             {"source_peak_rss_kb", source_rss_kb}};
         std::ofstream(out_dir + "/ldap.json") << figures.dump(2) << "\n";
@@ -468,6 +479,9 @@ int main(int argc, char** argv) {
                   << "lookup alone " << per_deletion_us << " us per deletion (" << per_refuted_us
                   << " us per entry found still there) = " << per_deletion_us / per_entry_read_us
                   << "x reading and judging one entry in the refresh (" << per_entry_read_us << " us)\n"
+                  << "  listing checked on a resume from a session log: " << listed->size() << " entryUUIDs in "
+                  << listing_s * 1000 << " ms = " << listing_per_entry_us << " us per entry = "
+                  << listing_per_entry_us / per_entry_read_us << "x reading and judging one entry in the refresh\n"
                   << "  peak RSS: worker " << rss_kb / 1024.0 << " MB, source " << source_rss_kb / 1024.0 << " MB\n"
                   << "  written: " << out_dir << "/ldap.json, ldap-latency.csv\n";
 

@@ -14,6 +14,7 @@
 // (an acknowledged send is kept, as Kafka would have it).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <random>
@@ -470,7 +471,15 @@ TEST_P(LdapSourceProperty, TheEventsSentTakeTheAppExactlyToTheDirectoryThroughKi
             }
         }
         for (const auto& [id, value] : held[part].items()) {
-            if (!wanted[part].contains(id)) differences += std::string("\n") + part + " " + id + ": held but not wanted";
+            if (wanted[part].contains(id)) continue;
+            differences += std::string("\n") + part + " " + id + ": held but not wanted" +
+                           (fresh.model().users().count(id) ? " (in the directory)" : " (not in the directory)");
+            // The membership deltas that named it, to see which one the source missed.
+            for (const auto& e : sink.sent) {
+                if (e.object_id != id && std::find(e.members.begin(), e.members.end(), id) == e.members.end()) continue;
+                differences += "\n  " + std::string(to_string(e.type)) + " of " + e.object_id + " v" +
+                               std::to_string(e.version) + " " + e.id + " " + e.attributes.dump();
+            }
         }
     }
     EXPECT_TRUE(differences.empty()) << differences;
@@ -485,6 +494,81 @@ TEST_P(LdapSourceProperty, TheEventsSentTakeTheAppExactlyToTheDirectoryThroughKi
               << source->stats().deletions_confirmed << " confirmed, " << source->stats().deletions_refuted
               << " refuted in the last run" << std::endl;
     EXPECT_GT(kills + after_ack_kills, 0) << "the seed killed nothing: the property was not exercised";
+}
+
+// The case the property found: a user deleted while the source was down, then slapd killed and
+// started again. slapd keeps no trace of a deleted entry but in its session log, which lives in
+// memory: the restarted server answers the source's resume from a new log that does not name the
+// deletion. The source lists the entries there are when a resume is answered from the log: the
+// deletion is found and sent, and the group the server dropped the user from loses it as a member.
+TEST(LdapSourceResume, AUserDeletedBeforeSlapdRestartedIsFoundWhenTheSourceResumes) {
+    ops::LocalSlapd::Options options;
+    options.sessionlog = 8;
+    options.checkpoint = "100 1";
+    ops::LocalSlapd slapd(options);
+    ops::LocalRedis redis;
+    Directory directory(slapd, 7);
+    const auto dn = [&](int i) { return "uid=p" + std::to_string(i) + "," + directory.people(); };
+    std::string ldif = "dn: " + directory.people() + "\nobjectClass: organizationalUnit\nou: people\n\n";
+    ldif += "dn: " + directory.groups() + "\nobjectClass: organizationalUnit\nou: groups\n\n";
+    for (int i = 0; i < 10; ++i) {
+        ldif += "dn: " + dn(i) + "\nobjectClass: inetOrgPerson\nuid: p" + std::to_string(i) + "\ncn: Person " +
+                std::to_string(i) + "\nsn: Surname\nmail: p" + std::to_string(i) + "@example.org\ntitle: Engineer\n\n";
+    }
+    ldif += "dn: " + directory.team() + "\nobjectClass: groupOfNames\ncn: team\ndescription: Team\nmember: " +
+            slapd.admin_dn() + "\nmember: " + dn(1) + "\nmember: " + dn(2) + "\n\n";
+    ldif += "dn: " + directory.staff() + "\nobjectClass: groupOfNames\ncn: staff\nmember: " + slapd.admin_dn() + "\n\n";
+    ldif += "dn: " + directory.app_group() + "\nobjectClass: groupOfNames\ncn: app-crm\nmember: " + slapd.admin_dn() +
+            "\nmember: " + directory.team() + "\nmember: " + dn(3) + "\nmember: " + dn(4) + "\n\n";
+    ASSERT_TRUE(slapd.apply(ldif).ok());
+
+    LdapSourceConfig cfg;
+    cfg.url = slapd.url();
+    cfg.bind_dn = slapd.admin_dn();
+    cfg.source = kSource;
+    cfg.users_base_dn = directory.people();
+    cfg.groups_base_dn = directory.groups();
+    cfg.assignments = {{kApp, directory.app_group(), std::string("User"), ""}};
+    consumers::RedisOptions redis_options;
+    redis_options.port = redis.port();
+    consumers::RedisSourceProgress progress(redis_options, KeyScheme("pb"), kSource);
+    test_support::FakeEventSink sink;
+    test_support::FakeClock clock;
+    auto source = std::make_unique<producers::LdapSource>(cfg, slapd.admin_password(), sink, progress, clock);
+    ASSERT_TRUE(source->load().ok());
+    settle(*source, sink);
+    source.reset();  // killed
+
+    const auto staff_add = [&](int i) {
+        return "dn: " + directory.staff() + "\nchangetype: modify\nadd: member\nmember: " + dn(i) + "\n-\n\n";
+    };
+    ASSERT_TRUE(slapd.apply(staff_add(5) + "dn: " + dn(1) + "\nchangetype: delete\n\n" + "dn: " + dn(3) +
+                            "\nchangetype: modify\nreplace: cn\ncn: Person 3 v2\n-\n\n" + "dn: " + dn(4) +
+                            "\nchangetype: modify\nreplace: title\ntitle: Lead\n-\n\n" + staff_add(6) + staff_add(7))
+                    .ok());
+    const auto before = sink.sent.size();
+    // slapd killed and started again before the source resumes: its session log (in memory) is
+    // lost with the deletion it held, and the changes after the restart start a new one.
+    slapd.restart();
+    ASSERT_TRUE(slapd.apply("dn: " + dn(5) + "\nchangetype: modify\nreplace: title\ntitle: Boss\n-\n\n" + staff_add(8)).ok());
+    source = std::make_unique<producers::LdapSource>(cfg, slapd.admin_password(), sink, progress, clock);
+    ASSERT_TRUE(source->load().ok());
+    settle(*source, sink);
+
+    AppView view;
+    for (const auto& e : sink.sent) view.apply(e);
+    const auto held = view.holds();
+    std::string sent;
+    for (std::size_t i = before; i < sink.sent.size(); ++i) sent += " " + std::string(to_string(sink.sent[i].type));
+    std::string p1;
+    for (const auto& [id, user] : view.users) {
+        if (user.attributes.value("mailNickname", "") == "p1") p1 = id;
+    }
+    ASSERT_FALSE(p1.empty());
+    EXPECT_FALSE(held["members"].contains(p1)) << "p1 is gone from the directory; sent after the resume:" << sent;
+    EXPECT_TRUE(view.users[p1].deleted) << sent;
+    EXPECT_EQ(source->stats().deletions_confirmed, 1);
+    EXPECT_EQ(source->stats().listings, 2) << "one listing for each search resumed from the session log";
 }
 
 INSTANTIATE_TEST_SUITE_P(SlapdShapes, LdapSourceProperty,

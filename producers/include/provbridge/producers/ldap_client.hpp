@@ -1,9 +1,11 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -99,9 +101,21 @@ public:
     Result<std::vector<FoundEntry>> find(const SearchSpec& spec, const std::vector<std::string>& uuids,
                                          std::chrono::milliseconds timeout);
 
+    // The entryUUIDs (text form) of every entry within `spec` now: a plain search returning
+    // entryUUID alone. A resume from a cookie names only what changed since, and slapd keeps no
+    // trace of a deletion but in its session log, which a restart loses: the listing finds what
+    // it forgot. Errors as find(); Permanent when the bind DN's size limit cuts the listing short.
+    Result<std::set<std::string>> list(const SearchSpec& spec, std::chrono::milliseconds timeout);
+
 private:
     struct Handle;
     explicit SyncConnection(std::unique_ptr<Handle> handle, std::string url);
+    static std::string scope_filter(const SearchSpec& spec);
+    // One plain search (no sync control) under spec's base with `filter`, each entry handed to
+    // `each`; `timeout` bounds the wait for every message.
+    Result<bool> plain_search(const SearchSpec& spec, const std::string& filter,
+                              const std::vector<std::string>& attribute_names, std::chrono::milliseconds timeout,
+                              const std::function<void(FoundEntry)>& each);
 
     std::unique_ptr<Handle> handle_;
     std::string url_;

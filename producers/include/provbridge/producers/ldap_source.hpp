@@ -84,6 +84,8 @@ struct LdapSourceStats {
     // log), looked up before anything was sent: really gone or out of scope, or still there.
     std::int64_t deletions_confirmed = 0;
     std::int64_t deletions_refuted = 0;
+    // Resumes answered from the session log, checked with a listing of the entries there are.
+    std::int64_t listings = 0;
     std::int64_t failures = 0;        // turns that failed: connection lost or refused, Kafka, Redis
     bool connected = false;
     bool refreshing = false;
@@ -151,7 +153,7 @@ private:
     std::map<int, std::string> search_names_;            // search index → "users" / "groups"
     std::set<std::string> refreshing_searches_;
     std::map<std::string, bool> sweep_;                  // by search name
-    std::map<std::string, std::set<std::string>> suspects_;  // deletions a refresh reported, by search
+    std::set<std::string> suspects_;                     // deletions a refresh reported, any search
     std::vector<Event> unsent_;
     std::set<std::string> pending_upserts_, pending_removed_;  // not yet stored
     bool outbox_stored_ = false;  // unsent_ is in the stored outbox (or the outbox awaits clearing)
