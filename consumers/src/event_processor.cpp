@@ -1245,14 +1245,26 @@ ProcessResult EventProcessor::stage(Context& ctx, Action action, const DeletionW
     ParkedEvent parked = ctx.head != nullptr ? ctx.head->event : parked_event(ctx.record, *ctx.event);
     if (parked.parked_at_ms == 0) parked.parked_at_ms = now;
     parked.deletion = DeletionHold{DeletionMark::Staged, action, now};
+    const auto why = transforms::staged_reason(ctx.app->config.deletion_threshold, window);
+    // The log shows the staging when it happens (Entra's StagedDelete); it is not the event's
+    // outcome, which comes when an operator allows it (and it runs) or discards it.
+    OutcomeRecord logged = ctx.out;
+    logged.status = OutcomeStatus::Skipped;
+    logged.action = action;
+    logged.code = "deletion_staged";
+    logged.reason = "the " + std::string(to_string(action)) + " was staged by the deletion threshold, not sent: " + why +
+                    "; it waits for an operator (provbridge deletes allow|discard --app " + ctx.out.app + ")";
+    logged.scim_requests = 0;
+    logged.http_status = 0;
+    logged.finished_at_ms = now;
     if (ctx.head != nullptr) {
-        auto staged = store_.stage(ctx.head->lease, parked, now);
+        auto staged = store_.stage(ctx.head->lease, parked, now, logged);
         if (!staged) {
             return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(staged.error().message), {}};
         }
         if (*staged == LeaseStatus::Lost) return ProcessResult{ProcessResult::Status::LeaseLost, {}, std::nullopt};
     } else {
-        auto status = store_.park(parked, ParkMode::Staged, now);
+        auto status = store_.park_staged(parked, now, logged);
         if (!status) {
             return ProcessResult{ProcessResult::Status::Fatal, "state store: " + redact(status.error().message), {}};
         }
@@ -1264,8 +1276,8 @@ ProcessResult EventProcessor::stage(Context& ctx, Action action, const DeletionW
     if (log_) {
         log_->warn("event {} for {}/{}/{}: {} staged, not sent: {}; see `provbridge deletes status --app {}`, then "
                    "allow or discard it",
-                   ctx.out.event_id, ctx.out.app, ctx.out.object_type, ctx.out.object_id, to_string(action),
-                   transforms::staged_reason(ctx.app->config.deletion_threshold, window), ctx.out.app);
+                   ctx.out.event_id, ctx.out.app, ctx.out.object_type, ctx.out.object_id, to_string(action), why,
+                   ctx.out.app);
     }
     // Like a parked retry: durable, so the offset may be committed; its outcome comes when an
     // operator allows it (and it runs) or discards it.

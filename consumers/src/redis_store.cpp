@@ -22,6 +22,32 @@ namespace {
 
 using nlohmann::json;
 
+// The provisioning log's fields of one entry (an outcome, or an operation staged).
+std::vector<std::string> log_entry(const OutcomeRecord& record, const std::string& app, const std::string& record_json,
+                                   std::int64_t now_ms) {
+    return {
+        "event_id",        record.event_id,
+        "source",          record.source,
+        "app",             app,
+        "object_type",     record.object_type,
+        "object_id",       record.object_id,
+        "event_type",      record.event_type,
+        "action",          std::string(to_string(record.action)),
+        "outcome",         std::string(to_string(record.status)),
+        "code",            record.code,
+        "reason",          record.reason,
+        "http_status",     std::to_string(record.http_status),
+        "scim_id",         record.scim_id,
+        "duration_ms",     std::to_string(record.duration_ms),
+        "version",         std::to_string(record.version),
+        "topic",           record.topic,
+        "partition",       std::to_string(record.partition),
+        "offset",          std::to_string(record.offset),
+        "committed_at_ms", std::to_string(now_ms),
+        "json",            record_json,
+    };
+}
+
 // KEYS: 1 outcome, 2 link (the outcome key again when no link is written), 3 log, 4 stats,
 // 5 dead-letter index, 6 owner of the link's SCIM id (the outcome key again when none); with
 // a head 7 its queue, 8 the app's due set, 9 parked hash, 10 leases hash (else the outcome key
@@ -133,9 +159,10 @@ if kept then return 2 end
 return 1
 )lua";
 
-// KEYS: 1 the object's queue, 2 due set, 3 parked hash, 4 staged set. ARGV: 1 event key,
-// 2 member, 3 serialised event, 4 mode: "1" only behind queued events (ParkMode::Behind), "2" a
-// new head is staged (ParkMode::Staged), "0" anywhere; 5 due ms (staged: the time) of a new head.
+// KEYS: 1 the object's queue, 2 due set, 3 parked hash, 4 staged set, 5 the log stream.
+// ARGV: 1 event key, 2 member, 3 serialised event, 4 mode: "1" only behind queued events
+// (ParkMode::Behind), "2" staged (park_staged), "0" anywhere; 5 due ms (staged: the time) of a
+// new head; staged only: 6 the log's cap, 7.. the staging's log entry (field/value pairs).
 // Returns 0: parked; 1: already parked, nothing changed; 2: not queued, nothing changed.
 // The parked hash answers "is this event queued anywhere?" without scanning a list.
 constexpr std::string_view kParkScript = R"lua(
@@ -150,6 +177,11 @@ if queued == 0 then
   else
     redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
   end
+end
+if ARGV[4] == '2' then
+  local entry = {}
+  for i = 7, #ARGV do entry[#entry + 1] = ARGV[i] end
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(entry))
 end
 return 0
 )lua";
@@ -235,9 +267,10 @@ redis.call('HSET', KEYS[1], ARGV[1], doc)
 return doc
 )lua";
 
-// KEYS: 1 the object's queue, 2 due set, 3 leases hash, 4 staged set. ARGV: 1 member, 2 token,
-// 3 updated entry, 4 staged ms. Returns 1: staged (lease released); 0: lease not held, nothing
-// written. Like reschedule, but the head leaves the due set: only an operator brings it back.
+// KEYS: 1 the object's queue, 2 due set, 3 leases hash, 4 staged set, 5 the log stream. ARGV:
+// 1 member, 2 token, 3 updated entry, 4 staged ms, 5 the log's cap, 6.. the staging's log entry
+// (field/value pairs). Returns 1: staged (lease released); 0: lease not held, nothing written.
+// Like reschedule, but the head leaves the due set: only an operator brings it back.
 constexpr std::string_view kStageScript = R"lua(
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
 if redis.call('LLEN', KEYS[1]) == 0 then
@@ -249,6 +282,9 @@ redis.call('LSET', KEYS[1], 0, ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
+local entry = {}
+for i = 6, #ARGV do entry[#entry + 1] = ARGV[i] end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', unpack(entry))
 return 1
 )lua";
 
@@ -989,27 +1025,7 @@ Result<CommitStatus> RedisStateStore::commit(const Commit& commit) {
     // A dry run's success says nothing about the app's last real success.
     argv.push_back(record.status == OutcomeStatus::Applied && !record.dry_run ? "1" : "0");
 
-    const std::vector<std::string> log_fields = {
-        "event_id",        record.event_id,
-        "source",          record.source,
-        "app",             app,
-        "object_type",     record.object_type,
-        "object_id",       record.object_id,
-        "event_type",      record.event_type,
-        "action",          std::string(to_string(record.action)),
-        "outcome",         std::string(to_string(record.status)),
-        "code",            record.code,
-        "reason",          record.reason,
-        "http_status",     std::to_string(record.http_status),
-        "scim_id",         record.scim_id,
-        "duration_ms",     std::to_string(record.duration_ms),
-        "version",         std::to_string(record.version),
-        "topic",           record.topic,
-        "partition",       std::to_string(record.partition),
-        "offset",          std::to_string(record.offset),
-        "committed_at_ms", std::to_string(now_ms),
-        "json",            record_json,
-    };
+    const auto log_fields = log_entry(record, app, record_json, now_ms);
     argv.push_back(std::to_string(log_fields.size()));
     argv.insert(argv.end(), log_fields.begin(), log_fields.end());
     if (commit.dead_letter) {
@@ -1353,25 +1369,40 @@ Result<std::vector<std::optional<LinkState>>> RedisStateStore::load_user_links(c
 
 Result<ParkStatus> RedisStateStore::park(const ParkedEvent& event, ParkMode mode,
                                          std::int64_t due_ms) {
+    return park_with(event, mode == ParkMode::Behind ? "1" : "0", due_ms, nullptr);
+}
+
+Result<ParkStatus> RedisStateStore::park_staged(const ParkedEvent& event, std::int64_t staged_ms,
+                                                const OutcomeRecord& logged) {
+    return park_with(event, "2", staged_ms, &logged);
+}
+
+Result<ParkStatus> RedisStateStore::park_with(const ParkedEvent& event, const char* mode_arg, std::int64_t due_ms,
+                                              const OutcomeRecord* logged) {
     if (event.app.empty() || event.event_id.empty()) {
         return make_error("cannot park an event without an app and an id (event '" +
                               event.event_id + "')",
                           ErrorKind::Permanent);
     }
     const auto& app = event.app;
-    const char* mode_arg = mode == ParkMode::Behind ? "1" : mode == ParkMode::Staged ? "2" : "0";
     RedisArgv argv = {"",
                       "",
-                      "4",
+                      "5",
                       keys_.queue(app, event.object_type, event.object_id),
                       keys_.due(app),
                       keys_.parked(app),
                       keys_.staged(app),
+                      keys_.log(app),
                       keys_.event(app, event.source, event.event_id),
                       KeyScheme::queue_member(event.object_type, event.object_id),
                       encode_parked(event),
                       mode_arg,
                       std::to_string(due_ms)};
+    if (logged != nullptr) {
+        argv.push_back(std::to_string(log_max_entries_));
+        const auto fields = log_entry(*logged, app, dump(to_json(*logged)), clock_.wall_ms());
+        argv.insert(argv.end(), fields.begin(), fields.end());
+    }
     auto reply = run(park_script_, argv);
     if (!reply) return reply.error();
     const auto& result = **reply;
@@ -1495,7 +1526,7 @@ Result<LeaseStatus> RedisStateStore::reschedule(const HeadLease& lease, const Pa
 }
 
 Result<LeaseStatus> RedisStateStore::stage(const HeadLease& lease, const ParkedEvent& updated,
-                                           std::int64_t staged_ms) {
+                                           std::int64_t staged_ms, const OutcomeRecord& logged) {
     if (updated.app != lease.app || updated.object_type != lease.object_type ||
         updated.object_id != lease.object_id) {
         return make_error("cannot stage event '" + updated.event_id + "' as the head of " + lease.app + "/" +
@@ -1504,15 +1535,19 @@ Result<LeaseStatus> RedisStateStore::stage(const HeadLease& lease, const ParkedE
     }
     RedisArgv argv = {"",
                       "",
-                      "4",
+                      "5",
                       keys_.queue(lease.app, lease.object_type, lease.object_id),
                       keys_.due(lease.app),
                       keys_.leases(lease.app),
                       keys_.staged(lease.app),
+                      keys_.log(lease.app),
                       KeyScheme::queue_member(lease.object_type, lease.object_id),
                       lease.token,
                       encode_parked(updated),
-                      std::to_string(staged_ms)};
+                      std::to_string(staged_ms),
+                      std::to_string(log_max_entries_)};
+    const auto fields = log_entry(logged, lease.app, dump(to_json(logged)), clock_.wall_ms());
+    argv.insert(argv.end(), fields.begin(), fields.end());
     auto reply = run(stage_script_, argv);
     if (!reply) return reply.error();
     const auto& result = **reply;

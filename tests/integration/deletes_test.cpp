@@ -3,8 +3,9 @@
 // beyond the threshold is staged, shown by `provbridge deletes status`, and allowed or discarded.
 #include <csignal>
 #include <map>
-#include <regex>
 #include <set>
+#include <sstream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,21 @@ using namespace std::chrono_literals;
 
 constexpr std::chrono::seconds kTtl = std::chrono::hours(24);
 constexpr std::int64_t kNow = 1'790'000'000'000;
+
+// The log entry of a staging, as the processor writes it.
+OutcomeRecord staged_log(const std::string& user, const std::string& event_id) {
+    OutcomeRecord r;
+    r.event_id = event_id;
+    r.source = "urn:directory:contoso";
+    r.object_type = "user";
+    r.object_id = user;
+    r.event_type = "provisioning.user.unassigned";
+    r.status = OutcomeStatus::Skipped;
+    r.action = Action::Disable;
+    r.code = "deletion_staged";
+    r.reason = "the Disable was staged by the deletion threshold";
+    return r;
+}
 
 ParkedEvent staged_event(const std::string& app, const std::string& user, const std::string& event_id) {
     ParkedEvent event;
@@ -231,9 +247,23 @@ TEST_F(RedisDeletionsTest, TheWindowAdmitsUpToTheThresholdThenStagesAndAllowedOn
 
 TEST_F(RedisDeletionsTest, AStagedHeadIsNeitherDueNorClaimedAndEverythingAfterItIsStaged) {
     auto store = make_store();
-    auto parked = store.park(staged_event(app(), "u1", "e1"), ParkMode::Staged, kNow);
+    auto parked = store.park_staged(staged_event(app(), "u1", "e1"), kNow, staged_log("u1", "e1"));
     ASSERT_TRUE(parked) << parked.error().message;
     EXPECT_EQ(*parked, ParkStatus::Parked);
+    // The staging is in the log, written with it; a redelivery writes nothing more.
+    auto again = store.park_staged(staged_event(app(), "u1", "e1"), kNow, staged_log("u1", "e1"));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, ParkStatus::AlreadyParked);
+    auto entries = admin_->call({"XRANGE", keys().log(app()), "-", "+"});
+    ASSERT_TRUE(entries);
+    ASSERT_EQ(entries->elements.size(), 1U);
+    const auto& fields = entries->elements[0].elements.at(1).elements;
+    std::map<std::string, std::string> entry;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) entry[fields[i].str] = fields[i + 1].str;
+    EXPECT_EQ(entry["code"], "deletion_staged");
+    EXPECT_EQ(entry["action"], "disable");
+    EXPECT_EQ(entry["outcome"], "skipped");
+    EXPECT_EQ(entry["event_id"], "e1");
     EXPECT_EQ(score(keys().staged(app()), "u1"), std::to_string(kNow));
     EXPECT_FALSE(score(keys().due(app()), "u1"));
     auto claimed = store.claim_due(app(), kNow + 3'600'000, 30s, 10, "w1");
@@ -272,14 +302,20 @@ TEST_F(RedisDeletionsTest, AClaimedHeadIsStagedUnderItsLeaseOnly) {
 
     auto stale = head.lease;
     stale.token = "someone-else";
-    auto lost = store.stage(stale, updated, kNow + 5);
+    auto lost = store.stage(stale, updated, kNow + 5, staged_log("u2", "e1"));
     ASSERT_TRUE(lost);
     EXPECT_EQ(*lost, LeaseStatus::Lost);
     EXPECT_FALSE(score(keys().staged(app()), "u2"));
+    const auto log_length = [&] {
+        auto n = admin_->call({"XLEN", keys().log(app())});
+        return n ? n->integer : -1;
+    };
+    EXPECT_EQ(log_length(), 0) << "a staging under a lost lease writes nothing, its log entry neither";
 
-    auto held = store.stage(head.lease, updated, kNow + 5);
+    auto held = store.stage(head.lease, updated, kNow + 5, staged_log("u2", "e1"));
     ASSERT_TRUE(held) << held.error().message;
     EXPECT_EQ(*held, LeaseStatus::Held);
+    EXPECT_EQ(log_length(), 1);
     EXPECT_EQ(score(keys().staged(app()), "u2"), std::to_string(kNow + 5));
     EXPECT_FALSE(score(keys().due(app()), "u2"));
     auto lease = admin_->call({"HEXISTS", keys().leases(app()), KeyScheme::queue_member(ObjectType::User, "u2")});
@@ -291,8 +327,8 @@ TEST_F(RedisDeletionsTest, AClaimedHeadIsStagedUnderItsLeaseOnly) {
 TEST_F(RedisDeletionsTest, StatusListsTheStagedAndReleaseMakesThemDueWithTheirMark) {
     auto store = make_store();
     ASSERT_TRUE(store.admit_deletion(app(), kNow, threshold(5), false));
-    ASSERT_TRUE(store.park(staged_event(app(), "u1", "e1"), ParkMode::Staged, kNow + 1));
-    ASSERT_TRUE(store.park(staged_event(app(), "u2", "e2"), ParkMode::Staged, kNow + 2));
+    ASSERT_TRUE(store.park_staged(staged_event(app(), "u1", "e1"), kNow + 1, staged_log("u1", "e1")));
+    ASSERT_TRUE(store.park_staged(staged_event(app(), "u2", "e2"), kNow + 2, staged_log("u2", "e2")));
     auto behind = staged_event(app(), "u2", "e3");
     behind.deletion = {};
     ASSERT_TRUE(store.park(behind, ParkMode::Behind, 0));
@@ -344,7 +380,7 @@ TEST_F(RedisDeletionsTest, StatusListsTheStagedAndReleaseMakesThemDueWithTheirMa
 
 TEST_F(RedisDeletionsTest, ReleaseMarksTheHeadAsItIsNowAndDropsLeftoverMembers) {
     auto store = make_store();
-    ASSERT_TRUE(store.park(staged_event(app(), "u1", "e1"), ParkMode::Staged, kNow));
+    ASSERT_TRUE(store.park_staged(staged_event(app(), "u1", "e1"), kNow, staged_log("u1", "e1")));
     RedisDeletionControl control(options(), keys());
     // The head entry changes after a status was read: release reads it again and marks the entry
     // as it is now, keeping everything else it holds.
@@ -534,7 +570,21 @@ TEST(DeletionThreshold, AMassUnassignBeyondTheThresholdIsStagedAndAllowedByAnOpe
     status = deletes_status(bridge);
     EXPECT_EQ(status["staged"], 0);
     EXPECT_EQ(status["in_window"], 8) << "allowed operations are counted";
-    EXPECT_EQ(bridge.log_length(), 17);
+    // 17 outcomes, and the 3 stagings logged when they happened (Entra's StagedDelete).
+    EXPECT_EQ(bridge.log_length(), 20);
+    const auto staged_log = bridge.cli({"logs", "--app", "crm", "--action", "StagedDelete", "--json"});
+    EXPECT_EQ(staged_log.exit_code, 0) << staged_log.output;
+    std::set<std::string> logged;
+    std::istringstream lines(staged_log.output);
+    for (std::string line; std::getline(lines, line);) {
+        const auto entry = json::parse(line, nullptr, false);
+        if (entry.is_discarded()) continue;
+        EXPECT_EQ(entry.value("skip_reason", ""), "deletion_staged") << line;
+        EXPECT_EQ(entry.value("status", ""), "Skipped") << line;
+        logged.insert(entry.value("event_id", ""));
+    }
+    EXPECT_EQ(logged.size(), staged.size()) << staged_log.output;
+    for (const auto& user : staged) EXPECT_EQ(logged.count("d" + user.substr(1)), 1U) << user << staged_log.output;
     worker->signal(SIGTERM);
     EXPECT_TRUE(worker->wait(60s).has_value());
 }

@@ -144,18 +144,11 @@ public:
         return true;
     }
     Result<ParkStatus> park(const ParkedEvent& event, ParkMode mode, std::int64_t due_ms) override {
-        std::lock_guard lock(mutex_);
-        if (down) return make_error("connection refused");
-        const auto event_key = keys_.event(event.app, event.source, event.event_id);
-        if (parked.count(event_key) > 0) return ParkStatus::AlreadyParked;
-        const FakeObject object{event.app, event.object_type, event.object_id};
-        const auto it = queues.find(object);
-        const bool empty = it == queues.end() || it->second.empty();
-        if (empty && mode == ParkMode::Behind) return ParkStatus::NotQueued;
-        queues[object].push_back(event);
-        parked[event_key] = object;
-        if (empty) (mode == ParkMode::Staged ? staged : due)[object] = due_ms;
-        return ParkStatus::Parked;
+        return park_in(event, mode == ParkMode::Behind, due_ms, nullptr);
+    }
+    Result<ParkStatus> park_staged(const ParkedEvent& event, std::int64_t staged_ms,
+                                   const OutcomeRecord& logged) override {
+        return park_in(event, false, staged_ms, &logged);
     }
     Result<std::vector<ClaimedHead>> claim_due(const std::string& app, std::int64_t now_ms,
                                                std::chrono::milliseconds lease, std::size_t max,
@@ -221,7 +214,8 @@ public:
         leases.erase(object);
         return LeaseStatus::Held;
     }
-    Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms) override {
+    Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms,
+                              const OutcomeRecord& logged) override {
         std::lock_guard lock(mutex_);
         if (down) return make_error("connection refused");
         if (updated.app != lease.app || updated.object_type != lease.object_type ||
@@ -240,6 +234,7 @@ public:
         }
         queue_of.front() = updated;
         staged[object] = staged_ms;
+        log.push_back(logged);
         return LeaseStatus::Held;
     }
     Result<DeletionWindow> admit_deletion(const std::string& app, std::int64_t now_ms,
@@ -522,6 +517,23 @@ public:
     std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> applied_members;
 
 private:
+    // The park script's steps: behind queued events only, anywhere, or staged (with its log entry).
+    Result<ParkStatus> park_in(const ParkedEvent& event, bool behind_only, std::int64_t due_ms,
+                               const OutcomeRecord* staged_log) {
+        std::lock_guard lock(mutex_);
+        if (down) return make_error("connection refused");
+        const auto event_key = keys_.event(event.app, event.source, event.event_id);
+        if (parked.count(event_key) > 0) return ParkStatus::AlreadyParked;
+        const FakeObject object{event.app, event.object_type, event.object_id};
+        const auto it = queues.find(object);
+        const bool empty = it == queues.end() || it->second.empty();
+        if (empty && behind_only) return ParkStatus::NotQueued;
+        queues[object].push_back(event);
+        parked[event_key] = object;
+        if (empty) (staged_log != nullptr ? staged : due)[object] = due_ms;
+        if (staged_log != nullptr) log.push_back(*staged_log);
+        return ParkStatus::Parked;
+    }
     // The head's outcome exists: it leaves the queue and the next event is due at once.
     void pop_head(const FakeObject& object, const std::string& event_key) {
         auto& queue_of = queues[object];

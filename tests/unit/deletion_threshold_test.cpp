@@ -324,7 +324,17 @@ TEST_F(DeletionStagingTest, DisablesBeyondTheThresholdAreStagedNotSent) {
         EXPECT_EQ(results[i].due_ms, 0);
     }
     EXPECT_EQ(sent(HttpMethod::Patch), 3U);
-    EXPECT_EQ(store_.log.size(), 3U) << "a staged operation has no outcome yet";
+    // Three outcomes, then the two stagings: in the log when they happen, as Entra's StagedDelete,
+    // yet no outcome (the events were parked, not recorded).
+    ASSERT_EQ(store_.log.size(), 5U);
+    for (std::size_t i = 3; i < 5; ++i) {
+        EXPECT_EQ(store_.log[i].object_id, "u" + std::to_string(i));
+        EXPECT_EQ(store_.log[i].code, "deletion_staged");
+        EXPECT_EQ(store_.log[i].action, Action::Disable);
+        EXPECT_EQ(store_.log[i].scim_requests, 0);
+        EXPECT_EQ(transforms::log_view(store_.log[i]).action, "StagedDelete");
+        EXPECT_NE(store_.log[i].reason.find("deletes allow|discard"), std::string::npos) << store_.log[i].reason;
+    }
     EXPECT_EQ(counted(), 3) << "staged operations are not counted";
 
     // Staged: each the head of its object's queue, in the staged set, not due.
@@ -430,7 +440,7 @@ TEST_F(DeletionStagingTest, ADiscardedOperationIsRecordedSkippedWithoutSendingAn
     const auto next = claim();
     ASSERT_EQ(next.size(), 1U);
     EXPECT_EQ(next[0].lease.object_id, "u4");
-    EXPECT_EQ(store_.log.size(), 5U);
+    EXPECT_EQ(store_.log.size(), 7U) << "3 outcomes, 2 stagings, 2 discards";
 }
 
 TEST_F(DeletionStagingTest, DeletesAreStagedLikeDisables) {
@@ -604,7 +614,9 @@ TEST_F(DeletionStagingTest, DisablingUpdatesBeyondTheThresholdAreStagedWhole) {
         EXPECT_EQ(store_.link("crm", id)->applied["active"], true);
     }
     EXPECT_EQ(counted(), 3);
-    EXPECT_EQ(store_.log.size(), 3U);
+    ASSERT_EQ(store_.log.size(), 5U) << "3 outcomes and the 2 stagings";
+    EXPECT_EQ(store_.log[3].code, "deletion_staged");
+    EXPECT_EQ(store_.log[3].event_type, "provisioning.user.updated") << "a disabling update is staged whole";
 }
 
 TEST_F(DeletionStagingTest, AnAllowedUpdateSendsTheWholeUpdate) {

@@ -8,7 +8,7 @@ namespace {
 
 // Which step decided an outcome, by its code. Codes the table does not name are placed by
 // what the record says of them: a failure with an HTTP answer failed in the export.
-constexpr std::array<std::pair<std::string_view, LogStep>, 28> kDecidedBy{{
+constexpr std::array<std::pair<std::string_view, LogStep>, 29> kDecidedBy{{
     {"InvalidEvent", LogStep::Import},
     {"InvalidIdentifier", LogStep::Import},
     {"UnknownApp", LogStep::Import},
@@ -29,6 +29,7 @@ constexpr std::array<std::pair<std::string_view, LogStep>, 28> kDecidedBy{{
     {"no_change", LogStep::Processing},
     {"not_provisioned", LogStep::Processing},
     {"deletion_discarded", LogStep::Processing},
+    {"deletion_staged", LogStep::Processing},
     {"hard_delete_cancelled", LogStep::Processing},
     {"delete_not_supported", LogStep::Processing},
     {"group_not_provisioned", LogStep::Processing},
@@ -47,6 +48,8 @@ std::string_view entra_action(const OutcomeRecord& record) {
         // A scheduled hard delete an operator discarded is its own kind of deletion.
         return record.event_type == to_string(EventType::UserHardDelete) ? "ScheduledDelete" : "StagedDelete";
     }
+    // Held back by the deletion threshold, waiting for an operator (its outcome comes later).
+    if (record.code == "deletion_staged") return "StagedDelete";
     if (record.code == "hard_delete_cancelled") return "ScheduledDelete";
     switch (record.action) {
         case Action::ScheduledDelete: return "ScheduledDelete";

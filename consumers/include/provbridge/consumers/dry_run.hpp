@@ -60,9 +60,14 @@ public:
                                    std::int64_t /*due_ms*/) override {
         return LeaseStatus::Lost;
     }
-    Result<LeaseStatus> stage(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/,
-                              std::int64_t /*staged_ms*/) override {
+    Result<LeaseStatus> stage(const HeadLease& /*lease*/, const ParkedEvent& /*updated*/, std::int64_t /*staged_ms*/,
+                              const OutcomeRecord& /*logged*/) override {
         return LeaseStatus::Lost;
+    }
+    // admit_deletion admits everything: nothing is ever staged here.
+    Result<ParkStatus> park_staged(const ParkedEvent& /*event*/, std::int64_t /*staged_ms*/,
+                                   const OutcomeRecord& /*logged*/) override {
+        return make_error("a store that only decides stages nothing", ErrorKind::Permanent);
     }
     Result<DeletionWindow> admit_deletion(const std::string& /*app*/, std::int64_t /*now_ms*/,
                                           const DeletionThresholdConfig& /*threshold*/, bool /*allowed*/) override {

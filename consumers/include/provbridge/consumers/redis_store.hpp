@@ -149,7 +149,9 @@ public:
                                                const std::string& owner) override;
     Result<LeaseStatus> reschedule(const HeadLease& lease, const ParkedEvent& updated,
                                    std::int64_t due_ms) override;
-    Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms) override;
+    Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms,
+                              const OutcomeRecord& logged) override;
+    Result<ParkStatus> park_staged(const ParkedEvent& event, std::int64_t staged_ms, const OutcomeRecord& logged) override;
     // One script over the window's buckets (KeyScheme::deletions, a string counter each), the
     // app's staged set and, for max_percent, its linked set.
     Result<DeletionWindow> admit_deletion(const std::string& app, std::int64_t now_ms,
@@ -176,6 +178,9 @@ private:
     // EVALSHA, falling back to EVAL on NOSCRIPT. argv[0] and argv[1] are left free for the
     // command and the sha (or source); numkeys, keys and arguments follow.
     Result<RedisReplyPtr> run(const Script& script, RedisArgv& argv);
+    // The park script: mode "1" behind, "0" anywhere, "2" staged (with its log entry).
+    Result<ParkStatus> park_with(const ParkedEvent& event, const char* mode_arg, std::int64_t due_ms,
+                                 const OutcomeRecord* logged);
 
     RedisConnection connection_;
     KeyScheme keys_;

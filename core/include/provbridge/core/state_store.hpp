@@ -77,9 +77,6 @@ struct ParkedEvent {
 enum class ParkMode {
     Behind,    // only behind events already queued for the object; NotQueued when there are none
     Anywhere,  // behind them, or as the head (due at due_ms) when the queue is empty
-    // Behind them, or as a head that is not due but staged (in the app's staged set at due_ms,
-    // the time it was staged) when the queue is empty: it runs only once an operator releases it.
-    Staged,
 };
 
 enum class ParkStatus {
@@ -204,7 +201,17 @@ public:
     // Stages a claimed head (updated: its DeletionHold): it stays the head of its queue but
     // leaves the due set for the app's staged set (at staged_ms) and the lease is released, so
     // no worker claims it until an operator releases it. Lost (nothing written) as reschedule.
-    virtual Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms) = 0;
+    // `logged` is the provisioning log's entry of the staging (action StagedDelete), written with
+    // it: the log shows the staging when it happens. It is no outcome (no dedupe key, no counter):
+    // the event's outcome comes when an operator allows (it runs) or discards it.
+    virtual Result<LeaseStatus> stage(const HeadLease& lease, const ParkedEvent& updated, std::int64_t staged_ms,
+                                      const OutcomeRecord& logged) = 0;
+    // Parks an event staged: behind the events already queued for its object, or as a head that
+    // is not due but in the app's staged set (at staged_ms) when the queue is empty, so it runs
+    // only once an operator releases it. `logged` as for stage(); AlreadyParked (nothing written)
+    // for a redelivery.
+    virtual Result<ParkStatus> park_staged(const ParkedEvent& event, std::int64_t staged_ms,
+                                           const OutcomeRecord& logged) = 0;
 
     // Schedules the user's hard delete at due_ms, replacing any earlier schedule of it (a user
     // restored and deleted again gets its grace period from the last deletion).
