@@ -971,6 +971,10 @@ ProcessResult EventProcessor::provision(const Event& event, const transforms::Ob
                                    " without a resource id",
                                "dispatch", std::nullopt);
         }
+        if (auto refused = refuse_unsafe_id(ctx, (*body)["id"].get_ref<const std::string&>(),
+                                            "POST " + mapping.resource_path + " answered the id of its new resource")) {
+            return std::move(*refused);
+        }
         ctx.out.action = Action::Create;
         ctx.out.status = OutcomeStatus::Applied;
         ctx.out.scim_id = (*body)["id"].get<std::string>();
@@ -1012,6 +1016,19 @@ ProcessResult EventProcessor::provision(const Event& event, const transforms::Ob
     return fail(ctx, verdict, note + describe(request) + " failed: " + verdict.detail);
 }
 
+std::optional<ProcessResult> EventProcessor::refuse_unsafe_id(Context& ctx, const std::string& id,
+                                                              const std::string& where) {
+    const auto why = transforms::unsafe_scim_id(id);
+    if (!why) return std::nullopt;
+    // The id is the server's text: quoted, and cut short, it cannot forge a line of the reason.
+    auto quoted = json(id.substr(0, 64)).dump();
+    if (id.size() > 64) quoted += "...";
+    return dead_letter(ctx, "ServiceIncompatible",
+                       "app " + ctx.out.app + ": " + where + " " + quoted + ", which is not used: " + *why +
+                           " (an id goes into the paths of later requests, with the app's token); nothing is linked",
+                       "dispatch", std::nullopt);
+}
+
 ProcessResult EventProcessor::adopt(const transforms::ObjectProfile& object, const Event& event, const json& resource,
                                     LinkState next, const UserDecision& decision, const std::string& how,
                                     Context& ctx) {
@@ -1020,6 +1037,9 @@ ProcessResult EventProcessor::adopt(const transforms::ObjectProfile& object, con
     const auto id = resource.find("id");
     if (id == resource.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
         return dead_letter(ctx, "ServiceIncompatible", "a matched resource has no id", "dispatch", std::nullopt);
+    }
+    if (auto refused = refuse_unsafe_id(ctx, id->get_ref<const std::string&>(), how + ", answered with its id")) {
+        return std::move(*refused);
     }
     // One account, one source object: two directory users with the same userName must not
     // take turns overwriting one account (Entra's DuplicateSourceEntries).

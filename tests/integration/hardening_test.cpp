@@ -151,12 +151,17 @@ TEST(Hardening, PoisonRecordsAreDeadLetteredWithTheirReasonAndTheWorkerGoesOn) {
     EXPECT_EQ(bridge.users().size(), 2U);
 }
 
-TEST(Hardening, ATokenEchoedByTheTargetReachesNoLogRedisOrDeadLetter) {
+// One app, "crm", on one partition, for a consumer group of the test's own.
+test_support::BridgeHarness::Options crm_on_one_partition(const std::string& group) {
     test_support::BridgeHarness::Options options;
     options.app = "crm";
-    options.group = "echo";
+    options.group = group;
     options.partitions = 1;
-    test_support::BridgeHarness bridge(options);
+    return options;
+}
+
+TEST(Hardening, ATokenEchoedByTheTargetReachesNoLogRedisOrDeadLetter) {
+    test_support::BridgeHarness bridge(crm_on_one_partition("echo"));
     // The target quotes the Authorization header back in a 400 and a 401.
     bridge.admin(HttpMethod::Post, "/_admin/faults", {},
                  json{{"status", 400}, {"count", 1}, {"match", "POST /Users"}, {"scimType", "invalidValue"},
@@ -193,6 +198,55 @@ TEST(Hardening, ATokenEchoedByTheTargetReachesNoLogRedisOrDeadLetter) {
     ASSERT_TRUE(worker->wait(30s).has_value());
     EXPECT_NE(transcript.find("dead-lettered"), std::string::npos) << "the worker's log was not captured";
     EXPECT_EQ(transcript.find(bridge.token()), std::string::npos) << "the token is in the worker's log";
+}
+
+// A compromised or broken target answers ids that are paths ("../../Groups/x") or carry a query:
+// used as they are, the next PATCH or DELETE, with the app's token, would go to another resource.
+// Such an id is refused as a permanent error naming the app and the request, and nothing is linked.
+TEST(Hardening, AServerIdThatIsAPathIsRefusedAndNeverPutIntoAUrl) {
+    test_support::BridgeHarness bridge(crm_on_one_partition("hostile-ids"));
+    const json user_schema = {"urn:ietf:params:scim:schemas:core:2.0:User"};
+    bridge.admin(HttpMethod::Post, "/_admin/faults", {},
+                 json{{"status", 201}, {"count", 1}, {"match", "POST /Users"},
+                      {"body", {{"schemas", user_schema}, {"id", "../../Groups/x"}, {"userName", "i1@x"}}}});
+    auto worker = bridge.start_worker(/*merge_stderr=*/false, "warn");
+    bridge.send("crm/user/i1", user_event("i1", "i1", {{"userPrincipalName", "i1@x"}}));
+    const auto created = bridge.wait_outcome(kSource, "i1");
+    EXPECT_EQ(created.status, OutcomeStatus::DeadLettered);
+    EXPECT_EQ(created.code, "ServiceIncompatible");
+    EXPECT_NE(created.reason.find("app crm: POST /Users answered the id of its new resource \"../../Groups/x\""),
+              std::string::npos)
+        << created.reason;
+    EXPECT_TRUE(created.scim_id.empty()) << "nothing is linked";
+
+    // A match whose id carries a query is refused the same way.
+    bridge.admin(HttpMethod::Post, "/_admin/faults", {},
+                 json{{"status", 200}, {"count", 1}, {"match", "GET /Users"},
+                      {"body", {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:ListResponse"}},
+                                {"totalResults", 1}, {"itemsPerPage", 1}, {"startIndex", 1},
+                                {"Resources", {{{"schemas", user_schema}, {"id", "u1?attributes=password"},
+                                                {"userName", "i2@x"}}}}}}});
+    bridge.send("crm/user/i2", user_event("i2", "i2", {{"userPrincipalName", "i2@x"}}));
+    const auto matched = bridge.wait_outcome(kSource, "i2");
+    EXPECT_EQ(matched.status, OutcomeStatus::DeadLettered);
+    EXPECT_NE(matched.reason.find("contains '?'"), std::string::npos) << matched.reason;
+
+    // The unassignment that follows finds no account to disable: no request is built from the id.
+    auto unassign = json::parse(user_event("i1-off", "i1", {{"userPrincipalName", "i1@x"}}));
+    unassign["type"] = "provisioning.user.unassigned";
+    unassign["data"]["object"]["version"] = 2;
+    bridge.send("crm/user/i1", unassign.dump());
+    const auto unassigned = bridge.wait_outcome(kSource, "i1-off");
+    EXPECT_EQ(unassigned.status, OutcomeStatus::Skipped) << unassigned.reason;
+
+    // Nothing addressed a path built from either id.
+    for (const auto& request : bridge.requests()) {
+        const auto path = request.value("path", "");
+        EXPECT_EQ(path.find(".."), std::string::npos) << path;
+        EXPECT_EQ(path.find("/Groups"), std::string::npos) << path;
+    }
+    worker->signal(SIGTERM);
+    ASSERT_TRUE(worker->wait(30s).has_value());
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 // Admin API (/_admin, always the start-up token, even after PUT /_admin/token;
 // full description in README.md):
 //   POST   /_admin/faults   {status, count, match, detail, scimType, retryAfter, delayMs,
-//                            echoAuthorization, probability, seed, drop}
+//                            echoAuthorization, probability, seed, drop, body}
 //          status     HTTP status to answer (100-599); not needed when drop is true
 //          count      applications before the rule is removed (default 1; with
 //                     probability < 1 and no count: until removed, listed as null)
@@ -26,6 +26,7 @@
 //          drop       true: destroy the connection (req.socket.destroy()) instead of
 //                     answering: the client sees an empty reply / connection reset
 //          delayMs    wait before answering or dropping (adds to /_admin/latency)
+//          body       a JSON object answered with `status` instead of an error body
 //   GET    /_admin/faults, DELETE /_admin/faults
 //   PUT    /_admin/latency  {delayMs: 0..600000}: delay every /scim/v2 request
 //                            (before auth, faults and handling; 0 = off); GET reads it
@@ -741,8 +742,11 @@ scim.use((req, res, next) => {
         // bridge must never copy the token from there into a log, Redis or a dead letter.
         const detail = (f.detail ?? `Injected fault (${f.status})`) +
             (f.echoAuthorization ? ` (received Authorization: ${req.headers.authorization ?? ""})` : "");
-        act = () => sendScimError(res, f.status, detail, f.scimType,
-            f.retryAfter !== undefined ? {"Retry-After": f.retryAfter} : undefined);
+        const headers = f.retryAfter !== undefined ? {"Retry-After": f.retryAfter} : undefined;
+        // A given body is answered as it is: a hostile or broken server's resource (an id
+        // that is a path, say), not only an error.
+        act = f.body !== undefined ? () => sendScim(res, f.status, f.body, headers)
+                                   : () => sendScimError(res, f.status, detail, f.scimType, headers);
     }
     if (f.delayMs > 0) setTimeout(act, f.delayMs); else act();
 });
@@ -1182,6 +1186,11 @@ admin.post("/faults", (req, res) => {
     if (typeof b.detail === "string") f.detail = b.detail;
     if (typeof b.scimType === "string") f.scimType = b.scimType;
     if (b.echoAuthorization === true) f.echoAuthorization = true;
+    if (b.body !== undefined) {
+        if (drop || b.status === undefined || b.body === null || typeof b.body !== "object")
+            return sendJson(res, 400, {error: "'body' must be a JSON object, answered with 'status' (not with drop)"});
+        f.body = b.body;
+    }
     if (delayMs) f.delayMs = delayMs;
     if (random) {
         if (seed === undefined) seed = Math.floor(Math.random() * 4294967296);   // listed, so a run can be replayed

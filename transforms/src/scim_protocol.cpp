@@ -55,6 +55,20 @@ ScimRequest create_request(const std::string& resource_path, json resource) {
     return request;
 }
 
+std::optional<std::string> unsafe_scim_id(std::string_view id) {
+    constexpr std::size_t kMaxIdBytes = 256;
+    if (id.empty()) return "it is empty";
+    if (id.size() > kMaxIdBytes) return "it is " + std::to_string(id.size()) + " bytes long (at most 256)";
+    if (id.find("..") != std::string_view::npos) return "it contains \"..\"";
+    for (const char c : id) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) return "it contains a control character";
+        if (c == ' ') return "it contains a space";
+        if (c == '/' || c == '?' || c == '#' || c == '%' || c == '\\') return std::string("it contains '") + c + "'";
+    }
+    return std::nullopt;
+}
+
 ScimRequest patch_request(const std::string& resource_path, const std::string& id,
                           const json& operations) {
     ScimRequest request;

@@ -33,8 +33,9 @@ public:
     DryRunScimClient(ScimClient* reads, std::vector<DryRunExchange>* log) : reads_(reads), log_(log) {}
     ScimResponse send(const ScimRequest& request) override;
 
-    // The id a withheld create is answered with: no account exists, so none is linked.
-    static constexpr const char* kUnassignedId = "(assigned by the app)";
+    // The id a withheld create is answered with: no account exists, so none is linked. It passes
+    // the check every server id passes (transforms::unsafe_scim_id), as a real app's would.
+    static constexpr const char* kUnassignedId = "assigned-by-the-app";
 
 private:
     ScimClient* reads_;

@@ -163,6 +163,8 @@ private:
     ProcessResult provision(const Event& event, const transforms::ObjectProfile& object,
                             const std::optional<LinkState>& link, transforms::UserDecision decision,
                             transforms::DecisionHooks hooks, Context& ctx);
+    // A dead letter when the server's id cannot be used in a request path (transforms::unsafe_scim_id).
+    std::optional<ProcessResult> refuse_unsafe_id(Context& ctx, const std::string& id, const std::string& where);
     ProcessResult adopt(const transforms::ObjectProfile& object, const Event& event, const nlohmann::json& resource,
                         LinkState next, const transforms::UserDecision& decision, const std::string& how,
                         Context& ctx);

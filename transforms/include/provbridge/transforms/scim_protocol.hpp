@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,12 @@ std::string eq_filter(const ScimPath& path, const nlohmann::json& value);
 ScimRequest find_request(const std::string& resource_path, const ScimPath& path,
                          const nlohmann::json& value);
 ScimRequest create_request(const std::string& resource_path, nlohmann::json resource);
+// Why a server-chosen resource id must not be used, or nullopt when it may. Ids go into request
+// paths (/Users/<id>, carrying the app's token) and into references (members, manager): one
+// with '/', "..", '?', '#', '%', '\\', whitespace or a control character, empty, or over 256
+// bytes would address another resource than the one it names.
+std::optional<std::string> unsafe_scim_id(std::string_view id);
+
 ScimRequest patch_request(const std::string& resource_path, const std::string& id,
                           const nlohmann::json& operations);
 ScimRequest delete_request(const std::string& resource_path, const std::string& id);
