@@ -27,6 +27,9 @@ LinkState linked_state(const transforms::ObjectMapping& mapping) {
     LinkState link;
     link.scim_id = "scim-1";
     link.version = 41;
+    // An account linked by the user's assignment: without it the decision is "not assigned" and
+    // the diff measured would be one that removes every attribute, not the update's one change.
+    link.assigned_role = "User";
     link.applied = transforms::desired_attributes(
         mapping, transforms::SourceContext{before, false, "User", nullptr, {}}, transforms::Phase::Update).to_json();
     return link;
@@ -90,6 +93,16 @@ void BM_GenericProfileMappingScopingDiff(benchmark::State& state) {
     const auto link = linked_state(users.mapping);
     const auto event = *parse_structured_event(kEvent);
     const auto rules = transforms::rules_for(app, profile);
+    // The fixture must be what the benchmark says it is: one linked, assigned user whose update
+    // changes one attribute (jobTitle). A run that measures anything else stops here.
+    {
+        auto decision = transforms::decide_user(event, link, rules, users);
+        auto plan = transforms::diff_attributes(users.mapping, decision.desired_update, link.applied);
+        if (plan.changes.size() != 1 || plan.changes[0].path != "title") {
+            state.SkipWithError("the fixture is not an update of one attribute of a linked, assigned user");
+            return;
+        }
+    }
     for (auto _ : state) {
         auto decision = transforms::decide_user(event, link, rules, users);
         auto plan = transforms::diff_attributes(users.mapping, decision.desired_update, link.applied);
